@@ -1,0 +1,58 @@
+"""Command line: ``python -m course_lib <command> ...``.
+
+    doctor             check versions, CPU/GPU, widgets and the shipped data files
+    manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
+    bench <what>       benchmarks that print figures (e.g. bench ppo, bench grpo)
+    train-lm           rebuild the small language model's shipped checkpoints
+
+Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "doctor": ("course_lib.doctor", "main"),
+    "manifest": ("course_lib.data", "manifest_main"),
+    "train-lm": ("course_lib.lm.train", "main"),
+}
+BENCHES = {
+    "ppo": ("course_lib.ppo.bench", "main"),
+    "grpo": ("course_lib.grpo.bench", "main"),
+}
+
+
+def _route(target: tuple[str, str], argv: list[str], what: str) -> int:
+    module, func = target
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            print(f"{what} is not available in this version of course_lib ({module} is missing)",
+                  file=sys.stderr)
+            return 2
+        raise
+    return int(getattr(mod, func)(argv) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "bench":
+        if not rest or rest[0] not in BENCHES:
+            print(f"usage: python -m course_lib bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
+            return 2
+        return _route(BENCHES[rest[0]], rest[1:], f"bench {rest[0]}")
+    if cmd not in COMMANDS:
+        print(f"unknown command {cmd!r}; expected one of: {', '.join([*COMMANDS, 'bench'])}",
+              file=sys.stderr)
+        return 2
+    return _route(COMMANDS[cmd], rest, cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

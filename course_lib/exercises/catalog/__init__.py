@@ -1,0 +1,1 @@
+"""One module per topic, each registering that topic's exercises (imported on first lookup)."""

@@ -1,0 +1,127 @@
+"""The exercise registry: what each exercise is, its seeded cases and its common mistakes.
+
+Each topic registers its exercises in a module of ``course_lib.exercises.catalog``; every
+module there is imported the first time an exercise is looked up, so adding a topic's
+exercises never means editing a shared list.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """One seeded call of an exercise function: ``fn(*args, **kwargs)``."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""  # how the case is described to the learner; derived from args if empty
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        parts = [short_repr(a) for a in self.args]
+        parts += [f"{k}={short_repr(v)}" for k, v in self.kwargs.items()]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A common wrong answer, written as code, and the hint it earns.
+
+    ``fn`` takes the same arguments as the exercise and returns what a learner who made this
+    mistake would return. The checker gives ``hint`` when the learner's outputs match ``fn``'s
+    on every case the learner got wrong.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    hint: str
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: the reference answer, the cases it is checked on, its known mistakes."""
+
+    name: str
+    reference: Callable[..., Any]  # the library's implementation, shown by solution()
+    cases: Callable[[], list[Case]]  # builds the seeded cases (same cases every call)
+    signature: str  # how the exercise calls the learner's function, e.g. "f(x, gamma)"
+    mistakes: tuple[Mistake, ...] = ()
+    hint: str = ""  # general advice when the wrong answer matches no known mistake
+    notebook: str = ""  # where the exercise is taught
+    time_limit: float = 5.0  # seconds for all of the learner's calls together
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    # Optional custom comparison: returns None when equal, else what differs.
+    compare: Callable[[Any, Any], str | None] | None = None
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_loaded = False
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the registry (called by the catalog modules at import)."""
+    if not isinstance(exercise, Exercise):
+        raise TypeError(f"register expects an Exercise, got {type(exercise).__name__}")
+    existing = _REGISTRY.get(exercise.name)
+    if existing is not None and existing is not exercise:
+        raise ValueError(f"an exercise named {exercise.name!r} is already registered")
+    _REGISTRY[exercise.name] = exercise
+    return exercise
+
+
+def _load_catalog() -> None:
+    global _loaded
+    if _loaded:
+        return
+    from . import catalog
+
+    for mod in sorted(pkgutil.iter_modules(catalog.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{catalog.__name__}.{mod.name}")
+    _loaded = True
+
+
+def list_exercises() -> list[str]:
+    """Names of all registered exercises, sorted."""
+    _load_catalog()
+    return sorted(_REGISTRY)
+
+
+def get_exercise(name: str) -> Exercise:
+    """Look an exercise up by name; an unknown name is a KeyError that suggests close names."""
+    _load_catalog()
+    if not isinstance(name, str):
+        raise KeyError(f"the exercise name must be a string, got {type(name).__name__}")
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        maybe = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        known = ", ".join(repr(n) for n in sorted(_REGISTRY))
+        raise KeyError(f"there is no exercise named {name!r}.{maybe} Known exercises: {known}.")
+    return _REGISTRY[name]
+
+
+def short_repr(x: Any, limit: int = 80) -> str:
+    """A one-line description of a value for hints: arrays by values if short, else shape."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            if x.numel() <= 12:
+                return f"tensor({np.array2string(x.detach().cpu().numpy(), precision=4, separator=', ')})"
+            return f"tensor of shape {tuple(x.shape)}"
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(x, np.ndarray):
+        if x.size <= 12:
+            return np.array2string(x, precision=4, separator=", ")
+        return f"array of shape {x.shape}"
+    text = repr(x)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

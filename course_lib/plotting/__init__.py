@@ -1,0 +1,118 @@
+"""Every figure of the course, drawn in one house style.
+
+Notebooks and widgets call these functions instead of styling matplotlib themselves, so every
+figure has the same look. The style and the shared helpers live here; each topic's figures
+live in a submodule (``course_lib.plotting.mdp``, ``.ppo``, ...) built on them. Each function draws on an ``ax`` it is given (or a new figure) and
+returns the figure, so tests can call it with any value and widgets can redraw it.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+# A colour-blind-safe palette (Okabe & Ito 2008), in the order series are drawn.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+STYLE = {
+    "figure.figsize": (7.0, 3.6),
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "lines.linewidth": 1.8,
+    "font.size": 10,
+}
+
+
+@contextmanager
+def house_style() -> Iterator[None]:
+    """Temporarily apply the course style (used by every plotting function)."""
+    with plt.rc_context(STYLE):
+        yield
+
+
+def use_house_style() -> None:
+    """Apply the course style for the rest of the session (notebooks call this once)."""
+    plt.rcParams.update(STYLE)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None):
+    """A figure and its axes in the house style; the size grows with the number of panels."""
+    w = width if width is not None else 3.6 * ncols + 0.6
+    h = height if height is not None else 3.2 * nrows
+    with house_style():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False)
+    return fig, (axes[0, 0] if nrows == ncols == 1 else axes.ravel())
+
+
+def finish(fig, title: str | None = None):
+    """Set a suptitle and close the figure for pyplot, so widgets do not draw it twice."""
+    if title:
+        fig.suptitle(title, fontsize=11, fontweight="bold")
+    plt.close(fig)
+    return fig
+
+
+def smooth(y: Sequence[float], window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (the first points average what exists)."""
+    if window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    y = np.asarray(y, dtype=float)
+    if len(y) == 0:
+        return y
+    c = np.cumsum(np.insert(y, 0, 0.0))
+    idx = np.arange(1, len(y) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def learning_curves(
+    ax,
+    curves: dict[str, list[tuple[Sequence[float], Sequence[float]]]],
+    xlabel: str = "environment steps",
+    ylabel: str = "episode return",
+    smooth_window: int = 1,
+    target: float | None = None,
+):
+    """Mean and min–max band over seeds for each named method.
+
+    Args:
+        ax: the axes to draw on.
+        curves: method name -> list of (x, y) pairs, one pair per seed. Seeds may have
+            different x; they are interpolated onto a common grid.
+        smooth_window: moving-average window applied to each seed's y first.
+        target: draws a dashed horizontal line (e.g. the return that counts as solved).
+    """
+    with house_style():
+        for colour, (name, runs) in zip(PALETTE * 4, curves.items()):
+            runs = [(np.asarray(x, float), smooth(y, smooth_window)) for x, y in runs if len(x)]
+            if not runs:
+                continue
+            if len(runs) == 1:
+                ax.plot(runs[0][0], runs[0][1], color=colour, label=name)
+                continue
+            hi = min(x[-1] for x, _ in runs)
+            lo = max(x[0] for x, _ in runs)
+            grid = np.linspace(lo, hi, 200)
+            ys = np.stack([np.interp(grid, x, y) for x, y in runs])
+            ax.plot(grid, ys.mean(0), color=colour, label=f"{name} (mean of {len(runs)})")
+            ax.fill_between(grid, ys.min(0), ys.max(0), color=colour, alpha=0.2, linewidth=0)
+        if target is not None:
+            ax.axhline(target, color="0.4", linestyle="--", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    return ax

@@ -1,0 +1,42 @@
+"""Sliders: each redraws a figure from a plotting function that tests can call directly.
+
+``interactive_figure(draw, gamma=FloatSlider(...))`` wires ipywidgets controls to a function
+``draw(**values) -> matplotlib Figure``. Each topic's sliders live in a submodule
+(``course_lib.widgets.mdp``, ...). Where a slider would need a new training run, the runs are
+computed once and the slider only chooses among them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+def interactive_figure(draw: Callable[..., Any], **controls: Any):
+    """A box with the given controls above a figure that ``draw(**values)`` redraws.
+
+    Args:
+        draw: function of the controls' values returning a matplotlib Figure.
+        **controls: ipywidgets value widgets (sliders, dropdowns) keyed by draw's argument names.
+
+    Returns:
+        An ipywidgets VBox; display it (or make it the cell's last expression).
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    if not callable(draw):
+        raise ValueError(f"draw must be a function returning a figure, got {type(draw).__name__}")
+    for key, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise ValueError(f"control {key!r} must be an ipywidgets value widget, got {type(control).__name__}")
+    out = widgets.Output()
+
+    def redraw(_change=None):
+        fig = draw(**{k: c.value for k, c in controls.items()})
+        out.clear_output(wait=True)
+        with out:
+            display(fig)
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(controls.values())), out])
