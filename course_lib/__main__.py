@@ -2,7 +2,7 @@
 
     doctor             check versions, CPU/GPU, widgets and the shipped data files
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
-    bench <what>       benchmarks that print figures (e.g. bench ppo, bench grpo)
+    bench <what>       benchmarks that print figures (bench ppo, bench lm, bench grpo)
     train-lm           rebuild the small language model's shipped checkpoints
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
@@ -19,6 +19,7 @@ COMMANDS = {
 }
 BENCHES = {
     "ppo": ("course_lib.ppo.bench", "main"),
+    "lm": ("course_lib.lm.bench", "main"),
     "grpo": ("course_lib.grpo.bench", "main"),
 }
 
