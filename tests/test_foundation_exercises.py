@@ -1,0 +1,216 @@
+"""The exercise checker: right answers pass, known mistakes get their own hint, nothing breaks."""
+import json
+import threading
+import time
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from course_lib.exercises import (
+    RESULT_MIME, ExerciseFailed, check, get_exercise, list_exercises, results_from_notebook, solution,
+)
+from course_lib.exercises import catalog  # noqa: F401  (the catalogue package must import)
+from course_lib.mdp import discounted_returns
+
+EX = get_exercise("discounted_returns")
+
+
+def test_reference_passes():
+    result = check("discounted_returns", discounted_returns)
+    assert result.passed and result.status == "passed" and bool(result)
+    assert result.cases_passed == result.cases_total >= 10
+    assert result.hint == ""
+
+
+def test_a_learner_version_written_differently_passes():
+    def mine(rewards, gamma, dones=None):
+        T = len(rewards)
+        out = []
+        for t in range(T):
+            g, k = 0.0, t
+            while k < T:
+                g += gamma ** (k - t) * rewards[k]
+                if dones is not None and dones[k]:
+                    break
+                k += 1
+            out.append(g)
+        return out  # a list is fine
+
+    assert check("discounted_returns", mine).passed
+
+
+@pytest.mark.parametrize("mistake", EX.mistakes, ids=lambda m: m.name)
+def test_every_registered_mistake_gets_its_own_hint(mistake):
+    result = check("discounted_returns", mistake.fn)
+    assert not result.passed and result.status == "failed"
+    assert result.mistake == mistake.name
+    assert result.hint == mistake.hint
+
+
+def test_mistake_hints_are_distinct_and_at_least_three():
+    hints = [m.hint for m in EX.mistakes]
+    assert len(hints) >= 3 and len(set(hints)) == len(hints)
+
+
+def test_an_unrecognised_wrong_answer_gets_the_general_hint_and_the_failing_case():
+    result = check("discounted_returns", lambda rewards, gamma, dones=None: np.zeros(len(rewards)))
+    assert result.status == "failed" and result.mistake is None
+    assert result.hint == EX.hint
+    assert "expected" in result.details and "case" in result.details
+
+
+def test_forgotten_return_is_named():
+    def forgot(rewards, gamma, dones=None):
+        discounted_returns(rewards, gamma, dones)
+
+    assert "return" in check("discounted_returns", forgot).hint
+
+
+def test_not_attempted():
+    def stub(rewards, gamma, dones=None):
+        raise NotImplementedError
+
+    result = check("discounted_returns", stub)
+    assert result.status == "not attempted" and not result.passed
+    assert "NotImplementedError" in result.hint
+
+
+def test_an_exception_is_reported_with_the_learners_line_not_raised():
+    def buggy(rewards, gamma, dones=None):
+        out = np.zeros(len(rewards))
+        out[len(rewards)] = 1.0  # the learner's bug
+        return out
+
+    result = check("discounted_returns", buggy)
+    assert result.status == "error" and not result.passed
+    assert "IndexError" in result.details
+    assert "out[len(rewards)] = 1.0" in result.details
+    assert "buggy" in result.details
+    assert "checker.py" not in result.details and "runner.py" not in result.details
+
+
+@pytest.mark.timeout(30)
+def test_an_infinite_loop_is_stopped_within_the_time_limit():
+    def forever(rewards, gamma, dones=None):
+        while True:
+            pass
+
+    start = time.perf_counter()
+    result = check("discounted_returns", forever)
+    elapsed = time.perf_counter() - start
+    assert result.status == "timeout" and not result.passed
+    assert elapsed < EX.time_limit + 2.0
+
+
+@pytest.mark.timeout(30)
+def test_a_loop_that_swallows_exceptions_is_still_stopped():
+    def stubborn(rewards, gamma, dones=None):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:
+                pass
+
+    assert check("discounted_returns", stubborn).status == "timeout"
+
+
+@pytest.mark.timeout(30)
+def test_time_limit_also_works_off_the_main_thread():
+    box = {}
+
+    def forever(rewards, gamma, dones=None):
+        while True:
+            pass
+
+    worker = threading.Thread(target=lambda: box.update(r=check("discounted_returns", forever)))
+    worker.start()
+    worker.join(EX.time_limit + 5)
+    assert not worker.is_alive()
+    assert box["r"].status == "timeout"
+
+
+def test_bad_calls_get_clear_messages():
+    r = check("discounted_return", discounted_returns)
+    assert r.status == "invalid" and "discounted_returns" in r.message  # suggests the close name
+    r = check("discounted_returns", 42)
+    assert r.status == "invalid" and "function" in r.message
+    r = check("discounted_returns", discounted_returns(np.ones(3), 0.5))
+    assert r.status == "invalid" and "without calling it" in r.hint
+    r = check("discounted_returns", lambda rewards: rewards)
+    assert r.status == "invalid" and "signature" in r.message
+    assert "discounted_returns(rewards, gamma, dones=None)" in r.hint
+    r = check(None, discounted_returns)
+    assert r.status == "invalid"
+
+
+def test_strict_raises_only_when_asked():
+    with pytest.raises(ExerciseFailed, match="discounted_returns"):
+        check("discounted_returns", lambda rewards, gamma, dones=None: rewards, strict=True)
+    assert check("discounted_returns", discounted_returns, strict=True).passed
+
+
+def test_the_learners_inputs_are_copies():
+    def mutating(rewards, gamma, dones=None):
+        rewards[:] = 0  # vandalises its input, then answers correctly from the zeroed copy
+        return discounted_returns(rewards, gamma, dones)
+
+    assert not check("discounted_returns", mutating).passed
+    assert check("discounted_returns", discounted_returns).passed  # cases were not damaged
+
+
+def test_record_is_machine_readable():
+    r = check("discounted_returns", discounted_returns)
+    rec = json.loads(json.dumps(r.record()))
+    assert rec["schema"] == "course_lib.check/1"
+    assert rec["exercise"] == "discounted_returns" and rec["passed"] is True
+    assert set(r.mime_bundle()) == {"text/plain", "text/html", RESULT_MIME}
+
+
+def test_solution_shows_the_reference_source():
+    s = solution("discounted_returns")
+    assert "def discounted_returns" in s.source and "reversed" in s.source
+    assert "```python" in s._repr_markdown_()
+    with pytest.raises(KeyError, match="no exercise"):
+        solution("nope")
+
+
+def test_registry_lists_the_first_exercise():
+    assert "discounted_returns" in list_exercises()
+
+
+NOTEBOOK_CELLS = [
+    "from course_lib.exercises import check\nimport numpy as np",
+    "def discounted_returns(rewards, gamma, dones=None):\n    raise NotImplementedError",
+    'check("discounted_returns", discounted_returns)',
+    "def discounted_returns(rewards, gamma, dones=None):\n    while True:\n        pass",
+    'check("discounted_returns", discounted_returns)',
+    "def discounted_returns(rewards, gamma, dones=None):\n    return [rewards[t + 1] for t in range(len(rewards))]",
+    'check("discounted_returns", discounted_returns)',
+    "from course_lib.mdp import discounted_returns\nresult = check('discounted_returns', discounted_returns)\nresult",
+    "print('the kernel is still alive')",
+]
+
+
+@pytest.mark.timeout(120)
+def test_checks_inside_a_real_kernel_never_kill_it_and_are_recorded(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in NOTEBOOK_CELLS]
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(nb, path)
+
+    records = results_from_notebook(path)
+    assert [r["status"] for r in records] == ["not attempted", "timeout", "error", "passed"]
+    assert "rewards[t + 1]" in records[2]["details"]  # the learner's own line, from the cell
+    # the passing check ends its cell as the value: shown once, not twice
+    assert sum(RESULT_MIME in o.get("data", {}) for o in nb.cells[7].outputs) == 1
+    assert "the kernel is still alive" in nb.cells[8].outputs[0]["text"]
+
+
+def test_results_from_notebook_rejects_a_non_notebook(tmp_path):
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("not json")
+    with pytest.raises(ValueError, match="path"):
+        results_from_notebook(bad)
