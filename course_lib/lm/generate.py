@@ -1,0 +1,238 @@
+"""Sampling from the policy, and the log-probabilities RL trains on.
+
+The LLM is a policy: the state is the text so far, an action is the next token, and the
+probability of a whole completion y given a prompt x is the product of its token probabilities,
+
+    log π_θ(y | x) = Σ_t log π_θ(y_t | x, y_<t).
+
+``generate`` samples completions for a batch of prompts (left-padded, so every completion starts
+in the same column) and records log π of each sampled token; ``token_logprobs`` and
+``sequence_logprobs`` recompute the same quantities with gradients, for training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .model import GPT, KVCache
+
+
+@dataclass
+class Generation:
+    """A batch of sampled completions.
+
+    Attributes:
+        tokens: (B, P + N) prompt (left-padded to width P) followed by the completion.
+        prompt_len: P, the column where every completion starts.
+        completions: (B, N) the sampled tokens; <pad> after a row's <eos>.
+        logprobs: (B, N) log π(sampled token | text so far) at the sampling temperature; 0 on padding.
+        mask: (B, N) bool, True for real completion tokens (the <eos> included), False for padding.
+        finished: (B,) bool, True where the row produced <eos>.
+        step_logits: (B, N, V) the raw logits of every step, only if asked for.
+    """
+
+    tokens: torch.Tensor
+    prompt_len: int
+    completions: torch.Tensor
+    logprobs: torch.Tensor
+    mask: torch.Tensor
+    finished: torch.Tensor
+    step_logits: torch.Tensor | None = None
+
+    def full_mask(self) -> torch.Tensor:
+        """(B, P + N) completion mask over ``tokens``: what ``sequence_logprobs`` should count."""
+        B = self.tokens.shape[0]
+        prompt = torch.zeros(B, self.prompt_len, dtype=torch.bool, device=self.mask.device)
+        return torch.cat([prompt, self.mask], dim=1)
+
+    def key_valid(self, pad_id: int) -> torch.Tensor:
+        """(B, P + N) True for every real token (prompt or completion)."""
+        prompt_valid = self.tokens[:, :self.prompt_len] != pad_id
+        return torch.cat([prompt_valid, self.mask], dim=1)
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack prompts of different lengths, padded on the left.
+
+    Returns:
+        (tokens, key_valid): both (B, P) with P the longest prompt.
+    """
+    if len(prompts) == 0:
+        raise ValueError("prompts must be a non-empty list of token-id lists")
+    lengths = [len(p) for p in prompts]
+    if min(lengths) == 0:
+        raise ValueError("every prompt needs at least one token (usually <bos>)")
+    P = max(lengths)
+    tokens = torch.full((len(prompts), P), pad_id, dtype=torch.long)
+    valid = torch.zeros(len(prompts), P, dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        tokens[i, P - len(p):] = torch.as_tensor(list(p), dtype=torch.long)
+        valid[i, P - len(p):] = True
+    return tokens.to(device), valid.to(device)
+
+
+def _next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick the next token from (B, V) logits; return it and its log-probability."""
+    if temperature == 0.0:  # greedy: the most likely token, scored at temperature 1
+        nxt = logits.argmax(-1)
+        logp = F.log_softmax(logits, -1)
+    else:
+        scaled = logits / temperature
+        logp = F.log_softmax(scaled, -1)
+        if top_k is not None and top_k < logits.shape[-1]:
+            kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        probs = F.softmax(scaled, -1)
+        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return nxt, logp.gather(1, nxt[:, None]).squeeze(1)
+
+
+@torch.no_grad()
+def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+             eos_id: int, temperature: float = 1.0, top_k: int | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True,
+             stop_at_eos: bool = True, return_logits: bool = False) -> Generation:
+    """Sample completions for a batch of prompts.
+
+    Args:
+        model: the policy.
+        prompts: token-id lists (each usually starts with <bos>); lengths may differ.
+        max_new_tokens: at most this many tokens per completion.
+        eos_id: the <eos> token: a row stops after producing it.
+        temperature: divides the logits before sampling; 0 means greedy (argmax).
+        top_k: sample only among the k most likely tokens (None: all).
+        generator: a seeded torch.Generator for reproducible samples.
+        use_cache: keep keys/values between steps (True) or recompute the whole sequence
+            every step (False; the same result, slower — see ``bench lm``).
+        stop_at_eos: False keeps sampling after <eos> (for timing a fixed length).
+        return_logits: also return every step's logits (for tests).
+
+    Returns:
+        A Generation. ``logprobs`` are log-probabilities under the temperature-scaled
+        distribution (before top-k), which is what ``token_logprobs(..., temperature=...)``
+        recomputes; for greedy decoding they are taken at temperature 1.
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    if not (isinstance(temperature, (int, float)) and temperature >= 0):
+        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    temperature = float(temperature)
+    was_training = model.training
+    model.eval()
+    pad_id = model.config.pad_id
+    dev = model.device
+    prompt_tokens, prompt_valid = left_pad(prompts, pad_id, dev)
+    B, P = prompt_tokens.shape
+    if P + max_new_tokens > model.config.block_size:
+        raise ValueError(f"a prompt of {P} tokens plus max_new_tokens={max_new_tokens} "
+                         f"exceeds the model's block_size {model.config.block_size}")
+
+    cache = KVCache(model.config, B, P + max_new_tokens, device=dev) if use_cache else None
+    new_tokens, logps, masks, all_logits = [], [], [], []
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    logits = model(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1]  # (B, V)
+    seq, seq_valid = prompt_tokens, prompt_valid
+    for step in range(max_new_tokens):
+        if return_logits:
+            all_logits.append(logits)
+        nxt, lp = _next_token(logits, temperature, top_k, generator)
+        real = ~done  # rows still writing; finished rows get padding
+        nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
+        new_tokens.append(nxt)
+        logps.append(torch.where(real, lp, torch.zeros_like(lp)))
+        masks.append(real)
+        if stop_at_eos:
+            done = done | (nxt == eos_id)
+            if bool(done.all()):
+                break
+        if step == max_new_tokens - 1:
+            break
+        if use_cache:  # one new token per row through the network
+            logits = model(nxt[:, None], key_valid=real[:, None], cache=cache)[:, -1]
+        else:  # recompute the whole sequence so far
+            seq = torch.cat([seq, nxt[:, None]], 1)
+            seq_valid = torch.cat([seq_valid, real[:, None]], 1)
+            logits = model(seq, key_valid=seq_valid)[:, -1]
+    completions = torch.stack(new_tokens, 1)
+    mask = torch.stack(masks, 1)
+    finished = ((completions == eos_id) & mask).any(1)
+    model.train(was_training)
+    return Generation(
+        tokens=torch.cat([prompt_tokens, completions], 1), prompt_len=P, completions=completions,
+        logprobs=torch.stack(logps, 1), mask=mask, finished=finished,
+        step_logits=torch.stack(all_logits, 1) if return_logits else None)
+
+
+def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Σ_t mask_t · log softmax(logits_{t-1})[tokens_t]: the masked sequence log-probability.
+
+    The logits at position t-1 predict the token at position t, so the targets are
+    ``tokens[:, 1:]`` scored by ``logits[:, :-1]``.
+
+    Args:
+        logits: (B, T, V) the model's logits on ``tokens``.
+        tokens: (B, T) token ids.
+        mask: (B, T) 1 where the token's log-probability counts (the completion), 0 for the
+            prompt and for padding. mask[:, 0] must be 0 (the first token has no context).
+
+    Returns:
+        (B,) the sum of the counted tokens' log-probabilities.
+    """
+    return _masked_token_logprobs(logits, tokens, mask).sum(1)
+
+
+def _masked_token_logprobs(logits, tokens, mask):
+    if logits.dim() != 3 or tokens.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be (B, T, V) and tokens (B, T); got {tuple(logits.shape)} "
+                         f"and {tuple(tokens.shape)}")
+    if mask.shape != tokens.shape:
+        raise ValueError(f"mask must have the shape of tokens {tuple(tokens.shape)}, got {tuple(mask.shape)}")
+    if bool(mask[:, 0].bool().any()):
+        raise ValueError("mask[:, 0] must be 0: the first token has no context to be predicted from")
+    logp = F.log_softmax(logits[:, :-1].float(), -1)  # (B, T-1, V): predictions for tokens 1..T-1
+    picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (B, T-1)
+    picked = torch.where(mask[:, 1:].bool(), picked, torch.zeros_like(picked))  # padding never counts
+    return torch.cat([torch.zeros_like(picked[:, :1]), picked], 1)  # (B, T), 0 at t = 0
+
+
+def token_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,
+                   key_valid: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log π_θ(tokens_t | tokens_<t) where ``mask`` is set, 0 elsewhere; with gradients.
+
+    Args:
+        model: the policy.
+        tokens: (B, T) prompts (left padding allowed) followed by completions.
+        mask: (B, T) 1 on the tokens whose log-probability counts (usually the completion).
+        key_valid: (B, T) which tokens are real; None derives it as ``tokens != pad_id``.
+            Pass it when padding may hold arbitrary ids.
+        temperature: score at this sampling temperature (logits / temperature), as ``generate``.
+
+    Returns:
+        (B, T) float tensor; column t is the log-probability of tokens[:, t] (0 where mask is 0).
+    """
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must have shape (B, T), got {tuple(tokens.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 when scoring, got {temperature!r}")
+    if key_valid is None:
+        key_valid = tokens != model.config.pad_id
+    logits = model(tokens, key_valid=key_valid)
+    return _masked_token_logprobs(logits / temperature, tokens, mask)
+
+
+def sequence_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,
+                      key_valid: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+    """log π_θ(completion | prompt) = Σ_t mask_t · log π_θ(tokens_t | tokens_<t), per row; with gradients.
+
+    Padding and the prompt never count (mask is 0 there). See ``token_logprobs`` for the args.
+
+    Returns:
+        (B,) one log-probability per sequence.
+    """
+    return token_logprobs(model, tokens, mask, key_valid, temperature).sum(1)

@@ -1,0 +1,272 @@
+"""The course's verifiable task: two-digit addition and subtraction.
+
+A problem is written ``a+b=`` or ``a-b=`` (a, b in 0..99; for subtraction a >= b, so answers
+are never negative), and the answer is written with its digits **least-significant first**:
+34+58=92 is written ``34+58=29``. A small transformer learns arithmetic this way much more easily,
+because each answer digit depends only on digits it has already seen and one carry.
+
+The three stages of the course's language model each use a different view of the same task:
+
+* **pretraining text**: unlabelled documents of 1–3 solved problems joined by ``;``
+  (``<bos>12+5=71;40-13=72<eos>``): the model learns arithmetic, but not when to stop;
+* **SFT examples**: a prompt ``<bos>a+b=`` and the completion ``answer<eos>``: the answer sits
+  exactly where pretraining put it, and the model learns to stop after it;
+* **evaluation and RL prompts**: the same prompt, scored by a rule (a verifier), not by a
+  reference text.
+
+The answer format is checked by a rule: the completion, up to <eos>, must be 1–3 digits and must
+end with <eos>. ``parse_answer`` returns the number or None; exact-match accuracy compares it
+with the true answer. The held-out evaluation problems (``data/lm/eval.jsonl``) are drawn once
+from all problems with a fixed seed and never appear in pretraining, SFT or RL prompts.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .lm.tokenizer import CharTokenizer
+
+CHARS = "0123456789+-=;"
+SEPARATOR = ";"
+MAX_ANSWER_TOKENS = 4  # up to 3 digits and <eos>
+EVAL_SIZE = 500
+SPLIT_SEED = 20240605  # fixes which problems are held out; never change it
+EVAL_FILE = "lm/eval.jsonl"
+_ANSWER_RE = re.compile(r"^[0-9]{1,3}$")
+
+
+def make_tokenizer() -> CharTokenizer:
+    """The tokenizer of the task: digits, ``+ - = ;`` and the specials."""
+    return CharTokenizer(CHARS)
+
+
+@dataclass(frozen=True)
+class Problem:
+    a: int
+    op: str  # "+" or "-"
+    b: int
+
+    def __post_init__(self):
+        if self.op not in ("+", "-"):
+            raise ValueError(f"op must be '+' or '-', got {self.op!r}")
+        if not (0 <= self.a <= 99 and 0 <= self.b <= 99):
+            raise ValueError(f"a and b must lie in 0..99, got a={self.a}, b={self.b}")
+        if self.op == "-" and self.a < self.b:
+            raise ValueError(f"subtraction needs a >= b, got {self.a}-{self.b}")
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.a}{self.op}{self.b}="
+
+    @property
+    def answer(self) -> int:
+        return self.a + self.b if self.op == "+" else self.a - self.b
+
+    @property
+    def completion(self) -> str:
+        """The answer as the model writes it (digits reversed), without <eos>."""
+        return format_answer(self.answer)
+
+    def text(self) -> str:
+        return self.prompt + self.completion
+
+    def to_dict(self) -> dict:
+        return {"prompt": self.prompt, "answer": self.answer, "completion": self.completion,
+                "a": self.a, "op": self.op, "b": self.b}
+
+
+def format_answer(n: int) -> str:
+    """The answer written least-significant digit first: 92 -> "29", 100 -> "001"."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    return str(int(n))[::-1]
+
+
+def parse_answer(completion: str) -> int | None:
+    """The number in a completion that follows the format, else None.
+
+    The completion is the generated text up to (not including) <eos>. It follows the format when
+    it is 1–3 digits and nothing else; the digits are least-significant first.
+    """
+    if not isinstance(completion, str):
+        raise ValueError(f"completion must be a string, got {type(completion).__name__}")
+    if not _ANSWER_RE.match(completion):
+        return None
+    return int(completion[::-1])
+
+
+def follows_format(completion: str, finished: bool = True) -> bool:
+    """True when the completion parses and ended with <eos> (``finished``)."""
+    return bool(finished) and parse_answer(completion) is not None
+
+
+def all_problems() -> list[Problem]:
+    """Every problem of the task: 10,000 additions and 5,050 subtractions."""
+    probs = [Problem(a, "+", b) for a in range(100) for b in range(100)]
+    probs += [Problem(a, "-", b) for a in range(100) for b in range(a + 1)]
+    return probs
+
+
+@lru_cache(maxsize=1)
+def _split() -> tuple[tuple[Problem, ...], tuple[Problem, ...]]:
+    probs = all_problems()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(probs))
+    held = tuple(probs[i] for i in order[:EVAL_SIZE])
+    train = tuple(probs[i] for i in sorted(order[EVAL_SIZE:]))
+    return train, held
+
+
+def train_problems() -> tuple[Problem, ...]:
+    """All problems that may be used for training (pretraining, SFT, RL prompts)."""
+    return _split()[0]
+
+
+def eval_problems() -> tuple[Problem, ...]:
+    """The held-out problems (the content of ``data/lm/eval.jsonl``)."""
+    return _split()[1]
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def sample_problems(n: int, seed=0) -> list[Problem]:
+    """``n`` training problems drawn uniformly (with replacement), never held-out ones."""
+    n, rng = _check_n(n), _rng(seed)
+    train = train_problems()
+    return [train[i] for i in rng.integers(0, len(train), size=n)]
+
+
+def pretraining_documents(n: int, seed=0, max_problems: int = 3) -> list[str]:
+    """Unlabelled pretraining text: ``n`` documents of 1..max_problems solved problems.
+
+    Each document is e.g. ``"12+5=71;40-13=72"``; the trainer adds <bos> and <eos> around it.
+    """
+    n, rng = _check_n(n), _rng(seed)
+    train = train_problems()
+    docs = []
+    for k in rng.integers(1, max_problems + 1, size=n):
+        docs.append(SEPARATOR.join(train[i].text() for i in rng.integers(0, len(train), size=k)))
+    return docs
+
+
+def sft_examples(n: int, seed=0) -> list[dict]:
+    """``n`` supervised examples ``{"prompt", "completion", "answer"}`` from the training problems."""
+    return [p.to_dict() for p in sample_problems(n, seed)]
+
+
+def eval_dataset() -> list[dict]:
+    """The held-out evaluation set as shipped in ``data/lm/eval.jsonl`` (list of dicts)."""
+    from .data import data_path
+
+    return load_jsonl(data_path(EVAL_FILE))
+
+
+def write_eval_set(path: str | Path) -> Path:
+    """Write the held-out problems as JSON Lines (one problem per line)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(p.to_dict(), sort_keys=True) for p in eval_problems()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}, line {n}: not valid JSON ({exc})") from None
+    return rows
+
+
+def _prompts_and_answers(dataset: Iterable) -> tuple[list[str], list[int]]:
+    prompts, answers = [], []
+    for row in dataset:
+        if isinstance(row, Problem):
+            prompts.append(row.prompt)
+            answers.append(row.answer)
+        elif isinstance(row, dict) and "prompt" in row and "answer" in row:
+            prompts.append(row["prompt"])
+            answers.append(int(row["answer"]))
+        else:
+            raise ValueError(f"dataset rows must be Problems or dicts with 'prompt' and 'answer', got {row!r}")
+    if not prompts:
+        raise ValueError("dataset is empty")
+    return prompts, answers
+
+
+def complete(model, tokenizer: CharTokenizer, prompts: Sequence[str], *, temperature: float = 0.0,
+             top_k: int | None = None, seed: int = 0, max_new_tokens: int = MAX_ANSWER_TOKENS,
+             batch_size: int = 512) -> tuple[list[str], list[bool]]:
+    """Generate completions for text prompts (``<bos>`` is added).
+
+    Returns:
+        (texts, finished): each completion's text up to <eos>, and whether it produced <eos>.
+    """
+    import torch
+
+    from .lm.generate import generate
+
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    texts, finished = [], []
+    for start in range(0, len(prompts), batch_size):
+        chunk = [tokenizer.encode(p, bos=True) for p in prompts[start:start + batch_size]]
+        out = generate(model, chunk, max_new_tokens, eos_id=tokenizer.eos_id, temperature=temperature,
+                       top_k=top_k, generator=gen)
+        texts += tokenizer.decode_batch(out.completions.tolist(), stop_at_eos=True)
+        finished += out.finished.tolist()
+    return texts, finished
+
+
+def evaluate(model, dataset, tokenizer: CharTokenizer | None = None, *, greedy: bool = True,
+             temperature: float = 1.0, seed: int = 0, samples: int = 1,
+             max_new_tokens: int = MAX_ANSWER_TOKENS) -> dict:
+    """Exact-match accuracy and format rate of ``model`` on ``dataset``.
+
+    Args:
+        model: a GPT.
+        dataset: Problems or dicts with "prompt" and "answer" (e.g. ``eval_dataset()``).
+        tokenizer: default ``make_tokenizer()``.
+        greedy: argmax decoding (the number the course reports); False samples at
+            ``temperature`` with a torch generator seeded by ``seed``.
+        samples: completions per prompt when sampling (accuracy averages over all of them).
+
+    Returns:
+        {"accuracy", "format_rate", "n", "completions"}: accuracy is the share of completions
+        whose parsed answer equals the true answer (a completion that breaks the format counts
+        as wrong); format_rate the share that follow the format.
+    """
+    tokenizer = tokenizer or make_tokenizer()
+    prompts, answers = _prompts_and_answers(dataset)
+    if greedy:
+        samples = 1
+    elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    prompts_rep = [p for p in prompts for _ in range(samples)]
+    answers_rep = [a for a in answers for _ in range(samples)]
+    texts, finished = complete(model, tokenizer, prompts_rep, temperature=0.0 if greedy else temperature,
+                               seed=seed, max_new_tokens=max_new_tokens)
+    ok_format = [follows_format(t, f) for t, f in zip(texts, finished)]
+    correct = [fmt and parse_answer(t) == a for t, fmt, a in zip(texts, ok_format, answers_rep)]
+    n = len(texts)
+    return {"accuracy": sum(correct) / n, "format_rate": sum(ok_format) / n, "n": n,
+            "completions": texts}
