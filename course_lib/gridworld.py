@@ -128,6 +128,27 @@ class GridWorld(gym.Env):
         """The gridworld as arrays P[s, a, s'], R[s, a, s'] (terminal cells and walls absorbing)."""
         return self._mdp
 
+    def path(self, policy, start=None, max_steps: int | None = None) -> list[tuple[int, int]]:
+        """The cells visited by a deterministic policy (shape (S,) actions), following each
+        action's most likely outcome, from ``start`` (default the start cell) until a terminal
+        cell, a repeated cell or ``max_steps``."""
+        policy = np.asarray(policy)
+        if policy.shape != (self.observation_space.n,):
+            raise ValueError(f"policy must have one action per state, shape ({self.observation_space.n},), "
+                             f"got {policy.shape}")
+        cell = _cell("start", start if start is not None else self.start, self.shape)
+        cells = [cell]
+        for _ in range(max_steps or self.max_steps):
+            s = self.state_of(cell)
+            if self._mdp.terminal[s]:
+                break
+            cell = self.cell_of(int(np.argmax(self._mdp.P[s, int(policy[s])])))
+            if cell in cells:
+                cells.append(cell)
+                break
+            cells.append(cell)
+        return cells
+
     @property
     def P(self) -> np.ndarray:
         return self._mdp.P

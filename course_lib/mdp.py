@@ -332,3 +332,21 @@ def value_iteration(P, R, gamma: float, tol: float = 1e-10, max_iter: int = 100_
             return (V, policy, np.array(history)) if return_history else (V, policy)
     raise ValueError(f"value iteration did not converge within max_iter={max_iter} sweeps; "
                      "with gamma=1 every policy must reach a terminal state")
+
+
+def two_state_example() -> FiniteMDP:
+    """The two-state MDP notebook 01 solves on paper.
+
+    In state 0, action 0 ("stay") pays +1 and stays; action 1 ("go") pays 0 and moves to
+    state 1. In state 1 both actions pay +3 and return to state 0. Staying is worth
+    1/(1−γ); going back and forth is worth 3γ/(1−γ²) from state 0, which is more exactly
+    when γ > 1/2.
+    """
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = 1.0
+    P[0, 1, 1] = 1.0
+    P[1, :, 0] = 1.0
+    R = np.zeros((2, 2, 2))
+    R[0, 0, 0] = 1.0
+    R[1, :, 0] = 3.0
+    return FiniteMDP(P, R)

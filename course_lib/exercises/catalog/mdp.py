@@ -118,3 +118,184 @@ register(Exercise(
                 "with one value per reward."),
     ),
 ))
+
+
+# ---------------------------------------------------------------------------------------------
+# The Bellman backup (one sweep of policy evaluation) and value iteration
+# ---------------------------------------------------------------------------------------------
+
+from ...mdp import bellman_backup, two_state_example, value_iteration  # noqa: E402
+
+
+def _random_mdp(rng, S, A):
+    P = rng.dirichlet(np.ones(S) * 0.7, size=(S, A))  # (S, A, S), rows sum to 1
+    R = np.round(rng.normal(size=(S, A, S)), 2)
+    return P, R
+
+
+def _two_state_mdp():
+    mdp = two_state_example()  # stay (+1) or go to state 1, which pays +3 on the way back
+    return mdp.P, mdp.R
+
+
+def _backup_cases() -> list[Case]:
+    rng = np.random.default_rng(11)
+    P2, R2 = _two_state_mdp()
+    cases = [Case((P2, R2, np.array([1.0, 2.0]), np.array([[0.5, 0.5], [1.0, 0.0]]), 0.5),
+                  label="the two-state MDP of the notebook, V=[1, 2], π(·|0)=[0.5, 0.5], gamma=0.5")]
+    for _ in range(5):
+        S, A = int(rng.integers(3, 7)), int(rng.integers(2, 4))
+        P, R = _random_mdp(rng, S, A)
+        V = np.round(rng.normal(size=S) * 3, 2)
+        pi = rng.dirichlet(np.ones(A), size=S)
+        cases.append(Case((P, R, V, pi, float(rng.choice([0.5, 0.9, 0.99])))))
+    return cases
+
+
+def _backup_forgets_gamma(P, R, V, policy, gamma):
+    return bellman_backup(P, R, V, policy, 1.0)
+
+
+def _backup_ignores_policy(P, R, V, policy, gamma):
+    Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)
+    return Q.mean(axis=1)  # every action weighted equally
+
+
+def _backup_max_over_actions(P, R, V, policy, gamma):
+    return (P * (R + gamma * V[None, None, :])).sum(axis=2).max(axis=1)
+
+
+def _backup_from_current_state(P, R, V, policy, gamma):
+    Q = (P * (R + gamma * V[:, None, None])).sum(axis=2)  # V(s) where V(s') belongs
+    return (policy * Q).sum(axis=1)
+
+
+def _backup_discounts_reward(P, R, V, policy, gamma):
+    Q = (P * gamma * (R + V[None, None, :])).sum(axis=2)
+    return (policy * Q).sum(axis=1)
+
+
+def _backup_ignores_transitions(P, R, V, policy, gamma):
+    Q = (R + gamma * V[None, None, :]).mean(axis=2)  # every next state equally likely
+    return (policy * Q).sum(axis=1)
+
+
+register(Exercise(
+    name="bellman_backup",
+    reference=bellman_backup,
+    cases=_backup_cases,
+    signature="bellman_backup(P, R, V, policy, gamma)",
+    notebook="01_mdp_and_discounted_return",
+    hint="For every state s: V_new(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')]. "
+         "P and R have shape (S, A, S), V shape (S,), policy shape (S, A).",
+    mistakes=(
+        Mistake("forgets_gamma", _backup_forgets_gamma,
+                "The next state's value must be discounted: use R(s,a,s') + γ·V(s'), not R + V(s')."),
+        Mistake("ignores_policy", _backup_ignores_policy,
+                "You averaged over the actions equally. Weight each action by the policy's "
+                "probability π(a|s) = policy[s, a]."),
+        Mistake("max_over_actions", _backup_max_over_actions,
+                "You took the max over actions: that is the Bellman *optimality* backup of value "
+                "iteration. Policy evaluation averages over actions with the policy's probabilities."),
+        Mistake("bootstraps_from_current_state", _backup_from_current_state,
+                "The value added to the reward is that of the next state s' (V[s'], indexed by the "
+                "last axis of P), not of the current state s."),
+        Mistake("discounts_reward", _backup_discounts_reward,
+                "Only the future value is discounted: R(s,a,s') + γ·V(s'), not γ·(R + V(s'))."),
+        Mistake("ignores_transition_probs", _backup_ignores_transitions,
+                "You averaged over next states equally. Weight each next state s' by P(s'|s,a) = P[s, a, s']."),
+    ),
+))
+
+
+def _vi_cases() -> list[Case]:
+    rng = np.random.default_rng(12)
+    P2, R2 = _two_state_mdp()
+    cases = [Case((P2, R2, 0.4, 1e-10), label="the two-state MDP of the notebook, gamma=0.4, tol=1e-10"),
+             Case((P2, R2, 0.9, 1e-10), label="the two-state MDP of the notebook, gamma=0.9, tol=1e-10")]
+    for _ in range(4):
+        S, A = int(rng.integers(3, 7)), int(rng.integers(2, 4))
+        P, R = _random_mdp(rng, S, A)
+        cases.append(Case((P, R, float(rng.choice([0.5, 0.8, 0.9])), 1e-10)))
+    return cases
+
+
+def _vi_reference(P, R, gamma, tol):
+    return value_iteration(P, R, gamma, tol=tol)
+
+
+def _vi_generic(P, R, gamma, tol, backup, greedy=None, sweeps=None):
+    V = np.zeros(P.shape[0])
+    n = 0
+    while True:
+        Q = backup(P, R, V, gamma)
+        V_new = Q.max(axis=1) if greedy is None else greedy(Q)
+        n += 1
+        change = np.max(np.abs(V_new - V))
+        V = V_new
+        if change < tol or (sweeps is not None and n >= sweeps) or n > 100_000:
+            break
+    return V, Q
+
+
+def _q(P, R, V, gamma):
+    return (P * (R + gamma * V[None, None, :])).sum(axis=2)
+
+
+def _vi_uses_min(P, R, gamma, tol):
+    V = np.zeros(P.shape[0])
+    for _ in range(100_000):
+        V_new = _q(P, R, V, gamma).min(axis=1)
+        done = np.max(np.abs(V_new - V)) < tol
+        V = V_new
+        if done:
+            break
+    return V, np.argmin(_q(P, R, V, gamma), axis=1)
+
+
+def _vi_one_sweep(P, R, gamma, tol):
+    Q = _q(P, R, np.zeros(P.shape[0]), gamma)
+    return Q.max(axis=1), np.argmax(Q, axis=1)
+
+
+def _vi_discounts_reward(P, R, gamma, tol):
+    V = np.zeros(P.shape[0])
+    for _ in range(100_000):
+        Q = (P * gamma * (R + V[None, None, :])).sum(axis=2)
+        V_new = Q.max(axis=1)
+        done = np.max(np.abs(V_new - V)) < tol
+        V = V_new
+        if done:
+            break
+    Q = (P * gamma * (R + V[None, None, :])).sum(axis=2)
+    return V, np.argmax(Q, axis=1)
+
+
+def _vi_policy_ignores_reward(P, R, gamma, tol):
+    V, _ = value_iteration(P, R, gamma, tol=tol)
+    return V, np.argmax((P * V[None, None, :]).sum(axis=2), axis=1)  # best expected next value only
+
+
+register(Exercise(
+    name="value_iteration",
+    reference=_vi_reference,
+    cases=_vi_cases,
+    signature="value_iteration(P, R, gamma, tol) -> (V, policy)",
+    notebook="01_mdp_and_discounted_return",
+    hint="Start from V = 0; repeat Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ V(s')], V_new(s) = max_a Q(s,a) "
+         "until max |V_new − V| < tol; return V and the greedy policy argmax_a Q(s,a) (integer actions).",
+    mistakes=(
+        Mistake("uses_min", _vi_uses_min,
+                "You took the minimum over actions: the optimal value is the *maximum* "
+                "(max_a Q(s,a)), and the policy picks argmax, not argmin."),
+        Mistake("one_sweep", _vi_one_sweep,
+                "You stopped after one sweep. Repeat the backup until the largest change "
+                "max_s |V_new(s) − V(s)| falls below tol (a while loop)."),
+        Mistake("discounts_reward", _vi_discounts_reward,
+                "Only the future value is discounted: Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ·V(s')], "
+                "not γ·(R + V)."),
+        Mistake("policy_ignores_reward", _vi_policy_ignores_reward,
+                "Your values are right but the policy is not: the greedy action maximises "
+                "Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ V(s')], reward included, not just the next value."),
+    ),
+))

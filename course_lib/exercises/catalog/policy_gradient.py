@@ -1,0 +1,136 @@
+"""Exercises of notebook 03 (policy gradient): reward-to-go and the policy-gradient loss."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...mdp import discounted_returns
+from ...policy_gradient import policy_gradient_loss, reward_to_go
+from ..registry import Case, Exercise, Mistake, register
+
+
+def _rtg_cases() -> list[Case]:
+    rng = np.random.default_rng(31)
+    cases = [
+        Case((np.array([1.0, 1.0, 1.0]), 1.0), label="rewards=[1, 1, 1], gamma=1"),
+        Case((np.array([1.0, 2.0, 3.0]), 0.5), label="rewards=[1, 2, 3], gamma=0.5"),
+        Case((np.array([0.0, 0.0, 5.0, 1.0]), 0.9), label="rewards=[0, 0, 5, 1], gamma=0.9"),
+    ]
+    for _ in range(4):
+        T = int(rng.integers(4, 12))
+        cases.append(Case((np.round(rng.normal(size=T), 2), float(rng.choice([0.9, 0.99])))))
+    return cases
+
+
+def _rtg_total_everywhere(rewards, gamma=1.0):
+    r = np.asarray(rewards, dtype=float)
+    return np.full(len(r), discounted_returns(r, gamma)[0])
+
+
+def _rtg_forwards(rewards, gamma=1.0):
+    r = np.asarray(rewards, dtype=float)
+    out, run = np.zeros(len(r)), 0.0
+    for t in range(len(r)):
+        run = r[t] + gamma * run
+        out[t] = run
+    return out
+
+
+def _rtg_discount_from_start(rewards, gamma=1.0):
+    r = np.asarray(rewards, dtype=float)
+    w = gamma ** np.arange(len(r))
+    return np.array([np.sum(w[t:] * r[t:]) for t in range(len(r))])
+
+
+def _rtg_excludes_current(rewards, gamma=1.0):
+    r = np.asarray(rewards, dtype=float)
+    return np.append(discounted_returns(r, gamma)[1:], 0.0)
+
+
+def _rtg_undiscounted(rewards, gamma=1.0):
+    return discounted_returns(np.asarray(rewards, dtype=float), 1.0)
+
+
+register(Exercise(
+    name="reward_to_go",
+    reference=reward_to_go,
+    cases=_rtg_cases,
+    signature="reward_to_go(rewards, gamma=1.0) -> array of shape (T,)",
+    notebook="03_policy_gradient",
+    hint="Ĝ_t = r_t + γ r_{t+1} + γ² r_{t+2} + ...: only the rewards from step t on, discounted "
+         "relative to t. A backward loop Ĝ_t = r_t + γ Ĝ_{t+1} does it.",
+    mistakes=(
+        Mistake("total_return_everywhere", _rtg_total_everywhere,
+                "You gave every step the whole episode's return. An action cannot change rewards that "
+                "came before it: use only the rewards from step t onwards (that is what 'to go' means)."),
+        Mistake("summed_forwards", _rtg_forwards,
+                "You summed the past rewards (front to back). Ĝ_t looks ahead: loop from the last step "
+                "backwards, Ĝ_t = r_t + γ Ĝ_{t+1}."),
+        Mistake("discounts_from_episode_start", _rtg_discount_from_start,
+                "You weighted r_k by γ^k from the start of the episode. From step t the weight of r_k "
+                "is γ^(k−t): discounting restarts at t."),
+        Mistake("excludes_current_reward", _rtg_excludes_current,
+                "Ĝ_t starts with r_t itself: the reward of the action at step t belongs to it."),
+        Mistake("undiscounted", _rtg_undiscounted,
+                "You ignored gamma: multiply the later return by γ at each step back."),
+    ),
+))
+
+
+def _loss_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(32)
+    cases = []
+    for i in range(6):
+        n = 4 + 3 * i
+        logp = -torch.rand(n, generator=g) * 2.0
+        returns = torch.randn(n, generator=g) * 3.0 + 2.0
+        baseline = torch.randn(n, generator=g) if i % 2 == 0 else None
+        cases.append(Case((logp, returns, baseline)) if baseline is not None else Case((logp, returns)))
+    return cases
+
+
+def _loss_wrong_sign(logp, returns, baseline=None):
+    return -policy_gradient_loss(logp, returns, baseline)
+
+
+def _loss_sum(logp, returns, baseline=None):
+    return policy_gradient_loss(logp, returns, baseline) * len(logp)
+
+
+def _loss_probs(logp, returns, baseline=None):
+    return policy_gradient_loss(torch.exp(torch.as_tensor(logp)), returns, baseline)
+
+
+def _loss_adds_baseline(logp, returns, baseline=None):
+    b = None if baseline is None else -torch.as_tensor(baseline)
+    return policy_gradient_loss(logp, returns, b)
+
+
+def _loss_ignores_baseline(logp, returns, baseline=None):
+    return policy_gradient_loss(logp, returns, None)
+
+
+register(Exercise(
+    name="policy_gradient_loss",
+    reference=policy_gradient_loss,
+    cases=_loss_cases,
+    signature="policy_gradient_loss(logp, returns, baseline=None) -> scalar tensor",
+    notebook="03_policy_gradient",
+    hint="L = −mean_t[ logp_t · (returns_t − baseline_t) ] (baseline 0 when None), with the weights "
+         "detached. The minus sign makes gradient descent raise the log-probability of good actions.",
+    mistakes=(
+        Mistake("wrong_sign", _loss_wrong_sign,
+                "Your loss has the wrong sign: optimisers minimise, and we want to *increase* "
+                "logp·(return − baseline), so the loss is −mean(logp·(returns − baseline))."),
+        Mistake("sum_not_mean", _loss_sum,
+                "You summed over steps; the course's loss is the mean over steps (the same direction, "
+                "but a step size that would change with the batch size)."),
+        Mistake("probabilities_not_logprobs", _loss_probs,
+                "You used the probabilities exp(logp). The estimator needs ∇ log π, so the loss uses "
+                "the log-probabilities themselves."),
+        Mistake("adds_baseline", _loss_adds_baseline,
+                "The baseline is subtracted: the weight is returns − baseline."),
+        Mistake("ignores_baseline", _loss_ignores_baseline,
+                "When a baseline is given, subtract it from the returns before multiplying by logp."),
+    ),
+))

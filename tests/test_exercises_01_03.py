@@ -1,0 +1,70 @@
+"""The exercises of notebooks 01–03: the reference passes, every registered mistake is recognised."""
+import numpy as np
+import pytest
+
+from course_lib.exercises import check, get_exercise, list_exercises
+
+NAMES = ["discounted_returns", "bellman_backup", "value_iteration", "td0_update", "q_learning_update",
+         "epsilon_greedy_probs", "reward_to_go", "policy_gradient_loss"]
+
+
+def test_all_registered():
+    assert set(NAMES) <= set(list_exercises())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_passes(name):
+    ex = get_exercise(name)
+    result = check(name, ex.reference)
+    assert result.passed, result.text()
+    assert result.cases_total >= 6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_at_least_three_mistakes_with_distinct_hints(name):
+    ex = get_exercise(name)
+    assert len(ex.mistakes) >= 3
+    assert len({m.hint for m in ex.mistakes}) == len(ex.mistakes)
+
+
+@pytest.mark.parametrize("name,mistake", [(n, m.name) for n in NAMES for m in get_exercise(n).mistakes])
+def test_every_mistake_is_recognised_with_its_hint(name, mistake):
+    ex = get_exercise(name)
+    m = next(m for m in ex.mistakes if m.name == mistake)
+    result = check(name, m.fn)
+    assert not result.passed
+    assert result.mistake == mistake, result.text()
+    assert result.hint == m.hint
+
+
+def test_unrecognised_wrong_answer_gets_the_general_hint():
+    result = check("bellman_backup", lambda P, R, V, policy, gamma: np.zeros(len(V)) + 1.234)
+    assert not result.passed and result.mistake is None
+    assert result.hint == get_exercise("bellman_backup").hint
+
+
+def test_stub_is_not_attempted():
+    def td0_update(V, s, r, s_next, terminated, alpha, gamma):
+        raise NotImplementedError
+
+    assert check("td0_update", td0_update).status == "not attempted"
+
+
+def test_a_learner_solution_written_differently_passes():
+    def q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma):
+        Q = Q.copy()  # mutating in place is fine too
+        target = r if terminated else r + gamma * max(Q[s_next])
+        Q[s][a] = Q[s][a] + alpha * (target - Q[s][a])
+        return Q
+
+    assert check("q_learning_update", q_learning_update).passed
+
+    def value_iteration(P, R, gamma, tol):
+        V = np.zeros(P.shape[0])
+        while True:
+            Q = np.einsum("ijk,ijk->ij", P, R) + gamma * P @ V
+            if np.max(np.abs(Q.max(1) - V)) < tol:
+                return Q.max(1), Q.argmax(1)
+            V = Q.max(1)
+
+    assert check("value_iteration", value_iteration).passed
