@@ -12,3 +12,29 @@ def gamma_slider(gamma: float = 0.9, rewards=(0, 0, 1, 0, 0, 0, 0, 0, 0, 10)):
     control = widgets.FloatSlider(value=gamma, min=0.0, max=1.0, step=0.01, description="γ",
                                   continuous_update=False, readout_format=".2f")
     return interactive_figure(lambda gamma: discount_weights(gamma, rewards=rewards), gamma=control)
+
+
+def gridworld_gamma_slider(gamma: float = 0.6, slip: float = 0.0):
+    """A γ slider redrawing the two-rewards gridworld's optimal values, greedy arrows and path."""
+    import ipywidgets as widgets
+
+    from ..plotting.mdp import gamma_gridworld
+
+    g = widgets.FloatSlider(value=gamma, min=0.0, max=0.99, step=0.01, description="γ",
+                            continuous_update=False, readout_format=".2f")
+    s = widgets.FloatSlider(value=slip, min=0.0, max=0.5, step=0.05, description="slip",
+                            continuous_update=False, readout_format=".2f")
+    return interactive_figure(gamma_gridworld, gamma=g, slip=s)
+
+
+def llm_gamma_slider(gamma: float = 0.9, n_tokens: int = 200):
+    """A γ slider showing how much of an end-of-answer reward reaches each token."""
+    import ipywidgets as widgets
+
+    from ..plotting.mdp import llm_credit
+
+    g = widgets.FloatSlider(value=gamma, min=0.5, max=1.0, step=0.005, description="γ",
+                            continuous_update=False, readout_format=".3f")
+    n = widgets.IntSlider(value=n_tokens, min=10, max=1000, step=10, description="tokens T",
+                          continuous_update=False)
+    return interactive_figure(llm_credit, gamma=g, n_tokens=n)

@@ -1,0 +1,66 @@
+"""Figures of notebook 03 (policy gradient)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import PALETTE, finish, house_style, learning_curves, new_figure
+
+
+def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None = None):
+    """Left: mean episode return per batch against environment steps. Right: the measured
+    per-episode gradient variance of the estimator each run used (log scale).
+
+    Args:
+        runs: {name: [REINFORCEResult per seed]}.
+    """
+    if not runs:
+        raise ValueError("runs must be a non-empty dict {name: [REINFORCEResult, ...]}")
+    fig, (a1, a2) = new_figure(ncols=2, width=10.0, height=3.6)
+    curves = {name: [(r.env_steps, r.batch_mean_returns) for r in rs] for name, rs in runs.items()}
+    learning_curves(a1, curves, xlabel="environment steps", ylabel="mean return of the batch", target=target)
+    a1.set_title("learning curves")
+    with house_style():
+        for colour, (name, rs) in zip(PALETTE, runs.items()):
+            for i, r in enumerate(rs):
+                if r.grad_variance:
+                    a2.plot(r.env_steps[: len(r.grad_variance)], r.grad_variance, color=colour, alpha=0.7,
+                            label=name if i == 0 else None)
+        a2.set_yscale("log")
+        a2.set_xlabel("environment steps")
+        a2.set_ylabel("gradient variance per parameter")
+        a2.set_title("variance of the per-episode gradient")
+        a2.legend()
+    return finish(fig, title)
+
+
+def variance_comparison(measurements: list[dict], title: str | None = None):
+    """Bars of the gradient variance without and with the baseline, on the same episodes.
+
+    Args:
+        measurements: dicts from ``compare_gradient_variance`` (one per seed).
+    """
+    if not measurements:
+        raise ValueError("measurements must be a non-empty list of dicts from compare_gradient_variance")
+    fig, ax = new_figure(width=6.0, height=3.2)
+    with house_style():
+        x = np.arange(len(measurements))
+        ax.bar(x - 0.2, [m["no_baseline"] for m in measurements], 0.4, color=PALETTE[3], label="weight Ĝ_t")
+        ax.bar(x + 0.2, [m["baseline"] for m in measurements], 0.4, color=PALETTE[0], label="weight Ĝ_t − V(s_t)")
+        for xi, m in zip(x, measurements):
+            ax.text(xi, max(m["no_baseline"], m["baseline"]) * 1.05, f"÷{m['ratio']:.1f}", ha="center")
+        ax.set_xticks(x, [f"seed {m.get('seed', i)}" for i, m in enumerate(measurements)])
+        ax.set_ylabel("gradient variance per parameter")
+        ax.set_yscale("log")
+        ax.legend(loc="lower right")
+    return finish(fig, title)
+
+
+def return_distribution(rtg_by_step, title: str | None = None):
+    """Reward-to-go Ĝ_t of one batch against the step t: what the log-probabilities are weighted by."""
+    fig, ax = new_figure(width=6.0, height=3.0)
+    with house_style():
+        for colour, g in zip(PALETTE * 10, rtg_by_step):
+            ax.plot(np.arange(len(g)), g, color=colour, alpha=0.6)
+        ax.set_xlabel("step t of the episode")
+        ax.set_ylabel("reward-to-go Ĝ_t")
+    return finish(fig, title)
