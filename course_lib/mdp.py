@@ -350,3 +350,87 @@ def two_state_example() -> FiniteMDP:
     R[0, 0, 0] = 1.0
     R[1, :, 0] = 3.0
     return FiniteMDP(P, R)
+
+
+def token_mdp(vocab: Sequence[str], max_len: int, reward, eos: str = ".") -> tuple[FiniteMDP, list[str]]:
+    """Text generation as an MDP (notebook 01): state = the text so far, action = the next token.
+
+    The transition is deterministic (append the token). An episode ends when ``eos`` is
+    chosen or the text reaches ``max_len`` tokens; only then is a reward paid, ``reward(text)``
+    for the finished text, as with an outcome reward in RLHF or GRPO. Finished texts all lead
+    to one absorbing terminal state, named "<end>".
+
+    Args:
+        vocab: the tokens (single characters or strings); must contain ``eos``.
+        max_len: longest text, in tokens (1 to 8).
+        reward: function of the finished text returning a number.
+        eos: the end-of-sequence token.
+
+    Returns:
+        (mdp, states): states[i] is the text of state i ("" is the prompt's start).
+    """
+    vocab = list(vocab)
+    if len(vocab) < 2 or len(set(vocab)) != len(vocab) or eos not in vocab:
+        raise ValueError(f"vocab must hold at least 2 distinct tokens including eos={eos!r}, got {vocab!r}")
+    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or not 1 <= max_len <= 8:
+        raise ValueError(f"max_len must be an integer from 1 to 8, got {max_len!r}")
+    if not callable(reward):
+        raise ValueError(f"reward must be a function of the finished text, got {type(reward).__name__}")
+    words = [t for t in vocab if t != eos]
+    prefixes, layer = [()], [()]
+    for _ in range(max_len - 1):  # unfinished texts of 1 .. max_len-1 tokens, as token tuples
+        layer = [p + (w,) for p in layer for w in words]
+        prefixes += layer
+    index = {p: i for i, p in enumerate(prefixes)}
+    states = ["".join(p) for p in prefixes]
+    S, A, end = len(prefixes) + 1, len(vocab), len(prefixes)
+    P, R = np.zeros((S, A, S)), np.zeros((S, A, S))
+    for s, prefix in enumerate(prefixes):
+        for a, tok in enumerate(vocab):
+            new = prefix + (tok,)
+            if tok == eos or len(new) >= max_len:  # finished: the reward arrives now
+                P[s, a, end] = 1.0
+                R[s, a, end] = float(reward("".join(new)))
+            else:  # deterministic: append the token
+                P[s, a, index[new]] = 1.0
+    P[end, :, end] = 1.0
+    terminal = np.zeros(S, dtype=bool)
+    terminal[end] = True
+    return FiniteMDP(P, R, terminal=terminal), states + ["<end>"]
+
+
+def greedy_text(mdp: FiniteMDP, states: list[str], policy, vocab: Sequence[str]) -> str:
+    """The text a deterministic policy writes from the empty prompt in a ``token_mdp``."""
+    s, text = 0, ""
+    for _ in range(mdp.n_states):
+        if mdp.terminal[s]:
+            return text
+        a = int(np.asarray(policy)[s])
+        text += vocab[a]
+        s = int(np.argmax(mdp.P[s, a]))
+    return text
+
+
+def from_toy_text(env) -> FiniteMDP:
+    """The exact MDP of a gymnasium toy-text environment (FrozenLake, CliffWalking, Taxi).
+
+    Reads the environment's own transition table ``env.unwrapped.P[s][a] = [(p, s', r, done)]``.
+    A transition that ends the episode goes to an extra absorbing terminal state (index S),
+    so the returned MDP has S + 1 states.
+    """
+    table = getattr(getattr(env, "unwrapped", env), "P", None)
+    if not isinstance(table, dict):
+        raise ValueError("env must be a gymnasium toy-text environment with a transition table env.unwrapped.P")
+    S, A = len(table), len(table[0])
+    P, R = np.zeros((S + 1, A, S + 1)), np.zeros((S + 1, A, S + 1))
+    for s in range(S):
+        for a in range(A):
+            for p, s2, r, done in table[s][a]:
+                target = S if done else s2
+                # a state reached by several outcomes gets their probability-weighted reward
+                R[s, a, target] = (R[s, a, target] * P[s, a, target] + p * r) / max(P[s, a, target] + p, 1e-300)
+                P[s, a, target] += p
+    P[S, :, S] = 1.0
+    terminal = np.zeros(S + 1, dtype=bool)
+    terminal[S] = True
+    return FiniteMDP(P, R, terminal=terminal)

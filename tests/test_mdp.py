@@ -229,3 +229,99 @@ def test_gridworld_rejects_bad_action():
     g.reset(seed=0)
     with pytest.raises(ValueError, match="action must be one of 0..3"):
         g.step(7)
+
+
+# -- figures and sliders ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 0.75, 0.99])
+@pytest.mark.parametrize("slip", [0.0, 0.3])
+def test_gamma_gridworld_figure_for_any_gamma(gamma, slip):
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting.mdp import gamma_gridworld
+    fig = gamma_gridworld(gamma, slip)
+    assert isinstance(fig, Figure) and "γ = " in fig._suptitle.get_text()
+
+
+def test_gamma_gridworld_title_says_where_the_policy_goes():
+    from course_lib.plotting.mdp import gamma_gridworld
+    assert "near +1" in gamma_gridworld(0.5)._suptitle.get_text()
+    assert "far +10" in gamma_gridworld(0.9)._suptitle.get_text()
+
+
+@pytest.mark.parametrize("gamma", [0.5, 0.9, 0.99, 1.0])
+def test_llm_credit_figure(gamma):
+    from course_lib.plotting.mdp import llm_credit
+    fig = llm_credit(gamma, n_tokens=50)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("γ = 1: first token gets 1" in l for l in labels)
+    with pytest.raises(ValueError, match="n_tokens must be a positive integer"):
+        llm_credit(gamma, n_tokens=0)
+
+
+def test_value_iteration_convergence_figure_and_errors():
+    from course_lib.plotting.mdp import grid_heatmap, value_iteration_convergence
+    _, _, hist = value_iteration(two_state_example(), None, 0.9, return_history=True)
+    assert value_iteration_convergence(hist, states={"s0": 0, "s1": 1}) is not None
+    with pytest.raises(ValueError, match="history must have shape"):
+        value_iteration_convergence(hist[:1])
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"values must have shape \(6,\) for a 2x3 grid"):
+        grid_heatmap(ax, np.zeros(5), (2, 3))
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.6, 0.95])
+def test_sliders_build(gamma):
+    import ipywidgets as widgets
+
+    from course_lib.widgets.mdp import gamma_slider, gridworld_gamma_slider, llm_gamma_slider
+    for box in (gridworld_gamma_slider(gamma), llm_gamma_slider(max(gamma, 0.5)), gamma_slider(gamma)):
+        assert isinstance(box, widgets.VBox)
+    box = gridworld_gamma_slider(gamma)
+    box.children[0].children[0].value = 0.8  # moving the slider redraws without error
+
+
+# -- text generation as an MDP; gymnasium toy-text models ----------------------------------------
+
+def test_token_mdp_is_deterministic_with_reward_at_the_end():
+    from course_lib.mdp import greedy_text, token_mdp
+    vocab = ["a", "b", "c", "."]
+    mdp, states = token_mdp(vocab, 4, lambda t: {"abc.": 1.0, "a.": 0.7}.get(t, 0.0))
+    assert len(states) == 1 + 3 + 9 + 27 + 1 and states[0] == "" and states[-1] == "<end>"
+    assert set(np.unique(mdp.P)) == {0.0, 1.0}  # every transition is deterministic
+    nonterminal_to_nonterminal = mdp.R[:-1, :, :-1]
+    assert np.all(nonterminal_to_nonterminal == 0)  # rewards only on reaching the end
+    # γ = 1 (RLHF, GRPO): the best answer wins whatever its length
+    V, pi = value_iteration(mdp, None, 1.0)
+    assert V[0] == pytest.approx(1.0) and greedy_text(mdp, states, pi, vocab) == "abc."
+    # γ = 0.8 makes the agent prefer the short, worse answer: 0.8·0.7 > 0.8³·1
+    V, pi = value_iteration(mdp, None, 0.8)
+    assert greedy_text(mdp, states, pi, vocab) == "a."
+
+
+def test_token_mdp_validation():
+    from course_lib.mdp import token_mdp
+    with pytest.raises(ValueError, match="vocab must hold at least 2 distinct tokens including eos"):
+        token_mdp(["a", "b"], 3, len)
+    with pytest.raises(ValueError, match="max_len must be an integer from 1 to 8"):
+        token_mdp(["a", "."], 9, len)
+    with pytest.raises(ValueError, match="reward must be a function"):
+        token_mdp(["a", "."], 3, 1.0)
+
+
+def test_from_toy_text_frozen_lake_matches_play():
+    from course_lib.mdp import from_toy_text
+    from course_lib.tabular import greedy_return
+    env = gym.make("FrozenLake-v1", max_episode_steps=2000)  # (the default 100-step limit cuts some)
+    mdp = from_toy_text(env)
+    assert mdp.n_states == 17 and mdp.terminal[16]
+    V, pi = value_iteration(mdp, None, 0.99)
+    Q = np.zeros((16, 4))
+    Q[np.arange(16), pi[:16]] = 1.0
+    success = greedy_return(env, Q, n_episodes=400, seed=0)  # reward 1 only at the goal
+    V1 = policy_evaluation_exact(mdp, None, pi, 1.0)  # undiscounted: probability of reaching the goal
+    assert abs(success - V1[0]) < 0.05
+    with pytest.raises(ValueError, match="toy-text environment"):
+        from_toy_text(gym.make("CartPole-v1"))

@@ -110,3 +110,19 @@ def test_other_validation_errors():
     res = reinforce(REINFORCEConfig(baseline=False, n_iterations=1, episodes_per_batch=2))
     with pytest.raises(ValueError, match="result must come from a run with baseline=True"):
         compare_gradient_variance(res)
+
+
+def test_policy_gradient_figures():
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting.policy_gradient import reinforce_runs, return_distribution, variance_comparison
+    runs = {"baseline": [reinforce(REINFORCEConfig(seed=s, n_iterations=2, episodes_per_batch=4)) for s in (0, 1)],
+            "none": [reinforce(REINFORCEConfig(seed=0, n_iterations=2, episodes_per_batch=4, baseline=False))]}
+    assert isinstance(reinforce_runs(runs), Figure)
+    m = compare_gradient_variance(runs["baseline"][0], n_episodes=4)
+    assert isinstance(variance_comparison([dict(m, seed=0), m]), Figure)
+    assert isinstance(return_distribution([reward_to_go([1.0] * 5), reward_to_go([1.0] * 3)]), Figure)
+    with pytest.raises(ValueError, match="runs must be a non-empty dict"):
+        reinforce_runs({})
+    with pytest.raises(ValueError, match="measurements must be a non-empty list"):
+        variance_comparison([])

@@ -141,3 +141,30 @@ def test_validation_errors():
         greedy_return(g, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="a policy exists only for control runs"):
         _ = mc_prediction(g, np.full((35, 4), 0.25), 0.9, 2).policy
+
+
+# -- figures and sliders ------------------------------------------------------------------------
+
+def test_tabular_figures_and_slider():
+    import ipywidgets as widgets
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting.tabular import control_curves, epsilon_runs, prediction_error, q_policy
+    from course_lib.widgets.tabular import epsilon_slider
+    g = cliff_gridworld()
+    sweep = epsilon_sweep(g, [0.0, 0.1, 0.3], n_episodes=10, seeds=(0, 1))
+    for eps in (0.0, 0.1, 0.25, 0.3):
+        assert isinstance(epsilon_runs(sweep, eps, g), Figure)
+    assert isinstance(epsilon_runs(sweep, 0.1), Figure)
+    box = epsilon_slider(sweep, g)
+    assert isinstance(box, widgets.VBox)
+    box.children[0].children[0].value = 0.3
+    assert isinstance(control_curves(sweep[0.1]), Figure)
+    assert isinstance(q_policy(sweep[0.1]["sarsa"][0].values, g.shape, g.walls, g.terminals), Figure)
+    pi = np.full((48, 4), 0.25)
+    runs = {"MC": [mc_prediction(g, pi, 1.0, 3)], "TD": [td0_prediction(g, pi, 1.0, 0.1, 3)]}
+    assert isinstance(prediction_error(runs, np.zeros(48)), Figure)
+    with pytest.raises(ValueError, match="sweep must be a non-empty dict"):
+        epsilon_slider({})
+    with pytest.raises(ValueError, match=r"Q must have shape \(48, A\)"):
+        q_policy(np.zeros((3, 4)), g.shape)
