@@ -1,0 +1,193 @@
+"""Exercises of notebook 08 (GRPO): group-relative advantages and the k3 KL estimator."""
+from __future__ import annotations
+
+import torch
+
+from ...grpo.losses import ADV_EPS, group_advantages, kl_k3
+from ..registry import Case, Exercise, Mistake, register
+
+# ---------------------------------------------------------------------------------------------
+# group_advantages(rewards, group_size): Â_i = (r_i − mean_group) / (std_group + eps)
+# ---------------------------------------------------------------------------------------------
+
+
+def _adv_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(808)
+    t = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
+    cases = [
+        Case((t([1.0, 0.0, 0.0, 1.0]), 2), label="rewards=[1, 0, 0, 1], group_size=2 (two prompts)"),
+        Case((t([2.0, 0.0, 1.0, 1.0, 2.0, 2.0, 0.0, 1.0]), 4),
+             label="rewards=[2, 0, 1, 1, 2, 2, 0, 1], group_size=4"),
+        Case((t([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0]), 4),
+             label="rewards=[1, 1, 1, 1, 0, 1, 0, 0], group_size=4 (the first group is all correct)"),
+        Case((t([0.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0, 2.0, 1.0]), 3),
+             label="rewards=[0, 0, 0, 2, 2, 2, 0, 2, 1], group_size=3 (two groups with equal rewards)"),
+    ]
+    for G, n_prompts in ((4, 3), (8, 2), (2, 5), (6, 3)):
+        r = torch.randint(0, 3, (n_prompts * G,), generator=gen).float()
+        cases.append(Case((r, G)))
+    return cases
+
+
+def _adv_reference(rewards, group_size):
+    return group_advantages(rewards, group_size)
+
+
+def _adv_whole_batch(rewards, group_size):
+    r = torch.as_tensor(rewards, dtype=torch.float32)
+    return (r - r.mean()) / (r.std() + ADV_EPS)  # one mean and std for the whole batch
+
+
+def _adv_zero_std(rewards, group_size):
+    g = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)
+    return ((g - g.mean(1, keepdim=True)) / g.std(1, keepdim=True)).reshape(-1)  # 0/0 for equal rewards
+
+
+def _adv_population_std(rewards, group_size):
+    g = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)
+    return ((g - g.mean(1, keepdim=True)) / (g.std(1, keepdim=True, unbiased=False) + ADV_EPS)).reshape(-1)
+
+
+def _adv_no_std(rewards, group_size):
+    g = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)
+    return (g - g.mean(1, keepdim=True)).reshape(-1)
+
+
+def _adv_strided_groups(rewards, group_size):
+    # view(group_size, -1) puts every n-th completion in a group instead of G consecutive ones
+    g = torch.as_tensor(rewards, dtype=torch.float32).view(group_size, -1)
+    return ((g - g.mean(0, keepdim=True)) / (g.std(0, keepdim=True) + ADV_EPS)).reshape(-1)
+
+
+def _adv_batch_mean_group_std(rewards, group_size):
+    r = torch.as_tensor(rewards, dtype=torch.float32)
+    g = r.view(-1, group_size)
+    return ((g - r.mean()) / (g.std(1, keepdim=True) + ADV_EPS)).reshape(-1)
+
+
+register(Exercise(
+    name="group_advantages",
+    reference=_adv_reference,
+    cases=_adv_cases,
+    signature="group_advantages(rewards, group_size) -> tensor of shape (B,)",
+    notebook="08_grpo",
+    rtol=1e-3,  # any small eps (or returning exact zeros for equal rewards) passes
+    atol=1e-5,
+    hint="Reshape the rewards to (n_prompts, G) with .view(-1, group_size) (the G completions of a prompt "
+         "are consecutive); subtract each row's mean and divide by each row's std (torch.std, with "
+         "Bessel's correction) plus a small eps such as 1e-4; flatten back to (B,).",
+    mistakes=(
+        Mistake("whole_batch", _adv_whole_batch,
+                "You normalised over the whole batch. GRPO compares each completion only with the other "
+                "completions of the same prompt: reshape to (n_prompts, G) and take the mean and std per row. "
+                "A batch-wide baseline makes easy prompts look good and hard ones look bad."),
+        Mistake("zero_std", _adv_zero_std,
+                "You get NaN for a group whose rewards are all equal: its std is 0 and you divide 0 by 0. "
+                "Add a small eps to the std (TRL uses 1e-4), or give such a group advantages of 0: "
+                "when every answer is equally good there is nothing to prefer."),
+        Mistake("population_std", _adv_population_std,
+                "Close, but you used the population std (divide by G). The course, like torch.std and "
+                "TRL, uses the sample std with Bessel's correction (divide by G − 1): g.std(dim=1)."),
+        Mistake("no_std", _adv_no_std,
+                "You only subtracted the group mean. That is Dr. GRPO's advantage (scale='none'); "
+                "DeepSeekMath's GRPO also divides by the group's std (plus a small eps)."),
+        Mistake("strided_groups", _adv_strided_groups,
+                "Your groups mix prompts: .view(group_size, -1) puts every n-th completion together. The G "
+                "completions of one prompt are consecutive, so reshape with .view(-1, group_size) and "
+                "reduce over dim=1."),
+        Mistake("batch_mean_group_std", _adv_batch_mean_group_std,
+                "You subtracted the mean of the whole batch. The baseline is the mean of the completion's "
+                "own group: g.mean(dim=1, keepdim=True)."),
+    ),
+))
+
+# ---------------------------------------------------------------------------------------------
+# kl_k3(logp, logp_ref, mask): exp(logp_ref − logp) − (logp_ref − logp) − 1 on real tokens
+# ---------------------------------------------------------------------------------------------
+
+
+def _kl_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(809)
+    cases = []
+    t = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
+    cases.append(Case((t([[-1.0, -0.5]]), t([[-1.0, -0.5]]), t([[1.0, 1.0]])),
+                      label="logp == logp_ref (the two policies agree), no padding"))
+    cases.append(Case((t([[-0.2, -1.5, 0.0]]), t([[-0.9, -0.4, -2.3]]), t([[1.0, 1.0, 0.0]])),
+                      label="logp=[[-0.2, -1.5, 0.0]], logp_ref=[[-0.9, -0.4, -2.3]], mask=[[1, 1, 0]]"))
+    for B, T in ((3, 4), (4, 5), (2, 6)):
+        logp = -torch.rand(B, T, generator=gen) * 3
+        logp_ref = logp + torch.randn(B, T, generator=gen) * 0.7
+        lengths = torch.randint(1, T + 1, (B,), generator=gen)
+        lengths[0] = T
+        mask = (torch.arange(T)[None, :] < lengths[:, None]).float()
+        # what padding often holds: logp 0 (sampler) and a reference log-prob of a pad token
+        logp = torch.where(mask.bool(), logp, torch.zeros_like(logp))
+        logp_ref = torch.where(mask.bool(), logp_ref, torch.full_like(logp_ref, -4.0))
+        cases.append(Case((logp, logp_ref, mask)))
+    return cases
+
+
+def _masked(x, mask):
+    return x * mask
+
+
+def _kl_reference(logp, logp_ref, mask):
+    return kl_k3(logp, logp_ref, mask)
+
+
+def _kl_reversed(logp, logp_ref, mask):
+    x = logp - logp_ref  # log(π_θ/π_ref): the ratio upside down
+    return _masked(torch.exp(x) - x - 1, mask)
+
+
+def _kl_negated(logp, logp_ref, mask):
+    x = logp_ref - logp
+    return _masked(-(torch.exp(x) - x - 1), mask)
+
+
+def _kl_k1(logp, logp_ref, mask):
+    return _masked(logp - logp_ref, mask)
+
+
+def _kl_no_minus_one(logp, logp_ref, mask):
+    x = logp_ref - logp
+    return _masked(torch.exp(x) - x, mask)
+
+
+def _kl_plus_log(logp, logp_ref, mask):
+    x = logp_ref - logp
+    return _masked(torch.exp(x) + x - 1, mask)
+
+
+def _kl_ignores_mask(logp, logp_ref, mask):
+    x = logp_ref - logp
+    return torch.exp(x) - x - 1
+
+
+register(Exercise(
+    name="kl_k3",
+    reference=_kl_reference,
+    cases=_kl_cases,
+    signature="kl_k3(logp, logp_ref, mask) -> tensor of the shape of logp, 0 where mask is 0",
+    notebook="08_grpo",
+    hint="With x = logp_ref − logp = log(π_ref/π_θ), the k3 estimate per token is exp(x) − x − 1; "
+         "multiply by the mask so padding gives 0.",
+    mistakes=(
+        Mistake("reversed", _kl_reversed,
+                "Your ratio is upside down: k3 for KL[π_θ || π_ref] uses r = π_ref/π_θ, i.e. "
+                "x = logp_ref − logp (the tokens were sampled from π_θ), then exp(x) − x − 1."),
+        Mistake("negated", _kl_negated,
+                "Your values are the negative of the KL: the k3 estimate exp(x) − x − 1 is never negative. "
+                "The minus sign belongs in the objective (J − β·KL), not in the estimator."),
+        Mistake("k1_log_ratio", _kl_k1,
+                "You returned the log-ratio logp − logp_ref (the k1 estimator). It is unbiased but can be "
+                "negative per token and is noisy; k3 = exp(x) − x − 1 with x = logp_ref − logp is never negative."),
+        Mistake("no_minus_one", _kl_no_minus_one,
+                "Every value is 1 too large: k3 = exp(x) − x − 1, so that it is 0 when the two policies agree."),
+        Mistake("plus_log", _kl_plus_log,
+                "Check the sign of the middle term: k3 = r − log r − 1 = exp(x) − x − 1, not exp(x) + x − 1."),
+        Mistake("ignores_mask", _kl_ignores_mask,
+                "Padding leaks in: positions where mask is 0 are not real tokens, but your KL is not 0 there. "
+                "Multiply by the mask (or use torch.where) so padding adds nothing."),
+    ),
+))

@@ -1,0 +1,228 @@
+"""The math of GRPO as small pure functions (notebook 08 derives each one).
+
+GRPO (DeepSeekMath, Shao et al. 2024, arXiv 2402.03300, Eq. 3) maximises, for G completions o_i
+of one prompt q,
+
+    J = E[ 1/G Σ_i 1/|o_i| Σ_t { min(ρ_{i,t} Â_i, clip(ρ_{i,t}, 1−ε, 1+ε) Â_i) − β D_KL[π_θ || π_ref] } ]
+
+with ρ_{i,t} = π_θ(o_{i,t} | q, o_{i,<t}) / π_old(o_{i,t} | q, o_{i,<t}), the group-relative advantage
+Â_i = (r_i − mean(r)) / std(r) over the G rewards of the same prompt (no critic: the group mean is
+the baseline), and the KL estimated per token with k3 (Eq. 4). Dr. GRPO (arXiv 2503.20783) drops
+the division by std and the 1/|o_i|; DAPO (arXiv 2503.14476) averages over all tokens of the
+batch and clips the ratio asymmetrically (ε_low, ε_high).
+
+Shapes: B completions (B = number of prompts · G, the G completions of a prompt consecutive),
+T completion tokens (right-padded; ``mask`` is 1 on real tokens, 0 on padding).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .config import LOSS_AGGREGATIONS, GRPOConfig
+
+ADV_EPS = 1e-4  # added to the group std, as TRL's GRPOTrainer does: an all-equal group gives 0, not 0/0
+
+
+def _as_float_tensor(name: str, x: Any) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x if x.is_floating_point() else x.float()
+    try:
+        return torch.as_tensor(x, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a tensor or a list of numbers, got {type(x).__name__}") from None
+
+
+def _check_group_size(group_size: Any, n: int) -> int:
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
+        raise ValueError(f"group_size must be an integer >= 2, got {group_size!r}")
+    if n % group_size != 0:
+        raise ValueError(f"the batch of {n} rewards is not divisible by group_size={group_size}: a batch "
+                         f"holds G={group_size} consecutive completions for each prompt")
+    return group_size
+
+
+def group_advantages(rewards: Any, group_size: int, scale: str = "group", eps: float = ADV_EPS) -> torch.Tensor:
+    """Group-relative advantages Â_i = (r_i − mean_group(r)) / (std_group(r) + eps).
+
+    Each completion is compared only with the other completions of its own prompt (DeepSeekMath
+    §4.1.2, outcome supervision): the group mean is the baseline a critic would otherwise learn.
+
+    Args:
+        rewards: (B,) rewards, the G completions of each prompt consecutive (B = n_prompts · G).
+        group_size: G.
+        scale: "group" divides by the group's standard deviation (DeepSeekMath; the std with
+            Bessel's correction, as ``torch.std`` and TRL compute it); "none" only subtracts the
+            mean (Dr. GRPO: dividing by std up-weights questions that are too easy or too hard).
+        eps: added to the std, so a group whose rewards are all equal gets advantages of 0.
+
+    Returns:
+        (B,) float tensor; zero mean within every group; all zeros for a zero-variance group.
+    """
+    r = _as_float_tensor("rewards", rewards)
+    if r.dim() != 1 or r.numel() == 0:
+        raise ValueError(f"rewards must be a non-empty 1-D sequence (one reward per completion), "
+                         f"got shape {tuple(r.shape)}")
+    G = _check_group_size(group_size, r.numel())
+    if scale not in ("group", "none"):
+        raise ValueError(f"scale must be 'group' or 'none', got {scale!r}")
+    if not (isinstance(eps, (int, float)) and eps > 0):
+        raise ValueError(f"eps must be a number > 0, got {eps!r}")
+    if not bool(torch.isfinite(r).all()):
+        raise ValueError("rewards must be finite numbers (found NaN or inf)")
+    groups = r.view(-1, G)  # (n_prompts, G)
+    centred = groups - groups.mean(dim=1, keepdim=True)
+    if scale == "group":
+        centred = centred / (groups.std(dim=1, keepdim=True) + eps)
+    return centred.reshape(-1)
+
+
+def zero_variance_groups(rewards: Any, group_size: int) -> torch.Tensor:
+    """(n_prompts,) bool: True for a group whose G rewards are all equal (it gives no gradient).
+
+    DAPO's dynamic sampling drops such groups; their share is logged during training.
+    """
+    r = _as_float_tensor("rewards", rewards)
+    if r.dim() != 1 or r.numel() == 0:
+        raise ValueError(f"rewards must be a non-empty 1-D sequence, got shape {tuple(r.shape)}")
+    G = _check_group_size(group_size, r.numel())
+    groups = r.view(-1, G)
+    return (groups == groups[:, :1]).all(dim=1)
+
+
+def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-token k3 estimate of KL[π_θ || π_ref] (Schulman 2020; DeepSeekMath Eq. 4).
+
+        D_KL ≈ π_ref/π_θ − log(π_ref/π_θ) − 1,   computed from log r = logp_ref − logp.
+
+    With tokens sampled from π_θ it is unbiased and, unlike k1 = −log r, never negative.
+
+    Args:
+        logp: (...) log π_θ of the sampled tokens.
+        logp_ref: (...) log π_ref of the same tokens (same shape).
+        mask: optional (...) 1 on real tokens; padding gets 0 whatever its log-probs hold.
+
+    Returns:
+        (...) the per-token estimate, >= 0.
+    """
+    if not isinstance(logp, torch.Tensor) or not isinstance(logp_ref, torch.Tensor):
+        raise ValueError("logp and logp_ref must be tensors")
+    if logp.shape != logp_ref.shape:
+        raise ValueError(f"logp_ref must have the shape of logp {tuple(logp.shape)}, got {tuple(logp_ref.shape)}")
+    if mask is not None:
+        if mask.shape != logp.shape:
+            raise ValueError(f"mask must have the shape of logp {tuple(logp.shape)}, got {tuple(mask.shape)}")
+        keep = mask.bool()
+        # padding may hold anything (even -inf): replace it before the exp, so neither the value
+        # nor the gradient can see it
+        logp = torch.where(keep, logp, torch.zeros_like(logp))
+        logp_ref = torch.where(keep, logp_ref, torch.zeros_like(logp_ref))
+    log_ratio = logp_ref - logp  # log(π_ref / π_θ)
+    kl = torch.expm1(log_ratio) - log_ratio  # = exp(x) − x − 1, accurate for small x
+    kl = kl.clamp_min(0.0)  # the exact value is >= 0; this only removes rounding below zero
+    if mask is not None:
+        kl = kl * keep.to(kl.dtype)
+    return kl
+
+
+def aggregate_token_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, aggregation: str,
+                         max_completion_length: int | None = None) -> torch.Tensor:
+    """Reduce a (B, T) per-token loss to a scalar, the way each paper does.
+
+    * "grpo" (DeepSeekMath Eq. 3): mean over each sequence's own tokens (1/|o_i|), then over the
+      B sequences: every sequence weighs the same, so a token of a long answer weighs less.
+    * "dr_grpo" (Dr. GRPO): sum over all tokens / (B · max_completion_length): a constant
+      normaliser, so every token weighs the same and length does not rescale the gradient.
+    * "dapo" (DAPO, token-level loss): sum over all tokens / Σ_i |o_i|: every token of the batch
+      weighs the same.
+
+    Padding (mask 0) never counts.
+    """
+    if aggregation not in LOSS_AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}")
+    m = mask.to(per_token_loss.dtype)
+    total_per_seq = (per_token_loss * m).sum(dim=1)  # (B,)
+    if aggregation == "grpo":
+        return (total_per_seq / m.sum(dim=1).clamp_min(1.0)).mean()
+    if aggregation == "dr_grpo":
+        if max_completion_length is None:
+            raise ValueError("max_completion_length is needed for the 'dr_grpo' aggregation")
+        if per_token_loss.shape[1] > max_completion_length:
+            raise ValueError(f"completions have {per_token_loss.shape[1]} token columns, more than "
+                             f"max_completion_length={max_completion_length}")
+        return total_per_seq.sum() / (per_token_loss.shape[0] * max_completion_length)
+    return total_per_seq.sum() / m.sum().clamp_min(1.0)
+
+
+def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch.Tensor | None,
+              adv: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig) -> tuple[torch.Tensor, dict]:
+    """The GRPO loss (the negative of DeepSeekMath's J) for one batch, and its statistics.
+
+    Per token: −[ min(ρ Â, clip(ρ, 1−ε_low, 1+ε_high) Â) − β · k3 ], with ρ = exp(logp − logp_old),
+    then reduced by ``cfg.loss_aggregation`` (see ``aggregate_token_loss``).
+
+    Args:
+        logp: (B, T) log π_θ of the sampled completion tokens, with gradients.
+        logp_old: (B, T) log π_old of the same tokens (the policy that sampled them; no gradient).
+            None means on-policy (μ = 1): π_old = π_θ, so ρ = 1 in value but its gradient remains.
+        logp_ref: (B, T) log π_ref (the frozen reference model), or None when cfg.beta == 0.
+        adv: (B,) one advantage per completion (``group_advantages``), shared by its tokens.
+        mask: (B, T) 1 on real completion tokens, 0 on padding.
+        cfg: a GRPOConfig (eps_low, eps_high, beta, loss_aggregation, max_completion_length).
+
+    Returns:
+        (loss, stats): the scalar loss to minimise; stats holds floats "clip_fraction" (share of
+        real tokens whose ratio is clipped, i.e. whose gradient is stopped), "kl" (mean k3 per
+        real token; 0.0 without logp_ref), "entropy_proxy" (−mean logp per real token),
+        "ratio_mean" and "ratio_max".
+    """
+    if not isinstance(cfg, GRPOConfig):
+        raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
+    if not isinstance(logp, torch.Tensor) or logp.dim() != 2:
+        raise ValueError(f"logp must be a (B, T) tensor, got {getattr(logp, 'shape', type(logp).__name__)}")
+    B, T = logp.shape
+    if not isinstance(mask, torch.Tensor) or mask.shape != logp.shape:
+        raise ValueError(f"mask must be a tensor of the shape of logp {(B, T)}, got {getattr(mask, 'shape', mask)!r}")
+    if not isinstance(adv, torch.Tensor) or adv.shape != (B,):
+        raise ValueError(f"adv must be a tensor of shape ({B},), one advantage per completion, "
+                         f"got {getattr(adv, 'shape', adv)!r}")
+    if logp_old is None:
+        logp_old = logp.detach()
+    elif not isinstance(logp_old, torch.Tensor) or logp_old.shape != logp.shape:
+        raise ValueError(f"logp_old must have the shape of logp {(B, T)}, got {getattr(logp_old, 'shape', logp_old)!r}")
+    if logp_ref is None and cfg.beta > 0:
+        raise ValueError(f"logp_ref is needed when beta > 0 (beta={cfg.beta})")
+    if logp_ref is not None and (not isinstance(logp_ref, torch.Tensor) or logp_ref.shape != logp.shape):
+        raise ValueError(f"logp_ref must have the shape of logp {(B, T)}, got {getattr(logp_ref, 'shape', logp_ref)!r}")
+
+    keep = mask.bool()
+    m = keep.to(logp.dtype)
+    zero = torch.zeros_like(logp)
+    # Padding may hold anything: replace it before any exp so it reaches neither value nor gradient.
+    logp = torch.where(keep, logp, zero)
+    logp_old = torch.where(keep, logp_old.detach(), zero)
+    A = adv.detach().to(logp.dtype)[:, None]  # (B, 1): one advantage for all tokens of a completion
+
+    ratio = torch.exp(logp - logp_old)  # (B, T) ρ = π_θ / π_old
+    clipped_ratio = ratio.clamp(1.0 - cfg.eps_low, 1.0 + cfg.eps_high)
+    surrogate = torch.min(ratio * A, clipped_ratio * A)  # pessimistic bound: clipping stops the gradient
+    per_token = -surrogate
+    kl = None
+    if logp_ref is not None:
+        kl = kl_k3(logp, logp_ref.detach(), keep)
+        if cfg.beta > 0:
+            per_token = per_token + cfg.beta * kl
+    loss = aggregate_token_loss(per_token, keep, cfg.loss_aggregation, cfg.max_completion_length)
+
+    with torch.no_grad():
+        n_tokens = m.sum().clamp_min(1.0)
+        clipped = ((ratio > 1.0 + cfg.eps_high) & (A > 0)) | ((ratio < 1.0 - cfg.eps_low) & (A < 0))
+        stats = {
+            "clip_fraction": float((clipped & keep).sum() / n_tokens),
+            "kl": float((kl * m).sum() / n_tokens) if kl is not None else 0.0,
+            "entropy_proxy": float(-(logp * m).sum() / n_tokens),
+            "ratio_mean": float((ratio * m).sum() / n_tokens),
+            "ratio_max": float(torch.where(keep, ratio, torch.ones_like(ratio)).max()) if keep.any() else 1.0,
+        }
+    return loss, stats
