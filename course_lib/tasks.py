@@ -39,6 +39,7 @@ EVAL_SIZE = 500
 SPLIT_SEED = 20240605  # fixes which problems are held out; never change it
 EVAL_FILE = "lm/eval.jsonl"
 _ANSWER_RE = re.compile(r"^[0-9]{1,3}$")
+_LEADING_DIGITS = re.compile(r"^[0-9]*")
 
 
 def make_tokenizer() -> CharTokenizer:
@@ -251,9 +252,11 @@ def evaluate(model, dataset, tokenizer: CharTokenizer | None = None, *, greedy: 
         samples: completions per prompt when sampling (accuracy averages over all of them).
 
     Returns:
-        {"accuracy", "format_rate", "n", "completions"}: accuracy is the share of completions
-        whose parsed answer equals the true answer (a completion that breaks the format counts
-        as wrong); format_rate the share that follow the format.
+        {"accuracy", "format_rate", "lenient_accuracy", "n", "completions"}: accuracy is the
+        share of completions whose parsed answer equals the true answer (a completion that
+        breaks the format counts as wrong); format_rate the share that follow the format;
+        lenient_accuracy ignores the format and reads the digits the completion starts with
+        (it shows what a model knows before it has learned to stop, e.g. after pretraining).
     """
     tokenizer = tokenizer or make_tokenizer()
     prompts, answers = _prompts_and_answers(dataset)
@@ -267,6 +270,7 @@ def evaluate(model, dataset, tokenizer: CharTokenizer | None = None, *, greedy: 
                                seed=seed, max_new_tokens=max_new_tokens)
     ok_format = [follows_format(t, f) for t, f in zip(texts, finished)]
     correct = [fmt and parse_answer(t) == a for t, fmt, a in zip(texts, ok_format, answers_rep)]
+    lenient = [parse_answer(_LEADING_DIGITS.match(t).group(0)) == a for t, a in zip(texts, answers_rep)]
     n = len(texts)
-    return {"accuracy": sum(correct) / n, "format_rate": sum(ok_format) / n, "n": n,
-            "completions": texts}
+    return {"accuracy": sum(correct) / n, "format_rate": sum(ok_format) / n,
+            "lenient_accuracy": sum(lenient) / n, "n": n, "completions": texts}

@@ -304,3 +304,40 @@ def test_lm_loss_ignores_unmasked_tokens(tok):
     base = lm_loss(m, tokens, mask)
     junk = torch.where(tokens == tok.pad_id, torch.full_like(tokens, 5), tokens)
     torch.testing.assert_close(lm_loss(m, junk, mask), base)
+
+
+# ---------------------------------------------------------------- figures and the slider
+
+def test_figures_accept_any_values(tok):
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting import lm as plm
+
+    logits = torch.randn(tok.vocab_size).tolist()
+    for t in (0.1, 1.0, 3.0):
+        fig = plm.next_token_distribution(logits, tok.itos, t, samples=["29", "3", ""], correct="29", prompt="34+58=")
+        assert isinstance(fig, Figure)
+    p_cold, p_hot = plm.tempered(logits, 0.1), plm.tempered(logits, 10.0)
+    assert p_cold.max() > p_hot.max() and abs(p_hot.sum() - 1) < 1e-9  # low T sharpens, high T flattens
+    with pytest.raises(ValueError, match="temperature"):
+        plm.next_token_distribution(logits, tok.itos, 0.0)
+    with pytest.raises(ValueError, match="label"):
+        plm.next_token_distribution(logits, tok.itos[:3], 1.0)
+    assert isinstance(plm.token_logprobs_figure(["<bos>", "1", "="], [0.0, -1.0, -0.5], [False, False, True]), Figure)
+    assert isinstance(plm.loss_curves([3.0, 2.0, 1.5], [0.5]), Figure)
+    assert isinstance(plm.loss_curves([], []), Figure)
+    assert isinstance(plm.stage_comparison({"pretrained": {"accuracy": 0.0, "format_rate": 0.1, "lenient_accuracy": 0.5},
+                                            "SFT": {"accuracy": 0.4, "format_rate": 0.9}}), Figure)
+
+
+def test_temperature_slider_builds_and_redraws(model, tok):
+    import ipywidgets as widgets
+
+    from course_lib.widgets import lm as wlm
+
+    fig = wlm.temperature_view(model, tok, "34+58=", 0.5, n_samples=4, correct="29")
+    assert fig.axes
+    box = wlm.temperature_slider(model, tok, prompt="34+58=", correct="29", n_samples=4)
+    assert isinstance(box, widgets.VBox)
+    slider = box.children[0].children[0]
+    slider.value = 2.0  # redraws without error

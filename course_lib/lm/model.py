@@ -87,10 +87,12 @@ class CausalSelfAttention(nn.Module):
             k = cache.k[layer, :, :, :L + T]  # (B, nh, L+T, hs): the past and the new tokens
             v = cache.v[layer, :, :, :L + T]
         # softmax(q k^T / sqrt(hs)) v, each query seeing only the keys ``mask`` allows
-        if mask is None:
+        if mask is None:  # training on right-padded rows: plain causal attention, fused kernel
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        else:  # written out: for one query per row (generation) this beats the fused kernel on CPU
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))  # (B, nh, T, L+T)
+            att = att.masked_fill(~mask, float("-inf"))
+            y = F.softmax(att, dim=-1) @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
 

@@ -229,7 +229,8 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     heldout = [p.to_dict() for p in tasks.eval_problems()]
     with threads(num_threads):
         ev_pre = tasks.evaluate(model, heldout, tok)
-    log(f"pretrained model, held-out greedy: accuracy {ev_pre['accuracy']:.1%}, format {ev_pre['format_rate']:.1%}")
+    log(f"pretrained model, held-out greedy: accuracy {ev_pre['accuracy']:.1%}, format {ev_pre['format_rate']:.1%}, "
+        f"lenient accuracy (format ignored) {ev_pre['lenient_accuracy']:.1%}")
     pretrained = GPT(model.config)
     pretrained.load_state_dict(model.state_dict())
     pretrained.eval()
@@ -241,18 +242,19 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     log(f"SFT: {sft_cfg.steps} steps on {len(examples)} examples in {t3 - t2:.1f} s, final loss {sft_loss[-1]:.3f}")
     with threads(num_threads):
         ev_sft = tasks.evaluate(model, heldout, tok)
-    log(f"SFT model, held-out greedy: accuracy {ev_sft['accuracy']:.1%}, format {ev_sft['format_rate']:.1%}")
+    log(f"SFT model, held-out greedy: accuracy {ev_sft['accuracy']:.1%}, format {ev_sft['format_rate']:.1%}, "
+        f"lenient accuracy {ev_sft['lenient_accuracy']:.1%}")
 
     if out_dir is not None:
         out = Path(out_dir)
         common = {"seed": seed, "model": dict(MODEL)}
         save_checkpoint(out / "pretrained.pt", pretrained, tok, {
             **common, "stage": "pretrained", "train": asdict(pretrain_cfg), "loss_history": pre_loss,
-            "eval_greedy": {k: ev_pre[k] for k in ("accuracy", "format_rate", "n")}})
+            "eval_greedy": {k: ev_pre[k] for k in ("accuracy", "format_rate", "lenient_accuracy", "n")}})
         save_checkpoint(out / "sft.pt", model, tok, {
             **common, "stage": "sft", "train": asdict(sft_cfg), "sft_examples": sft_examples,
             "loss_history": sft_loss, "pretrain_loss_history": pre_loss,
-            "eval_greedy": {k: ev_sft[k] for k in ("accuracy", "format_rate", "n")}})
+            "eval_greedy": {k: ev_sft[k] for k in ("accuracy", "format_rate", "lenient_accuracy", "n")}})
         tasks.write_eval_set(out / "eval.jsonl")
         log(f"wrote {out / 'pretrained.pt'}, {out / 'sft.pt'}, {out / 'eval.jsonl'}")
     return {"pretrained": pretrained, "sft": model, "tokenizer": tok, "pretrain_loss": pre_loss,
