@@ -185,7 +185,8 @@ class GridWorld(gym.Env):
                 if (r, c) in self.walls:
                     line += "#"
                 elif (r, c) in self.terminals:
-                    line += "+" if self.terminals[(r, c)] > 0 else "X"
+                    rew = self.terminals[(r, c)]
+                    line += "+" if rew > 0 else ("X" if rew < 0 else "G")
                 elif s == self._state:
                     line += "A"
                 else:
