@@ -1,0 +1,34 @@
+"""Seeded learning tests: course_lib's PPO solves CartPole-v1 within 100k env steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_lib.ppo import PPOConfig, evaluate, train_ppo
+
+SEED = 0
+
+
+def test_train_ppo_solves_cartpole_within_100k_steps():
+    # The rl-zoo settings (PPOConfig's defaults); stop once two evaluations in a row score 500.
+    cfg = PPOConfig(seed=SEED, total_steps=100_000, eval_every=5_000, eval_episodes=10, stop_return=500.0)
+    policy, history = train_ppo("CartPole-v1", cfg)
+    assert history["env_steps"][-1] <= 100_096  # 391 rollouts of 256 steps at most
+    returns = evaluate(policy, "CartPole-v1", n_episodes=20, deterministic=True, seed=2024)
+    assert returns.mean() >= 475, (returns, history["eval_returns"])
+    # it learned: the first episodes were far from solved
+    assert np.mean(history["episode_returns"][:20]) < 100
+    assert history["explained_variance"][-1] > 0.0
+
+
+def test_stable_baselines3_runs_with_the_same_config():
+    pytest.importorskip("stable_baselines3")
+    from course_lib.ppo.sb3 import sb3_kwargs, train_sb3
+
+    cfg = PPOConfig(total_steps=1024, eval_every=512, eval_episodes=2, seed=1)
+    model, history = train_sb3("CartPole-v1", cfg)
+    assert history["env_steps"][-1] == 1024 and len(history["eval_returns"]) == 2
+    assert len(history["episode_returns"]) > 10
+    kw = sb3_kwargs(cfg)
+    assert kw["n_steps"] == 32 and kw["gae_lambda"] == 0.8 and kw["policy_kwargs"]["net_arch"]["pi"] == [64, 64]
+    assert model.n_envs == cfg.n_envs
