@@ -54,8 +54,11 @@ class TrainConfig:
 
 # The shipped model and its two stages. Changing any of these changes the shipped checkpoints.
 MODEL = dict(block_size=32, n_layer=4, n_head=4, n_embd=64)
-PRETRAIN = TrainConfig(steps=900, batch_size=64, lr=3e-3, warmup=50, seed=0)
-SFT = TrainConfig(steps=60, batch_size=32, lr=1e-3, warmup=10, seed=1)
+# Pretraining stops on purpose in the middle of the model's steep learning phase (measured: 500
+# steps give an SFT model with about 20% held-out accuracy, 575 steps about 54%, 700 steps over
+# 85%), so the SFT model is mediocre and RL has room to improve it.
+PRETRAIN = TrainConfig(steps=550, batch_size=64, lr=6e-3, warmup=50, min_lr_frac=1.0, seed=0)
+SFT = TrainConfig(steps=30, batch_size=32, lr=1e-3, warmup=10, seed=1)
 SFT_EXAMPLES = 512  # size of the SFT set (demonstrations are the scarce resource)
 SEED = 0
 
