@@ -364,3 +364,52 @@ def test_train_ppo_rejects_bad_arguments():
         train_ppo("CartPole-v1", {"lr": 1})
     with pytest.raises(ValueError, match="Discrete"):
         train_ppo("Pendulum-v1", _small())
+
+
+# --- figures, sliders and the shipped data ------------------------------------------------------
+
+def test_figures_draw_for_any_value():
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting import ppo as plots
+    from course_lib.ppo.sweep import load_clip_sweep, load_recorded_rollout
+
+    for eps in (0.0, 0.2, 0.5):
+        assert isinstance(plots.clip_objective(eps), Figure)
+    with pytest.raises(ValueError, match="eps"):
+        plots.clip_objective(-1)
+    rollout = load_recorded_rollout()
+    for lam in (0.0, 0.5, 1.0):
+        assert isinstance(plots.gae_weights(lam, rollout), Figure)
+    with pytest.raises(ValueError, match="lam"):
+        plots.gae_weights(1.5, rollout)
+    sweep = load_clip_sweep()
+    for eps in sweep["eps"]:
+        assert isinstance(plots.clip_sweep(sweep, eps), Figure)
+    with pytest.raises(ValueError, match="eps"):
+        plots.clip_sweep(sweep, 0.77)
+    _, h = train_ppo("CartPole-v1", _small(eval_every=1024, eval_episodes=2))
+    assert isinstance(plots.diagnostics(h), Figure)
+    assert isinstance(plots.side_by_side({"a": [h, h], "b": [h]}), Figure)
+
+
+def test_sliders_build():
+    pytest.importorskip("ipywidgets")
+    from course_lib.widgets import ppo as w
+
+    for box in (w.clip_slider(0.1), w.lambda_slider(lam=0.9), w.clip_sweep_slider(eps=0.3)):
+        assert box.children
+
+
+def test_shipped_sweep_covers_the_clip_ranges_and_seeds():
+    from course_lib.ppo.sweep import SWEEP_EPS, SWEEP_SEEDS, load_clip_sweep, load_recorded_rollout
+
+    sweep = load_clip_sweep()
+    assert sorted(sweep["eps"]) == sorted(SWEEP_EPS) and sweep["seeds"] == list(SWEEP_SEEDS)
+    assert len(sweep["runs"]) == len(SWEEP_EPS) * len(SWEEP_SEEDS)
+    for run in sweep["runs"]:
+        n = len(run["env_steps"])
+        assert n > 100 and len(run["clip_fraction"]) == n == len(run["approx_kl"]) == len(run["episode_return"])
+    rollout = load_recorded_rollout()
+    assert len(rollout["rewards"]) == len(rollout["values"]) == len(rollout["terminated"]) == 400
+    assert any(rollout["terminated"])

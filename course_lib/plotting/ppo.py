@@ -1,0 +1,186 @@
+"""Figures of notebook 04 (PPO on CartPole): the clipped surrogate, GAE, training curves."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..core import check_probability
+from ..ppo.math import gae
+from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
+
+
+def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
+    """L^CLIP = min(ρA, clip(ρ, 1−ε, 1+ε)A) against ρ for A = +1 and A = −1.
+
+    Shaded: where the clipped term is the min and is flat, so the gradient with respect to ρ is
+    zero (ρ > 1+ε for A > 0, ρ < 1−ε for A < 0).
+    """
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a number >= 0, got {eps!r}") from None
+    if not eps >= 0:
+        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
+    if not ratio_max > 1:
+        raise ValueError(f"ratio_max must be > 1, got {ratio_max!r}")
+    rho = np.linspace(0.0, ratio_max, 401)
+    fig, axes = new_figure(ncols=2, width=9.0, height=3.4)
+    with house_style():
+        for ax, adv in zip(axes, (1.0, -1.0)):
+            unclipped = rho * adv
+            clipped = np.clip(rho, 1 - eps, 1 + eps) * adv
+            objective = np.minimum(unclipped, clipped)
+            if adv > 0:
+                ax.axvspan(1 + eps, ratio_max, color=PALETTE[3], alpha=0.12, label="gradient is zero")
+            else:
+                ax.axvspan(0.0, max(1 - eps, 0.0), color=PALETTE[3], alpha=0.12, label="gradient is zero")
+            ax.plot(rho, unclipped, color="0.55", linestyle="--", linewidth=1.2, label=r"$\rho A$")
+            ax.plot(rho, clipped, color=PALETTE[1], linestyle=":", linewidth=1.6,
+                    label=r"clip$(\rho, 1-\varepsilon, 1+\varepsilon)A$")
+            ax.plot(rho, objective, color=PALETTE[0], linewidth=2.4, label=r"$L^{CLIP}$ = min of the two")
+            ax.axvline(1.0, color="0.3", linewidth=0.8)
+            ax.set_xlabel(r"probability ratio $\rho = \pi_\theta(a|s)\,/\,\pi_{old}(a|s)$")
+            ax.set_ylabel(r"$L^{CLIP}$")
+            ax.set_xlim(0, ratio_max)
+            ax.set_ylim(-ratio_max - 0.1, ratio_max + 0.1)
+            ax.set_title(f"A = {adv:+.0f}: " + ("a good action, made likelier up to 1+ε" if adv > 0
+                                                else "a bad action, made rarer down to 1−ε"), fontsize=10)
+            ax.legend(loc="upper left" if adv > 0 else "lower left", fontsize=8)
+    return finish(fig, f"The clipped surrogate, ε = {eps:.2f}")
+
+
+def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: int = 60):
+    """The λ slider's figure: the weights (γλ)^l of δ_{t+l} in A_t, and A_t on a recorded rollout.
+
+    Args:
+        lam: GAE λ in [0, 1].
+        rollout: a dict with rewards, values, next_values, terminated, truncated (one env),
+            e.g. ``course_lib.ppo.sweep.load_recorded_rollout()``; it may carry its ``gamma``.
+        gamma: discount; default the rollout's (else 0.98).
+    """
+    lam = check_probability("lam", lam)
+    for key in ("rewards", "values", "next_values", "terminated", "truncated"):
+        if key not in rollout:
+            raise ValueError(f"rollout must have a {key!r} entry")
+    gamma = check_probability("gamma", rollout.get("gamma", 0.98) if gamma is None else gamma)
+    args = [np.asarray(rollout[k]) for k in ("rewards", "values", "next_values", "terminated", "truncated")]
+    adv = gae(*args, gamma=gamma, lam=lam)[0]
+    adv0 = gae(*args, gamma=gamma, lam=0.0)[0]
+    adv1 = gae(*args, gamma=gamma, lam=1.0)[0]
+    ends = np.flatnonzero(np.asarray(rollout["terminated"]) | np.asarray(rollout["truncated"]))
+    fig, axes = new_figure(ncols=2, width=10.0, height=3.4)
+    with house_style():
+        ax = axes[0]
+        lags = np.arange(horizon)
+        ax.bar(lags, (gamma * lam) ** lags, color=PALETTE[0], width=0.8)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("l, steps after t")
+        ax.set_ylabel(r"weight $(\gamma\lambda)^l$ of $\delta_{t+l}$")
+        ax.set_title(f"γλ = {gamma * lam:.3f}: half the weight within {_half_life(gamma * lam)}", fontsize=10)
+        ax = axes[1]
+        t = np.arange(len(adv))
+        ax.plot(t, adv1, color="0.75", linewidth=1.0, label="λ = 1 (Monte Carlo − V: unbiased, noisy)")
+        ax.plot(t, adv0, color=PALETTE[1], linewidth=1.0, label="λ = 0 (one TD error: trusts V)")
+        ax.plot(t, adv, color=PALETTE[0], linewidth=1.8, label=f"λ = {lam:.2f}")
+        for e in ends:
+            ax.axvline(e + 0.5, color=PALETTE[3], linewidth=0.8, alpha=0.6)
+        ax.set_xlabel("step t of the recorded rollout (red lines: episode ends)")
+        ax.set_ylabel(r"advantage $A_t$")
+        ax.set_title(f"std of A over the rollout: λ=0 {adv0.std():.2f}, λ={lam:.2f} {adv.std():.2f}, "
+                     f"λ=1 {adv1.std():.2f}", fontsize=9)
+        ax.legend(fontsize=8, loc="lower left")
+    return finish(fig, "GAE: λ trades the critic's bias against the variance of sampled rewards")
+
+
+def _half_life(x: float) -> str:
+    if x <= 0:
+        return "1 step"
+    if x >= 1:
+        return "∞ steps"
+    return f"{max(1, int(np.ceil(np.log(0.5) / np.log(x))))} steps"
+
+
+def _curves(histories: Sequence[dict], x_key: str, window: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for h in histories:
+        x = np.asarray(h[x_key], float)
+        y = np.asarray(h["episode_returns"], float)
+        if len(x):
+            out.append((x, smooth(y, window)))
+    return out
+
+
+def side_by_side(runs: dict[str, Sequence[dict]], smooth_window: int = 20, target: float | None = 475.0):
+    """Episode return of each library against env steps and against training wall-clock.
+
+    Args:
+        runs: name -> list of histories (one per seed) from ``train_ppo`` / ``train_sb3``.
+    """
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict of name -> list of histories")
+    fig, axes = new_figure(ncols=2, width=10.0, height=3.6)
+    for ax, (x_key, label) in zip(axes, (("episode_steps", "environment steps"),
+                                         ("episode_seconds", "training wall-clock (s, evaluation excluded)"))):
+        learning_curves(ax, {name: _curves(hs, x_key, smooth_window) for name, hs in runs.items()},
+                        xlabel=label, ylabel=f"episode return (mean of {smooth_window})", target=target)
+    return finish(fig, "PPO on CartPole-v1, same hyperparameters: course_lib vs Stable-Baselines3")
+
+
+def diagnostics(history: dict):
+    """Per-update diagnostics of a ``train_ppo`` run: clip fraction, approximate KL, entropy,
+    explained variance against env steps."""
+    keys = [("clip_fraction", "clip fraction"), ("approx_kl", "approx. KL(old ‖ new)"),
+            ("entropy", "policy entropy (nats)"), ("explained_variance", "explained variance of V")]
+    for k, _ in keys:
+        if k not in history:
+            raise ValueError(f"history must have a {k!r} entry (from train_ppo)")
+    fig, axes = new_figure(ncols=4, width=13.0, height=2.8)
+    with house_style():
+        x = np.asarray(history["env_steps"], float)
+        for ax, (k, label), colour in zip(axes, keys, PALETTE):
+            y = np.asarray(history[k], float)
+            ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
+            ax.plot(x, smooth(y, 10), color=colour)
+            ax.set_title(label, fontsize=10)
+            ax.set_xlabel("environment steps")
+    return finish(fig)
+
+
+def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
+    """One ε of the clip sweep against the others: return, clip fraction and approximate KL.
+
+    Args:
+        sweep: from ``course_lib.ppo.sweep.load_clip_sweep()``.
+        eps: one of ``sweep["eps"]``; its seeds are drawn bold, the other ε as thin means.
+    """
+    from ..ppo.sweep import eps_label
+
+    if not isinstance(sweep, dict) or "runs" not in sweep:
+        raise ValueError("sweep must be the dict returned by load_clip_sweep()")
+    values = sorted({r["eps"] for r in sweep["runs"]})
+    chosen = min(values, key=lambda v: abs(v - float(eps)))
+    if abs(chosen - float(eps)) > 1e-9 * max(1.0, abs(float(eps))):
+        raise ValueError(f"eps must be one of the sweep's values {[eps_label(v) for v in values]}, got {eps!r}")
+    fig, axes = new_figure(ncols=3, width=13.0, height=3.4)
+    panels = [("episode_return", "episode return"), ("clip_fraction", "clip fraction"),
+              ("approx_kl", "approx. KL per update (log)")]
+    with house_style():
+        for ax, (key, label) in zip(axes, panels):
+            for colour, v in zip(PALETTE, values):
+                runs = [r for r in sweep["runs"] if r["eps"] == v]
+                ys = np.array([np.asarray(r[key], float) for r in runs])
+                x = np.asarray(runs[0]["env_steps"], float)
+                if v == chosen:
+                    for y in ys:
+                        ax.plot(x, smooth(y, smooth_window), color=colour, linewidth=1.2, alpha=0.8)
+                    ax.plot([], [], color=colour, linewidth=2, label=f"ε = {eps_label(v)} ({len(ys)} seeds)")
+                else:
+                    ax.plot(x, smooth(np.nanmean(ys, 0), smooth_window), color=colour, linewidth=0.8,
+                            alpha=0.35, label=f"ε = {eps_label(v)} (mean)")
+            ax.set_title(label, fontsize=10)
+            ax.set_xlabel("environment steps")
+            if key == "approx_kl":
+                ax.set_yscale("log")
+        axes[0].legend(fontsize=7, loc="upper left")
+    return finish(fig, f"Clip sweep: ε = {eps_label(chosen)} (bold) against the other ε")
