@@ -103,7 +103,12 @@ def parse_answer(completion: str) -> int | None:
 
 
 def follows_format(completion: str, finished: bool = True) -> bool:
-    """True when the completion parses and ended with <eos> (``finished``)."""
+    """True when the completion parses and ended with <eos> (``finished``).
+
+    With ``max_new_tokens = MAX_ANSWER_TOKENS`` (4) a completion that never produced <eos> has 4
+    characters and fails ``parse_answer`` anyway, so a reward that sees only the text (as TRL's
+    reward functions do) can check the format with ``parse_answer(text) is not None``.
+    """
     return bool(finished) and parse_answer(completion) is not None
 
 

@@ -341,3 +341,28 @@ def test_temperature_slider_builds_and_redraws(model, tok):
     assert isinstance(box, widgets.VBox)
     slider = box.children[0].children[0]
     slider.value = 2.0  # redraws without error
+
+
+# ---------------------------------------------------------------- the commands
+
+def test_train_lm_command_writes_loadable_checkpoints(tmp_path, capsys):
+    from course_lib.lm.train import main
+
+    assert main(["--out", str(tmp_path), "--pretrain-steps", "3", "--sft-steps", "2"]) == 0
+    for stage in ("pretrained", "sft"):
+        m, t, meta = load_checkpoint(tmp_path / f"{stage}.pt")
+        assert meta["stage"] == stage and len(meta["loss_history"]) == (3 if stage == "pretrained" else 2)
+        assert set(meta["eval_greedy"]) >= {"accuracy", "format_rate"}
+    assert tasks.load_jsonl(tmp_path / "eval.jsonl") == [p.to_dict() for p in tasks.eval_problems()]
+    assert "train-lm finished" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # would overwrite the shipped files with other settings
+        main(["--pretrain-steps", "3"])
+
+
+def test_bench_lm_command_prints_the_figures(capsys):
+    from course_lib.lm.bench import main
+
+    assert main(["--prompts", "2", "--group", "2", "--new-tokens", "4", "--train-steps", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("training:", "tokens/s", "with KV cache", "without (recompute)", "speed-up"):
+        assert needle in out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from course_lib.lm import GPT, GPTConfig, load_shipped
 
 
 def _stated(name: str) -> float:
-    text = (data_path("MANIFEST.json").parent.parent / "docs" / "performance-lm.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "docs" / "performance-lm.md").read_text()
     m = re.search(rf"{name}:\s*([0-9.]+)\s*%", text)
     assert m, f"docs/performance-lm.md must state '{name}: NN.N %'"
     return float(m.group(1)) / 100

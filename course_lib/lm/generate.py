@@ -87,7 +87,10 @@ def _next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
             kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]
             scaled = scaled.masked_fill(scaled < kth, float("-inf"))
         probs = F.softmax(scaled, -1)
-        nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, CUDA model
+            nxt = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(probs.device)
+        else:
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
     return nxt, logp.gather(1, nxt[:, None]).squeeze(1)
 
 

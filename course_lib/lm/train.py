@@ -14,7 +14,7 @@ import argparse
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -274,10 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest and exact)")
     parser.add_argument("--no-manifest", action="store_true", help="do not rewrite data/MANIFEST.json")
+    parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN.steps,
+                        help=f"pretraining steps (shipped: {PRETRAIN.steps}; other values need --out)")
+    parser.add_argument("--sft-steps", type=int, default=SFT.steps,
+                        help=f"SFT steps (shipped: {SFT.steps}; other values need --out)")
     args = parser.parse_args(argv)
+    shipped = (args.seed, args.pretrain_steps, args.sft_steps) == (SEED, PRETRAIN.steps, SFT.steps)
+    if args.out is None and not shipped:
+        parser.error("non-default --seed/--pretrain-steps/--sft-steps would overwrite the shipped "
+                     "checkpoints; give an --out folder")
     out = Path(args.out) if args.out else data_dir() / "lm"
     start = time.perf_counter()
-    build(out, seed=args.seed, num_threads=args.threads)
+    build(out, seed=args.seed, num_threads=args.threads,
+          pretrain_cfg=replace(PRETRAIN, steps=args.pretrain_steps), sft_cfg=replace(SFT, steps=args.sft_steps))
     if args.out is None and not args.no_manifest:
         from ..data import write_manifest
 
