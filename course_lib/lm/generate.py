@@ -136,7 +136,7 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
         raise ValueError(f"a prompt of {P} tokens plus max_new_tokens={max_new_tokens} "
                          f"exceeds the model's block_size {model.config.block_size}")
 
-    cache = (KVCache(model.config, B, P + max_new_tokens, device=dev, dtype=model.wte.weight.dtype)
+    cache = (KVCache(model.config, B, P + max_new_tokens, device=dev, dtype=next(model.parameters()).dtype)
              if use_cache else None)
     new_tokens, logps, masks, all_logits = [], [], [], []
     done = torch.zeros(B, dtype=torch.bool, device=dev)
