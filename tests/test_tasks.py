@@ -15,9 +15,9 @@ from course_lib.lm import GPT, GPTConfig, load_shipped
 
 
 def _stated(name: str) -> float:
-    text = (Path(__file__).resolve().parents[1] / "docs" / "performance-lm.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     m = re.search(rf"{name}:\s*([0-9.]+)\s*%", text)
-    assert m, f"docs/performance-lm.md must state '{name}: NN.N %'"
+    assert m, f"README.md must state '{name}: NN.N %'"
     return float(m.group(1)) / 100
 
 
@@ -156,7 +156,7 @@ def test_evaluate_sampling_is_seeded():
     assert a == b and a["n"] == 100
 
 
-def test_shipped_sft_checkpoint_scores_what_the_docs_state():
+def test_shipped_sft_checkpoint_scores_what_the_readme_states():
     model, tok, meta = load_shipped("sft")
     assert meta["stage"] == "sft"
     result = tasks.evaluate(model, tasks.eval_dataset(), tok)  # greedy, full held-out set
