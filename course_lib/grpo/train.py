@@ -67,7 +67,8 @@ def _evaluate(model, eval_set, tok) -> dict:
 def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                reward_fn: Callable = r1_reward, train_problems: Sequence[tasks.Problem] | None = None,
                eval_set: Sequence | None = None, ref_model: GPT | None = None,
-               num_threads: int | None = 1, progress: bool = True, log: Callable | None = None) -> dict:
+               num_threads: int | None = 1, progress: bool = True, log: Callable | None = None,
+               max_seconds: float | None = None) -> dict:
     """Train ``model`` in place with GRPO and return the history of the run.
 
     Args:
@@ -83,6 +84,8 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         num_threads: torch threads while training (1 is fastest for this model on a busy machine).
         progress: show a tqdm progress bar.
         log: optional function called with each step's record.
+        max_seconds: optional wall-clock budget for training (evaluation excluded): the run stops
+            after the step that exceeds it, evaluates, and returns (``cfg.steps`` stays the cap).
 
     Returns:
         A dict of lists, one entry per step: "step", "reward", "accuracy", "format_rate" (of the
@@ -96,6 +99,8 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         raise ValueError(f"model must be a course_lib GPT, got {type(model).__name__}")
     if not isinstance(cfg, GRPOConfig):
         raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
+    if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
+        raise ValueError(f"max_seconds must be a number > 0 or None, got {max_seconds!r}")
     if not callable(reward_fn):
         raise ValueError(f"reward_fn must be a function reward(completions, **kwargs) -> list[float], got {reward_fn!r}")
     tok = tokenizer or tasks.make_tokenizer()
@@ -206,10 +211,13 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                 bar.set_postfix(acc=f"{rec['accuracy']:.2f}", zero_var=f"{zero_var_frac:.2f}")
             if log is not None:
                 log(rec)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            out_of_time = max_seconds is not None and time.perf_counter() - start - eval_time >= max_seconds
+            if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                 t_eval = time.perf_counter()
                 evaluate_now(step)
                 eval_time += time.perf_counter() - t_eval
+            if out_of_time:
+                break
         hist["train_seconds"] = time.perf_counter() - start - eval_time
     model.eval()
     return hist
