@@ -18,7 +18,6 @@ def test_train_ppo_solves_cartpole_within_100k_steps():
     assert returns.mean() >= 475, (returns, history["eval_returns"])
     # it learned: the first episodes were far from solved
     assert np.mean(history["episode_returns"][:20]) < 100
-    assert history["explained_variance"][-1] > 0.0
 
 
 def test_stable_baselines3_runs_with_the_same_config():

@@ -5,6 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
+from matplotlib.ticker import FuncFormatter
+
 from ..core import check_probability
 from ..ppo.math import gae
 from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
@@ -93,6 +95,9 @@ def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: 
     return finish(fig, "GAE: λ trades the critic's bias against the variance of sampled rewards")
 
 
+_THOUSANDS = FuncFormatter(lambda x, _pos: f"{x / 1000:g}k" if x else "0")
+
+
 def _half_life(x: float) -> str:
     if x <= 0:
         return "1 step"
@@ -124,6 +129,8 @@ def side_by_side(runs: dict[str, Sequence[dict]], smooth_window: int = 20, targe
                                          ("episode_seconds", "training wall-clock (s, evaluation excluded)"))):
         learning_curves(ax, {name: _curves(hs, x_key, smooth_window) for name, hs in runs.items()},
                         xlabel=label, ylabel=f"episode return (mean of {smooth_window})", target=target)
+        if x_key == "episode_steps":
+            ax.xaxis.set_major_formatter(_THOUSANDS)
     return finish(fig, "PPO on CartPole-v1, same hyperparameters: course_lib vs Stable-Baselines3")
 
 
@@ -144,6 +151,7 @@ def diagnostics(history: dict):
             ax.plot(x, smooth(y, 10), color=colour)
             ax.set_title(label, fontsize=10)
             ax.set_xlabel("environment steps")
+            ax.xaxis.set_major_formatter(_THOUSANDS)
     return finish(fig)
 
 
@@ -180,6 +188,7 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
                             alpha=0.35, label=f"ε = {eps_label(v)} (mean)")
             ax.set_title(label, fontsize=10)
             ax.set_xlabel("environment steps")
+            ax.xaxis.set_major_formatter(_THOUSANDS)
             if key == "approx_kl":
                 ax.set_yscale("log")
         axes[0].legend(fontsize=7, loc="upper left")

@@ -26,12 +26,10 @@ from .train import SOLVED_RETURN, steps_to_solve, train_ppo
 def _run(lib: str, cfg: PPOConfig) -> dict:
     if lib == "course_lib":
         _, h = train_ppo("CartPole-v1", cfg)
-        update_seconds = None
     else:
         from .sb3 import train_sb3
 
         _, h = train_sb3("CartPole-v1", cfg)
-        update_seconds = h["update_seconds"]
     solved = steps_to_solve(h, SOLVED_RETURN)
     return {
         "lib": lib, "seed": cfg.seed,
@@ -40,12 +38,15 @@ def _run(lib: str, cfg: PPOConfig) -> dict:
         "steps": h["env_steps"][-1], "train_seconds": h["train_seconds"][-1],
         "throughput": h["env_steps"][-1] / h["train_seconds"][-1],
         "total_seconds": h["total_seconds"], "final_eval": h["eval_returns"][-1] if h["eval_returns"] else None,
-        "update_seconds": update_seconds, "evals": h["eval_returns"],
+        "update_seconds": h["update_seconds"], "evals": h["eval_returns"],
     }
 
 
 def _fmt(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
+    if x is None:
+        width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
+        return "-".rjust(int(width) if width else 1)
+    return format(x, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +114,14 @@ def main(argv: list[str] | None = None) -> int:
           f"(per seed {', '.join(f'{x:.2f}x' for x in per_seed)}), "
           f"time to solve {_fmt(ratios['seconds_to_solve'], '.2f')}x faster, "
           f"total wall-clock {ratios['total_seconds']:.2f}x faster")
-    sb3_update = statistics.mean(r["update_seconds"] / r["train_seconds"] for r in runs if r["lib"] == "sb3")
-    print(f"(SB3 spends {sb3_update:.0%} of its training time in gradient updates; "
-          f"bench wall-clock {time.perf_counter() - started:.0f} s)")
+    share = {lib: statistics.mean(r["update_seconds"] / r["train_seconds"] for r in runs if r["lib"] == lib)
+             for lib in ("course_lib", "sb3")}
+    upd = {lib: statistics.mean(r["update_seconds"] for r in runs if r["lib"] == lib) for lib in ("course_lib", "sb3")}
+    col = {lib: statistics.mean(r["train_seconds"] - r["update_seconds"] for r in runs if r["lib"] == lib)
+           for lib in ("course_lib", "sb3")}
+    print(f"where the training time goes (means): course_lib {upd['course_lib']:.1f} s updating + "
+          f"{col['course_lib']:.1f} s collecting ({share['course_lib']:.0%} updates); SB3 {upd['sb3']:.1f} s + "
+          f"{col['sb3']:.1f} s ({share['sb3']:.0%} updates); bench wall-clock {time.perf_counter() - started:.0f} s")
     all_solved = all(r["solved_steps"] is not None for r in runs if r["lib"] == "course_lib")
     target = all_solved and min(per_seed) >= 2.0
     print(f"target (every course_lib seed solves, throughput >= 2x SB3 on every seed): {'met' if target else 'NOT met'}")

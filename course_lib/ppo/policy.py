@@ -73,8 +73,12 @@ class ActorCritic(nn.Module):
         self._np_cache = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in layers]
 
     def logits_numpy(self, obs: np.ndarray) -> np.ndarray:
-        """Policy logits with NumPy: obs (N, obs_dim) float32 -> (N, n_actions)."""
-        if self._np_cache is None or next(self.parameters()).device.type != "cpu":
+        """Policy logits with NumPy: obs (N, obs_dim) float32 -> (N, n_actions).
+
+        On the CPU the NumPy weights are the parameters' own memory; for a policy on a GPU they
+        are a copy, refreshed by ``sync_numpy()`` (``train_ppo`` and ``evaluate`` call it).
+        """
+        if self._np_cache is None:
             self.sync_numpy()
         x = obs
         last = len(self._np_cache) - 1

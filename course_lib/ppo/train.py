@@ -74,7 +74,7 @@ def _new_history(cfg: PPOConfig) -> dict:
             "episode_steps", "episode_seconds", "episode_returns", "episode_lengths",
             "eval_steps", "eval_seconds", "eval_returns"]
     history: dict = {k: [] for k in keys}
-    history.update(seed=cfg.seed, total_seconds=0.0)
+    history.update(seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
     return history
 
 
@@ -94,7 +94,8 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
         entropy, approx_kl and clip_fraction (of the updated policy against the rollout's
         policy, on the rollout), explained_variance; one per finished episode: episode_steps,
         episode_seconds, episode_returns, episode_lengths; one per evaluation: eval_steps,
-        eval_seconds, eval_returns; and total_seconds (wall-clock including evaluation).
+        eval_seconds, eval_returns; total_seconds (wall-clock including evaluation) and
+        update_seconds (the part of training spent in stage 3).
     """
     cfg = PPOConfig() if cfg is None else cfg
     if not isinstance(cfg, PPOConfig):
@@ -201,6 +202,7 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
         n = len(keep)
 
         # 3. update: n_epochs passes over the rollout in minibatches.
+        update_clock = time.perf_counter()
         one_batch = cfg.batch_size >= n
         if one_batch and cfg.normalize_advantages and n > 1:
             b_adv = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)  # same for every epoch
@@ -229,6 +231,8 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
                 if cfg.max_grad_norm:
                     clip_grad_norm(flat_grad, cfg.max_grad_norm)
                 optimizer.step(flat_grad)
+
+        history["update_seconds"] += time.perf_counter() - update_clock
 
         # Diagnostics of the updated policy against the rollout's policy, on the rollout.
         with torch.no_grad():
