@@ -68,3 +68,25 @@ def test_a_learner_solution_written_differently_passes():
             V = Q.max(1)
 
     assert check("value_iteration", value_iteration).passed
+
+
+NOTEBOOKS = {
+    "01_mdp_and_discounted_return.ipynb": {"discounted_returns", "bellman_backup", "value_iteration"},
+    "02_learning_from_experience.ipynb": {"td0_update", "epsilon_greedy_probs", "q_learning_update"},
+    "03_policy_gradient.ipynb": {"reward_to_go", "policy_gradient_loss"},
+}
+
+
+@pytest.mark.parametrize("notebook,expected", sorted(NOTEBOOKS.items()))
+def test_notebooks_check_their_exercises_and_ship_without_outputs(repo_root, notebook, expected):
+    import re
+
+    import nbformat
+    nb = nbformat.read(repo_root / "notebooks" / notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), "commit notebooks without outputs"
+    checked = {m for c in code for m in re.findall(r'check\("([a-z0-9_]+)"', c.source)}
+    assert checked == expected
+    stubs = [c.source for c in code if "raise NotImplementedError" in c.source]
+    assert len(stubs) == len(expected)  # one stub per exercise, each followed by its check
+    assert "use_house_style()" in code[0].source and "set_seed(" in code[0].source and "fast_mode()" in code[0].source
