@@ -47,6 +47,15 @@ def test_reference_model_stays_frozen_and_the_policy_moves():
     assert hist["kl"][-1] > 0  # the policy has moved away from the reference
 
 
+def test_kl_to_a_given_reference_is_measured_even_without_penalty():
+    reward = lambda completions, **kw: [float(len(c)) + 0.1 * i for i, c in enumerate(completions)]  # noqa: E731
+    cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=2, eval_every=10, beta=0.0, lr=1e-2, seed=6)
+    with_ref = train_grpo(_tiny(), cfg, reward_fn=reward, ref_model=_tiny(), eval_set=EVAL, progress=False)
+    without = train_grpo(_tiny(), cfg, reward_fn=reward, eval_set=EVAL, progress=False)
+    assert with_ref["kl"][-1] > 0 and without["kl"] == [0.0, 0.0]
+    assert with_ref["loss"] == without["loss"]  # β = 0: the reference changes nothing in the update
+
+
 def test_seeded_runs_are_reproducible():
     cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=3, eval_every=3, seed=3, lr=1e-2)
     h1 = train_grpo(_tiny(), cfg, eval_set=EVAL, progress=False)

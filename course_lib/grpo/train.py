@@ -80,7 +80,8 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         train_problems: the prompts to draw from (default: every training problem of the task).
         eval_set: held-out rows scored every ``cfg.eval_every`` steps (default: the held-out problems, ``tasks.eval_problems()``, as shipped in data/lm/eval.jsonl).
         ref_model: the frozen reference π_ref (default: a frozen copy of ``model`` as it starts).
-            Only used when cfg.beta > 0.
+            With cfg.beta == 0 and no ref_model, no reference is kept (the logged KL is 0); pass
+            one to measure the KL to it without penalising it.
         num_threads: torch threads while training (1 is fastest for this model on a busy machine).
         progress: show a tqdm progress bar.
         log: optional function called with each step's record.
@@ -178,7 +179,7 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                 comp_mask = out.mask.float()
                 logp_old = out.logprobs  # log π_old, recorded while sampling: needed once μ > 1
                 logp_ref = None
-                if ref_model is not None and cfg.beta > 0:
+                if ref_model is not None:  # with β = 0 the KL is only measured, not penalised
                     with torch.no_grad():
                         logp_ref = token_logprobs(ref_model, out.tokens, full_mask, key_valid,
                                                   cfg.temperature)[:, P:]
