@@ -31,3 +31,21 @@ def test_stable_baselines3_runs_with_the_same_config():
     kw = sb3_kwargs(cfg)
     assert kw["n_steps"] == 32 and kw["gae_lambda"] == 0.8 and kw["policy_kwargs"]["net_arch"]["pi"] == [64, 64]
     assert model.n_envs == cfg.n_envs
+
+
+def test_bench_command_runs_and_reports_ratios(capsys, tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from course_lib.ppo.bench import main
+
+    out = tmp_path / "bench.json"
+    assert main(["--seeds", "0", "--steps", "1024", "--eval-every", "512", "--eval-episodes", "2",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "course_lib" in text and "sb3" in text and "training throughput" in text
+    import json
+
+    result = json.loads(out.read_text())
+    assert {r["lib"] for r in result["runs"]} == {"course_lib", "sb3"}
+    assert result["ratios"]["throughput"] > 0
+    with pytest.raises(SystemExit):
+        main(["--steps", "1000", "--eval-every", "5000"])

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 256 or args.eval_every < 1 or args.eval_episodes < 1 or not args.seeds:
         parser.error("--steps must be >= 256, --eval-every and --eval-episodes positive, and one seed at least")
+    if args.eval_every > args.steps:
+        parser.error("--eval-every must not exceed --steps (every run needs an evaluation)")
 
     import stable_baselines3
 
@@ -95,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_to_solve": statistics.mean(r["solved_seconds"] for r in solved) if solved else None,
             "throughput": statistics.mean(r["throughput"] for r in rs),
             "total_seconds": statistics.mean(r["total_seconds"] for r in rs),
-            "final_eval": statistics.mean(r["final_eval"] for r in rs),
+            "final_eval": (statistics.mean(r["final_eval"] for r in rs)
+                           if all(r["final_eval"] is not None for r in rs) else None),
         }
         summary[lib] = s
         print(f"{lib:12s} {s['solved']:>7s} {_fmt(s['steps_to_solve'], '15.0f')} "
               f"{_fmt(s['seconds_to_solve'], '11.1f')} {s['throughput']:14.0f} {s['total_seconds']:8.1f} "
-              f"{s['final_eval']:11.1f}")
+              f"{_fmt(s['final_eval'], '11.1f')}")
     a, b = summary["course_lib"], summary["sb3"]
     ratios = {
         "throughput": a["throughput"] / b["throughput"],
