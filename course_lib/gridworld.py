@@ -125,7 +125,12 @@ class GridWorld(gym.Env):
         return FiniteMDP(P, R, terminal=terminal)
 
     def to_mdp(self) -> FiniteMDP:
-        """The gridworld as arrays P[s, a, s'], R[s, a, s'] (terminal cells and walls absorbing)."""
+        """The gridworld as arrays P[s, a, s'], R[s, a, s'].
+
+        Every cell is a state. Terminal cells are absorbing and pay nothing once entered; wall
+        cells are never reached and are stored the same way (absorbing, marked terminal, value
+        0) so that exact policy evaluation also works with γ = 1.
+        """
         return self._mdp
 
     def path(self, policy, start=None, max_steps: int | None = None) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import PALETTE, finish, house_style, learning_curves, new_figure
+from . import finish, house_style, learning_curves, new_figure
 from .mdp import grid_heatmap
 
 
@@ -80,8 +80,6 @@ def epsilon_runs(sweep: dict, epsilon: float, env=None, smooth_window: int = 20)
         fig, ax = new_figure(width=7.0, height=3.4)
         top = ax
     else:
-        fig = None
-        from . import house_style as _hs  # noqa: F401
         import matplotlib.pyplot as plt
 
         with house_style():
