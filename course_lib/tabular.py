@@ -308,15 +308,27 @@ def greedy_return(env, Q, n_episodes: int = 1, seed: int = 0) -> float:
 
 
 def epsilon_sweep(env, epsilons, n_episodes: int, seeds=(0, 1, 2), alpha: float = 0.5,
-                  gamma: float = 1.0) -> dict:
-    """SARSA and Q-learning for several ε and seeds, computed once for the ε slider.
+                  gamma: float = 1.0, alphas=None) -> dict:
+    """SARSA and Q-learning for several ε (and optionally several α) and seeds, computed once
+    for the sliders of notebook 02.
+
+    Args:
+        epsilons: the exploration rates to run.
+        alpha: the step size when ``alphas`` is None.
+        alphas: optionally several step sizes; then every (ε, α) pair is run.
 
     Returns:
-        {epsilon: {"sarsa": [history per seed], "q_learning": [...]}}.
+        {epsilon: {"sarsa": [history per seed], "q_learning": [...]}}, or with ``alphas``
+        the same keyed by (epsilon, alpha) pairs.
     """
+    if len(list(epsilons)) == 0 or len(list(seeds)) == 0:
+        raise ValueError("epsilons and seeds must each hold at least one value")
     out = {}
     for eps in epsilons:
         eps = check_probability("epsilon", eps)
-        out[eps] = {"sarsa": [sarsa(env, n_episodes, alpha, gamma, eps, seed=s) for s in seeds],
-                    "q_learning": [q_learning(env, n_episodes, alpha, gamma, eps, seed=s) for s in seeds]}
+        for a in ([alpha] if alphas is None else alphas):
+            a = check_probability("alpha", a)
+            key = eps if alphas is None else (eps, a)
+            out[key] = {"sarsa": [sarsa(env, n_episodes, a, gamma, eps, seed=s) for s in seeds],
+                        "q_learning": [q_learning(env, n_episodes, a, gamma, eps, seed=s) for s in seeds]}
     return out

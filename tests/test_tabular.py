@@ -168,3 +168,24 @@ def test_tabular_figures_and_slider():
         epsilon_slider({})
     with pytest.raises(ValueError, match=r"Q must have shape \(48, A\)"):
         q_policy(np.zeros((3, 4)), g.shape)
+
+
+def test_epsilon_alpha_sweep_and_two_sliders():
+    import ipywidgets as widgets
+    from matplotlib.figure import Figure
+
+    from course_lib.plotting.tabular import epsilon_runs
+    from course_lib.widgets.tabular import epsilon_slider
+    g = cliff_gridworld()
+    sweep = epsilon_sweep(g, [0.1, 0.2], n_episodes=5, seeds=(0,), alphas=[0.1, 0.5])
+    assert set(sweep) == {(0.1, 0.1), (0.1, 0.5), (0.2, 0.1), (0.2, 0.5)}
+    assert isinstance(epsilon_runs(sweep, 0.2, g, alpha=0.1), Figure)
+    box = epsilon_slider(sweep, g, epsilon=0.1, alpha=0.5)
+    eps, alp = box.children[0].children
+    assert isinstance(box, widgets.VBox) and eps.value == 0.1 and alp.value == 0.5
+    alp.value = 0.1
+    eps.value = 0.2
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        epsilon_sweep(g, [0.1], 5, alphas=[2.0])
+    with pytest.raises(ValueError, match="epsilons and seeds must each hold at least one value"):
+        epsilon_sweep(g, [], 5)

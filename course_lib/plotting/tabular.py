@@ -63,19 +63,26 @@ def q_policy(Q, shape, walls=(), terminals=None, start=None, path=None, title: s
     return finish(fig) if own else fig
 
 
-def epsilon_runs(sweep: dict, epsilon: float, env=None, smooth_window: int = 20):
+def epsilon_runs(sweep: dict, epsilon: float, env=None, smooth_window: int = 20, alpha: float | None = None):
     """The figure behind the ε slider: learning curves of SARSA and Q-learning at one ε, and
     (for a course GridWorld) the greedy policies they learned.
 
     Args:
-        sweep: the output of ``course_lib.tabular.epsilon_sweep``.
-        epsilon: one of its keys (the nearest is used).
+        sweep: the output of ``course_lib.tabular.epsilon_sweep`` (keyed by ε, or by (ε, α)).
+        epsilon: the ε to show (the nearest one run is used).
         env: the GridWorld the sweep ran on (for the policy panels), or None.
+        alpha: for a sweep keyed by (ε, α), the α to show (the nearest one run).
     """
-    if not sweep:
+    if not isinstance(sweep, dict) or not sweep:
         raise ValueError("sweep must be a non-empty dict from epsilon_sweep")
-    eps = min(sweep, key=lambda e: abs(e - float(epsilon)))
-    runs = sweep[eps]
+    if isinstance(next(iter(sweep)), tuple):
+        a = float(alpha) if alpha is not None else next(iter(sweep))[1]
+        key = min(sweep, key=lambda k: (abs(k[0] - float(epsilon)), abs(k[1] - a)))
+        eps, label = key[0], f"ε = {key[0]:g}, α = {key[1]:g}"
+    else:
+        key = eps = min(sweep, key=lambda e: abs(e - float(epsilon)))
+        label = f"ε = {eps:g}"
+    runs = sweep[key]
     if env is None:
         fig, ax = new_figure(width=7.0, height=3.4)
         top = ax
@@ -93,7 +100,7 @@ def epsilon_runs(sweep: dict, epsilon: float, env=None, smooth_window: int = 20)
                     smooth_window=smooth_window)
     lo = min(np.percentile(h.returns, 5) for hists in runs.values() for h in hists)
     top.set_ylim(max(lo, -150), None)
-    top.set_title(f"ε = {eps:g}: returns while learning (mean of {len(next(iter(runs.values())))} seeds, "
+    top.set_title(f"{label}: returns while learning (mean of {len(next(iter(runs.values())))} seeds, "
                   f"smoothed over {smooth_window})", fontsize=10)
     if env is not None:
         for ax, (name, hists) in zip(bottom, runs.items()):

@@ -5,21 +5,30 @@ from ..plotting.tabular import epsilon_runs
 from . import interactive_figure
 
 
-def epsilon_slider(sweep: dict, env=None, epsilon: float | None = None, smooth_window: int = 20):
-    """A slider over the ε values of an ``epsilon_sweep``; it redraws from the stored runs.
-
-    Args:
-        sweep: {epsilon: {"sarsa": [...], "q_learning": [...]}} from ``tabular.epsilon_sweep``.
-        env: the course GridWorld the runs used (draws the learned greedy policies), or None.
-        epsilon: the value shown first (default the middle one).
-    """
+def _selection(values, first, description):
     import ipywidgets as widgets
 
+    options = sorted(set(values))
+    value = options[len(options) // 2] if first is None else min(options, key=lambda v: abs(v - first))
+    return widgets.SelectionSlider(options=options, value=value, description=description,
+                                   continuous_update=False)
+
+
+def epsilon_slider(sweep: dict, env=None, epsilon: float | None = None, smooth_window: int = 20,
+                   alpha: float | None = None):
+    """Sliders over the ε (and α) values of an ``epsilon_sweep``; they redraw from the stored runs.
+
+    Args:
+        sweep: from ``tabular.epsilon_sweep``: keyed by ε (one slider) or by (ε, α) (two sliders).
+        env: the course GridWorld the runs used (draws the learned greedy policies), or None.
+        epsilon, alpha: the values shown first (default the middle ones).
+    """
     if not isinstance(sweep, dict) or not sweep:
         raise ValueError("sweep must be a non-empty dict from tabular.epsilon_sweep")
-    options = sorted(sweep)
-    first = options[len(options) // 2] if epsilon is None else min(options, key=lambda e: abs(e - epsilon))
-    control = widgets.SelectionSlider(options=options, value=first, description="ε",
-                                      continuous_update=False)
-    return interactive_figure(lambda epsilon: epsilon_runs(sweep, epsilon, env, smooth_window),
-                              epsilon=control)
+    if isinstance(next(iter(sweep)), tuple):
+        eps = _selection([k[0] for k in sweep], epsilon, "ε")
+        alp = _selection([k[1] for k in sweep], alpha, "α")
+        return interactive_figure(lambda epsilon, alpha: epsilon_runs(sweep, epsilon, env, smooth_window, alpha),
+                                  epsilon=eps, alpha=alp)
+    eps = _selection(list(sweep), epsilon, "ε")
+    return interactive_figure(lambda epsilon: epsilon_runs(sweep, epsilon, env, smooth_window), epsilon=eps)
