@@ -325,3 +325,24 @@ def test_from_toy_text_frozen_lake_matches_play():
     assert abs(success - V1[0]) < 0.05
     with pytest.raises(ValueError, match="toy-text environment"):
         from_toy_text(gym.make("CartPole-v1"))
+
+
+# -- properties over many random MDPs (hypothesis) -----------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), S=st.integers(1, 6), A=st.integers(1, 4),
+       gamma=st.sampled_from([0.0, 0.3, 0.8, 0.95]))
+def test_optimal_values_dominate_every_policy(seed, S, A, gamma):
+    rng = np.random.default_rng(seed)
+    P, R = rng.dirichlet(np.ones(S), size=(S, A)), rng.normal(size=(S, A, S))
+    V_star, pi_star = value_iteration(P, R, gamma, tol=1e-12)
+    for _ in range(3):
+        pi = rng.dirichlet(np.ones(A), size=S)
+        V_pi = policy_evaluation_exact(P, R, pi, gamma)
+        assert np.all(V_star >= V_pi - 1e-7)
+        # the exact values are a fixed point of the Bellman backup
+        np.testing.assert_allclose(bellman_backup(P, R, V_pi, pi, gamma), V_pi, atol=1e-8)
