@@ -200,6 +200,9 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
         b_adv = torch.as_tensor(adv.reshape(-1)[keep], dtype=torch.float32, device=device)
         b_ret = torch.as_tensor(returns.reshape(-1)[keep], dtype=torch.float32, device=device)
         n = len(keep)
+        if n == 0:  # only autoreset steps (possible with n_steps = 1): nothing to learn from
+            train_seconds += time.perf_counter() - clock
+            continue
 
         # 3. update: n_epochs passes over the rollout in minibatches.
         update_clock = time.perf_counter()
