@@ -131,6 +131,8 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(py), "-m", "course_lib", "doctor", *rest], cwd=ROOT).returncode
     if cmd == "lab":
         lab = [str(py), "-m", "jupyterlab", str(ROOT / "notebooks"), *rest]
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
+            lab.append("--allow-root")  # containers often run as root; Jupyter refuses that otherwise
         say(" ".join(lab))
         return subprocess.run(lab, cwd=ROOT).returncode
     # test: fast mode shrinks every training budget so the notebooks run in CI in minutes.
