@@ -11,7 +11,6 @@ from nbclient import NotebookClient
 from course_lib.exercises import (
     RESULT_MIME, ExerciseFailed, check, get_exercise, list_exercises, results_from_notebook, solution,
 )
-from course_lib.exercises import catalog  # noqa: F401  (the catalogue package must import)
 from course_lib.mdp import discounted_returns
 
 EX = get_exercise("discounted_returns")
@@ -178,6 +177,34 @@ def test_solution_shows_the_reference_source():
 
 def test_registry_lists_the_first_exercise():
     assert "discounted_returns" in list_exercises()
+
+
+# Every exercise any topic registers, with each of its mistakes: the contract of the catalogue.
+ALL = [get_exercise(n) for n in list_exercises()]
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
+def test_every_reference_passes_and_has_its_solution_shown(ex):
+    result = check(ex.name, ex.reference)
+    assert result.passed, result.text()
+    assert result.cases_total >= 3
+    assert solution(ex.name).source.lstrip().startswith(("def ", "@"))
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
+def test_every_exercise_has_at_least_three_distinct_mistakes(ex):
+    assert len(ex.mistakes) >= 3
+    assert len({m.hint for m in ex.mistakes}) == len(ex.mistakes)
+    assert len({m.name for m in ex.mistakes}) == len(ex.mistakes)
+
+
+@pytest.mark.parametrize("ex,mistake", [(e, m) for e in ALL for m in e.mistakes],
+                         ids=lambda x: getattr(x, "name", ""))
+def test_every_registered_mistake_of_every_exercise_gets_its_own_hint(ex, mistake):
+    result = check(ex.name, mistake.fn)
+    assert not result.passed
+    assert result.mistake == mistake.name, result.text()
+    assert result.hint == mistake.hint
 
 
 NOTEBOOK_CELLS = [

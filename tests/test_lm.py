@@ -1,8 +1,6 @@
 """The small language model: tokenizer, model + KV cache, sampling, log-probs, checkpoints, training."""
 from __future__ import annotations
 
-import io
-import zipfile
 
 import pytest
 import torch

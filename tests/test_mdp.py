@@ -90,7 +90,7 @@ def test_gamma_one_on_episodic_gridworld():
 
 def test_gridworld_gamma_flips_the_optimal_policy_at_the_start():
     g = two_rewards_gridworld()
-    mdp, start = g.to_mdp(), g.state_of(g.start)
+    mdp = g.to_mdp()
     _, pi_short = value_iteration(mdp, None, 0.5)
     _, pi_long = value_iteration(mdp, None, 0.95)
     assert g.path(pi_short)[-1] == (3, 1)  # short-sighted: the +1 two steps away

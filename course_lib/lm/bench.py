@@ -16,7 +16,7 @@ import torch
 
 from .. import tasks
 from .generate import generate
-from .train import PRETRAIN, TrainConfig, lm_loss, new_model, pretraining_batch, threads
+from .train import PRETRAIN, lm_loss, new_model, pretraining_batch, threads
 
 
 def _time(fn, repeats: int) -> float:

@@ -14,8 +14,6 @@ def discount_weights(gamma: float, horizon: int = 50, rewards: Sequence[float] |
 
     The figure behind the first γ slider (notebooks 00 and 01).
     """
-    from .mdp import discounted_returns, effective_horizon
-
     if not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
     h = effective_horizon(gamma)

@@ -16,7 +16,6 @@ import platform
 import statistics
 import time
 
-import numpy as np
 import torch
 
 from .config import PPOConfig
