@@ -1,0 +1,288 @@
+"""The G × β sweep of notebook 08 and the report-snippet ablation, cached in data/grpo/.
+
+    python -m course_lib.grpo.sweep                  # recompute both (about 8 minutes on 2 cores)
+    python -m course_lib.grpo.sweep --only sweep     # or only one of them; --jobs 1 for one process
+
+Every run starts from the shipped SFT checkpoint and trains GRPO (``GRPOConfig``'s defaults
+otherwise) for the same number of steps with the **same number of completions per step**:
+``prompts_per_step · G = COMPLETIONS_PER_STEP``, so a larger group means fewer distinct prompts
+per step, not more compute. Each run keeps a frozen copy of the SFT model as the reference, so the
+KL to it is measured even with β = 0 (where it is not penalised). Per step the cache keeps the
+share of zero-variance groups, the k3 KL to the reference, the entropy proxy and the mean reward;
+per evaluation the held-out greedy accuracy and format rate.
+
+The ablation (data/grpo/ablation.json) trains the source report's simplified "GRPO" (advantages
+normalised over the whole batch, loss −mean(log π · A) over every completion position, padding
+included), and the same with the completion mask, at GRPOConfig's defaults; the sweep's G = 8,
+β = 0 run is the real GRPO at the same settings.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..data import data_dir
+from .config import GRPOConfig
+
+SWEEP_FILE = "grpo/sweep.json"
+ABLATION_FILE = "grpo/ablation.json"
+SWEEP_G = (2, 4, 8, 16)
+SWEEP_BETA = (0.0, 0.04, 0.2)
+COMPLETIONS_PER_STEP = 512  # prompts_per_step · G, the same for every run
+SWEEP_STEPS = 100
+SWEEP_EVAL_EVERY = 10
+SWEEP_SEED = 0
+
+
+def sweep_config(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: int = SWEEP_SEED,
+                 completions_per_step: int = COMPLETIONS_PER_STEP, eval_every: int = SWEEP_EVAL_EVERY) -> GRPOConfig:
+    """GRPOConfig's defaults with this G and β, and ``completions_per_step // G`` prompts per step."""
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
+        raise ValueError(f"group_size must be an integer >= 2, got {group_size!r}")
+    if completions_per_step % group_size != 0:
+        raise ValueError(f"completions_per_step={completions_per_step} must be divisible by group_size={group_size}")
+    return GRPOConfig(group_size=group_size, beta=float(beta), prompts_per_step=completions_per_step // group_size,
+                      steps=steps, eval_every=eval_every, seed=seed)
+
+
+def _r(xs, digits: int = 4) -> list:
+    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
+
+
+def run_one(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: int = SWEEP_SEED,
+            completions_per_step: int = COMPLETIONS_PER_STEP, eval_every: int = SWEEP_EVAL_EVERY) -> dict:
+    """One run of the sweep from the shipped SFT checkpoint; the curves the notebook plots."""
+    from ..lm import load_shipped
+    from .train import train_grpo
+
+    cfg = sweep_config(group_size, beta, steps, seed, completions_per_step, eval_every)
+    model, tok, _ = load_shipped("sft")
+    ref = copy.deepcopy(model)  # π_ref: the KL to it is measured for every β
+    h = train_grpo(model, cfg, tokenizer=tok, ref_model=ref, num_threads=1, progress=False)
+    return {"G": group_size, "beta": float(beta), "seed": seed, "prompts_per_step": cfg.prompts_per_step,
+            "step": h["step"], "zero_variance_frac": _r(h["zero_variance_frac"]), "kl": _r(h["kl"]),
+            "entropy_proxy": _r(h["entropy_proxy"]), "reward": _r(h["reward"]),
+            "eval_step": h["eval_step"], "eval_accuracy": _r(h["eval_accuracy"]),
+            "eval_format_rate": _r(h["eval_format_rate"]), "train_seconds": round(h["train_seconds"], 1)}
+
+
+def _run_star(args):
+    return run_one(*args)
+
+
+def run_sweep(group_sizes: Sequence[int] = SWEEP_G, betas: Sequence[float] = SWEEP_BETA, steps: int = SWEEP_STEPS,
+              seed: int = SWEEP_SEED, completions_per_step: int = COMPLETIONS_PER_STEP,
+              eval_every: int = SWEEP_EVAL_EVERY, jobs: int = 1, progress: bool = False) -> dict:
+    """Train one run per (G, β); ``jobs`` > 1 trains that many runs at once in separate processes."""
+    if not group_sizes or not betas:
+        raise ValueError("group_sizes and betas must be non-empty")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    for G in group_sizes:  # fail before any training
+        for b in betas:
+            sweep_config(G, b, steps, seed, completions_per_step, eval_every)
+    tasks_ = [(int(G), float(b), steps, seed, completions_per_step, eval_every) for G in group_sizes for b in betas]
+    started = time.perf_counter()
+    runs = []
+    if jobs == 1:
+        it = map(_run_star, tasks_)
+        pool = None
+    else:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(jobs)
+        it = pool.imap(_run_star, tasks_)
+    try:
+        for run in it:
+            runs.append(run)
+            if progress:
+                print(f"G={run['G']:2d} beta={run['beta']:<5g}: held-out accuracy {run['eval_accuracy'][0]:.1%} -> "
+                      f"{run['eval_accuracy'][-1]:.1%}, KL {run['kl'][-1]:.3f}, "
+                      f"{run['train_seconds']:.0f} s ({time.perf_counter() - started:.0f} s so far)", flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    base = sweep_config(group_sizes[0], betas[0], steps, seed, completions_per_step, eval_every)
+    settings = {k: getattr(base, k) for k in ("steps", "lr", "temperature", "mu", "eps_low", "eps_high",
+                                              "loss_aggregation", "max_completion_length", "eval_every")}
+    settings["completions_per_step"] = completions_per_step
+    return {"schema": "course_lib.grpo.sweep/1", "G": [int(g) for g in group_sizes], "beta": [float(b) for b in betas],
+            "seed": seed, "settings": settings, "wall_seconds": round(time.perf_counter() - started, 1),
+            "runs": runs}
+
+
+def load_sweep(recompute: bool = False, **kwargs) -> dict:
+    """The cached sweep from data/grpo/sweep.json, or a fresh one when ``recompute`` is true
+    (kwargs go to ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
+    if recompute:
+        return run_sweep(**kwargs)
+    from ..data import data_path
+
+    return json.loads(data_path(SWEEP_FILE).read_text())
+
+
+def find_run(sweep: dict, G: int, beta: float) -> dict:
+    """The run of ``sweep`` with this G and β (ValueError naming the values it has otherwise)."""
+    if not isinstance(sweep, dict) or "runs" not in sweep:
+        raise ValueError("sweep must be the dict returned by load_sweep()")
+    for run in sweep["runs"]:
+        if run["G"] == G and abs(run["beta"] - beta) < 1e-12:
+            return run
+    have = sorted({(r["G"], r["beta"]) for r in sweep["runs"]})
+    raise ValueError(f"no run with G={G!r} and beta={beta!r} in the sweep; it has (G, beta) in {have}")
+
+
+def summary_rows(sweep: dict) -> list[dict]:
+    """One row per run: start and final accuracy, best accuracy, last KL, mean zero-variance share."""
+    rows = []
+    for r in sweep["runs"]:
+        rows.append({"G": r["G"], "beta": r["beta"], "prompts_per_step": r["prompts_per_step"],
+                     "start_accuracy": r["eval_accuracy"][0], "final_accuracy": r["eval_accuracy"][-1],
+                     "best_accuracy": max(r["eval_accuracy"]), "final_kl": r["kl"][-1],
+                     "zero_variance_mean": float(np.mean(r["zero_variance_frac"])),
+                     "train_seconds": r["train_seconds"]})
+    return rows
+
+
+def train_report_snippet(model, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None, mask_padding: bool = False,
+                         eval_set=None) -> dict:
+    """The source report's simplified "GRPO": REINFORCE with a batch-normalised baseline.
+
+    Each step samples ``cfg.prompts_per_step`` prompts × G completions like ``train_grpo``, then
+    A = (r − mean(r)) / std(r) over the **whole batch** and loss = −mean_{b,t}(log π(y_{b,t}) · A_b)
+    over every completion position, padding after <eos> included unless ``mask_padding``. No ratio,
+    no clip, no KL, one update per batch (μ = 1). Kept outside the library's GRPO on purpose: it
+    exists to be compared with it (notebook 08).
+
+    Returns:
+        {"step", "reward", "eval_step", "eval_accuracy", "eval_format_rate", "train_seconds"}.
+    """
+    import torch
+
+    from .. import tasks
+    from ..core import set_seed
+    from ..lm.generate import generate, token_logprobs
+    from ..lm.train import threads
+    from ..rewards import r1_reward
+    from .losses import group_advantages
+
+    tok = tokenizer or tasks.make_tokenizer()
+    problems = list(tasks.train_problems())
+    eval_set = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
+    G = cfg.group_size
+    hist = {"step": [], "reward": [], "eval_step": [], "eval_accuracy": [], "eval_format_rate": []}
+
+    def evaluate_now(step):
+        ev = tasks.evaluate(model, eval_set, tok, greedy=True)
+        hist["eval_step"].append(step)
+        hist["eval_accuracy"].append(ev["accuracy"])
+        hist["eval_format_rate"].append(ev["format_rate"])
+
+    with threads(1):
+        set_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        model.eval()
+        evaluate_now(0)
+        train_time = 0.0
+        for step in range(1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            picked = [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
+            out = generate(model, [tok.encode(p.prompt, bos=True) for p in picked for _ in range(G)],
+                           cfg.max_completion_length, eos_id=tok.eos_id, temperature=cfg.temperature, generator=gen)
+            texts = tok.decode_batch(out.completions.tolist(), stop_at_eos=True)
+            rewards = torch.tensor(r1_reward(texts, answer=[p.answer for p in picked for _ in range(G)],
+                                             finished=out.finished.tolist()))
+            adv = group_advantages(rewards, rewards.numel())  # one "group": the whole batch
+            P = out.prompt_len
+            scored = out.full_mask().clone()
+            scored[:, P:] = True  # every completion position, padding included
+            model.train()
+            logp = token_logprobs(model, out.tokens, scored, out.key_valid(tok.pad_id), cfg.temperature)[:, P:]
+            if mask_padding:
+                m = out.mask.float()
+                loss = -(logp * adv[:, None] * m).sum() / m.sum()
+            else:
+                loss = -(logp * adv[:, None]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            opt.step()
+            model.eval()
+            train_time += time.perf_counter() - t0
+            hist["step"].append(step)
+            hist["reward"].append(float(rewards.mean()))
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                evaluate_now(step)
+    hist["train_seconds"] = train_time
+    return hist
+
+
+def _ablation_star(mask_padding: bool) -> dict:
+    from ..lm import load_shipped
+
+    model, tok, _ = load_shipped("sft")
+    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=SWEEP_SEED)
+    h = train_report_snippet(model, cfg, tokenizer=tok, mask_padding=mask_padding)
+    return {"name": "report snippet + mask" if mask_padding else "report snippet", "mask_padding": mask_padding,
+            "eval_step": h["eval_step"], "eval_accuracy": _r(h["eval_accuracy"]),
+            "eval_format_rate": _r(h["eval_format_rate"]), "reward": _r(h["reward"]),
+            "train_seconds": round(h["train_seconds"], 1)}
+
+
+def run_ablation(jobs: int = 1) -> dict:
+    """The report's snippet with and without the completion mask (GRPOConfig's defaults otherwise)."""
+    if jobs == 1:
+        runs = [_ablation_star(m) for m in (False, True)]
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(jobs, 2)) as pool:
+            runs = pool.map(_ablation_star, [False, True])
+    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=SWEEP_SEED)
+    return {"schema": "course_lib.grpo.ablation/1", "seed": SWEEP_SEED,
+            "settings": {"steps": cfg.steps, "group_size": cfg.group_size, "prompts_per_step": cfg.prompts_per_step,
+                         "lr": cfg.lr, "temperature": cfg.temperature}, "runs": runs}
+
+
+def load_ablation(recompute: bool = False, jobs: int = 1) -> dict:
+    """The cached ablation (data/grpo/ablation.json), or a fresh one when ``recompute``."""
+    if recompute:
+        return run_ablation(jobs)
+    from ..data import data_path
+
+    return json.loads(data_path(ABLATION_FILE).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rebuild data/grpo/sweep.json."""
+    parser = argparse.ArgumentParser(prog="python -m course_lib.grpo.sweep", description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
+    parser.add_argument("--only", choices=("sweep", "ablation"), default=None, help="rebuild only this file")
+    args = parser.parse_args(argv)
+    out = data_dir() / "grpo"
+    out.mkdir(parents=True, exist_ok=True)
+    if args.only in (None, "sweep"):
+        sweep = run_sweep(jobs=args.jobs, progress=True)
+        (out / "sweep.json").write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
+        print(f"wrote {out / 'sweep.json'} in {sweep['wall_seconds']:.0f} s")
+    if args.only in (None, "ablation"):
+        ablation = run_ablation(jobs=args.jobs)
+        for r in ablation["runs"]:
+            print(f"{r['name']}: held-out accuracy {r['eval_accuracy'][0]:.1%} -> {r['eval_accuracy'][-1]:.1%}")
+        (out / "ablation.json").write_text(json.dumps(ablation, separators=(",", ":")) + "\n")
+        print(f"wrote {out / 'ablation.json'}")
+    print("now run `python -m course_lib manifest`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
