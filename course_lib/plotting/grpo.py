@@ -69,7 +69,7 @@ def clip_reuse_figure(records: Mapping[str, Mapping[str, Sequence[float]]]):
     """
     if not isinstance(records, Mapping) or not records:
         raise ValueError("records must be a non-empty dict name -> {'kl', 'ratio_max', 'clip_fraction'}")
-    panels = [("kl", "KL(π_old ‖ π_θ) per token (k3)"), ("ratio_max", "largest ratio ρ"),
+    panels = [("kl", "divergence from π_old (k3, per token)"), ("ratio_max", "largest ratio ρ"),
               ("clip_fraction", "share of tokens clipped")]
     fig, axes = new_figure(ncols=3, width=12.0, height=3.2)
     with house_style():
