@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 
 from course_lib.data import data_path  # noqa: E402
 from course_lib.grpo.sweep import (  # noqa: E402
-    COMPLETIONS_PER_STEP, SWEEP_BETA, SWEEP_G, find_run, load_ablation, load_sweep, run_sweep, summary_rows,
-    sweep_config, train_report_snippet,
+    ABLATION_SEEDS, ABLATION_VARIANTS, COMPLETIONS_PER_STEP, SWEEP_BETA, SWEEP_G, find_run, load_ablation, load_sweep,
+    run_ablation, run_sweep, summary_rows, sweep_config, train_report_snippet,
 )
 from course_lib.plotting import grpo as gplots  # noqa: E402
 
@@ -53,12 +53,17 @@ def test_cached_sweep_learns_and_beta_holds_the_policy_near_the_reference(sweep)
         assert kl[-1] < kl[0], G  # the largest β ends closer to the reference than β = 0
 
 
-def test_cached_ablation_has_the_snippet_with_and_without_mask(ablation):
-    assert ablation["schema"] == "course_lib.grpo.ablation/1"
-    names = {r["name"] for r in ablation["runs"]}
-    assert names == {"report snippet", "report snippet + mask"}
+def test_cached_ablation_has_every_variant_and_seed_and_grpo_beats_the_snippet(ablation):
+    assert ablation["schema"] == "course_lib.grpo.ablation/2"
+    assert {(r["name"], r["seed"]) for r in ablation["runs"]} == {
+        (v, s) for v in ABLATION_VARIANTS for s in ABLATION_SEEDS}
+    final = {v: [r["eval_accuracy"][-1] for r in ablation["runs"] if r["name"] == v] for v in ABLATION_VARIANTS}
     for r in ablation["runs"]:
         assert r["eval_step"][0] == 0 and len(r["eval_step"]) == len(r["eval_accuracy"])
+        assert r["eval_accuracy"][0] == pytest.approx(0.432, abs=0.03)
+    # the completion mask is worth several points on every seed (what notebook 08 says)
+    assert min(final["report snippet + mask"]) > max(final["report snippet"])
+    assert sum(final["GRPO"]) > sum(final["report snippet"])
 
 
 def test_shipped_grpo_data_is_small():
@@ -78,6 +83,8 @@ def test_find_run_and_sweep_config_reject_bad_values(sweep):
         sweep_config(1, 0.0)
     with pytest.raises(ValueError, match="jobs"):
         run_sweep(jobs=0)
+    with pytest.raises(ValueError, match="variants"):
+        run_ablation(variants=("PPO",))
     cfg = sweep_config(16, 0.04)
     assert cfg.prompts_per_step == COMPLETIONS_PER_STEP // 16 and cfg.beta == 0.04
 
@@ -167,12 +174,15 @@ def test_sweep_figure_every_run(sweep, G, beta):
 
 def test_sweep_grid_and_ablation_figure(sweep, ablation):
     assert isinstance(gplots.sweep_grid(sweep), Figure)
-    assert isinstance(gplots.ablation_figure(ablation, find_run(sweep, 8, 0.0)), Figure)
     assert isinstance(gplots.ablation_figure(ablation), Figure)
+    one = {"runs": [ablation["runs"][0]]}
+    assert isinstance(gplots.ablation_figure(one), Figure)
     with pytest.raises(ValueError):
         gplots.sweep_grid({})
-    with pytest.raises(ValueError, match="grpo_run"):
-        gplots.ablation_figure(ablation, {"step": [1]})
+    with pytest.raises(ValueError, match="eval_step"):
+        gplots.ablation_figure({"runs": [{"name": "x", "step": [1]}]})
+    with pytest.raises(ValueError, match="load_ablation"):
+        gplots.ablation_figure({"runs": []})
 
 
 @pytest.mark.parametrize("results", [{"a": {"accuracy": 0.4, "seconds": 0}},

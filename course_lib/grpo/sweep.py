@@ -1,6 +1,6 @@
 """The G × β sweep of notebook 08 and the report-snippet ablation, cached in data/grpo/.
 
-    python -m course_lib.grpo.sweep                  # recompute both (about 8 minutes on 2 cores)
+    python -m course_lib.grpo.sweep                  # recompute both (about 10 minutes on 2 cores)
     python -m course_lib.grpo.sweep --only sweep     # or only one of them; --jobs 1 for one process
 
 Every run starts from the shipped SFT checkpoint and trains GRPO (``GRPOConfig``'s defaults
@@ -11,10 +11,10 @@ KL to it is measured even with β = 0 (where it is not penalised). Per step the 
 share of zero-variance groups, the k3 KL to the reference, the entropy proxy and the mean reward;
 per evaluation the held-out greedy accuracy and format rate.
 
-The ablation (data/grpo/ablation.json) trains the source report's simplified "GRPO" (advantages
-normalised over the whole batch, loss −mean(log π · A) over every completion position, padding
-included), and the same with the completion mask, at GRPOConfig's defaults; the sweep's G = 8,
-β = 0 run is the real GRPO at the same settings.
+The ablation (data/grpo/ablation.json) trains, for seeds 0, 1, 2, the source report's simplified
+"GRPO" (advantages normalised over the whole batch, loss −mean(log π · A) over every completion
+position, padding included), the same with the completion mask, and the library's GRPO, all at
+GRPOConfig's defaults.
 """
 from __future__ import annotations
 
@@ -226,37 +226,56 @@ def train_report_snippet(model, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=Non
     return hist
 
 
-def _ablation_star(mask_padding: bool) -> dict:
+ABLATION_VARIANTS = ("report snippet", "report snippet + mask", "GRPO")
+ABLATION_SEEDS = (0, 1, 2)
+
+
+def _ablation_star(args) -> dict:
+    variant, seed = args
     from ..lm import load_shipped
+    from .train import train_grpo
 
     model, tok, _ = load_shipped("sft")
-    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=SWEEP_SEED)
-    h = train_report_snippet(model, cfg, tokenizer=tok, mask_padding=mask_padding)
-    return {"name": "report snippet + mask" if mask_padding else "report snippet", "mask_padding": mask_padding,
-            "eval_step": h["eval_step"], "eval_accuracy": _r(h["eval_accuracy"]),
+    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=seed)
+    if variant == "GRPO":
+        h = train_grpo(model, cfg, tokenizer=tok, num_threads=1, progress=False)
+    else:
+        h = train_report_snippet(model, cfg, tokenizer=tok, mask_padding=variant.endswith("mask"))
+    return {"name": variant, "seed": seed, "eval_step": h["eval_step"], "eval_accuracy": _r(h["eval_accuracy"]),
             "eval_format_rate": _r(h["eval_format_rate"]), "reward": _r(h["reward"]),
             "train_seconds": round(h["train_seconds"], 1)}
 
 
-def run_ablation(jobs: int = 1) -> dict:
-    """The report's snippet with and without the completion mask (GRPOConfig's defaults otherwise)."""
+def run_ablation(variants: Sequence[str] = ABLATION_VARIANTS, seeds: Sequence[int] = ABLATION_SEEDS,
+                 jobs: int = 1) -> dict:
+    """The report's snippet, the snippet with the completion mask, and GRPO, at GRPOConfig's
+    defaults (G = 8, 64 prompts per step, β = 0, μ = 1) for SWEEP_STEPS steps, one run per seed."""
+    for v in variants:
+        if v not in ABLATION_VARIANTS:
+            raise ValueError(f"variants must be among {ABLATION_VARIANTS}, got {v!r}")
+    if not variants or not seeds:
+        raise ValueError("variants and seeds must be non-empty")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    todo = [(v, int(s)) for v in variants for s in seeds]
     if jobs == 1:
-        runs = [_ablation_star(m) for m in (False, True)]
+        runs = [_ablation_star(t) for t in todo]
     else:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(min(jobs, 2)) as pool:
-            runs = pool.map(_ablation_star, [False, True])
-    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=SWEEP_SEED)
-    return {"schema": "course_lib.grpo.ablation/1", "seed": SWEEP_SEED,
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            runs = pool.map(_ablation_star, todo)
+    cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY)
+    return {"schema": "course_lib.grpo.ablation/2", "seeds": [int(s) for s in seeds], "variants": list(variants),
             "settings": {"steps": cfg.steps, "group_size": cfg.group_size, "prompts_per_step": cfg.prompts_per_step,
                          "lr": cfg.lr, "temperature": cfg.temperature}, "runs": runs}
 
 
-def load_ablation(recompute: bool = False, jobs: int = 1) -> dict:
-    """The cached ablation (data/grpo/ablation.json), or a fresh one when ``recompute``."""
+def load_ablation(recompute: bool = False, **kwargs) -> dict:
+    """The cached ablation (data/grpo/ablation.json), or a fresh one when ``recompute`` (kwargs go
+    to ``run_ablation``)."""
     if recompute:
-        return run_ablation(jobs)
+        return run_ablation(**kwargs)
     from ..data import data_path
 
     return json.loads(data_path(ABLATION_FILE).read_text())
@@ -277,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "ablation"):
         ablation = run_ablation(jobs=args.jobs)
         for r in ablation["runs"]:
-            print(f"{r['name']}: held-out accuracy {r['eval_accuracy'][0]:.1%} -> {r['eval_accuracy'][-1]:.1%}")
+            print(f"{r['name']} seed {r['seed']}: held-out accuracy {r['eval_accuracy'][0]:.1%} -> "
+                  f"{r['eval_accuracy'][-1]:.1%}")
         (out / "ablation.json").write_text(json.dumps(ablation, separators=(",", ":")) + "\n")
         print(f"wrote {out / 'ablation.json'}")
     print("now run `python -m course_lib manifest`")

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import PALETTE, finish, house_style, new_figure, smooth
+from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
 
 
 def _as_1d(name: str, x) -> np.ndarray:
@@ -232,27 +232,21 @@ def compute_comparison(results: Mapping[str, Mapping[str, float]]):
     return finish(fig, "The same number of updates spent on RL or on more SFT")
 
 
-def ablation_figure(ablation: Mapping, grpo_run: Mapping | None = None):
-    """Held-out greedy accuracy against steps: the report's snippet, the snippet with the
-    completion mask, and (if given) GRPO at the same settings.
+def ablation_figure(ablation: Mapping):
+    """Held-out greedy accuracy against steps for each variant of the ablation (the report's
+    snippet, the snippet with the completion mask, GRPO): mean over seeds and min–max band.
 
     Args:
         ablation: from ``course_lib.grpo.sweep.load_ablation()``.
-        grpo_run: a run of the sweep (``find_run(sweep, 8, 0.0)``) or any dict with "eval_step"
-            and "eval_accuracy".
     """
-    if not isinstance(ablation, Mapping) or "runs" not in ablation:
-        raise ValueError("ablation must be the dict returned by load_ablation()")
-    runs = [(r["name"], r) for r in ablation["runs"]]
-    if grpo_run is not None:
-        if "eval_step" not in grpo_run or "eval_accuracy" not in grpo_run:
-            raise ValueError("grpo_run must have 'eval_step' and 'eval_accuracy'")
-        runs.append(("GRPO (per-group A, mask, clip)", grpo_run))
+    if not isinstance(ablation, Mapping) or not ablation.get("runs"):
+        raise ValueError("ablation must be the dict returned by load_ablation(), with at least one run")
+    curves: dict[str, list] = {}
+    for r in ablation["runs"]:
+        if "eval_step" not in r or "eval_accuracy" not in r:
+            raise ValueError("every run of ablation must have 'eval_step' and 'eval_accuracy'")
+        curves.setdefault(r["name"], []).append((r["eval_step"], r["eval_accuracy"]))
     fig, ax = new_figure(width=7.0, height=3.6)
-    with house_style():
-        for colour, (name, r) in zip(PALETTE[3:] + PALETTE, runs):
-            ax.plot(r["eval_step"], r["eval_accuracy"], marker="o", markersize=3, color=colour, label=name)
-        ax.set_xlabel("training step (same prompts per step, G and learning rate)")
-        ax.set_ylabel("held-out greedy accuracy")
-        ax.legend(fontsize=8)
+    learning_curves(ax, curves, xlabel="training step (G = 8, 64 prompts per step, same learning rate)",
+                    ylabel="held-out greedy accuracy")
     return finish(fig, "What the report's snippet leaves out, measured")
