@@ -187,10 +187,14 @@ def _signature_problem(fn: Callable, ex: Exercise, case: Case) -> str | None:
     return None
 
 
+def _comparer(ex: Exercise) -> Callable[[Any, Any], str | None]:
+    """The exercise's own comparison, or numeric closeness within its tolerances."""
+    return ex.compare or (lambda g, e: compare_outputs(g, e, ex.rtol, ex.atol))
+
+
 def _matches(ex: Exercise, got: Any, expected: Any) -> bool:
-    compare = ex.compare or (lambda g, e: compare_outputs(g, e, ex.rtol, ex.atol))
     try:
-        return compare(got, expected) is None
+        return _comparer(ex)(got, expected) is None
     except Exception:
         return False
 
@@ -293,10 +297,10 @@ def _run_check(name: str, fn: Callable) -> CheckResult:
 
     failing: list[tuple[Case, Any]] = []
     first_diff = ""
+    compare = _comparer(ex)
     for case, got in zip(cases, outputs):
         args, kwargs = _fresh(case)
         expected = ex.reference(*args, **kwargs)
-        compare = ex.compare or (lambda g, e: compare_outputs(g, e, ex.rtol, ex.atol))
         diff = compare(got, expected)
         if diff:
             if not failing:
