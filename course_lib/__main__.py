@@ -2,8 +2,9 @@
 
     doctor             check versions, CPU/GPU, widgets and the shipped data files
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
-    bench <what>       benchmarks that print figures (bench ppo, bench lm, bench grpo)
+    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf)
     train-lm           rebuild the small language model's shipped checkpoints
+    train-rm           rebuild the preference pairs and the reward model of notebook 06
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
 """
@@ -16,11 +17,15 @@ COMMANDS = {
     "doctor": ("course_lib.doctor", "main"),
     "manifest": ("course_lib.data", "manifest_main"),
     "train-lm": ("course_lib.lm.train", "main"),
+    "train-rm": ("course_lib.reward_model", "main"),
 }
 BENCHES = {
     "ppo": ("course_lib.ppo.bench", "main"),
     "lm": ("course_lib.lm.bench", "main"),
     "grpo": ("course_lib.grpo.bench", "main"),
+    "sandbox": ("course_lib.experiments.bench_sandbox", "main"),
+    "trl": ("course_lib.experiments.bench_trl", "main"),
+    "rlhf": ("course_lib.experiments.bench_rlhf", "main"),
 }
 
 

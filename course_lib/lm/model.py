@@ -157,7 +157,19 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, key_valid: torch.Tensor | None = None,
                 cache: KVCache | None = None) -> torch.Tensor:
-        """Next-token logits for every position.
+        """Next-token logits for every position: ``lm_head(hidden(...))``.
+
+        Args and shapes as in ``hidden``. Returns (B, T, vocab_size) logits; logits[:, t] scores
+        the token after idx[:, t].
+        """
+        return self.lm_head(self.hidden(idx, key_valid, cache))  # (B, T, vocab_size)
+
+    def hidden(self, idx: torch.Tensor, key_valid: torch.Tensor | None = None,
+               cache: KVCache | None = None) -> torch.Tensor:
+        """The trunk's final hidden state at every position (after the last layer norm).
+
+        The language-model head reads it to score the next token; a scalar head reads it for a
+        reward model or a value model (``course_lib.lm.heads``).
 
         Args:
             idx: (B, T) token ids.
@@ -168,7 +180,7 @@ class GPT(nn.Module):
                 extended by them.
 
         Returns:
-            (B, T, vocab_size) logits; logits[:, t] scores the token after idx[:, t].
+            (B, T, n_embd) hidden states; position t has seen idx[:, :t+1].
         """
         if idx.dim() != 2:
             raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
@@ -208,4 +220,4 @@ class GPT(nn.Module):
         if cache is not None:
             cache.length = L + T
             cache.n_valid = cache.n_valid + key_valid.long().sum(1)
-        return self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        return self.ln_f(x)  # (B, T, C)
