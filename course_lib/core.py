@@ -1,9 +1,11 @@
 """What every notebook needs first: fast/full mode, seeding, the device, argument checks."""
 from __future__ import annotations
 
+import numbers
 import os
 import random
-from typing import Any, TypeVar
+import sys
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
 
@@ -85,12 +87,192 @@ def get_device(prefer: str | None = None):
     return torch.device(choice)
 
 
-def check_probability(name: str, value: float) -> float:
-    """Return ``value`` as a float if it lies in [0, 1]; otherwise a ValueError naming it."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= v <= 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+# -- argument checks ----------------------------------------------------------------------------
+# One small set of validators that every module uses, so that a bad argument gets the same kind
+# of message everywhere: it names the argument, says what was expected and shows what was given.
+# They accept Python, NumPy and torch scalars alike (``np.int64(8)`` is an integer, a 0-d tensor
+# is a number) and refuse bool, strings, NaN and infinities.
+
+
+def _torch_tensor_type():
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported already
+    return None if torch is None else torch.Tensor
+
+
+def _fmt(v: float) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def _show(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _expectation(integer: bool, low, high, low_open: bool, high_open: bool) -> tuple[str, str]:
+    """(what was expected, the range alone) in words, e.g. ('a number in (0, 1]', 'lie in (0, 1]')."""
+    kind = "an integer" if integer else "a number"
+    if low is not None and high is not None:
+        interval = f"{'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}{')' if high_open else ']'}"
+        return f"{kind} in {interval}", f"lie in {interval}"
+    if low is not None:
+        if float(low) == 0 and not low_open:
+            words = "a non-negative integer" if integer else "a non-negative number"
+        elif (float(low) == 0 and low_open) or (integer and float(low) == 1 and not low_open):
+            words = "a positive integer" if integer else "a positive number"
+        else:
+            words = f"{kind} {'>' if low_open else '>='} {_fmt(low)}"
+        return words, f"be {words}"
+    if high is not None:
+        words = f"{kind} {'<' if high_open else '<='} {_fmt(high)}"
+        return words, f"be {words}"
+    return kind, f"be {kind}"
+
+
+def check_finite_number(name: str, x: Any, *, low: float | None = None, high: float | None = None,
+                        low_open: bool = False, high_open: bool = False, integer: bool = False) -> Any:
+    """Return ``x`` as a Python ``float`` (or ``int`` with ``integer=True``) if it is a finite
+    real number within the given bounds; otherwise a ValueError naming ``name``.
+
+    Accepts Python, NumPy and 0-d torch scalars; refuses bool, strings, NaN and +-inf. With
+    ``integer=True`` only integer types pass (``3.0`` is refused, ``np.int64(3)`` passes).
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``.
+    """
+    expected, in_range = _expectation(integer, low, high, low_open, high_open)
+    v = x
+    tensor = _torch_tensor_type()
+    if isinstance(v, np.ndarray) or (tensor is not None and isinstance(v, tensor)):
+        if v.ndim != 0 or v.dtype == bool or str(v.dtype) == "torch.bool":
+            raise ValueError(f"{name} must be {expected}, got {_show(x)}")
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise ValueError(f"{name} must be {expected}, got {_show(x)}")
+    if integer:
+        if not isinstance(v, numbers.Integral):
+            raise ValueError(f"{name} must be {expected}, got {_show(x)}")
+        v = int(v)
+    else:
+        v = float(v)
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be a finite {expected[2:]}, got {_show(x)}")
+    if (low is not None and (v <= low if low_open else v < low)) or (
+            high is not None and (v >= high if high_open else v > high)):
+        raise ValueError(f"{name} must {in_range}, got {_show(x)}")
     return v
+
+
+def check_positive_int(name: str, x: Any) -> int:
+    """Return ``x`` as an ``int`` if it is an integer >= 1 (Python, NumPy or torch)."""
+    return check_finite_number(name, x, low=1, integer=True)
+
+
+def check_nonnegative_int(name: str, x: Any) -> int:
+    """Return ``x`` as an ``int`` if it is an integer >= 0 (seeds, counts that may be zero)."""
+    return check_finite_number(name, x, low=0, integer=True)
+
+
+def check_int_in_range(name: str, x: Any, low: int, high: int) -> int:
+    """Return ``x`` as an ``int`` if ``low <= x <= high`` (both ends included)."""
+    return check_finite_number(name, x, low=low, high=high, integer=True)
+
+
+def check_probability(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it lies in [0, 1]; otherwise a ValueError naming it."""
+    return check_finite_number(name, value, low=0.0, high=1.0)
+
+
+def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
+                       shape: Sequence[int | None] | None = None, nonempty: bool = True,
+                       dtype: Any = float) -> Any:
+    """Return ``x`` as an array of finite numbers, or a ValueError naming ``name``.
+
+    A torch tensor is checked and returned as it is (same device and dtype); anything else is
+    converted with ``np.asarray(x, dtype=dtype)`` (``dtype=None`` keeps NumPy's choice).
+    Strings, objects, ragged lists, complex numbers, NaN and +-inf are refused.
+
+    Args:
+        ndim: the required number of dimensions, or None for any.
+        shape: the required shape; an entry of None matches any length in that dimension.
+        nonempty: refuse an array with no elements.
+    """
+    tensor = _torch_tensor_type()
+    is_tensor = tensor is not None and isinstance(x, tensor)
+    if is_tensor:
+        arr = x
+        if arr.is_complex():
+            raise ValueError(f"{name} must be an array of real numbers, got a {arr.dtype} tensor")
+    else:
+        try:
+            raw = np.asarray(x)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an array of numbers, got {_show(x)}") from None
+        if raw.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be an array of numbers, got {_show(x)}")
+        arr = raw if dtype is None else raw.astype(dtype, copy=False)
+    got = tuple(arr.shape)
+    if ndim is not None and len(got) != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {got}")
+    if shape is not None:
+        want = tuple(shape)
+        if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+            shown = "(" + ", ".join("any" if w is None else str(w) for w in want) + ("," if len(want) == 1 else "") + ")"
+            raise ValueError(f"{name} must have shape {shown}, got shape {got}")
+    size = arr.numel() if is_tensor else arr.size
+    if nonempty and size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {got}")
+    if size:
+        finite = arr.isfinite() if is_tensor else np.isfinite(arr)
+        if not bool(finite.all()):
+            if arr.ndim == 0:
+                where, value = (), arr.item()
+            else:
+                bad = (~finite).nonzero()
+                where = tuple(int(i) for i in bad[0]) if is_tensor else tuple(int(b[0]) for b in bad)
+                value = arr[where].item()
+            raise ValueError(f"{name} must hold finite numbers, got {value} at index {where}")
+    return arr
+
+
+def check_same_shape(**arrays: Any) -> tuple:
+    """Check that the named arrays share one shape; e.g. ``check_same_shape(logp=a, returns=b)``.
+
+    Returns that shape. The error names every argument with its shape.
+    """
+    shapes = {n: tuple(np.shape(a)) if not hasattr(a, "shape") else tuple(a.shape) for n, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        names = " and ".join(shapes)
+        given = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(f"{names} must have the same shape, got {given}")
+    return next(iter(shapes.values()), ())
+
+
+def check_indices(name: str, x: Any, size: int) -> Any:
+    """Return ``x`` (an integer, array or tensor of integers) if every entry lies in
+    ``0 .. size-1`` (state indices, action indices, token ids); otherwise a ValueError.
+
+    A scalar comes back as an ``int``, a tensor as it is, anything else as an int64 array.
+    """
+    tensor = _torch_tensor_type()
+    if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
+        if not 0 <= int(x) < size:
+            raise ValueError(f"{name} must be an index in 0..{size - 1}, got {_show(x)}")
+        return int(x)
+    if tensor is not None and isinstance(x, tensor):
+        if x.is_floating_point() or x.is_complex() or x.dtype == __import__("torch").bool:
+            raise ValueError(f"{name} must hold integer indices in 0..{size - 1}, got a {x.dtype} tensor")
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold integer indices in 0..{size - 1}, got {_show(x)}") from None
+        if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+            raise ValueError(f"{name} must hold integer indices in 0..{size - 1}, got {_show(x)}")
+        arr = arr.astype(np.int64, copy=False)
+    if arr.ndim == 0:
+        return check_indices(name, int(arr.item()), size)
+    n = arr.numel() if tensor is not None and isinstance(arr, tensor) else arr.size
+    if n and (int(arr.min()) < 0 or int(arr.max()) >= size):
+        bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
+        raise ValueError(f"{name} must hold indices in 0..{size - 1}, got {bad}")
+    return arr
