@@ -16,11 +16,15 @@ T completion tokens (right-padded; ``mask`` is 1 on real tokens, 0 on padding).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
+from ..lmrl.objectives import aggregate_token_loss, clipped_objective, kl_k3
 from .config import LOSS_AGGREGATIONS, GRPOConfig
+
+__all__ = ["ADV_EPS", "group_advantages", "zero_variance_groups", "grpo_loss", "kl_k3", "aggregate_token_loss"]
 
 ADV_EPS = 1e-4  # added to the group std, as TRL's GRPOTrainer does: an all-equal group gives 0, not 0/0
 
@@ -91,85 +95,31 @@ def zero_variance_groups(rewards: Any, group_size: int) -> torch.Tensor:
     return (groups == groups[:, :1]).all(dim=1)
 
 
-def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-token k3 estimate of KL[π_θ || π_ref] (Schulman 2020; DeepSeekMath Eq. 4).
-
-        D_KL ≈ π_ref/π_θ − log(π_ref/π_θ) − 1,   computed from log r = logp_ref − logp.
-
-    With tokens sampled from π_θ it is unbiased and, unlike k1 = −log r, never negative.
-
-    Args:
-        logp: (...) log π_θ of the sampled tokens.
-        logp_ref: (...) log π_ref of the same tokens (same shape).
-        mask: optional (...) 1 on real tokens; padding gets 0 whatever its log-probs hold.
-
-    Returns:
-        (...) the per-token estimate, >= 0.
-    """
-    if not isinstance(logp, torch.Tensor) or not isinstance(logp_ref, torch.Tensor):
-        raise ValueError("logp and logp_ref must be tensors")
-    if logp.shape != logp_ref.shape:
-        raise ValueError(f"logp_ref must have the shape of logp {tuple(logp.shape)}, got {tuple(logp_ref.shape)}")
-    if mask is not None:
-        if mask.shape != logp.shape:
-            raise ValueError(f"mask must have the shape of logp {tuple(logp.shape)}, got {tuple(mask.shape)}")
-        keep = mask.bool()
-        # padding may hold anything (even -inf): replace it before the exp, so neither the value
-        # nor the gradient can see it
-        logp = torch.where(keep, logp, torch.zeros_like(logp))
-        logp_ref = torch.where(keep, logp_ref, torch.zeros_like(logp_ref))
-    log_ratio = logp_ref - logp  # log(π_ref / π_θ)
-    kl = torch.expm1(log_ratio) - log_ratio  # = exp(x) − x − 1, accurate for small x
-    kl = kl.clamp_min(0.0)  # the exact value is >= 0; this only removes rounding below zero
-    if mask is not None:
-        kl = kl * keep.to(kl.dtype)
-    return kl
-
-
-def aggregate_token_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, aggregation: str,
-                         max_completion_length: int | None = None) -> torch.Tensor:
-    """Reduce a (B, T) per-token loss to a scalar, the way each paper does.
-
-    * "grpo" (DeepSeekMath Eq. 3): mean over each sequence's own tokens (1/|o_i|), then over the
-      B sequences: every sequence weighs the same, so a token of a long answer weighs less.
-    * "dr_grpo" (Dr. GRPO): sum over all tokens / (B · max_completion_length): a constant
-      normaliser, so every token weighs the same and length does not rescale the gradient.
-    * "dapo" (DAPO, token-level loss): sum over all tokens / Σ_i |o_i|: every token of the batch
-      weighs the same.
-
-    Padding (mask 0) never counts.
-    """
-    if aggregation not in LOSS_AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}")
-    m = mask.to(per_token_loss.dtype)
-    total_per_seq = (per_token_loss * m).sum(dim=1)  # (B,)
-    if aggregation == "grpo":
-        return (total_per_seq / m.sum(dim=1).clamp_min(1.0)).mean()
-    if aggregation == "dr_grpo":
-        if max_completion_length is None:
-            raise ValueError("max_completion_length is needed for the 'dr_grpo' aggregation")
-        if per_token_loss.shape[1] > max_completion_length:
-            raise ValueError(f"completions have {per_token_loss.shape[1]} token columns, more than "
-                             f"max_completion_length={max_completion_length}")
-        return total_per_seq.sum() / (per_token_loss.shape[0] * max_completion_length)
-    return total_per_seq.sum() / m.sum().clamp_min(1.0)
-
-
 def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch.Tensor | None,
-              adv: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig) -> tuple[torch.Tensor, dict]:
+              adv: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig | None = None, *, eps_low: float = 0.2,
+              eps_high: float | None = None, beta: float = 0.0, aggregation: str = "grpo",
+              max_completion_length: int | None = None) -> tuple[torch.Tensor, dict]:
     """The GRPO loss (the negative of DeepSeekMath's J) for one batch, and its statistics.
 
     Per token: −[ min(ρ Â, clip(ρ, 1−ε_low, 1+ε_high) Â) − β · k3 ], with ρ = exp(logp − logp_old),
-    then reduced by ``cfg.loss_aggregation`` (see ``aggregate_token_loss``).
+    then reduced by the aggregation. A composition of the shared pieces: ``clipped_objective``
+    (PPO's clip), ``kl_k3`` and ``aggregate_token_loss`` (``course_lib.lmrl``).
 
     Args:
         logp: (B, T) log π_θ of the sampled completion tokens, with gradients.
         logp_old: (B, T) log π_old of the same tokens (the policy that sampled them; no gradient).
             None means on-policy (μ = 1): π_old = π_θ, so ρ = 1 in value but its gradient remains.
-        logp_ref: (B, T) log π_ref (the frozen reference model), or None when cfg.beta == 0.
+        logp_ref: (B, T) log π_ref (the frozen reference model), or None when beta == 0 (given
+            with beta == 0, the KL is measured but not penalised).
         adv: (B,) one advantage per completion (``group_advantages``), shared by its tokens.
         mask: (B, T) 1 on real completion tokens, 0 on padding.
-        cfg: a GRPOConfig (eps_low, eps_high, beta, loss_aggregation, max_completion_length).
+        cfg: optionally a GRPOConfig, whose eps_low, eps_high, beta, loss_aggregation and
+            max_completion_length replace the keyword arguments.
+        eps_low, eps_high: the clip range (eps_high None: eps_low).
+        beta: the weight of the k3 KL to the reference.
+        aggregation: "grpo" (per sequence, DeepSeekMath), "dr_grpo" (constant normaliser) or
+            "dapo" (per token); see ``aggregate_token_loss``.
+        max_completion_length: the constant of "dr_grpo".
 
     Returns:
         (loss, stats): the scalar loss to minimise; stats holds floats "clip_fraction" (share of
@@ -177,8 +127,17 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
         real token; 0.0 without logp_ref), "entropy_proxy" (−mean logp per real token),
         "ratio_mean" and "ratio_max".
     """
-    if not isinstance(cfg, GRPOConfig):
-        raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
+    if cfg is not None:
+        if not isinstance(cfg, GRPOConfig):
+            raise ValueError(f"cfg must be a GRPOConfig or None, got {type(cfg).__name__}")
+        eps_low, eps_high, beta = cfg.eps_low, cfg.eps_high, cfg.beta
+        aggregation, max_completion_length = cfg.loss_aggregation, cfg.max_completion_length
+    eps_high = eps_low if eps_high is None else eps_high
+    for name, v in (("eps_low", eps_low), ("eps_high", eps_high), ("beta", beta)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if aggregation not in LOSS_AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {LOSS_AGGREGATIONS}, got {aggregation!r}")
     if not isinstance(logp, torch.Tensor) or logp.dim() != 2:
         raise ValueError(f"logp must be a (B, T) tensor, got {getattr(logp, 'shape', type(logp).__name__)}")
     B, T = logp.shape
@@ -191,8 +150,8 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
         logp_old = logp.detach()
     elif not isinstance(logp_old, torch.Tensor) or logp_old.shape != logp.shape:
         raise ValueError(f"logp_old must have the shape of logp {(B, T)}, got {getattr(logp_old, 'shape', logp_old)!r}")
-    if logp_ref is None and cfg.beta > 0:
-        raise ValueError(f"logp_ref is needed when beta > 0 (beta={cfg.beta})")
+    if logp_ref is None and beta > 0:
+        raise ValueError(f"logp_ref is needed when beta > 0 (beta={beta})")
     if logp_ref is not None and (not isinstance(logp_ref, torch.Tensor) or logp_ref.shape != logp.shape):
         raise ValueError(f"logp_ref must have the shape of logp {(B, T)}, got {getattr(logp_ref, 'shape', logp_ref)!r}")
 
@@ -205,19 +164,17 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
     A = adv.detach().to(logp.dtype)[:, None]  # (B, 1): one advantage for all tokens of a completion
 
     ratio = torch.exp(logp - logp_old)  # (B, T) ρ = π_θ / π_old
-    clipped_ratio = ratio.clamp(1.0 - cfg.eps_low, 1.0 + cfg.eps_high)
-    surrogate = torch.min(ratio * A, clipped_ratio * A)  # pessimistic bound: clipping stops the gradient
-    per_token = -surrogate
+    per_token = -clipped_objective(ratio, A, eps_low, eps_high)  # pessimistic bound: clipping stops the gradient
     kl = None
     if logp_ref is not None:
         kl = kl_k3(logp, logp_ref.detach(), keep)
-        if cfg.beta > 0:
-            per_token = per_token + cfg.beta * kl
-    loss = aggregate_token_loss(per_token, keep, cfg.loss_aggregation, cfg.max_completion_length)
+        if beta > 0:
+            per_token = per_token + beta * kl
+    loss = aggregate_token_loss(per_token, keep, aggregation, max_completion_length)
 
     with torch.no_grad():
         n_tokens = m.sum().clamp_min(1.0)
-        clipped = ((ratio > 1.0 + cfg.eps_high) & (A > 0)) | ((ratio < 1.0 - cfg.eps_low) & (A < 0))
+        clipped = ((ratio > 1.0 + eps_high) & (A > 0)) | ((ratio < 1.0 - eps_low) & (A < 0))
         stats = {
             "clip_fraction": float((clipped & keep).sum() / n_tokens),
             "kl": float((kl * m).sum() / n_tokens) if kl is not None else 0.0,

@@ -1,12 +1,14 @@
 """The GRPO training loop for the course's small language model (notebook 08).
 
 One step:
-  1. sample ``prompts_per_step`` training prompts and G completions for each (the rollouts);
-  2. score them with a rule-based reward (no reward model, no critic);
-  3. group-relative advantages; log the share of groups whose rewards are all equal (they carry
-     no gradient) and, with dynamic sampling, drop those groups;
+  1. sample ``prompts_per_step`` training prompts and G completions for each, and score them
+     with a rule-based reward (``lmrl.sample_rollouts``; no reward model, no critic);
+  2. log the share of groups whose rewards are all equal (they carry no gradient) and, with
+     dynamic sampling (DAPO), drop those groups and sample more;
+  3. group-relative advantages;
   4. μ policy updates on the batch with the clipped objective, the ratio taken to the policy that
-     sampled it (its log-probs are kept), and a k3 KL to the frozen reference model when β > 0.
+     sampled it (its log-probs are kept), and a k3 KL to the frozen reference model when β > 0;
+  5. log.
 Every ``eval_every`` steps the held-out set is scored with greedy decoding.
 """
 from __future__ import annotations
@@ -21,42 +23,24 @@ import torch
 
 from .. import tasks
 from ..core import set_seed
-from ..lm.generate import generate, token_logprobs
 from ..lm.model import GPT
 from ..lm.train import threads
+from ..lmrl import RolloutBatch, sample_rollouts
 from ..rewards import accuracy_reward, format_reward, r1_reward
 from .config import GRPOConfig
 from .losses import group_advantages, grpo_loss, zero_variance_groups
 
 MAX_DYNAMIC_TRIES = 4  # dynamic sampling draws at most this many batches to fill one step
+METRICS = {"accuracy": accuracy_reward, "format": format_reward}  # logged for every sampled batch
 
 
 def _rollout(model: GPT, tok, problems: Sequence[tasks.Problem], cfg: GRPOConfig, gen: torch.Generator,
-             reward_fn: Callable) -> dict:
-    """Sample G completions per problem and score them (stages 1-2)."""
-    G = cfg.group_size
-    prompts = [tok.encode(p.prompt, bos=True) for p in problems for _ in range(G)]  # groups consecutive
-    out = generate(model, prompts, cfg.max_completion_length, eos_id=tok.eos_id,
-                   temperature=cfg.temperature, generator=gen)
-    texts = tok.decode_batch(out.completions.tolist(), stop_at_eos=True)
-    finished = out.finished.tolist()
-    kwargs = dict(prompts=[p.prompt for p in problems for _ in range(G)],
-                  answer=[p.answer for p in problems for _ in range(G)], finished=finished)
-    rewards = torch.tensor(reward_fn(completions=texts, **kwargs), dtype=torch.float32)
-    return {"gen": out, "texts": texts, "rewards": rewards,
-            "accuracy": accuracy_reward(texts, **kwargs), "format": format_reward(texts, **kwargs)}
-
-
-def _select_groups(batch: dict, keep_groups: torch.Tensor, G: int) -> dict:
-    """The rows of a rollout batch that belong to the kept groups."""
-    rows = keep_groups.repeat_interleave(G)
-    gen = batch["gen"]
-    sub = copy.copy(gen)
-    for name in ("tokens", "completions", "logprobs", "mask", "finished"):
-        setattr(sub, name, getattr(gen, name)[rows])
-    idx = rows.nonzero().squeeze(1).tolist()
-    return {"gen": sub, "texts": [batch["texts"][i] for i in idx], "rewards": batch["rewards"][rows],
-            "accuracy": [batch["accuracy"][i] for i in idx], "format": [batch["format"][i] for i in idx]}
+             reward_fn: Callable) -> RolloutBatch:
+    """G scored completions for each problem (stage 1)."""
+    return sample_rollouts(model, tok, [p.prompt for p in problems], group_size=cfg.group_size,
+                           max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
+                           generator=gen, reward_fn=reward_fn, columns={"answer": [p.answer for p in problems]},
+                           metrics=METRICS)
 
 
 def _evaluate(model, eval_set, tok) -> dict:
@@ -129,6 +113,9 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                 p.requires_grad_(False)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
+        def draw_prompts():
+            return [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
+
         def evaluate_now(step):
             ev = _evaluate(model, eval_set, tok)
             hist["eval_step"].append(step)
@@ -145,66 +132,60 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         start = time.perf_counter()
         eval_time = 0.0
         for step in steps:
-            # 1-2. rollouts and rewards
-            picked = [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
-            batch = _rollout(model, tok, picked, cfg, gen, reward_fn)
-            hist["completions_sampled"] += len(batch["texts"])
-            zero_var = zero_variance_groups(batch["rewards"], G)
+            # 1. rollouts and rewards
+            sampled = _rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
+            hist["completions_sampled"] += len(sampled)
+
+            # 2. groups whose G rewards are all equal teach nothing; dynamic sampling (DAPO) drops them
+            zero_var = zero_variance_groups(sampled.rewards, G)
             zero_var_frac = float(zero_var.float().mean())
-            stats_batch = batch
-            # 3. dynamic sampling (DAPO): keep only groups that can teach something, refill
+            batch: RolloutBatch | None = sampled
             if cfg.dynamic_sampling:
-                kept = [_select_groups(batch, ~zero_var, G)] if (~zero_var).any() else []
-                n_kept = int((~zero_var).sum())
-                tries = 1
+                kept = [sampled.select_groups(~zero_var)] if (~zero_var).any() else []
+                n_kept, tries = int((~zero_var).sum()), 1
                 while n_kept < cfg.prompts_per_step and tries < MAX_DYNAMIC_TRIES:
-                    more = [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
-                    extra = _rollout(model, tok, more, cfg, gen, reward_fn)
-                    hist["completions_sampled"] += len(extra["texts"])
-                    zv = zero_variance_groups(extra["rewards"], G)
+                    extra = _rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
+                    hist["completions_sampled"] += len(extra)
+                    zv = zero_variance_groups(extra.rewards, G)
                     if (~zv).any():
-                        kept.append(_select_groups(extra, ~zv, G))
+                        kept.append(extra.select_groups(~zv))
                         n_kept += int((~zv).sum())
                     tries += 1
-                batch = _merge(kept, tok.pad_id) if kept else None
-            adv = None if batch is None else group_advantages(batch["rewards"], G, scale=cfg.advantage_scale)
+                batch = RolloutBatch.concat(kept) if kept else None
 
-            # 4. μ updates against the policy that sampled the batch
+            # 3. group-relative advantages
             losses, stats = [], {"clip_fraction": 0.0, "kl": 0.0, "entropy_proxy": float("nan")}
             if batch is not None:
-                out = batch["gen"]
-                P = out.prompt_len
-                full_mask = out.full_mask()
-                key_valid = out.key_valid(tok.pad_id)
-                comp_mask = out.mask.float()
-                logp_old = out.logprobs  # log π_old, recorded while sampling: needed once μ > 1
+                adv = group_advantages(batch.rewards, G, scale=cfg.advantage_scale)
+                logp_old = batch.logprobs  # log π_old, recorded while sampling: needed once μ > 1
                 logp_ref = None
                 if ref_model is not None:  # with β = 0 the KL is only measured, not penalised
                     with torch.no_grad():
-                        logp_ref = token_logprobs(ref_model, out.tokens, full_mask, key_valid,
-                                                  cfg.temperature)[:, P:]
+                        logp_ref = batch.token_logprobs(ref_model)
+
+                # 4. μ updates against the policy that sampled the batch
                 model.train()
                 for _ in range(cfg.mu):
-                    logp = token_logprobs(model, out.tokens, full_mask, key_valid, cfg.temperature)[:, P:]
-                    loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, comp_mask, cfg)
+                    logp = batch.token_logprobs(model)
+                    loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                     opt.step()
                     losses.append(float(loss.detach()))
-                    hist["tokens_trained"] += int(comp_mask.sum())
+                    hist["tokens_trained"] += int(batch.mask.sum())
                 model.eval()
 
-            # 5. log
-            lengths = stats_batch["gen"].mask.sum(1).float()
-            rec = {"step": step, "reward": float(stats_batch["rewards"].mean()),
-                   "accuracy": float(np.mean(stats_batch["accuracy"])),
-                   "format_rate": float(np.mean(stats_batch["format"])),
+            # 5. log (the statistics of everything sampled in stage 1, before dynamic sampling)
+            rec = {"step": step, "reward": float(sampled.rewards.mean()),
+                   "accuracy": float(np.mean(sampled.scores["accuracy"])),
+                   "format_rate": float(np.mean(sampled.scores["format"])),
                    "zero_variance_frac": zero_var_frac,
-                   "groups_used": 0 if batch is None else len(batch["texts"]) // G,
+                   "groups_used": 0 if batch is None else batch.n_groups,
                    "loss": float(np.mean(losses)) if losses else float("nan"),
                    "clip_fraction": stats["clip_fraction"], "kl": stats["kl"],
-                   "entropy_proxy": stats["entropy_proxy"], "completion_len": float(lengths.mean()),
+                   "entropy_proxy": stats["entropy_proxy"],
+                   "completion_len": float(sampled.lengths().float().mean()),
                    "seconds": time.perf_counter() - start}
             for k, v in rec.items():
                 hist[k].append(v)
@@ -222,30 +203,3 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         hist["train_seconds"] = time.perf_counter() - start - eval_time
     model.eval()
     return hist
-
-
-def _merge(parts: list[dict], pad_id: int) -> dict:
-    """Concatenate rollout batches (their prompts may be padded to different widths)."""
-    if len(parts) == 1:
-        return parts[0]
-    P = max(p["gen"].prompt_len for p in parts)
-    N = max(p["gen"].completions.shape[1] for p in parts)
-    tokens, comps, logps, masks, fins = [], [], [], [], []
-    for part in parts:
-        g = part["gen"]
-        B = g.tokens.shape[0]
-        left = torch.full((B, P - g.prompt_len), pad_id, dtype=g.tokens.dtype)
-        right_n = N - g.completions.shape[1]
-        pad_c = torch.full((B, right_n), pad_id, dtype=g.completions.dtype)
-        comp = torch.cat([g.completions, pad_c], 1)
-        tokens.append(torch.cat([left, g.tokens[:, :g.prompt_len], comp], 1))
-        comps.append(comp)
-        logps.append(torch.cat([g.logprobs, torch.zeros(B, right_n)], 1))
-        masks.append(torch.cat([g.mask, torch.zeros(B, right_n, dtype=torch.bool)], 1))
-        fins.append(g.finished)
-    g0 = copy.copy(parts[0]["gen"])
-    g0.tokens, g0.prompt_len, g0.completions = torch.cat(tokens), P, torch.cat(comps)
-    g0.logprobs, g0.mask, g0.finished = torch.cat(logps), torch.cat(masks), torch.cat(fins)
-    return {"gen": g0, "texts": sum((p["texts"] for p in parts), []),
-            "rewards": torch.cat([p["rewards"] for p in parts]),
-            "accuracy": sum((p["accuracy"] for p in parts), []), "format": sum((p["format"] for p in parts), [])}

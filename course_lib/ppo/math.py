@@ -84,30 +84,114 @@ def _as_tensor(name: str, x) -> torch.Tensor:
         raise ValueError(f"{name} must be a tensor or array of numbers, got {type(x).__name__}") from None
 
 
-def clipped_surrogate(ratio, adv, eps: float) -> torch.Tensor:
-    """PPO's clipped surrogate, as a loss to minimise: −mean(min(ρ·A, clip(ρ, 1−ε, 1+ε)·A)).
+TOKEN_AGGREGATIONS = ("mean", "seq_mean", "token_mean", "constant")
+# the papers' names for the same reductions (GRPOConfig.loss_aggregation uses them)
+AGGREGATION_ALIASES = {"grpo": "seq_mean", "dapo": "token_mean", "dr_grpo": "constant"}
+
+
+def aggregate_token_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, aggregation: str = "token_mean",
+                         max_len: int | None = None) -> torch.Tensor:
+    """Reduce a (B, T) per-token loss over the real tokens (mask 1) to a scalar.
+
+    * "seq_mean": mean over each sequence's own tokens (1/|o_i|), then over the B sequences:
+      every sequence weighs the same, so a token of a long sequence weighs less (DeepSeekMath
+      Eq. 3, GRPO).
+    * "token_mean": sum over all real tokens / their number: every token of the batch weighs the
+      same (DAPO's token-level loss; PPO's mean over samples).
+    * "constant": sum over all real tokens / (B · max_len), a constant normaliser, so length does
+      not rescale the gradient (Dr. GRPO, arXiv 2503.20783).
+    * "mean": the plain mean over every entry, mask ignored (``mask`` may be None): PPO on
+      CartPole, where every sample is real.
+
+    Padding never counts (except with "mean"), whatever values it holds.
+
+    Args:
+        per_token_loss: (B, T).
+        mask: (B, T) 1/True on real tokens.
+        aggregation: one of ``TOKEN_AGGREGATIONS``, or a paper's name for one of them: "grpo"
+            (seq_mean), "dapo" (token_mean), "dr_grpo" (constant).
+        max_len: T_max for "constant" (the longest completion allowed).
+    """
+    if aggregation not in TOKEN_AGGREGATIONS and aggregation not in AGGREGATION_ALIASES:
+        raise ValueError(f"aggregation must be one of {TOKEN_AGGREGATIONS + tuple(AGGREGATION_ALIASES)}, "
+                         f"got {aggregation!r}")
+    aggregation = AGGREGATION_ALIASES.get(aggregation, aggregation)
+    if aggregation == "mean":
+        return per_token_loss.mean()
+    if not isinstance(mask, torch.Tensor) or mask.shape != per_token_loss.shape:
+        raise ValueError(f"mask must be a tensor of the loss's shape {tuple(per_token_loss.shape)}, "
+                         f"got {getattr(mask, 'shape', type(mask).__name__)}")
+    if per_token_loss.dim() != 2:
+        raise ValueError(f"per_token_loss must have shape (B, T), got {tuple(per_token_loss.shape)}")
+    m = mask.to(per_token_loss.dtype)
+    total_per_seq = (per_token_loss * m).sum(dim=1)  # (B,)
+    if aggregation == "seq_mean":
+        return (total_per_seq / m.sum(dim=1).clamp_min(1.0)).mean()
+    if aggregation == "constant":
+        if max_len is None:
+            raise ValueError("max_len is needed for the 'constant' aggregation (Dr. GRPO's normaliser)")
+        if per_token_loss.shape[1] > max_len:
+            raise ValueError(f"the loss has {per_token_loss.shape[1]} token columns, more than max_len={max_len}")
+        return total_per_seq.sum() / (per_token_loss.shape[0] * max_len)
+    return total_per_seq.sum() / m.sum().clamp_min(1.0)
+
+
+def _check_eps(name: str, eps) -> float:
+    if not isinstance(eps, (int, float, np.floating, np.integer)) or isinstance(eps, bool) or not eps >= 0 \
+            or not np.isfinite(eps):
+        raise ValueError(f"{name} must be a finite non-negative number, got {eps!r}")
+    return float(eps)
+
+
+def clipped_objective(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float, eps_high: float) -> torch.Tensor:
+    """Elementwise min(ρ·A, clip(ρ, 1−ε_low, 1+ε_high)·A): the term PPO maximises (no reduction).
+
+    ``adv`` broadcasts against ``ratio`` (one advantage per completion, shape (B, 1), against
+    per-token ratios (B, T)). ε_low = ε_high is PPO's symmetric clip; DAPO's clip-higher raises
+    ε_high only.
+    """
+    clipped_ratio = ratio.clamp(1.0 - eps_low, 1.0 + eps_high)
+    return torch.min(ratio * adv, clipped_ratio * adv)
+
+
+def clipped_surrogate(ratio, adv, eps: float, *, eps_high: float | None = None, mask=None,
+                      aggregation: str = "mean", max_len: int | None = None) -> torch.Tensor:
+    """PPO's clipped surrogate, as a loss to minimise: −aggregate(min(ρ·A, clip(ρ, 1−ε, 1+ε)·A)).
 
     The min takes the pessimistic term: once ρ has moved past 1+ε (for A > 0) or below 1−ε
     (for A < 0), the clipped term is the smaller one and is constant in ρ, so its gradient is
     zero and the update stops pushing that sample further.
 
+    The one implementation of the clip, for CartPole (notebook 04: every sample real, plain mean)
+    and for language models (notebooks 07–09: per-token ratios, a completion mask, and the
+    aggregation of ``aggregate_token_loss``).
+
     Args:
         ratio: ρ = π_θ(a|s) / π_old(a|s), any shape (a tensor to get gradients).
-        adv: advantages A, same shape.
-        eps: the clip range ε ≥ 0 (usually 0.1 to 0.3; a linear schedule ends at 0).
+        adv: advantages A, the shape of ``ratio`` or broadcastable to it.
+        eps: the clip range ε ≥ 0 (usually 0.1 to 0.3; a linear schedule ends at 0); with
+            ``eps_high`` it is the lower range ε_low.
+        eps_high: the upper range (DAPO's clip-higher, 0.28); None means ``eps``.
+        mask: (B, T) 1 on real tokens, for the token aggregations.
+        aggregation: "mean" (default, every entry) or a token aggregation of ``aggregate_token_loss``.
+        max_len: the constant normaliser of the "constant" aggregation.
 
     Returns:
         A scalar tensor.
     """
-    if not isinstance(eps, (int, float, np.floating, np.integer)) or isinstance(eps, bool) or not eps >= 0:
-        raise ValueError(f"eps must be a non-negative number, got {eps!r}")
+    eps_low = _check_eps("eps", eps)
+    eps_high = eps_low if eps_high is None else _check_eps("eps_high", eps_high)
     ratio = _as_tensor("ratio", ratio)
     adv = _as_tensor("adv", adv).to(ratio.dtype)
-    if ratio.shape != adv.shape:
-        raise ValueError(f"ratio and adv must have the same shape, got {tuple(ratio.shape)} and {tuple(adv.shape)}")
-    unclipped = ratio * adv
-    clipped = torch.clamp(ratio, 1.0 - eps, 1.0 + eps) * adv
-    return -torch.min(unclipped, clipped).mean()
+    if aggregation == "mean" and mask is None:
+        if ratio.shape != adv.shape:
+            raise ValueError(f"ratio and adv must have the same shape, got {tuple(ratio.shape)} and {tuple(adv.shape)}")
+    else:
+        try:
+            torch.broadcast_shapes(ratio.shape, adv.shape)
+        except RuntimeError:
+            raise ValueError(f"adv must broadcast to ratio's shape {tuple(ratio.shape)}, got {tuple(adv.shape)}") from None
+    return aggregate_token_loss(-clipped_objective(ratio, adv, eps_low, eps_high), mask, aggregation, max_len)
 
 
 def value_loss(values, returns) -> torch.Tensor:
@@ -131,8 +215,17 @@ def approx_kl(logp, logp_old) -> torch.Tensor:
     if logp.shape != logp_old.shape:
         raise ValueError(f"logp and logp_old must have the same shape, got {tuple(logp.shape)} "
                          f"and {tuple(logp_old.shape)}")
-    log_ratio = logp - logp_old
-    return (torch.expm1(log_ratio) - log_ratio).mean()
+    return k3(logp - logp_old).mean()
+
+
+def k3(log_ratio: torch.Tensor) -> torch.Tensor:
+    """The k3 estimator of a KL divergence from log r (Schulman 2020), elementwise: r − 1 − log r.
+
+    For samples x ~ q and log r = log p(x)/q(x), its mean estimates KL(q ‖ p) without bias, and
+    every term is ≥ 0 (unlike k1 = −log r). Written with expm1 so it stays accurate for small
+    log r. ``approx_kl`` (PPO) and ``course_lib.lmrl.kl_k3`` (GRPO, RLHF) use it.
+    """
+    return torch.expm1(log_ratio) - log_ratio
 
 
 def entropy(logits) -> torch.Tensor:
