@@ -1,17 +1,40 @@
 """The shipped data files (``data/``) and their manifest.
 
-``data/MANIFEST.json`` lists every shipped file with its size and SHA-256, so ``doctor`` can
-tell a missing or damaged file from a good one. Rewrite it with ``python -m course_lib manifest``
-after adding or rebuilding a file.
+``data/MANIFEST.json`` lists every shipped file with its size and SHA-256. Every loader of a
+shipped file goes through ``verified_path`` (or ``load_json`` / ``load_jsonl``), which refuses a
+missing, changed or damaged file with a message saying how to restore it; ``doctor`` checks them
+all. After rebuilding a file on purpose, re-approve it with ``python -m course_lib manifest
+--force`` (new files are added without ``--force``).
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 MANIFEST_NAME = "MANIFEST.json"
+
+# The command that rebuilds each folder of data/ (the first matching prefix wins).
+REBUILD = {
+    "lm/": "python -m course_lib train-lm",
+    "ppo/": "python -m course_lib.ppo.sweep",
+    "grpo/": "python -m course_lib.grpo.sweep",
+    "rm/": "python -m course_lib train-rm",
+}
+
+
+class DataError(ValueError):
+    """A shipped data file is damaged, changed, unlisted or unreadable (the message says how to restore it)."""
+
+
+class DataNotWritable(OSError):
+    """The data folder (or a file in it) cannot be written; the message says which and why."""
 
 
 def data_dir() -> Path:
@@ -20,22 +43,165 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
 
 
+def rebuild_command(name: str) -> str | None:
+    """The command that rebuilds the shipped file ``name`` (e.g. ``"lm/sft.pt"``), if there is one."""
+    for prefix, command in REBUILD.items():
+        if name.startswith(prefix):
+            return command
+    return None
+
+
+def restore_advice(name: str) -> str:
+    """How to get a good copy of ``name`` back: from git, or by rebuilding it."""
+    advice = f"restore the shipped copy with `git checkout -- data/` (from the course folder)"
+    command = rebuild_command(name)
+    if command:
+        advice += f", or rebuild it with `{command}` and then `python -m course_lib manifest --force`"
+    return advice
+
+
 def data_path(name: str) -> Path:
-    """Path of a shipped file; a clear FileNotFoundError if it is not there."""
+    """Path of a shipped file; a clear FileNotFoundError if it is not there (not verified: see
+    ``verified_path``)."""
     path = data_dir() / name
     if not path.is_file():
         raise FileNotFoundError(
-            f"the course data file {name!r} is missing from {data_dir()}; "
-            "run `python -m course_lib doctor` to see what else is missing")
+            f"the course data file {name!r} is missing from {data_dir()}; {restore_advice(name)}. "
+            "`python -m course_lib doctor` shows what else is missing")
     return path
 
 
+# SHA-256 per (path, mtime, size): a file is hashed once per change, so verifying on every load
+# costs a stat() after the first time. A file modified in the last two seconds is not cached,
+# since a second write within the file system's timestamp resolution would keep its mtime (the
+# "racily clean" case git also guards against).
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The SHA-256 of a file, cached per (path, modification time, size)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if time.time_ns() - st.st_mtime_ns < 2_000_000_000:
+            return h.hexdigest()
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def read_manifest(root: Path | None = None) -> dict:
+    """The ``files`` table of ``MANIFEST.json`` (name -> {"bytes", "sha256"}); a DataError if it
+    is missing or unreadable."""
+    root = Path(root) if root is not None else data_dir()
+    mpath = root / MANIFEST_NAME
+    if not mpath.is_file():
+        raise DataError(f"{mpath} is missing, so the data files cannot be verified; "
+                        "restore it with `git checkout -- data/`")
+    try:
+        files = json.loads(mpath.read_text(encoding="utf-8"))["files"]
+        if not isinstance(files, dict):
+            raise TypeError("'files' is not a table")
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{mpath} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                        "restore it with `git checkout -- data/`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{mpath} is unreadable ({exc!r}); restore it with `git checkout -- data/`") from None
+    return files
+
+
+def _parse_problem(path: Path) -> str | None:
+    """None if a .json / .jsonl file parses (other files: None), else where it breaks."""
+    if path.suffix not in (".json", ".jsonl"):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 text (byte {exc.start})"
+    if path.suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return f"is not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+    elif path.suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return f"is not valid JSON at line {n}, column {exc.colno} ({exc.msg})"
+    return None
+
+
+def verified_path(name: str) -> Path:
+    """Path of the shipped file ``name`` (relative to ``data/``, e.g. ``"lm/sft.pt"``) after
+    checking it against ``MANIFEST.json``.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        DataError (a ValueError): it is not listed in the manifest, or its size or SHA-256 differs
+            from the manifest's (a JSON file that no longer parses is named with its line). The
+            message says how to restore it.
+    """
+    path = data_path(name)
+    entry = read_manifest().get(name)
+    if not isinstance(entry, dict):
+        raise DataError(f"data/{name} is not listed in data/{MANIFEST_NAME}, so it cannot be verified; "
+                        f"if you built it yourself, approve it with `python -m course_lib manifest`, "
+                        f"otherwise {restore_advice(name)}")
+    size = path.stat().st_size
+    if size != entry.get("bytes") or sha256(path) != entry.get("sha256"):
+        what = (f"its size is {size} bytes, the manifest says {entry.get('bytes')}" if size != entry.get("bytes")
+                else "its SHA-256 differs from the manifest's")
+        problem = _parse_problem(path)
+        if problem:
+            what += f"; it {problem}"
+        raise DataError(f"data/{name} is damaged or was changed ({what}); {restore_advice(name)}")
+    return path
+
+
+def load_json(name: str) -> Any:
+    """The parsed content of the shipped JSON file ``name``, verified first (``verified_path``)."""
+    path = verified_path(name)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:  # only if a broken file was approved into the manifest
+        raise DataError(f"data/{name} is not valid JSON at line {exc.lineno}, column {exc.colno} "
+                        f"({exc.msg}); {restore_advice(name)}") from None
+
+
+def load_jsonl(name: str) -> list:
+    """The rows of the shipped JSON Lines file ``name``, verified first (``verified_path``)."""
+    path = verified_path(name)
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"data/{name} is not valid JSON at line {n}, column {exc.colno} ({exc.msg}); "
+                                f"{restore_advice(name)}") from None
+    return rows
+
+
+def writable_dir(sub: str = "") -> Path:
+    """The folder ``data/<sub>``, created if needed, after checking that files can be written
+    there; a DataNotWritable error saying so otherwise (e.g. a read-only course folder)."""
+    folder = data_dir() / sub if sub else data_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise DataNotWritable(
+            f"cannot write to {folder}: {exc.strerror or exc}. The course's data folder is read-only "
+            "here; make it writable (or set COURSE_DATA to a writable copy of data/) and run the "
+            "command again") from None
+    return folder
 
 
 def _shipped_files(root: Path) -> list[Path]:
@@ -53,23 +219,6 @@ def write_manifest(root: Path | None = None) -> dict:
     return manifest
 
 
-def _parses(path: Path) -> str | None:
-    """None if a JSON / JSON Lines file parses, else the problem."""
-    try:
-        if path.suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
-        elif path.suffix == ".jsonl":
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    try:
-                        json.loads(line)
-                    except ValueError:
-                        return f"line {n} is not valid JSON"
-    except (ValueError, UnicodeDecodeError) as exc:
-        return f"does not parse: {exc}"
-    return None
-
-
 def validate_data(root: Path | None = None) -> list[tuple[str, str]]:
     """Check the shipped files against the manifest.
 
@@ -78,12 +227,11 @@ def validate_data(root: Path | None = None) -> list[tuple[str, str]]:
         mismatch", "not listed in the manifest", ...). The manifest itself is checked first.
     """
     root = Path(root) if root is not None else data_dir()
-    mpath = root / MANIFEST_NAME
-    if not mpath.is_file():
+    if not (root / MANIFEST_NAME).is_file():
         return [(MANIFEST_NAME, "missing")]
     try:
-        listed = json.loads(mpath.read_text())["files"]
-    except (ValueError, KeyError, TypeError) as exc:
+        listed = read_manifest(root)
+    except DataError as exc:
         return [(MANIFEST_NAME, f"unreadable: {exc}")]
     report = []
     for name, entry in sorted(listed.items()):
@@ -91,11 +239,15 @@ def validate_data(root: Path | None = None) -> list[tuple[str, str]]:
         if not path.is_file():
             report.append((name, "missing"))
         elif path.stat().st_size != entry.get("bytes"):
-            report.append((name, f"wrong size ({path.stat().st_size} bytes, expected {entry.get('bytes')})"))
+            problem = _parse_problem(path)
+            report.append((name, f"wrong size ({path.stat().st_size} bytes, expected {entry.get('bytes')})"
+                           + (f"; it {problem}" if problem else "")))
         elif sha256(path) != entry.get("sha256"):
-            report.append((name, "checksum mismatch (damaged or changed)"))
+            problem = _parse_problem(path)
+            report.append((name, "checksum mismatch (damaged or changed)" + (f"; it {problem}" if problem else "")))
         else:
-            report.append((name, _parses(path) or "ok"))
+            problem = _parse_problem(path)
+            report.append((name, f"it {problem}" if problem else "ok"))
     for path in _shipped_files(root):
         name = path.relative_to(root).as_posix()
         if name not in listed:
@@ -103,7 +255,63 @@ def validate_data(root: Path | None = None) -> list[tuple[str, str]]:
     return report
 
 
-def manifest_main(argv: list[str]) -> int:
-    manifest = write_manifest()
-    print(f"wrote {data_dir() / MANIFEST_NAME}: {len(manifest['files'])} files")
+def _approval_problems(root: Path, force: bool) -> tuple[list[str], list[str]]:
+    """(refusals, notes) for re-approving every file under ``root``."""
+    try:
+        listed = read_manifest(root)
+    except DataError:
+        listed = {}  # no (readable) manifest yet: everything is new
+    refusals, notes = [], []
+    present = {p.relative_to(root).as_posix(): p for p in _shipped_files(root)}
+    for name, path in present.items():
+        problem = _parse_problem(path)
+        if problem:
+            refusals.append(f"data/{name} {problem}; it cannot be approved ({restore_advice(name)})")
+            continue
+        entry = listed.get(name)
+        if entry is None:
+            notes.append(f"added data/{name}")
+        elif entry.get("sha256") != sha256(path):
+            line = f"data/{name} changed since the manifest approved it (its SHA-256 differs)"
+            if force:
+                notes.append(f"re-approved {line[5:]}")
+            else:
+                refusals.append(f"{line}: if you rebuilt it on purpose, approve it with "
+                                f"`python -m course_lib manifest --force`; otherwise {restore_advice(name)}")
+    for name in sorted(set(listed) - set(present)):
+        if force:
+            notes.append(f"dropped data/{name} (no longer present)")
+        else:
+            refusals.append(f"data/{name} is listed but missing: {restore_advice(name)}, or drop it from "
+                            "the manifest with `python -m course_lib manifest --force`")
+    return refusals, notes
+
+
+def manifest_main(argv: list[str] | None = None) -> int:
+    """``python -m course_lib manifest [--force]``: approve the current data files.
+
+    New files are added; a file whose checksum changed (or a listed file that is gone) is
+    re-approved only with ``--force``, since a damaged file would otherwise become "verified". A
+    JSON file that does not parse is never approved.
+    """
+    parser = argparse.ArgumentParser(prog="python -m course_lib manifest", description=manifest_main.__doc__.split("\n")[0])
+    parser.add_argument("--force", action="store_true",
+                        help="re-approve files whose checksum changed (after rebuilding them on purpose)")
+    args = parser.parse_args([] if argv is None else argv)
+    root = data_dir()
+    refusals, notes = _approval_problems(root, args.force)
+    if refusals:
+        for r in refusals:
+            print(f"refused: {r}", file=sys.stderr)
+        print(f"{root / MANIFEST_NAME} was not changed", file=sys.stderr)
+        return 1
+    try:
+        writable_dir()
+        manifest = write_manifest(root)
+    except (DataNotWritable, OSError) as exc:
+        print(f"cannot rewrite {root / MANIFEST_NAME}: {exc}", file=sys.stderr)
+        return 1
+    for n in notes:
+        print(n)
+    print(f"wrote {root / MANIFEST_NAME}: {len(manifest['files'])} files")
     return 0

@@ -26,6 +26,7 @@ PACKAGES = [
     ("pytest", "pytest", False),
     ("nbval", "nbval", False),
 ]
+DATA_PROBLEM = "data file"  # problems that start with this are fixed by restoring data/, not by setup
 LOCK = Path(__file__).resolve().parent.parent / "requirements" / "lock.txt"
 
 
@@ -103,7 +104,7 @@ def run_checks() -> tuple[list[str], list[str]]:
 
     print("Data files")
     try:
-        from .data import data_dir, validate_data
+        from .data import data_dir, restore_advice, validate_data
 
         report = validate_data()
         print(f"  folder      {data_dir()}")
@@ -111,10 +112,16 @@ def run_checks() -> tuple[list[str], list[str]]:
             print("  (no data files are shipped yet)")
         for name, status in report:
             print(f"  {name:<40} {status}")
-            if status != "ok":
-                problems.append(f"data file {name}: {status}")
+            if status == "ok":
+                continue
+            if status.startswith("not listed"):
+                advice = "approve it with `python -m course_lib manifest` if you built it, or delete it"
+            else:
+                advice = restore_advice(name)
+            problems.append(f"{DATA_PROBLEM} {name}: {status}. Fix: {advice}")
     except Exception as exc:
-        problems.append(f"could not check the data files: {exc!r}")
+        problems.append(f"{DATA_PROBLEM}s could not be checked: {exc!r}. Fix: restore the data folder "
+                        "with `git checkout -- data/` from the course folder")
 
     print("Exercises")
     try:
@@ -135,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         for p in problems:
             print(f"PROBLEM: {p}")
-        print("Fix: run `python3 course.py setup --force` from the course folder, or see the README.")
+        if any(not p.startswith(DATA_PROBLEM) for p in problems):
+            print("Fix: run `python3 course.py setup --force` from the course folder, or see the README.")
+        if any(p.startswith(DATA_PROBLEM) for p in problems):
+            print("Fix for the data files: reinstalling packages does not restore them; run "
+                  "`git checkout -- data/` from the course folder (or the rebuild command named above), "
+                  "then `python -m course_lib doctor` again.")
         return 1
     print("All good: the course is ready.")
     return 0

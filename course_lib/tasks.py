@@ -178,10 +178,11 @@ def sft_examples(n: int, seed=0) -> list[dict]:
 
 
 def eval_dataset() -> list[dict]:
-    """The held-out evaluation set as shipped in ``data/lm/eval.jsonl`` (list of dicts)."""
-    from .data import data_path
+    """The held-out evaluation set as shipped in ``data/lm/eval.jsonl`` (list of dicts), checked
+    against ``data/MANIFEST.json`` first."""
+    from .data import verified_path
 
-    return load_jsonl(data_path(EVAL_FILE))
+    return load_jsonl(verified_path(EVAL_FILE))
 
 
 def write_eval_set(path: str | Path) -> Path:

@@ -38,7 +38,8 @@ def test_manifest_detects_missing_damaged_unlisted_and_unparsable_files(tmp_path
     (tmp_path / "c.bin").write_bytes(b"\x00\x01")
     write_manifest(tmp_path)
     status = dict(validate_data(tmp_path))
-    assert status == {"a.json": "ok", "sub/b.jsonl": "line 2 is not valid JSON", "c.bin": "ok"}
+    assert status == {"a.json": "ok", "c.bin": "ok",
+                      "sub/b.jsonl": "it is not valid JSON at line 2, column 1 (Expecting value)"}
     (tmp_path / "c.bin").write_bytes(b"\x00\x02")
     (tmp_path / "a.json").unlink()
     (tmp_path / "new.txt").write_text("hi")

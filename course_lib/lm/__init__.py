@@ -12,14 +12,17 @@ from .train import TrainConfig, lm_loss, new_model, pretrain, sft
 def load_shipped(stage: str = "sft"):
     """Load a shipped checkpoint: ``"sft"`` (the policy later notebooks start from) or ``"pretrained"``.
 
+    The file is checked against ``data/MANIFEST.json`` first (``course_lib.data.verified_path``):
+    a damaged or changed checkpoint is refused with a message saying how to restore it.
+
     Returns:
         (model, tokenizer, meta).
     """
-    from ..data import data_path
+    from ..data import verified_path
 
     if stage not in ("sft", "pretrained"):
         raise ValueError(f"stage must be 'sft' or 'pretrained', got {stage!r}")
-    return load_checkpoint(data_path(f"lm/{stage}.pt"))
+    return load_checkpoint(verified_path(f"lm/{stage}.pt"))
 
 
 __all__ = [
