@@ -5,6 +5,7 @@
     bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf)
     train-lm           rebuild the small language model's shipped checkpoints
     train-rm           rebuild the preference pairs and the reward model of notebook 06
+    sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf)
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
 """
@@ -20,13 +21,19 @@ COMMANDS = {
     "train-rm": ("course_lib.reward_model", "main"),
 }
 BENCHES = {
-    "ppo": ("course_lib.ppo.bench", "main"),
-    "lm": ("course_lib.lm.bench", "main"),
-    "grpo": ("course_lib.grpo.bench", "main"),
+    "ppo": ("course_lib.experiments.bench_ppo", "main"),
+    "lm": ("course_lib.experiments.bench_lm", "main"),
+    "grpo": ("course_lib.experiments.bench_grpo", "main"),
     "sandbox": ("course_lib.experiments.bench_sandbox", "main"),
     "trl": ("course_lib.experiments.bench_trl", "main"),
     "rlhf": ("course_lib.experiments.bench_rlhf", "main"),
 }
+SWEEPS = {
+    "ppo": ("course_lib.experiments.ppo_sweep", "main"),
+    "grpo": ("course_lib.experiments.grpo_sweep", "main"),
+    "rlhf": ("course_lib.experiments.rlhf_sweep", "main"),
+}
+GROUPS = {"bench": BENCHES, "sweep": SWEEPS}  # commands with a second word
 
 
 def _route(target: tuple[str, str], argv: list[str], what: str) -> int:
@@ -48,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     cmd, rest = argv[0], argv[1:]
-    if cmd == "bench":
-        if not rest or rest[0] not in BENCHES:
-            print(f"usage: python -m course_lib bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
+    if cmd in GROUPS:
+        table = GROUPS[cmd]
+        if not rest or rest[0] not in table:
+            print(f"usage: python -m course_lib {cmd} {{{','.join(table)}}} [options]", file=sys.stderr)
             return 2
-        return _route(BENCHES[rest[0]], rest[1:], f"bench {rest[0]}")
+        return _route(table[rest[0]], rest[1:], f"{cmd} {rest[0]}")
     if cmd not in COMMANDS:
-        print(f"unknown command {cmd!r}; expected one of: {', '.join([*COMMANDS, 'bench'])}",
+        print(f"unknown command {cmd!r}; expected one of: {', '.join([*COMMANDS, *GROUPS])}",
               file=sys.stderr)
         return 2
     return _route(COMMANDS[cmd], rest, cmd)

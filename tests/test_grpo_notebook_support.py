@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 matplotlib.use("Agg")
 
 from course_lib.data import data_path  # noqa: E402
-from course_lib.grpo.sweep import (  # noqa: E402
+from course_lib.experiments.grpo_sweep import (  # noqa: E402
     ABLATION_SEEDS, ABLATION_VARIANTS, COMPLETIONS_PER_STEP, SWEEP_BETA, SWEEP_G, find_run, load_ablation, load_sweep,
     run_ablation, run_sweep, summary_rows, sweep_config, train_report_snippet,
 )

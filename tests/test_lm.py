@@ -358,7 +358,7 @@ def test_train_lm_command_writes_loadable_checkpoints(tmp_path, capsys):
 
 
 def test_bench_lm_command_prints_the_figures(capsys):
-    from course_lib.lm.bench import main
+    from course_lib.experiments.bench_lm import main
 
     assert main(["--prompts", "2", "--group", "2", "--new-tokens", "4", "--train-steps", "2", "--repeats", "1"]) == 0
     out = capsys.readouterr().out

@@ -372,7 +372,7 @@ def test_figures_draw_for_any_value():
     from matplotlib.figure import Figure
 
     from course_lib.plotting import ppo as plots
-    from course_lib.ppo.sweep import load_clip_sweep, load_recorded_rollout
+    from course_lib.experiments.ppo_sweep import load_clip_sweep, load_recorded_rollout
 
     for eps in (0.0, 0.2, 0.5):
         assert isinstance(plots.clip_objective(eps), Figure)
@@ -402,7 +402,7 @@ def test_sliders_build():
 
 
 def test_shipped_sweep_covers_the_clip_ranges_and_seeds():
-    from course_lib.ppo.sweep import SWEEP_EPS, SWEEP_SEEDS, load_clip_sweep, load_recorded_rollout
+    from course_lib.experiments.ppo_sweep import SWEEP_EPS, SWEEP_SEEDS, load_clip_sweep, load_recorded_rollout
 
     sweep = load_clip_sweep()
     assert sorted(sweep["eps"]) == sorted(SWEEP_EPS) and sweep["seeds"] == list(SWEEP_SEEDS)

@@ -22,7 +22,7 @@ def test_train_ppo_solves_cartpole_within_100k_steps():
 
 def test_stable_baselines3_runs_with_the_same_config():
     pytest.importorskip("stable_baselines3")
-    from course_lib.ppo.sb3 import sb3_kwargs, train_sb3
+    from course_lib.experiments.sb3 import sb3_kwargs, train_sb3
 
     cfg = PPOConfig(total_steps=1024, eval_every=512, eval_episodes=2, seed=1)
     model, history = train_sb3("CartPole-v1", cfg)
@@ -35,7 +35,7 @@ def test_stable_baselines3_runs_with_the_same_config():
 
 def test_bench_command_runs_and_reports_ratios(capsys, tmp_path):
     pytest.importorskip("stable_baselines3")
-    from course_lib.ppo.bench import main
+    from course_lib.experiments.bench_ppo import main
 
     out = tmp_path / "bench.json"
     assert main(["--seeds", "0", "--steps", "1024", "--eval-every", "512", "--eval-episodes", "2",

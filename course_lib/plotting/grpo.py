@@ -136,7 +136,7 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
     """One (G, β) run of the cached sweep, bold, against the others: held-out accuracy, KL to the
     reference, share of zero-variance groups. Runs with the same β are drawn thin in their G's
     colour; the rest faint grey."""
-    from ..grpo.sweep import find_run
+    from ..experiments.grpo_sweep import find_run
 
     chosen = find_run(sweep, G, beta)
     sizes = sorted({r["G"] for r in sweep["runs"]})
@@ -168,7 +168,7 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
 
 def sweep_grid(sweep: Mapping):
     """Heat maps over G × β of the final held-out accuracy and the final KL to the reference."""
-    from ..grpo.sweep import find_run
+    from ..experiments.grpo_sweep import find_run
 
     if not isinstance(sweep, Mapping) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_sweep()")
@@ -237,7 +237,7 @@ def ablation_figure(ablation: Mapping):
     snippet, the snippet with the completion mask, GRPO): mean over seeds and min–max band.
 
     Args:
-        ablation: from ``course_lib.grpo.sweep.load_ablation()``.
+        ablation: from ``course_lib.experiments.grpo_sweep.load_ablation()``.
     """
     if not isinstance(ablation, Mapping) or not ablation.get("runs"):
         raise ValueError("ablation must be the dict returned by load_ablation(), with at least one run")

@@ -58,7 +58,7 @@ def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: 
     Args:
         lam: GAE λ in [0, 1].
         rollout: a dict with rewards, values, next_values, terminated, truncated (one env),
-            e.g. ``course_lib.ppo.sweep.load_recorded_rollout()``; it may carry its ``gamma``.
+            e.g. ``course_lib.experiments.ppo_sweep.load_recorded_rollout()``; it may carry its ``gamma``.
         gamma: discount; default the rollout's (else 0.98).
     """
     lam = check_probability("lam", lam)
@@ -159,10 +159,10 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
     """One ε of the clip sweep against the others: return, clip fraction and approximate KL.
 
     Args:
-        sweep: from ``course_lib.ppo.sweep.load_clip_sweep()``.
+        sweep: from ``course_lib.experiments.ppo_sweep.load_clip_sweep()``.
         eps: one of ``sweep["eps"]``; its seeds are drawn bold, the other ε as thin means.
     """
-    from ..ppo.sweep import eps_label
+    from ..experiments.ppo_sweep import eps_label
 
     if not isinstance(sweep, dict) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_clip_sweep()")

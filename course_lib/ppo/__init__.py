@@ -4,7 +4,7 @@
     policy, history = train_ppo("CartPole-v1", PPOConfig(total_steps=100_000))
     evaluate(policy, "CartPole-v1", n_episodes=10)
 
-``python -m course_lib bench ppo`` races it against Stable-Baselines3 (``course_lib.ppo.bench``).
+``python -m course_lib bench ppo`` races it against Stable-Baselines3 (``course_lib.experiments.bench_ppo``).
 """
 from .config import PPOConfig
 from .math import approx_kl, clipped_surrogate, entropy, explained_variance, gae, value_loss

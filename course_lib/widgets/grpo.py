@@ -9,12 +9,12 @@ def sweep_slider(sweep: dict | None = None, G: int = 8, beta: float = 0.0):
     """Choose G and β among the runs of the (cached) sweep; redraws ``plotting.grpo.sweep_figure``.
 
     Args:
-        sweep: from ``course_lib.grpo.sweep.load_sweep()`` (loaded when None).
+        sweep: from ``course_lib.experiments.grpo_sweep.load_sweep()`` (loaded when None).
         G, beta: the run shown first (the nearest values the sweep has).
     """
     import ipywidgets as widgets
 
-    from ..grpo.sweep import load_sweep
+    from ..experiments.grpo_sweep import load_sweep
 
     sweep = load_sweep() if sweep is None else sweep
     if not isinstance(sweep, dict) or not sweep.get("runs"):

@@ -19,7 +19,7 @@ def lambda_slider(rollout: dict | None = None, lam: float = 0.8):
     import ipywidgets as widgets
 
     if rollout is None:
-        from ..ppo.sweep import load_recorded_rollout
+        from ..experiments.ppo_sweep import load_recorded_rollout
 
         rollout = load_recorded_rollout()
     control = widgets.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",
@@ -31,7 +31,7 @@ def clip_sweep_slider(sweep: dict | None = None, eps: float = 0.2):
     """Choose one ε of the (cached) clip sweep: its return, clip fraction and KL against the rest."""
     import ipywidgets as widgets
 
-    from ..ppo.sweep import eps_label, load_clip_sweep
+    from ..experiments.ppo_sweep import eps_label, load_clip_sweep
 
     sweep = load_clip_sweep() if sweep is None else sweep
     values = sorted({r["eps"] for r in sweep["runs"]})

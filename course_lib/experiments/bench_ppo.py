@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from .config import PPOConfig
-from .train import SOLVED_RETURN, steps_to_solve, train_ppo
+from ..ppo.config import PPOConfig
+from ..ppo.train import SOLVED_RETURN, steps_to_solve, train_ppo
 
 
 def _run(lib: str, cfg: PPOConfig) -> dict:

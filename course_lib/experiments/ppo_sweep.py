@@ -1,6 +1,6 @@
 """The clip sweep of notebook 04 and the recorded rollout of its λ slider, cached in data/ppo/.
 
-    python -m course_lib.ppo.sweep          # recompute both files (about 3 minutes on 2 cores)
+    python -m course_lib sweep ppo          # recompute both files (about 3 minutes on 2 cores)
 
 The sweep trains PPO on CartPole-v1 for each clip range ε (and "no clip", ε = 1e9) over
 several seeds, with ε and the learning rate held constant so that what clipping does stays
@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from ..data import data_dir
-from .config import PPOConfig
-from .train import train_ppo
+from ..ppo.config import PPOConfig
+from ..ppo.train import train_ppo
 
 SWEEP_FILE = "ppo/clip_sweep.json"
 ROLLOUT_FILE = "ppo/recorded_rollout.json"
@@ -90,8 +90,8 @@ def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -
     """
     import torch
 
-    from .fast import logits_and_values
-    from .train import make_vector_env
+    from ..ppo.fast import logits_and_values
+    from ..ppo.train import make_vector_env
 
     policy, _ = train_ppo("CartPole-v1", PPOConfig(total_steps=train_steps, seed=seed))
     env = make_vector_env("CartPole-v1", 1)

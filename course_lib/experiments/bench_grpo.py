@@ -13,8 +13,8 @@ import platform
 
 import torch
 
-from .config import GRPOConfig
-from .train import train_grpo
+from ..grpo.config import GRPOConfig
+from ..grpo.train import train_grpo
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The G × β sweep of notebook 08 and the report-snippet ablation, cached in data/grpo/.
 
-    python -m course_lib.grpo.sweep                  # recompute both (about 10 minutes on 2 cores)
-    python -m course_lib.grpo.sweep --only sweep     # or only one of them; --jobs 1 for one process
+    python -m course_lib sweep grpo                  # recompute both (about 10 minutes on 2 cores)
+    python -m course_lib sweep grpo --only sweep     # or only one of them; --jobs 1 for one process
 
 Every run starts from the shipped SFT checkpoint and trains GRPO (``GRPOConfig``'s defaults
 otherwise) for the same number of steps with the **same number of completions per step**:
@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data import data_dir
-from .config import GRPOConfig
+from ..grpo.config import GRPOConfig
 
 SWEEP_FILE = "grpo/sweep.json"
 ABLATION_FILE = "grpo/ablation.json"
@@ -59,7 +59,7 @@ def run_one(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: int = 
             completions_per_step: int = COMPLETIONS_PER_STEP, eval_every: int = SWEEP_EVAL_EVERY) -> dict:
     """One run of the sweep from the shipped SFT checkpoint; the curves the notebook plots."""
     from ..lm import load_shipped
-    from .train import train_grpo
+    from ..grpo.train import train_grpo
 
     cfg = sweep_config(group_size, beta, steps, seed, completions_per_step, eval_every)
     model, tok, _ = load_shipped("sft")
@@ -168,10 +168,11 @@ def train_report_snippet(model, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=Non
 
     from .. import tasks
     from ..core import set_seed
-    from ..lm.generate import generate, token_logprobs
+    from ..grpo.losses import group_advantages
+    from ..lm.generate import token_logprobs
     from ..lm.train import threads
+    from ..lmrl import sample_rollouts
     from ..rewards import r1_reward
-    from .losses import group_advantages
 
     tok = tokenizer or tasks.make_tokenizer()
     problems = list(tasks.train_problems())
@@ -196,19 +197,18 @@ def train_report_snippet(model, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=Non
         for step in range(1, cfg.steps + 1):
             t0 = time.perf_counter()
             picked = [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
-            out = generate(model, [tok.encode(p.prompt, bos=True) for p in picked for _ in range(G)],
-                           cfg.max_completion_length, eos_id=tok.eos_id, temperature=cfg.temperature, generator=gen)
-            texts = tok.decode_batch(out.completions.tolist(), stop_at_eos=True)
-            rewards = torch.tensor(r1_reward(texts, answer=[p.answer for p in picked for _ in range(G)],
-                                             finished=out.finished.tolist()))
+            batch = sample_rollouts(model, tok, [p.prompt for p in picked], group_size=G,
+                                    max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
+                                    generator=gen, reward_fn=r1_reward, columns={"answer": [p.answer for p in picked]})
+            rewards = batch.rewards
             adv = group_advantages(rewards, rewards.numel())  # one "group": the whole batch
-            P = out.prompt_len
-            scored = out.full_mask().clone()
+            P = batch.prompt_len
+            scored = batch.full_mask().clone()
             scored[:, P:] = True  # every completion position, padding included
             model.train()
-            logp = token_logprobs(model, out.tokens, scored, out.key_valid(tok.pad_id), cfg.temperature)[:, P:]
+            logp = token_logprobs(model, batch.tokens, scored, batch.key_valid(), cfg.temperature)[:, P:]
             if mask_padding:
-                m = out.mask.float()
+                m = batch.mask.float()
                 loss = -(logp * adv[:, None] * m).sum() / m.sum()
             else:
                 loss = -(logp * adv[:, None]).mean()
@@ -233,7 +233,7 @@ ABLATION_SEEDS = (0, 1, 2)
 def _ablation_star(args) -> dict:
     variant, seed = args
     from ..lm import load_shipped
-    from .train import train_grpo
+    from ..grpo.train import train_grpo
 
     model, tok, _ = load_shipped("sft")
     cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=seed)
@@ -283,7 +283,7 @@ def load_ablation(recompute: bool = False, **kwargs) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Rebuild data/grpo/sweep.json."""
-    parser = argparse.ArgumentParser(prog="python -m course_lib.grpo.sweep", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_lib sweep grpo", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
     parser.add_argument("--only", choices=("sweep", "ablation"), default=None, help="rebuild only this file")
     args = parser.parse_args(argv)

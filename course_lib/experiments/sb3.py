@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
-from .config import PPOConfig
-from .train import evaluate
+from ..ppo.config import PPOConfig
+from ..ppo.train import evaluate
 
 
 def _linear(start: float):

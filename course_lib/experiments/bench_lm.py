@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .. import tasks
-from .generate import generate
-from .train import PRETRAIN, lm_loss, new_model, pretraining_batch, threads
+from ..lm.generate import generate
+from ..lm.train import PRETRAIN, lm_loss, new_model, pretraining_batch, threads
 
 
 def _time(fn, repeats: int) -> float:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     with threads(args.threads):
         tok = tasks.make_tokenizer()
         try:
-            from .checkpoint import load_checkpoint
+            from ..lm.checkpoint import load_checkpoint
 
             path = data_path("lm/sft.pt")
             model, tok, _ = load_checkpoint(path)
