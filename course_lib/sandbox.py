@@ -58,7 +58,7 @@ BLOCKED_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_pos
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1
 
 
@@ -180,6 +180,7 @@ def _private_mounts(libc, ctypes, workdir: str) -> tuple[list[str], list[str]]:
     if err is None:
         err = setattr_(workdir, AT_RECURSIVE, MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0))
     if err is None:
+        os.chdir(workdir)  # the old cwd still points below the new bind mount, at the read-only one
         done.append("read-only filesystem except the working directory")
     else:
         missing.append(f"read-only filesystem ({err})")
@@ -211,19 +212,44 @@ def _wait_status(pid: int) -> dict:
 
 
 def _supervise(workdir: str) -> int:
-    """The supervisor: namespaces, then init (pid 1 inside), then the harness as init's child."""
+    """The supervisor: namespaces, then init (pid 1 inside), then the harness as init's child.
+
+    The supervisor is a child subreaper: every orphan of the sandbox is re-parented to it, and it
+    returns only when it has reaped them all. SIGTERM (sent by ``run_program`` at a limit) makes it
+    SIGKILL init's process group; in a pid namespace the kernel then kills the rest.
+    """
+    import signal
+    init = 0
+
+    def stop(_signum, _frame):
+        if init:
+            try:
+                os.killpg(init, signal.SIGKILL)
+            except OSError:
+                pass
+    signal.signal(signal.SIGTERM, stop)
     cfg = _load_config(workdir)
     fd, nonce = cfg["result_fd"], cfg["nonce"]
     ctypes, libc = _libc()
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
     init = os.fork()
-    if init:
-        _wait_status(init)
-        return 0
-    try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
-        _init(libc, ctypes, fd, nonce, workdir, done, missing)
-    finally:
-        os._exit(0)
+    if init == 0:
+        try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.setpgid(0, 0)
+            _init(libc, ctypes, fd, nonce, workdir, done, missing)
+        finally:
+            os._exit(0)
+    try:
+        os.setpgid(init, init)  # both sides set it, so a SIGTERM right after the fork finds the group
+    except OSError:
+        pass
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return 0
 
 
 def _init(libc, ctypes, fd: int, nonce: str, workdir: str, done: list, missing: list) -> None:
@@ -538,11 +564,26 @@ if __name__ != "__main__":
             sel.close()
         return bytes(out[:output_limit]), bytes(res), stop
 
-    def _kill_group(proc: subprocess.Popen) -> None:
+    def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
+        """End the sandbox and wait until every process of it has exited and been reaped.
+
+        The supervisor kills its sandbox on SIGTERM and reaps it (it is a subreaper); if it does
+        not exit within ``patience`` s, SIGKILL its whole session (init and the harness die with it:
+        they asked the kernel for SIGKILL when their parent dies).
+        """
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the supervisor is the leader of a session of its own
-        except (ProcessLookupError, PermissionError):
-            pass
+            proc.wait(timeout=patience)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
 
     def _remove_tree(path: str) -> None:
         def retry(func, p, _exc):  # a program may have made its own files read-only
@@ -618,8 +659,7 @@ if __name__ != "__main__":
             out, raw, stop = _read_until_done(out_r, res_r, start + time_limit, output_limit)
         finally:
             if proc is not None:
-                _kill_group(proc)  # whatever still runs in the session: the program's leftovers included
-                proc.wait()
+                _stop(proc)  # whatever still runs: the program's leftovers included
             for fd in (out_r, out_w, res_r, res_w):
                 if fd >= 0:
                     os.close(fd)

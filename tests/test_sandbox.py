@@ -160,3 +160,196 @@ def test_extract_code_takes_the_first_fenced_block():
     assert extract_code("x\n```python\na = 1\n```\n```python\nb = 2\n```") == "a = 1\n"
     assert extract_code("a = 1\n") == "a = 1\n"
     assert extract_code("```python\nunclosed") == "```python\nunclosed"
+
+
+# --- hostile programs: each gets reward 0 with a reason and leaves nothing behind ----------------
+
+def test_infinite_loop_is_killed_at_the_wall_clock_limit(box):
+    r = run_program("while True:\n    pass\n", DOUBLE_TESTS, time_limit=1.0)
+    _assert_contained(r, box, "timeout")
+    assert r.seconds < 5
+
+
+def test_a_loop_inside_a_test_call_is_killed_too(box):
+    r = run_program("def solve(n):\n    while True:\n        pass\n", DOUBLE_TESTS, time_limit=1.0)
+    _assert_contained(r, box, "timeout")
+
+
+def test_fork_bomb_is_stopped(box):
+    _assert_contained(run_program("import os\nwhile True:\n    os.fork()\n", DOUBLE_TESTS), box, "forbidden: process")
+
+
+def test_memory_bomb_hits_the_address_space_limit(box):
+    src = "blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))\n"
+    r = run_program(src, DOUBLE_TESTS)
+    _assert_contained(r, box, "memory")
+    assert "256 MiB" in r.reason
+
+
+def test_a_gigabyte_of_output_is_cut_at_the_output_limit(box):
+    src = "import sys\nchunk = 'x' * 2**20\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n"
+    r = run_program(src, DOUBLE_TESTS, output_limit=4096)
+    _assert_contained(r, box, "output limit")
+    assert len(r.stdout) == 4096
+
+
+def test_write_outside_its_directory_is_refused(box):
+    target = box[1] / "pwned.txt"
+    r = run_program(f"open({str(target)!r}, 'w').write('owned')\n", DOUBLE_TESTS)
+    _assert_contained(r, box, "forbidden: write")
+    src = f"import os\nos.rename({str(box[1] / 'README.md')!r}, 'stolen.md')\n"
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "forbidden: write")
+
+
+def test_writes_inside_its_directory_are_allowed(box):
+    src = "open('scratch.txt', 'w').write('ok')\ndef solve(n):\n    return len(open('scratch.txt').read()) * n\n"
+    r = run_program(src, [{"call": "solve(3)", "expected": 6}])
+    assert r.status == "ok" and r.passed == 1, r
+
+
+@pytest.fixture
+def listener():
+    """A TCP socket the test listens on at 127.0.0.1; yields (port, accepted-connection check)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+
+    def connections() -> int:
+        count = 0
+        while True:
+            try:
+                conn, _ = server.accept()
+            except BlockingIOError:
+                return count
+            conn.close()
+            count += 1
+
+    yield server.getsockname()[1], connections
+    server.close()
+
+
+def test_network_connection_is_refused_and_the_listener_sees_nothing(box, listener):
+    port, connections = listener
+    src = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\ns.sendall(b'hi')\n"
+    r = run_program(src, DOUBLE_TESTS)
+    _assert_contained(r, box, "forbidden: network")
+    assert connections() == 0
+
+
+def test_subprocess_spawn_is_refused(box):
+    src = "import subprocess\nsubprocess.run(['sh', '-c', 'echo spawned'])\n"
+    r = run_program(src, DOUBLE_TESTS)
+    _assert_contained(r, box, "forbidden: process")
+    assert "spawned" not in r.stdout
+    _assert_contained(run_program("import os\nos.system('echo spawned')\n", DOUBLE_TESTS), box, "forbidden: process")
+
+
+def test_the_parents_secret_environment_variable_is_not_visible(box, monkeypatch):
+    secret = secrets.token_hex(12)
+    monkeypatch.setenv("COURSE_SANDBOX_SECRET", secret)
+    src = ("import os\n"
+           "def leak():\n"
+           "    found = os.environ.get('COURSE_SANDBOX_SECRET')\n"
+           "    print(sorted(os.environ))\n"
+           "    for pid in os.listdir('/proc'):\n"
+           "        try:\n"
+           "            data = open(f'/proc/{pid}/environ', 'rb').read()\n"
+           "        except OSError:\n"
+           "            continue\n"
+           "        for item in data.split(b'\\0'):\n"
+           "            if item.startswith(b'COURSE_SANDBOX_SECRET='):\n"
+           "                found = item.split(b'=', 1)[1].decode()\n"
+           "    return found\n")
+    r = run_program(src, [{"call": "leak()", "expected": secret}])
+    _assert_contained(r, box, "forbidden: read")
+    assert secret not in r.stdout
+    env_only = "import os\ndef leak():\n    print(dict(os.environ))\n    return os.environ.get('COURSE_SANDBOX_SECRET')\n"
+    r = run_program(env_only, [{"call": "leak()", "expected": secret}])
+    _assert_contained(r, box, "ok")
+    assert secret not in r.stdout and "COURSE_SANDBOX_SECRET" not in r.stdout
+
+
+def test_os_exit_before_or_during_the_tests_scores_zero(box):
+    _assert_contained(run_program("import os\nos._exit(0)\n", DOUBLE_TESTS), box, "crashed")
+    src = "import os\ndef solve(n):\n    os._exit(0)\n"
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "crashed")
+
+
+def test_killing_its_parent_is_refused_and_the_caller_survives(box):
+    caller = os.getpid()
+    src = "import os\nos.kill(os.getppid(), 9)\ndef solve(n):\n    return 2 * n\n"
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "forbidden: signal")
+    src = "import os\nos.killpg(os.getpgid(0), 9)\n"
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "forbidden: signal")
+    assert os.getpid() == caller
+
+
+def test_a_child_process_left_running_is_refused_and_killed(box):
+    marker = f"sandbox-leftover-{secrets.token_hex(6)}"
+    src = (f"import subprocess, sys\n"
+           f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}], start_new_session=True)\n"
+           f"def solve(n):\n    return 2 * n\n")
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "forbidden: process", marker=marker)
+
+
+def test_faking_a_pass_by_printing_does_nothing(box):
+    src = ("import json\n"
+           "print('3/3 tests passed')\n"
+           "print(json.dumps({'kind': 'results', 'status': 'ok', 'outcomes': [{'value': '6'}] * 3}))\n"
+           "def solve(n):\n    return None\n")
+    _assert_contained(run_program(src, DOUBLE_TESTS), box, "ok")
+
+
+def test_forging_the_result_record_with_the_nonce_gains_nothing(box):
+    # The program finds the harness's settings (nonce and result descriptor) by walking the garbage
+    # collector, writes a well-formed record of its own and exits before the harness can. It still
+    # scores 0: the expected values were never in its process, so it cannot know what to claim.
+    src = ("import gc, os\n"
+           "cfg = next(o for o in gc.get_objects() if isinstance(o, dict) and 'nonce' in o and 'calls' in o)\n"
+           "n = len(cfg['calls'])\n"
+           "line = '{\"nonce\": \"%s\", \"kind\": \"results\", \"status\": \"ok\", \"detail\": \"\", \"outcomes\": [%s]}\\n' % (\n"
+           "    cfg['nonce'], ', '.join(['{\"value\": \"12345\"}'] * n))\n"
+           "os.write(cfg['result_fd'], line.encode())\n"
+           "os._exit(0)\n")
+    hidden = [{"call": "solve(7)", "expected": 14}, {"call": "solve(11)", "expected": 22}]
+    r = run_program(src, hidden)
+    _assert_contained(r, box)
+    assert r.details == () or all(d != "pass" for d in r.details), r
+
+
+# --- the kernel's layers alone (audit hook off), where this machine has them ---------------------
+
+def test_kernel_alone_blocks_network_writes_and_leftover_processes(box, listener):
+    if not (_kernel_has("network namespace") and _kernel_has("pid namespace") and _kernel_has("read-only")):
+        pytest.skip(f"the kernel's namespaces are not available here: {available_protections()[1]}")
+    port, connections = listener
+    src = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+    r = run_program(src, DOUBLE_TESTS, audit_hook=False)
+    _assert_contained(r, box, "crashed")
+    assert "Network is unreachable" in r.reason and connections() == 0
+    r = run_program(f"open({str(box[1] / 'pwned.txt')!r}, 'w')\n", DOUBLE_TESTS, audit_hook=False)
+    _assert_contained(r, box, "crashed")
+    assert "Read-only file system" in r.reason
+    marker = f"sandbox-leftover-{secrets.token_hex(6)}"
+    src = (f"import os, sys\n"
+           f"if os.fork() == 0:\n"
+           f"    os.setsid()\n"
+           f"    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])\n"
+           f"def solve(n):\n    return None\n")
+    _assert_contained(run_program(src, DOUBLE_TESTS, audit_hook=False), box, "ok", marker=marker)
+    src = "import os\nos.kill(os.getppid(), 9)\ndef solve(n):\n    return None\n"
+    _assert_contained(run_program(src, DOUBLE_TESTS, audit_hook=False), box, "ok")
+
+
+def test_audit_hook_alone_blocks_the_hostile_programs(box, listener):
+    port, connections = listener
+    cases = {f"import socket\nsocket.create_connection(('127.0.0.1', {port}))\n": "forbidden: network",
+             f"open({str(box[1] / 'pwned.txt')!r}, 'a')\n": "forbidden: write",
+             "import os\nos.fork()\n": "forbidden: process",
+             "import os\nos.kill(os.getppid(), 9)\n": "forbidden: signal",
+             "import ctypes\n": "forbidden: native code",
+             "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n": "forbidden: limits"}
+    for src, status in cases.items():
+        _assert_contained(run_program(src, DOUBLE_TESTS, namespaces=False), box, status)
+    assert connections() == 0
