@@ -353,3 +353,46 @@ def test_audit_hook_alone_blocks_the_hostile_programs(box, listener):
     for src, status in cases.items():
         _assert_contained(run_program(src, DOUBLE_TESTS, namespaces=False), box, status)
     assert connections() == 0
+
+
+# --- the problems and candidates of notebook 06 ----------------------------------------------------
+
+def test_every_candidate_scores_what_its_kind_says(box):
+    from course_lib.code_task import KINDS, candidates, format_table, score_table
+    rows = score_table()
+    assert [r["candidate"] for r in rows] == [c.name for c in candidates()]
+    assert {r["kind"] for r in rows} == set(KINDS)
+    for r in rows:
+        vis, hid = r["visible"], r["hidden"]
+        if r["kind"] == "correct":
+            assert (vis, hid, r["status"]) == (1.0, 1.0, "ok"), r
+        elif r["kind"] in ("off-by-one", "wrong"):
+            assert r["status"] == "ok" and min(vis, hid) < 1.0, r
+        elif r["kind"] == "visible-test hack":  # passes what it was shown, fails what was held back
+            assert vis == 1.0 and hid <= 0.5 and r["status"] == "ok", r
+        elif r["kind"] == "slow":
+            assert (vis, hid, r["status"]) == (1.0, 0.0, "timeout"), r
+        else:
+            assert r["kind"] == "hostile" and vis == hid == 0.0, r
+    statuses = {r["candidate"]: r["status"] for r in rows}
+    assert statuses["steal-tests"] == "forbidden: read" and statuses["phone-home"] == "forbidden: network"
+    assert statuses["fork-bomb"] == "forbidden: process" and statuses["spin-forever"] == "timeout"
+    assert "visible-test hack" in format_table(rows)
+    assert list(box[0].iterdir()) == []
+
+
+def test_code_task_catalogue_and_bad_names():
+    from course_lib.code_task import candidate, candidates, problem, problems
+    names = [c.name for c in candidates()]
+    assert len(names) == len(set(names)) >= 12
+    for p in problems():
+        assert p.visible and p.hidden and not set(map(str, p.visible)) & set(map(str, p.hidden))
+        assert {c.problem for c in candidates(p.name)} == {p.name}
+    assert candidate("pal-reverse").kind == "correct"
+    assert [c.name for c in candidates("fizzbuzz_count", "slow")] == ["fizz-loop"]
+    with pytest.raises(ValueError, match="problem"):
+        problem("sort")
+    with pytest.raises(ValueError, match="kind"):
+        candidates(kind="clever")
+    with pytest.raises(ValueError, match="which"):
+        problems()[0].tests("secret")
