@@ -208,10 +208,10 @@ def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
             raise ValueError(f"{name} must be an array of numbers, got {_show(x)}") from None
         if raw.dtype.kind not in "biuf":
             raise ValueError(f"{name} must be an array of numbers, got {_show(x)}")
-        arr = raw if dtype is None else raw.astype(dtype, copy=False)
+        arr = raw
     got = tuple(arr.shape)
     if ndim is not None and len(got) != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {got}")
+        raise ValueError(f"{name} must be a {ndim}-D sequence or array, got shape {got}")
     if shape is not None:
         want = tuple(shape)
         if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
@@ -229,7 +229,9 @@ def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
                 bad = (~finite).nonzero()
                 where = tuple(int(i) for i in bad[0]) if is_tensor else tuple(int(b[0]) for b in bad)
                 value = arr[where].item()
-            raise ValueError(f"{name} must hold finite numbers, got {value} at index {where}")
+            raise ValueError(f"{name} must contain only finite numbers, got {value} at index {where}")
+    if not is_tensor and dtype is not None:
+        arr = arr.astype(dtype, copy=False)  # after the finiteness check: NaN cast to int or bool is silent
     return arr
 
 

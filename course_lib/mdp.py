@@ -9,14 +9,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import check_probability
+from .core import (check_finite_array, check_finite_number, check_int_in_range, check_positive_int,
+                   check_probability, check_same_shape)
 
 
-def _as_1d(name: str, x, dtype=float) -> np.ndarray:
-    arr = np.asarray(x, dtype=dtype)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence, got shape {arr.shape}")
-    return arr
+def _as_1d(name: str, x, dtype=float, nonempty: bool = False) -> np.ndarray:
+    """``x`` as a 1-D array of finite numbers (the course's shared check, ``core.check_finite_array``)."""
+    return check_finite_array(name, x, ndim=1, nonempty=nonempty, dtype=dtype)
 
 
 def discounted_returns(
@@ -44,10 +43,7 @@ def discounted_returns(
         dones = np.zeros(len(rewards), dtype=bool)
     else:
         dones = _as_1d("dones", dones, dtype=bool)
-        if len(dones) != len(rewards):
-            raise ValueError(
-                f"dones must have the same length as rewards: got {len(dones)} and {len(rewards)}"
-            )
+        check_same_shape(rewards=rewards, dones=dones)
     returns = np.zeros(len(rewards))
     future = 0.0  # G_{t+1}, or 0 beyond the end of an episode
     for t in reversed(range(len(rewards))):
@@ -78,17 +74,10 @@ def _check_gamma(gamma: float) -> float:
 
 
 def _check_positive(name: str, value, integer: bool = False):
+    """A positive integer, or a finite number > 0 (``core``'s checks)."""
     if integer:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        return int(value)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not v > 0 or not np.isfinite(v):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return v
+        return check_positive_int(name, value)
+    return check_finite_number(name, value, low=0.0, low_open=True)
 
 
 class FiniteMDP:
@@ -109,8 +98,8 @@ class FiniteMDP:
     """
 
     def __init__(self, P, R, terminal=None, atol: float = 1e-8):
-        P = np.array(P, dtype=float)
-        R = np.array(R, dtype=float)
+        P = np.array(check_finite_array("P", P, nonempty=False), dtype=float)
+        R = np.array(check_finite_array("R", R, nonempty=False), dtype=float)
         if P.ndim != 3 or P.shape[0] != P.shape[2] or P.shape[0] < 1 or P.shape[1] < 1:
             raise ValueError(f"P must have shape (S, A, S) with S, A >= 1, got shape {P.shape}")
         S, A, _ = P.shape
@@ -179,7 +168,7 @@ def policy_matrix(policy, n_states: int, n_actions: int) -> np.ndarray:
         policy: shape (S,) integer actions (a deterministic policy) or shape (S, A)
             probabilities (each row non-negative, summing to 1).
     """
-    pi = np.asarray(policy)
+    pi = check_finite_array("policy", policy, nonempty=False, dtype=None)
     if pi.shape == (n_states,) and np.issubdtype(pi.dtype, np.integer):
         if np.any(pi < 0) or np.any(pi >= n_actions):
             raise ValueError(f"policy actions must lie in 0..{n_actions - 1}, got {pi.tolist()}")
@@ -294,9 +283,9 @@ def policy_evaluation_exact(P, R, policy, gamma: float) -> np.ndarray:
 
 def greedy_policy(Q: np.ndarray) -> np.ndarray:
     """The deterministic policy argmax_a Q(s, a) (ties go to the lowest action), shape (S,)."""
-    Q = np.asarray(Q, dtype=float)
-    if Q.ndim != 2:
-        raise ValueError(f"Q must have shape (S, A), got shape {Q.shape}")
+    Q = check_finite_array("Q", Q, nonempty=False)
+    if Q.ndim != 2 or Q.shape[1] < 1:
+        raise ValueError(f"Q must have shape (S, A) with A >= 1, got shape {Q.shape}")
     return np.argmax(Q, axis=1)
 
 
@@ -372,8 +361,10 @@ def token_mdp(vocab: Sequence[str], max_len: int, reward, eos: str = ".") -> tup
     vocab = list(vocab)
     if len(vocab) < 2 or len(set(vocab)) != len(vocab) or eos not in vocab:
         raise ValueError(f"vocab must hold at least 2 distinct tokens including eos={eos!r}, got {vocab!r}")
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or not 1 <= max_len <= 8:
-        raise ValueError(f"max_len must be an integer from 1 to 8, got {max_len!r}")
+    try:
+        max_len = check_int_in_range("max_len", max_len, 1, 8)
+    except ValueError:
+        raise ValueError(f"max_len must be an integer from 1 to 8, got {max_len!r}") from None
     if not callable(reward):
         raise ValueError(f"reward must be a function of the finished text, got {type(reward).__name__}")
     words = [t for t in vocab if t != eos]
@@ -390,7 +381,10 @@ def token_mdp(vocab: Sequence[str], max_len: int, reward, eos: str = ".") -> tup
             new = prefix + (tok,)
             if tok == eos or len(new) >= max_len:  # finished: the reward arrives now
                 P[s, a, end] = 1.0
-                R[s, a, end] = float(reward("".join(new)))
+                text = "".join(new)
+                r = reward(text)
+                r = float(r) if isinstance(r, (bool, np.bool_)) else r  # a pass/fail reward counts 1/0
+                R[s, a, end] = check_finite_number(f"reward({text!r})", r)
             else:  # deterministic: append the token
                 P[s, a, index[new]] = 1.0
     P[end, :, end] = 1.0
@@ -401,11 +395,12 @@ def token_mdp(vocab: Sequence[str], max_len: int, reward, eos: str = ".") -> tup
 
 def greedy_text(mdp: FiniteMDP, states: list[str], policy, vocab: Sequence[str]) -> str:
     """The text a deterministic policy writes from the empty prompt in a ``token_mdp``."""
+    policy = policy_matrix(policy, mdp.n_states, len(vocab)).argmax(axis=1)
     s, text = 0, ""
     for _ in range(mdp.n_states):
         if mdp.terminal[s]:
             return text
-        a = int(np.asarray(policy)[s])
+        a = int(policy[s])
         text += vocab[a]
         s = int(np.argmax(mdp.P[s, a]))
     return text

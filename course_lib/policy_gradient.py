@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import check_probability
-from .mdp import _as_1d, _check_positive, discounted_returns
+from .core import (check_finite_array, check_finite_number, check_nonnegative_int, check_positive_int,
+                   check_probability)
+from .mdp import _as_1d, discounted_returns
 
 
 def reward_to_go(rewards, gamma: float = 1.0) -> np.ndarray:
@@ -50,14 +51,17 @@ def policy_gradient_loss(logp, returns, baseline=None) -> torch.Tensor:
     Returns:
         A scalar tensor.
     """
-    logp = torch.as_tensor(logp)
-    returns = torch.as_tensor(returns, dtype=logp.dtype)
+    logp = torch.as_tensor(check_finite_array("logp", logp, dtype=None) if not torch.is_tensor(logp) else logp)
+    if not logp.is_floating_point():
+        raise ValueError(f"logp must hold floating-point log-probabilities, got dtype {logp.dtype}")
+    returns = torch.as_tensor(check_finite_array("returns", returns, dtype=None), dtype=logp.dtype)
     if logp.ndim != 1 or returns.shape != logp.shape:
         raise ValueError(f"logp and returns must be 1-D with the same shape, got {tuple(logp.shape)} "
                          f"and {tuple(returns.shape)}")
+    check_finite_array("logp", logp)  # non-empty and finite: a mean over nothing, or a NaN, is no loss
     adv = returns
     if baseline is not None:
-        baseline = torch.as_tensor(baseline, dtype=logp.dtype)
+        baseline = torch.as_tensor(check_finite_array("baseline", baseline, dtype=None), dtype=logp.dtype)
         if baseline.shape != logp.shape:
             raise ValueError(f"baseline must have the shape of logp {tuple(logp.shape)}, got {tuple(baseline.shape)}")
         adv = returns - baseline
@@ -200,28 +204,38 @@ class REINFORCEResult:
 def _check_config(cfg: REINFORCEConfig) -> None:
     if not isinstance(cfg, REINFORCEConfig):
         raise ValueError(f"config must be a REINFORCEConfig, got {type(cfg).__name__}")
+    if not isinstance(cfg.env_id, str):
+        raise ValueError(f"env_id must be a gymnasium id string, got {cfg.env_id!r}")
     check_probability("gamma", cfg.gamma)
     for name in ("lr", "value_lr"):
-        _check_positive(name, getattr(cfg, name))
+        check_finite_number(name, getattr(cfg, name), low=0.0, low_open=True)
     for name in ("value_steps", "hidden", "episodes_per_batch", "n_iterations"):
-        _check_positive(name, getattr(cfg, name), integer=True)
+        check_positive_int(name, getattr(cfg, name))
     if cfg.episodes_per_batch < 2 and cfg.measure_variance:
         raise ValueError("episodes_per_batch must be at least 2 to measure the gradient variance")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    if cfg.target_return is not None:
+        check_finite_number("target_return", cfg.target_return)
+    check_nonnegative_int("seed", cfg.seed)
 
 
 def reinforce(config: REINFORCEConfig = REINFORCEConfig()) -> REINFORCEResult:
     """Train a softmax MLP policy with REINFORCE (reward-to-go, optional learned baseline).
 
+    The networks are initialised from ``config.seed`` inside ``torch.random.fork_rng``, so the
+    caller's global torch generator is left as it was (and the run is the same whatever it was).
+
     Returns:
         A REINFORCEResult with the history of returns and gradient variances.
     """
     _check_config(config)
-    cfg = config
+    with torch.random.fork_rng(devices=[]):  # seed the CPU generator here only; restored on exit
+        torch.default_generator.manual_seed(int(config.seed))
+        return _reinforce(config)
+
+
+def _reinforce(cfg: REINFORCEConfig) -> REINFORCEResult:
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(int(cfg.seed))
     envs = [gym.make(cfg.env_id) for _ in range(cfg.episodes_per_batch)]
     obs_space, act_space = envs[0].observation_space, envs[0].action_space
     if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Discrete):
@@ -282,7 +296,8 @@ def compare_gradient_variance(result: REINFORCEResult, n_episodes: int = 32, see
     """
     if result.value is None or result.policy is None:
         raise ValueError("result must come from a run with baseline=True (it needs the value net)")
-    n_episodes = _check_positive("n_episodes", n_episodes, integer=True)
+    n_episodes = check_positive_int("n_episodes", n_episodes)
+    seed = check_nonnegative_int("seed", seed)
     envs = [gym.make(result.config.env_id) for _ in range(n_episodes)]
     for i, env in enumerate(envs):
         env.reset(seed=seed * 10_000 + i)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
-from .core import check_probability
-from .mdp import _check_positive, policy_matrix
+from .core import (check_finite_array, check_finite_number, check_indices, check_nonnegative_int,
+                   check_positive_int, check_probability)
+from .mdp import policy_matrix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,16 +41,25 @@ def epsilon_greedy_probs(q_values, epsilon: float) -> np.ndarray:
         shape (A,) probabilities summing to 1.
     """
     epsilon = check_probability("epsilon", epsilon)
-    q = np.asarray(q_values, dtype=float)
+    q = check_finite_array("q_values", q_values, nonempty=False)
     if q.ndim != 1 or len(q) == 0:
         raise ValueError(f"q_values must be a non-empty 1-D array, got shape {q.shape}")
+    return _epsilon_greedy_probs(q, epsilon)
+
+
+def _epsilon_greedy_probs(q: np.ndarray, epsilon: float) -> np.ndarray:
     best = q == q.max()
     return epsilon / len(q) + (1.0 - epsilon) * best / best.sum()
 
 
 def epsilon_greedy(q_values, epsilon: float, rng: np.random.Generator) -> int:
     """Sample an action from ``epsilon_greedy_probs(q_values, epsilon)`` with ``rng``."""
-    probs = epsilon_greedy_probs(q_values, epsilon)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    return _sample_epsilon_greedy(epsilon_greedy_probs(q_values, epsilon), rng)
+
+
+def _sample_epsilon_greedy(probs: np.ndarray, rng: np.random.Generator) -> int:
     return int(rng.choice(len(probs), p=probs))
 
 
@@ -57,33 +67,82 @@ def epsilon_greedy(q_values, epsilon: float, rng: np.random.Generator) -> int:
 # One-step updates (pure: they return a new table)
 # ---------------------------------------------------------------------------------------------
 
+def _check_alpha(alpha) -> float:
+    """The step size α in (0, 1]: 0 learns nothing, above 1 overshoots the target."""
+    return check_finite_number("alpha", alpha, low=0.0, high=1.0, low_open=True)
+
+
+def _check_terminated(terminated) -> bool:
+    if isinstance(terminated, (bool, np.bool_)) or (isinstance(terminated, (int, np.integer)) and terminated in (0, 1)):
+        return bool(terminated)
+    raise ValueError(f"terminated must be True or False, got {terminated!r}")
+
+
+def _check_step(table, name: str, ndim: int, states: dict, actions: dict, r, terminated, alpha, gamma):
+    """Check one update's arguments: a finite table, state and action indices in range, a finite
+    reward, α in (0, 1], γ in [0, 1]. Returns the table as a new float array."""
+    table = np.array(check_finite_array(name, table, ndim=ndim), dtype=float)
+    for arg, value in states.items():
+        check_indices(arg, value, table.shape[0])
+    for arg, value in actions.items():
+        check_indices(arg, value, table.shape[1])
+    return (table, check_finite_number("r", r), _check_terminated(terminated), _check_alpha(alpha),
+            check_probability("gamma", gamma))
+
+
+def _td0_step(V: np.ndarray, s: int, r: float, s_next: int, terminated: bool, alpha: float, gamma: float) -> None:
+    """TD(0) on ``V`` in place (arguments already checked)."""
+    target = r + (0.0 if terminated else gamma * V[s_next])
+    V[s] += alpha * (target - V[s])
+
+
+def _sarsa_step(Q, s, a, r, s_next, a_next, terminated, alpha, gamma) -> None:
+    target = r + (0.0 if terminated else gamma * Q[s_next, a_next])
+    Q[s, a] += alpha * (target - Q[s, a])
+
+
+def _q_learning_step(Q, s, a, r, s_next, terminated, alpha, gamma) -> None:
+    target = r + (0.0 if terminated else gamma * np.max(Q[s_next]))
+    Q[s, a] += alpha * (target - Q[s, a])
+
+
 def td0_update(V, s: int, r: float, s_next: int, terminated: bool, alpha: float, gamma: float) -> np.ndarray:
     """TD(0):  V(s) ← V(s) + α [ r + γ V(s') − V(s) ],  with V(s') taken as 0 if terminated.
+
+    Args:
+        V: shape (S,) finite values; s, s_next: states in 0..S-1; r: the finite reward;
+        terminated: whether s' is terminal; alpha: step size in (0, 1]; gamma: discount in [0, 1].
 
     Returns:
         A new array; ``V`` itself is left unchanged.
     """
-    V = np.array(V, dtype=float)
-    target = r + (0.0 if terminated else gamma * V[s_next])
-    V[s] += alpha * (target - V[s])
+    V, r, terminated, alpha, gamma = _check_step(V, "V", 1, {"s": s, "s_next": s_next}, {}, r, terminated,
+                                                 alpha, gamma)
+    _td0_step(V, int(s), r, int(s_next), terminated, alpha, gamma)
     return V
 
 
 def sarsa_update(Q, s: int, a: int, r: float, s_next: int, a_next: int, terminated: bool,
                  alpha: float, gamma: float) -> np.ndarray:
-    """SARSA:  Q(s,a) ← Q(s,a) + α [ r + γ Q(s', a') − Q(s,a) ],  a' the action actually taken next."""
-    Q = np.array(Q, dtype=float)
-    target = r + (0.0 if terminated else gamma * Q[s_next, a_next])
-    Q[s, a] += alpha * (target - Q[s, a])
+    """SARSA:  Q(s,a) ← Q(s,a) + α [ r + γ Q(s', a') − Q(s,a) ],  a' the action actually taken next.
+
+    Q has shape (S, A); states lie in 0..S-1 and actions in 0..A-1; other arguments as ``td0_update``.
+    """
+    Q, r, terminated, alpha, gamma = _check_step(Q, "Q", 2, {"s": s, "s_next": s_next}, {"a": a, "a_next": a_next},
+                                                 r, terminated, alpha, gamma)
+    _sarsa_step(Q, int(s), int(a), r, int(s_next), int(a_next), terminated, alpha, gamma)
     return Q
 
 
 def q_learning_update(Q, s: int, a: int, r: float, s_next: int, terminated: bool,
                       alpha: float, gamma: float) -> np.ndarray:
-    """Q-learning:  Q(s,a) ← Q(s,a) + α [ r + γ max_a' Q(s', a') − Q(s,a) ]."""
-    Q = np.array(Q, dtype=float)
-    target = r + (0.0 if terminated else gamma * np.max(Q[s_next]))
-    Q[s, a] += alpha * (target - Q[s, a])
+    """Q-learning:  Q(s,a) ← Q(s,a) + α [ r + γ max_a' Q(s', a') − Q(s,a) ].
+
+    Arguments as ``sarsa_update`` (without a').
+    """
+    Q, r, terminated, alpha, gamma = _check_step(Q, "Q", 2, {"s": s, "s_next": s_next}, {"a": a}, r, terminated,
+                                                 alpha, gamma)
+    _q_learning_step(Q, int(s), int(a), r, int(s_next), terminated, alpha, gamma)
     return Q
 
 
@@ -132,15 +191,12 @@ def _spaces(env) -> tuple[int, int]:
 
 
 def _check_run_args(n_episodes, alpha, gamma, seed):
-    n_episodes = _check_positive("n_episodes", n_episodes, integer=True)
+    n_episodes = check_positive_int("n_episodes", n_episodes)
     if alpha is not None:
-        alpha = check_probability("alpha", alpha)
-        if alpha == 0.0:
-            raise ValueError("alpha must lie in (0, 1], got 0")
+        alpha = _check_alpha(alpha)
     gamma = check_probability("gamma", gamma)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return n_episodes, alpha, gamma, int(seed)
+    seed = check_nonnegative_int("seed", seed)
+    return n_episodes, alpha, gamma, seed
 
 
 def _obs0(env, obs) -> int:
@@ -227,7 +283,7 @@ def td0_prediction(env, policy, gamma: float, alpha: float, n_episodes: int, see
             a = int(rng.choice(A, p=pi[s]))
             obs, r, terminated, truncated, _ = env.step(a)
             s_next = _obs0(env, obs)
-            V = td0_update(V, s, float(r), s_next, terminated, alpha, gamma)
+            _td0_step(V, s, float(r), s_next, terminated, alpha, gamma)  # td0_update, in place
             s, total, steps = s_next, total + float(r), steps + 1
             if terminated or truncated:
                 break
@@ -243,10 +299,7 @@ def _control(env, method: str, n_episodes: int, alpha: float, gamma: float, epsi
     if alpha is None:
         raise ValueError("alpha must be a number in (0, 1], got None")
     epsilon = check_probability("epsilon", epsilon)
-    try:
-        q_init = float(q_init)
-    except (TypeError, ValueError):
-        raise ValueError(f"q_init must be a number, got {q_init!r}") from None
+    q_init = check_finite_number("q_init", q_init)
     rng = np.random.default_rng(seed)
     env.action_space.seed(seed)
     Q = np.full((S, A), q_init)
@@ -255,15 +308,16 @@ def _control(env, method: str, n_episodes: int, alpha: float, gamma: float, epsi
     for i in range(n_episodes):
         obs, _ = env.reset(seed=seed + i)
         s, total, steps = _obs0(env, obs), 0.0, 0
-        a = epsilon_greedy(Q[s], epsilon, rng)
+        a = _sample_epsilon_greedy(_epsilon_greedy_probs(Q[s], epsilon), rng)  # epsilon_greedy, checked above
         while True:
             obs, r, terminated, truncated, _ = env.step(a)
             s_next, r = _obs0(env, obs), float(r)
-            a_next = epsilon_greedy(Q[s_next], epsilon, rng)
+            a_next = _sample_epsilon_greedy(_epsilon_greedy_probs(Q[s_next], epsilon), rng)
+            # sarsa_update / q_learning_update, in place (their arguments were checked above)
             if method == "sarsa":  # on-policy: bootstrap from the action it will take
-                Q = sarsa_update(Q, s, a, r, s_next, a_next, terminated, alpha, gamma)
+                _sarsa_step(Q, s, a, r, s_next, a_next, terminated, alpha, gamma)
             else:  # off-policy: bootstrap from the greedy action
-                Q = q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma)
+                _q_learning_step(Q, s, a, r, s_next, terminated, alpha, gamma)
             s, a, total, steps = s_next, a_next, total + r, steps + 1
             if terminated or truncated:
                 break
@@ -297,10 +351,11 @@ def greedy_return(env, Q, n_episodes: int = 1, seed: int = 0) -> float:
     """Mean undiscounted return of the greedy policy argmax_a Q(s, a) over ``n_episodes``."""
     env = _make_env(env)
     S, A = _spaces(env)
-    Q = np.asarray(Q, dtype=float)
+    Q = check_finite_array("Q", Q, nonempty=False)
     if Q.shape != (S, A):
         raise ValueError(f"Q must have shape ({S}, {A}), got {Q.shape}")
-    n_episodes = _check_positive("n_episodes", n_episodes, integer=True)
+    n_episodes = check_positive_int("n_episodes", n_episodes)
+    seed = check_nonnegative_int("seed", seed)
     rng = np.random.default_rng(seed)
     totals = [sum(run_episode(env, lambda s, g: int(np.argmax(Q[s])), rng, seed=seed + i)[2])
               for i in range(n_episodes)]
@@ -321,13 +376,14 @@ def epsilon_sweep(env, epsilons, n_episodes: int, seeds=(0, 1, 2), alpha: float 
         {epsilon: {"sarsa": [history per seed], "q_learning": [...]}}, or with ``alphas``
         the same keyed by (epsilon, alpha) pairs.
     """
-    if len(list(epsilons)) == 0 or len(list(seeds)) == 0:
+    epsilons, seeds = list(epsilons), list(seeds)
+    if len(epsilons) == 0 or len(seeds) == 0:
         raise ValueError("epsilons and seeds must each hold at least one value")
     out = {}
     for eps in epsilons:
         eps = check_probability("epsilon", eps)
         for a in ([alpha] if alphas is None else alphas):
-            a = check_probability("alpha", a)
+            a = _check_alpha(a)
             key = eps if alphas is None else (eps, a)
             out[key] = {"sarsa": [sarsa(env, n_episodes, a, gamma, eps, seed=s) for s in seeds],
                         "q_learning": [q_learning(env, n_episodes, a, gamma, eps, seed=s) for s in seeds]}

@@ -122,13 +122,13 @@ def test_check_finite_array():
     assert a.dtype == np.float64 and a.tolist() == [1.0, 2.0, 3.0]
     t = torch.ones(2, 3)
     assert check_finite_array("t", t, shape=(None, 3)) is t
-    cases = [([1.0, float("nan")], r"x must hold finite numbers, got nan at index \(1,\)"),
-             (torch.tensor([0.0, float("-inf")]), r"x must hold finite numbers, got -inf at index \(1,\)"),
+    cases = [([1.0, float("nan")], r"x must contain only finite numbers, got nan at index \(1,\)"),
+             (torch.tensor([0.0, float("-inf")]), r"x must contain only finite numbers, got -inf at index \(1,\)"),
              ([], r"x must not be empty"),
              ([[1], [2, 3]], r"x must be an array of numbers"),
              (["1", "2"], r"x must be an array of numbers"),
              ([1 + 2j], r"x must be an array of numbers"),
-             (np.zeros((2, 2)), r"x must be a 1-D array, got shape \(2, 2\)")]
+             (np.zeros((2, 2)), r"x must be a 1-D sequence or array, got shape \(2, 2\)")]
     for bad, match in cases:
         with pytest.raises(ValueError, match=match):
             check_finite_array("x", bad, ndim=1)
