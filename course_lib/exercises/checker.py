@@ -1,27 +1,59 @@
-"""``check`` and ``solution``: compare a learner's function with the reference, with hints."""
+"""``check``, ``hint`` and ``solution``: compare a learner's function with the reference, with help.
+
+How a check stays trustworthy (issue 13):
+
+* **The judge.** When this module is imported, before any learner code can run, it forks a
+  *judge* process that holds the registry as it was then. The judge builds each exercise's
+  cases and computes the reference's and every registered mistake's outputs (and gradients)
+  before the learner's function runs, and it does the comparison. Whatever a notebook cell,
+  the learner's function or a thread does later to this process (patching the checker, the
+  registry, an exercise's reference, numpy) cannot reach it.
+* **The learner's child.** The learner's function runs in a child forked from the kernel for
+  each check, with a hard kill at the time limit (a bare ``except:``, a cancelled alarm or a long
+  C call cannot outlast it), a memory limit, a cap on what it prints, and its own process
+  group. Its answers travel back as data (``wire``: JSON and raw arrays, no pickle), so an
+  object whose ``__repr__``, ``__array__`` or comparison misbehaves is described, never trusted;
+  ``os._exit`` ends only the child.
+* **Bound at import.** ``check`` reaches the judge, the runner and the library's functions
+  through references captured when this module was imported (closure cells), not through
+  module attributes that a cell could replace.
+
+Where ``os.fork`` does not exist (Windows) the check runs in-process with a thread-based time
+limit: the same comparisons, without the isolation.
+"""
 from __future__ import annotations
 
-import copy
 import html
 import inspect
+import os
+import pickle
+import re
+import signal
+import socket
+import struct
+import sys
 import textwrap
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
-from .registry import Case, Exercise, get_exercise, short_repr
-from .runner import Stopwatch, TimeLimitExceeded, call_with_time_limit, describe_learner_error
+from . import judge as _judge
+from . import runner as _runner
+from .judge import compare_outputs  # noqa: F401 - part of the public API
+from .registry import Exercise, _load_catalog, get_exercise, list_exercises, short_repr
 
 # The MIME type under which every check result is stored in a notebook's outputs, so that
-# grading can read executed notebooks (see ``collect_results``).
+# grading can read executed notebooks (see ``results_from_notebook``).
 RESULT_MIME = "application/vnd.course-lib.check.v1+json"
+RECORD_SCHEMA = "course_lib.check/1"
 
-PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID = (
-    "passed", "failed", "not attempted", "error", "timeout", "invalid",
+PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID, LIBRARY = (
+    _judge.PASSED, _judge.FAILED, _judge.NOT_ATTEMPTED, _judge.ERROR, _judge.TIMEOUT, _judge.INVALID,
+    _judge.LIBRARY,
 )
-_ICON = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "✏️", ERROR: "💥", TIMEOUT: "⏱️", INVALID: "⚠️"}
+STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID, LIBRARY)
+_ICON = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "✏️", ERROR: "💥", TIMEOUT: "⏱️", INVALID: "⚠️", LIBRARY: "📚"}
 
 
 class ExerciseFailed(AssertionError):
@@ -38,7 +70,8 @@ class CheckResult:
 
     Attributes:
         exercise: the exercise name.
-        status: "passed", "failed", "not attempted", "error", "timeout" or "invalid".
+        status: "passed", "failed", "not attempted", "error", "timeout", "invalid" or "library"
+            (the function is, or calls, the library's own implementation).
         passed: True only when every case matched the reference.
         hint: what to look at next ("" when passed).
         message: one line saying what happened.
@@ -46,6 +79,7 @@ class CheckResult:
         mistake: the name of the recognised common mistake, or None.
         cases_passed, cases_total: how many seeded cases matched.
         seconds: time the learner's function ran in total.
+        output: the first part of what the learner's function printed ("" when nothing).
     """
 
     exercise: str
@@ -58,6 +92,7 @@ class CheckResult:
     cases_passed: int = 0
     cases_total: int = 0
     seconds: float = 0.0
+    output: str = ""
 
     def __post_init__(self):
         self._shown_in: tuple | None = None
@@ -68,16 +103,28 @@ class CheckResult:
     def record(self) -> dict:
         """The machine-readable form stored in the notebook's output (schema v1)."""
         out = {k: v for k, v in asdict(self).items()}
-        out["schema"] = "course_lib.check/1"
+        out["schema"] = RECORD_SCHEMA
         out["seconds"] = round(self.seconds, 4)
         return out
 
+    def _more_help(self) -> str:
+        if self.status not in (FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, LIBRARY):
+            return ""
+        n = repr(self.exercise)
+        return (f"More help, one step at a time: hint({n}) for a nudge, hint({n}, 2) for the formula, "
+                f"hint({n}, 3) for code-level help.")
+
     def text(self) -> str:
-        lines = [f"{_ICON[self.status]} {self.exercise}: {self.message}"]
+        lines = [f"{_ICON.get(self.status, '?')} {self.exercise}: {self.message}"]
         if self.details:
             lines.append(textwrap.indent(self.details, "   "))
+        if self.output:
+            lines.append("   Your function printed:\n" + textwrap.indent(self.output.rstrip("\n"), "   | "))
         if self.hint:
             lines.append(f"   Hint: {self.hint}")
+        more = self._more_help()
+        if more:
+            lines.append(f"   {more}")
         return "\n".join(lines)
 
     __str__ = text
@@ -89,12 +136,17 @@ class CheckResult:
         colour = {PASSED: "#1a7f37", NOT_ATTEMPTED: "#6e7781"}.get(self.status, "#cf222e")
         parts = [
             f'<div style="border-left:4px solid {colour};padding:4px 10px;margin:4px 0">',
-            f"<b>{_ICON[self.status]} {html.escape(self.exercise)}</b>: {html.escape(self.message)}",
+            f"<b>{_ICON.get(self.status, '?')} {html.escape(self.exercise)}</b>: {html.escape(self.message)}",
         ]
         if self.details:
             parts.append(f'<pre style="margin:4px 0">{html.escape(self.details)}</pre>')
+        if self.output:
+            parts.append(f'<div>Your function printed:</div><pre style="margin:4px 0">{html.escape(self.output)}</pre>')
         if self.hint:
             parts.append(f"<div><b>Hint:</b> {html.escape(self.hint)}</div>")
+        more = self._more_help()
+        if more:
+            parts.append(f'<div style="color:#6e7781">{html.escape(more)}</div>')
         parts.append("</div>")
         return "".join(parts)
 
@@ -132,198 +184,434 @@ def _show(result: CheckResult) -> None:
         print(result.text())
 
 
-def _to_array(x: Any) -> Any:
+# --- the judge process ------------------------------------------------------------------------------
+
+
+def _send(sock: socket.socket, head: dict, blob: bytes = b"") -> None:
+    from .wire import pack_frame
+
+    sock.sendall(pack_frame(head.pop("kind"), head, blob))
+
+
+def _serve(sock: socket.socket) -> None:
+    """The judge's loop: one reply (pickled, length-prefixed) per request frame, until EOF."""
+    from .wire import unpack_frames
+
+    server = _judge.Judge(get_exercise)
+    buf = bytearray()
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return
+        buf += chunk
+        if len(buf) > 200 * 2**20:  # nobody honest sends this much: drop it
+            buf.clear()
+            continue
+        try:
+            frames = unpack_frames(buf)
+        except Exception:  # noqa: BLE001 - a garbled request is dropped, never fatal
+            buf.clear()
+            frames = [({"kind": "garbled"}, b"")]
+        for head, blob in frames:
+            try:
+                reply = server.handle(head, blob)
+            except Exception as exc:  # noqa: BLE001 - a bug in the library's cases, not the learner's
+                reply = {"ok": False, "error": f"the checker failed on this exercise: {type(exc).__name__}: {exc}",
+                         "internal": True}
+            data = pickle.dumps(reply)
+            sock.sendall(struct.pack(">Q", len(data)) + data)
+
+
+def _become_judge(sock: socket.socket, keep: int) -> None:
+    """In the freshly forked judge: detach from the kernel's streams and signals, then serve."""
     try:
-        import torch
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel's interrupt is not for the judge
+        try:
+            import ctypes
 
-        if isinstance(x, torch.Tensor):
-            return x.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    return x
-
-
-def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
-    """None if ``got`` equals ``expected`` (numerically, within tolerance), else what differs."""
-    if isinstance(expected, tuple):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a tuple of {len(expected)} values, got {short_repr(got)}"
-        for i, (g, e) in enumerate(zip(got, expected)):
-            diff = compare_outputs(g, e, rtol, atol)
-            if diff:
-                return f"item {i} of the returned tuple: {diff}"
-        return None
-    if got is None:
-        return "your function returned None"
-    g, e = _to_array(got), _to_array(expected)
-    try:
-        g_arr = np.asarray(g, dtype=float)
-    except (TypeError, ValueError):
-        return f"expected numbers, got {short_repr(got)}"
-    e_arr = np.asarray(e, dtype=float)
-    if g_arr.shape != e_arr.shape:
-        return f"expected shape {e_arr.shape}, got shape {g_arr.shape}"
-    if not np.allclose(g_arr, e_arr, rtol=rtol, atol=atol, equal_nan=True):
-        return f"expected {short_repr(e_arr)}, got {short_repr(g_arr)}"
-    return None
+            if threading.current_thread() is threading.main_thread():
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the kernel
+        except Exception:  # noqa: BLE001
+            pass
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+        try:
+            max_fd = os.sysconf("SC_OPEN_MAX")
+        except (ValueError, OSError):
+            max_fd = 1024
+        os.closerange(3, keep)
+        os.closerange(keep + 1, min(max_fd, 65536))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
+        _serve(sock)
+    finally:
+        os._exit(0)
 
 
-def _fresh(case: Case) -> tuple[tuple, dict]:
-    # Each call gets its own copy, so a function that changes its inputs cannot affect
-    # the reference or later cases.
-    return copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+class _JudgeClient:
+    """The kernel's end of the judge: one request at a time, answered by the judge process."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+        self.pid: int | None = None
+        self.local: _judge.Judge | None = None
+        if not _runner.fork_available():
+            self.local = _judge.Judge(get_exercise)
+            return
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _become_judge(theirs, theirs.fileno())
+        theirs.close()
+        ours.settimeout(120)
+        self.sock, self.pid = ours, pid
+
+    def fileno(self) -> int | None:
+        return self.sock.fileno() if self.sock is not None else None
+
+    def request(self, head: dict, blob: bytes = b"") -> dict:
+        if self.local is not None:
+            return self.local.handle(dict(head), blob)
+        with self.lock:
+            try:
+                _send(self.sock, dict(head), blob)
+                size = struct.unpack(">Q", self._recv_exactly(8))[0]
+                return pickle.loads(self._recv_exactly(size))
+            except (OSError, EOFError, struct.error, pickle.UnpicklingError) as exc:
+                return {"ok": False, "internal": True,
+                        "error": f"the checker's judge process is not answering ({type(exc).__name__}). "
+                                 f"Restart the kernel (Kernel → Restart) and run the notebook's cells again."}
+
+    def _recv_exactly(self, n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            chunk = self.sock.recv(min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("the judge closed the connection")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
 
 
-def _signature_problem(fn: Callable, ex: Exercise, case: Case) -> str | None:
+def _resolve(qualified: str) -> Any:
+    import importlib
+
+    module, _, attr = qualified.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _library_objects() -> dict[str, list]:
+    out: dict[str, list] = {}
+    for name in list_exercises():
+        ex = get_exercise(name)
+        objs = []
+        for q in ex.library:
+            try:
+                objs.append(_resolve(q))
+            except (ImportError, AttributeError):
+                pass
+        out[name] = objs
+    return out
+
+
+# --- check -------------------------------------------------------------------------------------------
+
+
+def _signature_problem(fn: Callable, signature: str, args: tuple, kwargs: dict) -> str | None:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):  # builtins and some C callables have none
         return None
     try:
-        sig.bind(*case.args, **case.kwargs)
+        sig.bind(*args, **kwargs)
     except TypeError as exc:
         return (f"your function has the signature {getattr(fn, '__name__', 'fn')}{sig}, but the "
-                f"exercise calls it as {ex.signature} ({exc}).")
+                f"exercise calls it as {signature} ({exc}).")
     return None
 
 
-def _comparer(ex: Exercise) -> Callable[[Any, Any], str | None]:
-    """The exercise's own comparison, or numeric closeness within its tolerances."""
-    return ex.compare or (lambda g, e: compare_outputs(g, e, ex.rtol, ex.atol))
+def _is_library_code(fn: Any, library: list) -> bool:
+    """The learner passed the library's function itself (or a copy of its code object)."""
+    target = inspect.unwrap(fn) if callable(fn) else fn
+    code = getattr(target, "__code__", None)
+    for obj in library:
+        lib = inspect.unwrap(obj)
+        if target is lib or fn is obj:
+            return True
+        lib_code = getattr(lib, "__code__", None)
+        if code is not None and lib_code is not None and code.co_code == lib_code.co_code \
+                and code.co_consts == lib_code.co_consts and code.co_names == lib_code.co_names:
+            return True
+    return False
 
 
-def _matches(ex: Exercise, got: Any, expected: Any) -> bool:
-    try:
-        return _comparer(ex)(got, expected) is None
-    except Exception:
-        return False
+def _library_result(name: str, total: int) -> CheckResult:
+    return CheckResult(
+        name, LIBRARY, False, cases_total=total,
+        message="that is the library's implementation — write your own.",
+        hint="The check needs a function you wrote. Calling course_lib's version (directly or inside "
+             "your function) proves nothing about your understanding; the notebook uses the library's "
+             "version after this exercise anyway. Start from the stub again.")
 
 
-def _diagnose(ex: Exercise, failing: list[tuple[Case, Any]]) -> tuple[str | None, str]:
-    """Find the registered mistake that reproduces the learner's outputs on every failing case."""
-    for mistake in ex.mistakes:
-        ok = True
-        for case, got in failing:
-            args, kwargs = _fresh(case)
-            try:
-                wrong = mistake.fn(*args, **kwargs)
-            except Exception:
-                ok = False
-                break
-            if not _matches(ex, got, wrong):
-                ok = False
-                break
-        if ok:
-            return mistake.name, mistake.hint
-    return None, ""
-
-
-def check(name: str, fn: Callable, *, strict: bool = False) -> CheckResult:
-    """Check a learner's implementation of exercise ``name`` against the library's reference.
-
-    Runs ``fn`` on the exercise's seeded cases under a time limit and compares each output with
-    the reference. A wrong answer that matches a registered common mistake gets that mistake's
-    hint. A function that still raises NotImplementedError is "not attempted"; an exception or a
-    time-out is reported with the learner's own failing line. The result is shown (and stored in
-    the notebook's output for grading) and returned.
-
-    Args:
-        name: the exercise, e.g. "discounted_returns" (see ``list_exercises()``).
-        fn: the learner's function.
-        strict: raise ExerciseFailed unless the check passes (for tests and scripts); by
-            default nothing is ever raised into the notebook.
-
-    Returns:
-        A CheckResult; ``result.passed`` and ``result.hint`` say how it went.
-    """
-    result = _run_check(name, fn)
-    _show(result)
-    if strict and not result.passed:
-        raise ExerciseFailed(result)
-    return result
-
-
-def _run_check(name: str, fn: Callable) -> CheckResult:
-    label = name if isinstance(name, str) else repr(name)
-    try:
-        ex = get_exercise(name)
-    except KeyError as exc:
-        return CheckResult(label, INVALID, False, message=exc.args[0],
-                           hint="Check the spelling of the exercise name in the check cell.")
-    if not callable(fn):
+def _outcome_result(name: str, outcome, labels: list[str], time_limit: float) -> CheckResult | None:
+    """A CheckResult for every way the child can end other than with all its answers (else None)."""
+    total = len(labels)
+    case = outcome.case
+    where = f"case {case + 1}: {labels[case]}" if 0 <= case < total else ""
+    common = dict(cases_total=total, seconds=outcome.seconds, output=_shown_output(outcome))
+    if outcome.status == "ok":
+        return None
+    if outcome.status == "not_attempted":
+        return CheckResult(name, NOT_ATTEMPTED, False, message="not attempted yet.",
+                           hint="Replace `raise NotImplementedError` with your code, run that "
+                                "cell, then run this check again.", **common)
+    if outcome.status == "library":
+        result = _library_result(name, total)
+        result.output = common["output"]
+        return result
+    if outcome.status == "timeout":
         return CheckResult(
-            ex.name, INVALID, False,
-            message=f"check needs your function itself, but got {type(fn).__name__} {short_repr(fn)}.",
-            hint=f"Pass the function without calling it: check({ex.name!r}, my_function), "
-                 f"not check({ex.name!r}, my_function(...)).")
-    try:
-        cases = ex.cases()
-    except Exception as exc:  # a bug in the library, never the learner's fault
-        return CheckResult(ex.name, ERROR, False, message=f"the exercise's cases failed to build: {exc!r}")
-    total = len(cases)
-    problem = _signature_problem(fn, ex, cases[0])
-    if problem:
-        return CheckResult(ex.name, INVALID, False, message="wrong signature.", details=problem,
-                           hint=f"Define it as {ex.signature}.", cases_total=total)
-
-    outputs: list[Any] = []
-    clock = Stopwatch(ex.time_limit)
-    started = time.perf_counter()
-    for i, case in enumerate(cases):
-        args, kwargs = _fresh(case)
-        try:
-            outputs.append(call_with_time_limit(lambda: fn(*args, **kwargs), clock.left()))
-        except NotImplementedError:
-            return CheckResult(ex.name, NOT_ATTEMPTED, False, message="not attempted yet.",
-                               hint="Replace `raise NotImplementedError` with your code, run that "
-                                    "cell, then run this check again.", cases_total=total)
-        except TimeLimitExceeded:
+            name, TIMEOUT, False,
+            message=f"stopped after {time_limit:g} s without finishing (on case {case + 1} of {total}).",
+            details=where,
+            hint="Look for a loop that never ends: a while-condition that never becomes false, "
+                 "or an index that is never updated.", **common)
+    if outcome.status == "output":
+        return CheckResult(
+            name, ERROR, False, message=f"your function printed more than {_runner.OUTPUT_LIMIT // 2**20} MB "
+                                        f"and was stopped (on case {case + 1} of {total}).",
+            details=where, hint="Remove the print inside your loop, or print only a few values.", **common)
+    if outcome.status == "error":
+        if outcome.memory:
             return CheckResult(
-                ex.name, TIMEOUT, False, cases_total=total,
-                seconds=time.perf_counter() - started,
-                message=f"stopped after {ex.time_limit:g} s without finishing (on case {i + 1} of {total}).",
-                details=f"case {i + 1}: {case.describe()}",
-                hint="Look for a loop that never ends: a while-condition that never becomes false, "
-                     "or an index that is never updated.")
+                name, ERROR, False,
+                message=f"your function ran out of memory on case {case + 1} of {total} "
+                        f"(the check allows {_runner.MEMORY_LIMIT // 2**30} GB).",
+                details=f"{where}\n{outcome.error}",
+                hint="Look for an array or list that grows without bound, or a shape that is far "
+                     "larger than the inputs' (an outer product where an elementwise one was meant).",
+                **common)
+        return CheckResult(
+            name, ERROR, False, message=f"your function raised an error on case {case + 1} of {total}.",
+            details=f"{where}\n{outcome.error}",
+            hint="Fix the line shown above; run your function by hand on the case shown to see it fail.",
+            **common)
+    if outcome.status == "interrupted":
+        return CheckResult(name, ERROR, False, message="the check was interrupted.", **common)
+    if outcome.status == "too_large":
+        return CheckResult(name, INVALID, False, message="your function returned far more data than the "
+                           "exercise asks for.", details=where,
+                           hint=f"The exercise returns {_signature_returns(labels)}; check its shape.", **common)
+    code = outcome.exit_code
+    if code is not None and code < 0:
+        try:
+            what = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            what = f"was killed by signal {-code}"
+    else:
+        what = f"ended its process (exit code {code})"
+    return CheckResult(
+        name, ERROR, False, message=f"your function {what} on case {case + 1} of {total}, "
+                                    f"before returning an answer.",
+        details=where,
+        hint="Something in your function stops the whole program (os._exit, os.kill, a crash in "
+             "C code). A function should return its answer; remove that call.", **common)
+
+
+def _signature_returns(labels: list[str]) -> str:
+    return "what its signature says"
+
+
+def _shown_output(outcome) -> str:
+    text = outcome.printed
+    if not text:
+        return ""
+    shown = text[: _runner.OUTPUT_SHOWN]
+    if outcome.printed_bytes > len(shown.encode("utf-8", errors="replace")):
+        shown += f"\n... ({outcome.printed_bytes} bytes printed in all; the first {_runner.OUTPUT_SHOWN} characters are shown)"
+    return shown
+
+
+def _make_check(client: _JudgeClient, library: dict, run_in_child, run_case, encode, pack_frame,
+                fork_available: Callable[[], bool]):
+    """``check``, with everything it uses bound here, at import (see the module docstring)."""
+    _pickle_loads = pickle.loads
+    _CheckResult = CheckResult
+    _outcome_result_ = _outcome_result
+    _shown_output_ = _shown_output
+    _signature_problem_ = _signature_problem
+    _is_library_code_ = _is_library_code
+    _library_result_ = _library_result
+    _run_in_process_ = _run_in_process
+    _show_ = _show
+
+    def run(name: Any, fn: Any) -> CheckResult:
+        label = name if isinstance(name, str) else repr(name)
+        head = {"kind": "prepare", "name": name} if isinstance(name, str) else \
+            {"kind": "prepare", "name": None, "name_type": type(name).__name__}
+        reply = client.request(head)
+        if not reply.get("ok"):
+            if reply.get("internal"):
+                return _CheckResult(label, ERROR, False, message=reply["error"])
+            return _CheckResult(label, INVALID, False, message=reply["error"],
+                                hint="Check the spelling of the exercise name in the check cell.")
+        ex_name = reply["name"]
+        labels = reply["labels"]
+        total = len(labels)
+        if not callable(fn):
+            return _CheckResult(
+                ex_name, INVALID, False, cases_total=total,
+                message=f"check needs your function itself, but got {type(fn).__name__} {short_repr(fn)}.",
+                hint=f"Pass the function without calling it: check({ex_name!r}, my_function), "
+                     f"not check({ex_name!r}, my_function(...)).")
+        calls = _pickle_loads(reply["calls"])
+        problem = _signature_problem_(fn, reply["signature"], calls[0][0], calls[0][1])
+        if problem:
+            return _CheckResult(ex_name, INVALID, False, message="wrong signature.", details=problem,
+                                hint=f"Define it as {reply['signature']}.", cases_total=total)
+        lib = library.get(ex_name, [])
+        if _is_library_code_(fn, lib):
+            return _library_result_(ex_name, total)
+        if fork_available():
+            outcome = run_in_child(fn, calls, reply["names"], lib, reply["time_limit"],
+                                   close_fds=[client.fileno()])
+        else:
+            outcome = _run_in_process_(fn, calls, reply["names"], reply["time_limit"], run_case, encode)
+        early = _outcome_result_(ex_name, outcome, labels, reply["time_limit"])
+        if early is not None:
+            return early
+        blob = b"".join(pack_frame("case", {}, b) for b in outcome.blobs)
+        answer = client.request({"kind": "judge", "name": ex_name, "seconds": outcome.seconds}, blob)
+        if not answer.get("ok"):
+            return _CheckResult(ex_name, ERROR, False, message=answer.get("error", "the judge failed."))
+        v = answer["verdict"]
+        return _CheckResult(
+            v["exercise"], v["status"], bool(v.get("passed", False)), hint=v.get("hint", "") or "",
+            message=v.get("message", ""), details=v.get("details", "") or "", mistake=v.get("mistake"),
+            cases_passed=int(v.get("cases_passed", 0)), cases_total=int(v.get("cases_total", total)),
+            seconds=float(v.get("seconds", outcome.seconds)), output=_shown_output_(outcome))
+
+    def check(name: str, fn: Callable, *, strict: bool = False) -> CheckResult:
+        """Check a learner's implementation of exercise ``name`` against the library's reference.
+
+        Runs ``fn`` on the exercise's seeded cases in a separate process, under a time limit,
+        and compares each output (and, for a loss, its gradients) with the reference's. A wrong
+        answer that matches a registered common mistake gets that mistake's hint; ``hint(name)``
+        gives more help, step by step. A function that still raises NotImplementedError is "not
+        attempted"; one that is, or calls, the library's own implementation is refused; an
+        exception, a time-out or a crash is reported with the learner's own failing line. The
+        result is shown (and stored in the notebook's output for grading) and returned.
+
+        Args:
+            name: the exercise, e.g. "discounted_returns" (see ``list_exercises()``).
+            fn: the learner's function.
+            strict: raise ExerciseFailed unless the check passes (for tests and scripts); by
+                default nothing is ever raised into the notebook.
+
+        Returns:
+            A CheckResult; ``result.passed`` and ``result.hint`` say how it went.
+        """
+        try:
+            result = run(name, fn)
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # the learner's bug: report it, never raise it
-            return CheckResult(
-                ex.name, ERROR, False, cases_total=total, seconds=time.perf_counter() - started,
-                message=f"your function raised an error on case {i + 1} of {total}.",
-                details=f"case {i + 1}: {case.describe()}\n{describe_learner_error(exc)}",
-                hint="Fix the line shown above; run your function by hand on the case shown to see it fail.")
-    seconds = time.perf_counter() - started
+        except BaseException as exc:  # noqa: BLE001 - check() never raises into the notebook
+            label = name if isinstance(name, str) else repr(name)
+            result = _CheckResult(label, ERROR, False,
+                                  message=f"the check itself failed ({type(exc).__name__}: {exc}); "
+                                          f"please report this.")
+        _show_(result)
+        if strict and not result.passed:
+            raise ExerciseFailed(result)
+        return result
 
-    failing: list[tuple[Case, Any]] = []
-    first_diff = ""
-    compare = _comparer(ex)
-    for case, got in zip(cases, outputs):
-        args, kwargs = _fresh(case)
-        expected = ex.reference(*args, **kwargs)
-        diff = compare(got, expected)
-        if diff:
-            if not failing:
-                first_diff = f"case: {case.describe()}\n{diff}"
-            failing.append((case, got))
-    passed = total - len(failing)
-    if not failing:
-        return CheckResult(ex.name, PASSED, True, message=f"all {total} cases match the reference.",
-                           cases_passed=passed, cases_total=total, seconds=seconds)
-    mistake, hint = _diagnose(ex, failing)
-    if mistake is None:
-        if all(got is None for _, got in failing):
-            hint = "Your function returns None: did you forget the `return` statement?"
-        else:
-            hint = ex.hint or "Work the failing case by hand and compare with your function, step by step."
-    return CheckResult(ex.name, FAILED, False, hint=hint, mistake=mistake, cases_passed=passed,
-                       cases_total=total, seconds=seconds, details=first_diff,
-                       message=f"{len(failing)} of {total} cases differ from the reference.")
+    return check
+
+
+def _run_in_process(fn, calls, names, time_limit, run_case, encode):
+    """The fallback without ``fork``: the same calls, in this process, with a thread time limit."""
+    import copy
+
+    outcome = _runner.ChildOutcome("ok")
+    clock = _runner.Stopwatch(time_limit)
+    started = time.perf_counter()
+    for i, call in enumerate(calls):
+        outcome.case = i
+        args, kwargs, weight = copy.deepcopy(call)
+        try:
+            rec = _runner.call_with_time_limit(lambda: run_case(fn, args, kwargs, names, weight), clock.left())
+            outcome.blobs.append(encode(rec))
+        except NotImplementedError:
+            outcome.status = "not_attempted"
+            return outcome
+        except _runner.TimeLimitExceeded:
+            outcome.status = "timeout"
+            return outcome
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            outcome.status = "error"
+            outcome.error = _runner.describe_learner_error(exc)
+            outcome.memory = isinstance(exc, MemoryError)
+            return outcome
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+# --- hint and solution ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One rung of an exercise's help ladder, for display."""
+
+    exercise: str
+    level: int
+    text: str
+    next: str = ""  # how to ask for the next rung
+
+    def __str__(self) -> str:
+        title = {1: "a nudge", 2: "the formula", 3: "code-level help"}.get(self.level, "help")
+        out = f"Hint {self.level} of 3 for {self.exercise} ({title}):\n{self.text}"
+        return out + (f"\n{self.next}" if self.next else "")
+
+    __repr__ = __str__
+
+    def _repr_markdown_(self) -> str:
+        title = {1: "a nudge", 2: "the formula", 3: "code-level help"}.get(self.level, "help")
+        body = self.text if self.level != 3 else self.text
+        out = f"**Hint {self.level} of 3 for `{self.exercise}`** ({title})\n\n{body}"
+        return out + (f"\n\n*{self.next}*" if self.next else "")
+
+
+def hint(name: str, level: int = 1) -> Hint:
+    """Help with exercise ``name``, one rung at a time: 1 a nudge, 2 the formula, 3 code-level help.
+
+    Raises:
+        KeyError: no exercise of that name (the message suggests close names).
+        ValueError: ``level`` is not 1, 2 or 3.
+    """
+    ex = get_exercise(name)
+    if isinstance(level, bool) or not isinstance(level, int) or level not in (1, 2, 3):
+        raise ValueError(f"level must be 1 (a nudge), 2 (the formula) or 3 (code-level help), got {level!r}")
+    text = {1: ex.hint, 2: ex.formula, 3: ex.code_hint}[level] or "(no hint at this level for this exercise)"
+    nxt = (f"Still stuck? hint({ex.name!r}, {level + 1})." if level < 3
+           else f"That is all the help there is; solution({ex.name!r}) shows a worked answer.")
+    return Hint(ex.name, level, text, nxt)
 
 
 @dataclass(frozen=True)
 class Solution:
-    """The reference implementation of an exercise, shown as code."""
+    """A short teaching solution of an exercise, shown as code."""
 
     exercise: str
     source: str
@@ -335,14 +623,31 @@ class Solution:
         return self.source
 
     def _repr_markdown_(self) -> str:
-        return f"Reference solution for **{self.exercise}** (from `course_lib`):\n\n```python\n{self.source}```"
+        return (f"A teaching solution for **{self.exercise}** (short and readable; `course_lib`'s own "
+                f"version adds input checks):\n\n```python\n{self.source}```")
+
+
+def teaching_source(ex: Exercise) -> str:
+    """The source of the exercise's teaching solution, its function named after the exercise."""
+    fn = ex.teaching or ex.reference
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return f"# source not available; the reference is {fn!r}\n"
+    return re.sub(r"^def \w+\(", f"def {ex.name}(", source, count=1, flags=re.M)
 
 
 def solution(name: str) -> Solution:
-    """The library's reference implementation of exercise ``name``, for display."""
+    """A short, self-contained teaching solution of exercise ``name``, for display."""
     ex = get_exercise(name)
-    try:
-        source = inspect.getsource(ex.reference)
-    except (OSError, TypeError):
-        source = f"# source not available; the reference is {ex.reference!r}\n"
-    return Solution(ex.name, textwrap.dedent(source))
+    return Solution(ex.name, teaching_source(ex))
+
+
+# --- bound at import ---------------------------------------------------------------------------------
+
+_load_catalog()
+_CLIENT = _JudgeClient()
+check = _make_check(_CLIENT, _library_objects(), _runner.run_in_child, _judge.run_case,
+                    __import__("course_lib.exercises.wire", fromlist=["encode"]).encode,
+                    __import__("course_lib.exercises.wire", fromlist=["pack_frame"]).pack_frame,
+                    _runner.fork_available)

@@ -47,20 +47,43 @@ class Mistake:
 
 @dataclass(frozen=True)
 class Exercise:
-    """An exercise: the reference answer, the cases it is checked on, its known mistakes."""
+    """An exercise: the reference answer, the cases it is checked on, its known mistakes, its help.
+
+    Help comes as a ladder, each rung on request: ``hint`` (level 1, a conceptual nudge, also
+    what a wrong answer that matches no known mistake gets), ``formula`` (level 2) and
+    ``code_hint`` (level 3, code-level help). ``teaching`` is the short, self-contained answer
+    that ``solution()`` shows; the registry-wide test checks it equals ``reference``.
+    """
 
     name: str
-    reference: Callable[..., Any]  # the library's implementation, shown by solution()
+    reference: Callable[..., Any]  # the library's implementation: the expected outputs
     cases: Callable[[], list[Case]]  # builds the seeded cases (same cases every call)
     signature: str  # how the exercise calls the learner's function, e.g. "f(x, gamma)"
     mistakes: tuple[Mistake, ...] = ()
-    hint: str = ""  # general advice when the wrong answer matches no known mistake
+    hint: str = ""  # level 1: a conceptual nudge (and the advice for an unrecognised wrong answer)
     notebook: str = ""  # where the exercise is taught
     time_limit: float = 5.0  # seconds for all of the learner's calls together
     rtol: float = 1e-5
     atol: float = 1e-6
     # Optional custom comparison: returns None when equal, else what differs.
     compare: Callable[[Any, Any], str | None] | None = None
+    formula: str = ""  # level 2: the formula / the algorithm in words
+    code_hint: str = ""  # level 3: code-level help (the key lines, not the whole function)
+    teaching: Callable[..., Any] | None = None  # short self-contained answer shown by solution()
+    notebooks: tuple[str, ...] = ()  # every notebook that checks it (``notebook`` included or not)
+    # Parameters that get ``requires_grad`` in the check (tensor inputs of a loss): the learner's
+    # gradients with respect to them are compared with the reference's.
+    grad_args: tuple[str, ...] = ()
+    tensor_out: bool = False  # the signature promises a torch tensor (a float or array fails)
+    # "module:function" names of the library's own implementation(s): a learner function that
+    # is, or calls, one of them is refused ("write your own").
+    library: tuple[str, ...] = ()
+
+    @property
+    def all_notebooks(self) -> tuple[str, ...]:
+        """``notebook`` and ``notebooks`` together, without repeats, in that order."""
+        out = [self.notebook] if self.notebook else []
+        return tuple(out + [n for n in self.notebooks if n not in out])
 
 
 _REGISTRY: dict[str, Exercise] = {}
