@@ -92,7 +92,7 @@ def test_bad_arguments():
         train_grpo(_tiny(), {"group_size": 4}, progress=False)
     with pytest.raises(ValueError, match="reward_fn must be a function"):
         train_grpo(_tiny(), GRPOConfig(), reward_fn=3, progress=False)
-    with pytest.raises(ValueError, match="max_seconds must be a number > 0"):
+    with pytest.raises(ValueError, match="max_seconds must be a finite number > 0"):
         train_grpo(_tiny(), GRPOConfig(), max_seconds=0, progress=False)
 
 

@@ -145,3 +145,31 @@ def test_token_gae_hand_worked_and_properties():
         token_gae(r, v, torch.tensor([[1, 0, 1], [1, 1, 0]]).bool())
     with pytest.raises(ValueError, match="values must be"):
         token_gae(r, v[:, :2], m)
+
+
+def test_run_contract_history_groups_and_options():
+    from course_lib.grpo import GRPOConfig, train_grpo
+    from course_lib.ppo import PPOConfig, train_ppo
+    from course_lib.runs import History, RunOptions
+
+    model, tok, _ = load_shipped("sft")
+    seen = []
+    h = train_grpo(model, GRPOConfig(steps=50, prompts_per_step=4, eval_every=100), tokenizer=tok,
+                   eval_set=tasks.eval_problems()[:20],
+                   run=RunOptions(seed=3, max_seconds=0.3, eval_every=2, log=seen.append))
+    assert isinstance(h, History) and h["config"]["seed"] == 3 and h["config"]["eval_every"] == 2
+    assert 1 <= len(h["step"]) < 50 and len(seen) == len(h["step"])  # stopped by the budget, logged every step
+    assert set(h.updates) >= {"step", "reward", "loss"} and set(h.evals) == {"eval_step", "eval_accuracy",
+                                                                              "eval_format_rate"}
+    assert h.episodes == {} and 0 < h.train_seconds
+    _, hp = train_ppo("CartPole-v1", PPOConfig(total_steps=4096, eval_every=0),
+                      run=RunOptions(seed=1, max_seconds=1e-3))
+    assert isinstance(hp, History) and len(hp["env_steps"]) == 1 and hp["seed"] == 1
+    assert set(hp.episodes) == {"episode_steps", "episode_seconds", "episode_returns", "episode_lengths"}
+    assert hp.train_seconds == hp["train_seconds"][-1]
+    for bad, match in ((dict(threads=0), "threads"), (dict(max_seconds=float("inf")), "max_seconds"),
+                       (dict(log="print"), "log"), (dict(seed=-1), "seed")):
+        with pytest.raises(ValueError, match=match):
+            RunOptions(**bad)
+    with pytest.raises(ValueError, match="run must be a RunOptions"):
+        train_grpo(model, GRPOConfig(), run={"threads": 1})

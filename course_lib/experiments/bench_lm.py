@@ -16,7 +16,8 @@ import torch
 
 from .. import tasks
 from ..lm.generate import generate
-from ..lm.train import PRETRAIN, lm_loss, new_model, pretraining_batch, threads
+from ..lm.train import PRETRAIN, lm_loss, new_model, pretraining_batch
+from ..runs import threads
 
 
 def _time(fn, repeats: int) -> float:

@@ -170,7 +170,7 @@ def train_report_snippet(model, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=Non
     from ..core import set_seed
     from ..grpo.losses import group_advantages
     from ..lm.generate import token_logprobs
-    from ..lm.train import threads
+    from ..runs import threads
     from ..lmrl import sample_rollouts
     from ..rewards import r1_reward
 

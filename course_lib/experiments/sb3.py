@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from ..ppo.config import PPOConfig
 from ..ppo.train import evaluate
+from ..runs import History, RunOptions, threads
 
 
 def _linear(start: float):
@@ -36,8 +36,12 @@ def sb3_kwargs(cfg: PPOConfig) -> dict:
     )
 
 
-def train_sb3(env_id: str, cfg: PPOConfig | None = None):
+def train_sb3(env_id: str, cfg: PPOConfig | None = None, *, run: RunOptions | None = None):
     """Train Stable-Baselines3 PPO on ``env_id`` with ``cfg``'s hyperparameters.
+
+    ``run`` (``course_lib.runs.RunOptions``): its threads replace ``cfg.torch_threads`` and its
+    seed and eval_every override the config's (SB3 has its own progress bar and loop, so
+    progress, max_seconds and log are not used here).
 
     Returns:
         (model, history) with history keys as in ``train_ppo`` (per-update loss statistics
@@ -51,10 +55,15 @@ def train_sb3(env_id: str, cfg: PPOConfig | None = None):
     cfg = PPOConfig() if cfg is None else cfg
     if not isinstance(cfg, PPOConfig):
         raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
-    keys = ["env_steps", "train_seconds", "episode_steps", "episode_seconds", "episode_returns",
-            "episode_lengths", "eval_steps", "eval_seconds", "eval_returns"]
-    history: dict = {k: [] for k in keys}
-    history.update(seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
+    if run is None:
+        run = RunOptions(threads=cfg.torch_threads)
+    elif not isinstance(run, RunOptions):
+        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    cfg = run.configure(cfg)
+    history = History(updates=("env_steps", "train_seconds"),
+                      episodes=("episode_steps", "episode_seconds", "episode_returns", "episode_lengths"),
+                      evals=("eval_steps", "eval_seconds", "eval_returns"),
+                      seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
     wall_start = time.perf_counter()
     excluded = [0.0]  # seconds spent evaluating
 
@@ -110,10 +119,7 @@ def train_sb3(env_id: str, cfg: PPOConfig | None = None):
             excluded[0] += time.perf_counter() - t
             self.good = self.good + 1 if cfg.stop_return is not None and np.mean(rets) >= cfg.stop_return else 0
 
-    old_threads = torch.get_num_threads()
-    if cfg.torch_threads is not None:
-        torch.set_num_threads(cfg.torch_threads)
-    try:
+    with threads(run.threads):
         env = make_vec_env(env_id, n_envs=cfg.n_envs, seed=cfg.seed)
         model = _Timed("MlpPolicy", env, verbose=0, device=cfg.device or "auto", **sb3_kwargs(cfg))
         recorder = _Recorder()
@@ -126,8 +132,6 @@ def train_sb3(env_id: str, cfg: PPOConfig | None = None):
             if cfg.eval_every and recorder.good < 2:
                 recorder._evaluate()
         env.close()
-    finally:
-        torch.set_num_threads(old_threads)
     history["total_seconds"] = time.perf_counter() - wall_start
     return model, history
 

@@ -24,9 +24,9 @@ import torch
 from .. import tasks
 from ..core import set_seed
 from ..lm.model import GPT
-from ..lm.train import threads
 from ..lmrl import RolloutBatch, sample_rollouts
 from ..rewards import accuracy_reward, format_reward, r1_reward
+from ..runs import History, RunOptions, threads
 from .config import GRPOConfig
 from .losses import group_advantages, grpo_loss, zero_variance_groups
 
@@ -52,7 +52,7 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                reward_fn: Callable = r1_reward, train_problems: Sequence[tasks.Problem] | None = None,
                eval_set: Sequence | None = None, ref_model: GPT | None = None,
                num_threads: int | None = 1, progress: bool = True, log: Callable | None = None,
-               max_seconds: float | None = None) -> dict:
+               max_seconds: float | None = None, run: RunOptions | None = None) -> History:
     """Train ``model`` in place with GRPO and return the history of the run.
 
     Args:
@@ -71,9 +71,12 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         log: optional function called with each step's record.
         max_seconds: optional wall-clock budget for training (evaluation excluded): the run stops
             after the step that exceeds it, evaluates, and returns (``cfg.steps`` stays the cap).
+        run: the run contract's options (``course_lib.runs.RunOptions``: seed, threads, progress,
+            max_seconds, eval_every, log); when given it replaces num_threads, progress, log and
+            max_seconds, and its seed and eval_every override the config's.
 
     Returns:
-        A dict of lists, one entry per step: "step", "reward", "accuracy", "format_rate" (of the
+        A ``History`` (a dict of lists), one entry per step: "step", "reward", "accuracy", "format_rate" (of the
         sampled training completions), "zero_variance_frac" (share of groups with all rewards
         equal), "groups_used", "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len",
         "seconds" (wall-clock since the start); per evaluation: "eval_step", "eval_accuracy",
@@ -84,8 +87,11 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         raise ValueError(f"model must be a course_lib GPT, got {type(model).__name__}")
     if not isinstance(cfg, GRPOConfig):
         raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
-    if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
-        raise ValueError(f"max_seconds must be a number > 0 or None, got {max_seconds!r}")
+    if run is None:
+        run = RunOptions(threads=num_threads, progress=progress, max_seconds=max_seconds, log=log)
+    elif not isinstance(run, RunOptions):
+        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    cfg = run.configure(cfg)
     if not callable(reward_fn):
         raise ValueError(f"reward_fn must be a function reward(completions, **kwargs) -> list[float], got {reward_fn!r}")
     tok = tokenizer or tasks.make_tokenizer()
@@ -95,13 +101,12 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
     eval_set = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
     G = cfg.group_size
 
-    hist: dict = {k: [] for k in ("step", "reward", "accuracy", "format_rate", "zero_variance_frac",
-                                  "groups_used", "loss", "clip_fraction", "kl", "entropy_proxy",
-                                  "completion_len", "seconds", "eval_step", "eval_accuracy",
-                                  "eval_format_rate")}
-    hist.update(completions_sampled=0, tokens_trained=0, train_seconds=0.0, config=asdict(cfg))
+    hist = History(updates=("step", "reward", "accuracy", "format_rate", "zero_variance_frac", "groups_used",
+                            "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len", "seconds"),
+                   evals=("eval_step", "eval_accuracy", "eval_format_rate"),
+                   completions_sampled=0, tokens_trained=0, train_seconds=0.0, config=asdict(cfg))
 
-    with threads(num_threads):
+    with threads(run.threads):
         set_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -118,14 +123,13 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
 
         def evaluate_now(step):
             ev = _evaluate(model, eval_set, tok)
-            hist["eval_step"].append(step)
-            hist["eval_accuracy"].append(ev["accuracy"])
-            hist["eval_format_rate"].append(ev["format_rate"])
+            hist.record("evals", {"eval_step": step, "eval_accuracy": ev["accuracy"],
+                                  "eval_format_rate": ev["format_rate"]})
 
         evaluate_now(0)
         steps = range(1, cfg.steps + 1)
         bar = None
-        if progress:
+        if run.progress:
             from tqdm.auto import tqdm
 
             steps = bar = tqdm(steps, desc="GRPO", leave=False)
@@ -187,13 +191,12 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                    "entropy_proxy": stats["entropy_proxy"],
                    "completion_len": float(sampled.lengths().float().mean()),
                    "seconds": time.perf_counter() - start}
-            for k, v in rec.items():
-                hist[k].append(v)
+            hist.record("updates", rec)
             if bar is not None:
                 bar.set_postfix(acc=f"{rec['accuracy']:.2f}", zero_var=f"{zero_var_frac:.2f}")
-            if log is not None:
-                log(rec)
-            out_of_time = max_seconds is not None and time.perf_counter() - start - eval_time >= max_seconds
+            if run.log is not None:
+                run.log(rec)
+            out_of_time = run.out_of_time(time.perf_counter() - start - eval_time)
             if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                 t_eval = time.perf_counter()
                 evaluate_now(step)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 
 from .. import tasks
 from ..core import set_seed
+from ..runs import threads  # noqa: F401  (re-exported: lm.train.threads is used by older code)
 from .checkpoint import save_checkpoint
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
@@ -61,24 +61,6 @@ PRETRAIN = TrainConfig(steps=550, batch_size=64, lr=6e-3, warmup=50, min_lr_frac
 SFT = TrainConfig(steps=30, batch_size=32, lr=1e-3, warmup=10, seed=1)
 SFT_EXAMPLES = 512  # size of the SFT set (demonstrations are the scarce resource)
 SEED = 0
-
-
-@contextmanager
-def threads(n: int | None):
-    """Run torch with ``n`` threads inside the block (None: leave it as it is).
-
-    For this model size one thread is fastest on a busy machine, and it makes training exactly
-    reproducible.
-    """
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -23,6 +23,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from ..core import get_device, set_seed
+from ..runs import History, RunOptions, threads
 from .config import PPOConfig
 from .fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
 from .math import approx_kl, clipped_surrogate, entropy, explained_variance, gae, value_loss
@@ -68,18 +69,19 @@ def steps_to_solve(history: dict, threshold: float = SOLVED_RETURN) -> tuple[int
     return None
 
 
-def _new_history(cfg: PPOConfig) -> dict:
-    keys = ["env_steps", "train_seconds", "lr", "clip_eps", "policy_loss", "value_loss", "entropy",
-            "approx_kl", "clip_fraction", "explained_variance",
-            "episode_steps", "episode_seconds", "episode_returns", "episode_lengths",
-            "eval_steps", "eval_seconds", "eval_returns"]
-    history: dict = {k: [] for k in keys}
-    history.update(seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
-    return history
+UPDATE_SERIES = ("env_steps", "train_seconds", "lr", "clip_eps", "policy_loss", "value_loss", "entropy",
+                 "approx_kl", "clip_fraction", "explained_variance")
 
 
-def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool = False
-              ) -> tuple[ActorCritic, dict]:
+def _new_history(cfg: PPOConfig) -> History:
+    return History(updates=UPDATE_SERIES,
+                   episodes=("episode_steps", "episode_seconds", "episode_returns", "episode_lengths"),
+                   evals=("eval_steps", "eval_seconds", "eval_returns"),
+                   seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
+
+
+def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool = False, *,
+              run: RunOptions | None = None) -> tuple[ActorCritic, History]:
     """Train a PPO actor-critic.
 
     Args:
@@ -87,6 +89,10 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
             vector env with Discrete actions and next-step autoreset (gymnasium's default).
         cfg: the hyperparameters (default ``PPOConfig()``, the rl-zoo CartPole settings).
         progress: show a tqdm progress bar.
+        run: the run contract's options (``course_lib.runs.RunOptions``); when given, its threads
+            and progress replace ``cfg.torch_threads`` and ``progress``, its seed and eval_every
+            (env steps) override the config's, training stops after the update that exceeds
+            ``max_seconds``, and ``log`` receives each update's record.
 
     Returns:
         (policy, history). ``history`` holds lists, one entry per update: env_steps,
@@ -100,23 +106,25 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
     cfg = PPOConfig() if cfg is None else cfg
     if not isinstance(cfg, PPOConfig):
         raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
+    if run is None:
+        run = RunOptions(threads=cfg.torch_threads, progress=progress)
+    elif not isinstance(run, RunOptions):
+        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    cfg = run.configure(cfg)
     env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     venv = make_vector_env(env, cfg.n_envs) if isinstance(env, str) else env
     _check_env(venv)
     if cfg.eval_every and env_id is None:
         raise ValueError("eval_every > 0 needs an env id to evaluate on; pass the id or a vector env with a spec")
-    old_threads = torch.get_num_threads()
-    if cfg.torch_threads is not None:
-        torch.set_num_threads(cfg.torch_threads)
     try:
-        return _train(venv, env_id, cfg, progress)
+        with threads(run.threads):
+            return _train(venv, env_id, cfg, run)
     finally:
-        torch.set_num_threads(old_threads)
         if isinstance(env, str):
             venv.close()
 
 
-def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
+def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions):
     wall_start = time.perf_counter()
     device = get_device(cfg.device)
     set_seed(cfg.seed)
@@ -148,7 +156,7 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
     env_steps, train_seconds, next_eval, good_evals = 0, 0.0, cfg.eval_every, 0
     n_updates = -(-cfg.total_steps // (N * T))
     bar = None
-    if progress:
+    if run.progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_updates * N * T, unit="step", desc="PPO")
@@ -246,14 +254,13 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
                                  ((ratio_new - 1).abs() > eps).float().mean(),
                                  entropy(logits_new).mean(), pg_loss.detach(), v_loss.detach()]).tolist()
         train_seconds += time.perf_counter() - clock
-        for key, value in zip(("approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"), stats):
-            history[key].append(value)
-        history["env_steps"].append(env_steps)
-        history["train_seconds"].append(train_seconds)
-        history["lr"].append(lr)
-        history["clip_eps"].append(eps)
+        rec = dict(zip(("approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"), stats))
         v_flat = values[:T].reshape(-1)[keep]
-        history["explained_variance"].append(explained_variance(v_flat, returns.reshape(-1)[keep]))
+        rec.update(env_steps=env_steps, train_seconds=train_seconds, lr=lr, clip_eps=eps,
+                   explained_variance=explained_variance(v_flat, returns.reshape(-1)[keep]))
+        history.record("updates", rec)
+        if run.log is not None:
+            run.log(rec)
         if bar is not None:
             recent = history["episode_returns"][-20:]
             bar.set_postfix(ret=f"{np.mean(recent):.0f}" if recent else "-", refresh=False)
@@ -270,6 +277,8 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, progress: bool):
             good_evals = good_evals + 1 if cfg.stop_return is not None and mean_ret >= cfg.stop_return else 0
             if good_evals >= 2:
                 break
+        if run.out_of_time(train_seconds):
+            break
     if bar is not None:
         bar.close()
     history["total_seconds"] = time.perf_counter() - wall_start

@@ -1,0 +1,147 @@
+"""The run contract every trainer shares: run options, the thread guard, and the history.
+
+Every training function of the course (``policy_gradient.reinforce``, ``ppo.train_ppo``,
+``experiments.sb3.train_sb3``, ``lm.pretrain`` / ``lm.sft``, ``grpo.train_grpo``,
+``rlhf.train_rlhf``) accepts ``run=RunOptions(...)``:
+
+    seed         overrides the config's seed (None: keep it)
+    threads      torch CPU threads while training (this course's small models are fastest on 1)
+    progress     a tqdm progress bar
+    max_seconds  a wall-clock budget for training, evaluation excluded: the run stops after the
+                 update that exceeds it
+    eval_every   overrides the config's evaluation cadence (in the trainer's own unit)
+    log          a function called with each update's record (a dict)
+
+and returns a ``History``: a dict of series, as the notebooks and plots have always read it,
+that also knows which series are per update, per finished episode and per evaluation, and how
+long training took with evaluation excluded (``train_seconds``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+__all__ = ["RunOptions", "History", "threads"]
+
+
+@contextmanager
+def threads(n: int | None):
+    """Run torch with ``n`` threads inside the block (None: leave it as it is).
+
+    For the course's model sizes one thread is fastest on a busy machine, and it makes training
+    exactly reproducible. The one thread guard of the library: every trainer uses it.
+    """
+    import torch
+
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a trainer, whatever it trains (see the module docstring)."""
+
+    seed: int | None = None  # None: the config's seed
+    threads: int | None = 1  # torch threads while training; None leaves torch's setting
+    progress: bool = False  # show a tqdm progress bar
+    max_seconds: float | None = None  # training budget in seconds (evaluation excluded); None: no limit
+    eval_every: int | None = None  # None: the config's cadence; the unit is the trainer's (steps, env steps)
+    log: Callable[[dict], Any] | None = None  # called with each update's record
+
+    def __post_init__(self):
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"progress must be True or False, got {self.progress!r}")
+        if self.max_seconds is not None and (isinstance(self.max_seconds, bool)
+                                             or not isinstance(self.max_seconds, (int, float))
+                                             or not math.isfinite(self.max_seconds) or self.max_seconds <= 0):
+            raise ValueError(f"max_seconds must be a finite number > 0 or None, got {self.max_seconds!r}")
+        if self.eval_every is not None and (isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int)
+                                            or self.eval_every < 0):
+            raise ValueError(f"eval_every must be a non-negative integer or None, got {self.eval_every!r}")
+        if self.log is not None and not callable(self.log):
+            raise ValueError(f"log must be a function of one record (a dict) or None, got {self.log!r}")
+
+    def configure(self, cfg):
+        """``cfg`` with this run's seed and evaluation cadence, where the config has those fields."""
+        changes = {}
+        fields = {f.name for f in dataclasses.fields(cfg)}
+        if self.seed is not None and "seed" in fields:
+            changes["seed"] = self.seed
+        if self.eval_every is not None and "eval_every" in fields:
+            changes["eval_every"] = self.eval_every
+        return dataclasses.replace(cfg, **changes) if changes else cfg
+
+    def out_of_time(self, train_seconds: float) -> bool:
+        """True once ``train_seconds`` (evaluation excluded) has reached ``max_seconds``."""
+        return self.max_seconds is not None and train_seconds >= self.max_seconds
+
+
+class History(dict):
+    """A training run's record: ``{name: list of values}`` plus totals, grouped by what a value is per.
+
+    Args:
+        updates: names of the series with one value per update (training step).
+        episodes: names of the series with one value per finished episode.
+        evals: names of the series with one value per evaluation.
+        **totals: single values (e.g. ``config``, ``seed``).
+    """
+
+    def __init__(self, updates: Iterable[str] = (), episodes: Iterable[str] = (), evals: Iterable[str] = (),
+                 **totals):
+        super().__init__()
+        self.kinds = {"updates": tuple(updates), "episodes": tuple(episodes), "evals": tuple(evals)}
+        for names in self.kinds.values():
+            for k in names:
+                self[k] = []
+        self.update(totals)
+
+    def _series(self, kind: str) -> dict:
+        return {k: self[k] for k in self.kinds[kind]}
+
+    @property
+    def updates(self) -> dict:
+        """The per-update series."""
+        return self._series("updates")
+
+    @property
+    def episodes(self) -> dict:
+        """The per-episode series (empty for trainers without episodes)."""
+        return self._series("episodes")
+
+    @property
+    def evals(self) -> dict:
+        """The per-evaluation series."""
+        return self._series("evals")
+
+    def record(self, kind: str, rec: dict) -> None:
+        """Append one value to each series of ``rec`` (all of ``kind``: "updates", "episodes", "evals")."""
+        names = self.kinds[kind]
+        for k, v in rec.items():
+            if k not in names:
+                raise ValueError(f"{k!r} is not a per-{kind[:-1]} series of this history ({names})")
+            self[k].append(v)
+
+    @property
+    def train_seconds(self) -> float:
+        """Seconds spent training, evaluation excluded (the last value of a cumulative series, or the total)."""
+        t = self.get("train_seconds", 0.0)
+        if isinstance(t, list):
+            return float(t[-1]) if t else 0.0
+        return float(t)
