@@ -147,7 +147,7 @@ def score_candidate(cand: Candidate, **limits: Any) -> tuple[ProgramResult, Prog
 
 def score_candidates(cands: list[Candidate], workers: int | None = None,
                      **limits: Any) -> list[tuple[ProgramResult, ProgramResult]]:
-    """``score_candidate`` for many candidates, ``workers`` sandboxes at a time (default: one per core)."""
+    """``score_candidate`` for many candidates, ``workers`` sandboxes at a time (default: ``run_programs``')."""
     if not isinstance(cands, (list, tuple)) or not all(isinstance(c, Candidate) for c in cands):
         raise ValueError("cands must be a list of Candidate (see candidates())")
     sources, tests = [], []

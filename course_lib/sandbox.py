@@ -17,7 +17,7 @@ printing "all tests passed" does nothing.
 Processes (the candidate never runs in the caller's process, nor as its child)::
 
     caller (run_program)                  reads output and results, enforces the wall clock
-      └─ supervisor  (new session)        unshares network, pid and mount namespaces
+      └─ supervisor  (new session)        unshares network, pid and mount namespaces; subreaper
            └─ init   (pid 1 inside)       private /proc, read-only filesystem but the work dir;
                 └─ harness + candidate    drops all capabilities, exec's a fresh interpreter:
                                           rlimits, audit hook, then the program and the calls
@@ -26,780 +26,420 @@ Everything from the kernel (namespaces, read-only mounts, capabilities, rlimits)
 the kernel allows it and reported in ``ProgramResult.protections``; the audit hook (Python level)
 is always installed and is what turns an attempt into a clear "forbidden: ..." status.
 
-This file is also the child's entry point (``python -I -S -B sandbox.py --supervise|--harness``),
-so its top level imports only ``os`` and ``sys``: the modules the audit hook refuses to import
-(``ctypes``, ``_posixsubprocess``) must not be loaded before the hook is in place, and every
-import costs start-up time (the child writes JSON with ``_dumps`` instead of importing ``json``).
+The sandboxed side (supervisor, init, harness) lives in ``course_lib._sandbox_child``, which
+imports nothing but ``os`` and ``sys`` at its top level.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import marshal
+import math
 import os
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
 
-# ----------------------------------------------------------------------------------------------
-# Shared by both sides
-# ----------------------------------------------------------------------------------------------
-
-PROGRAM_FILE = "program.py"         # the candidate's source, inside the temporary directory
-CONFIG_FILE = ".sandbox.json"       # the harness's settings; read and deleted before the program runs
-VALUE_LIMIT = 64 * 1024             # largest JSON text of one returned value sent back to the parent
-RESULTS_LIMIT = 4 * 2**20           # largest result stream the parent accepts (records, not stdout)
-EXIT_VIOLATION = 101                # harness exit codes, after it has written its record
-EXIT_SETUP = 102
-
-# Modules whose import is refused: native calls (they bypass every Python-level check) and the
-# fork/exec primitive behind ``subprocess`` that raises no audit event of its own.
-BLOCKED_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess",
-                             "_testcapi", "_testinternalcapi", "_xxsubinterpreters"})
-
-# ----------------------------------------------------------------------------------------------
-# Child side: supervisor, init and harness (stdlib only, run as a script)
-# ----------------------------------------------------------------------------------------------
-
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
-SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1
-
-
-_ESCAPES = {**{i: f"\\u{i:04x}" for i in [*range(0x20), *range(0xD800, 0xE000)]},
-            ord('"'): '\\"', ord("\\"): "\\\\"}
-
-
-def _dumps(obj, depth: int = 0) -> str:
-    """JSON text of a value made only of exact built-in types.
-
-    A subclass is refused (TypeError), so an object that claims to equal everything, or an int
-    whose ``__repr__`` lies, cannot pass for the value it imitates.
-    """
-    kind = type(obj)
-    if depth > 100:
-        raise ValueError("nested too deeply")
-    if obj is None:
-        return "null"
-    if kind is bool:
-        return "true" if obj else "false"
-    if kind is int:
-        return str(obj)  # ValueError past 4300 digits
-    if kind is float:
-        return repr(obj) if obj - obj == 0 else ("NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity"))
-    if kind is str:
-        return '"' + obj.translate(_ESCAPES) + '"'
-    if kind is list or kind is tuple:
-        return "[" + ",".join(_dumps(x, depth + 1) for x in obj) + "]"
-    if kind is dict and all(type(k) is str for k in obj):
-        return "{" + ",".join(_dumps(k) + ":" + _dumps(v, depth + 1) for k, v in obj.items()) + "}"
-    raise TypeError(kind.__name__)
-
-
-def _load_config(workdir: str) -> dict:
-    """The settings the parent wrote with ``repr`` (plain literals; nothing of the program's yet)."""
-    with open(os.path.join(workdir, CONFIG_FILE), encoding="utf-8") as f:
-        return eval(f.read(), {"__builtins__": {}}, {})
-
-
-def _record(fd: int, nonce: str, kind: str, **fields) -> None:
-    """Write one JSON line to the result pipe (``os.write`` raises no audit event)."""
-    data = (_dumps({"nonce": nonce, "kind": kind, **fields}) + "\n").encode()
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _libc():
-    import ctypes  # only in the supervisor: the harness is a fresh exec and never has it loaded
-    libc = ctypes.CDLL(None, use_errno=True)
-    return ctypes, libc
-
-
-def _unshare(libc, ctypes, flags: int) -> str | None:
-    """``unshare(2)``; None on success, else the error text."""
-    if hasattr(os, "unshare"):  # Python 3.12+
-        try:
-            os.unshare(flags)
-            return None
-        except OSError as exc:
-            return exc.strerror
-    if libc.unshare(flags) != 0:
-        return os.strerror(ctypes.get_errno())
-    return None
-
-
-def _enter_namespaces(libc, ctypes) -> tuple[list[str], list[str]]:
-    """Try new network + pid + mount namespaces (as root, else inside a new user namespace)."""
-    done, missing = [], []
-    base = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
-    err = _unshare(libc, ctypes, base)
-    if err is None:
-        return ["network namespace", "pid namespace", "mount namespace"], missing
-    uid, gid = os.getuid(), os.getgid()
-    err_user = _unshare(libc, ctypes, base | CLONE_NEWUSER)
-    if err_user is None:
-        try:  # map our own ids, so files keep their owners; we hold every capability inside
-            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
-                               ("/proc/self/gid_map", f"{gid} {gid} 1")):
-                with open(path, "w") as f:
-                    f.write(text)
-        except OSError as exc:
-            missing.append(f"user namespace id maps ({exc.strerror})")
-        return ["user namespace", "network namespace", "pid namespace", "mount namespace"], missing
-    if _unshare(libc, ctypes, CLONE_NEWNET) is None:
-        done.append("network namespace")
-    else:
-        missing.append(f"network namespace ({err}; as a user: {err_user})")
-    missing.append(f"pid and mount namespaces ({err}; as a user: {err_user})")
-    return done, missing
-
-
-def _private_mounts(libc, ctypes, workdir: str) -> tuple[list[str], list[str]]:
-    """Inside the new mount namespace: a /proc of our own pid namespace, everything read-only but workdir."""
-    done, missing = [], []
-
-    def mount(src, dst, fstype, flags) -> str | None:
-        ok = libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags, None)
-        return None if ok == 0 else os.strerror(ctypes.get_errno())
-
-    if (err := mount(None, "/", None, MS_REC | MS_PRIVATE)) is not None:
-        return done, [f"private mounts ({err})"]
-    if (err := mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)) is None:
-        done.append("private /proc (only the sandbox's processes)")
-    else:
-        missing.append(f"private /proc ({err})")
-    if (err := mount(workdir, workdir, None, MS_BIND | MS_REC)) is not None:
-        return done, [*missing, f"read-only filesystem ({err})"]
-
-    class MountAttr(ctypes.Structure):
-        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-    def setattr_(path: str, flags: int, attr) -> str | None:
-        ok = libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr),
-                          ctypes.sizeof(attr))
-        return None if ok == 0 else os.strerror(ctypes.get_errno())
-
-    err = setattr_("/", AT_RECURSIVE, MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0))
-    if err is None:
-        err = setattr_(workdir, AT_RECURSIVE, MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0))
-    if err is None:
-        os.chdir(workdir)  # the old cwd still points below the new bind mount, at the read-only one
-        done.append("read-only filesystem except the working directory")
-    else:
-        missing.append(f"read-only filesystem ({err})")
-    return done, missing
-
-
-def _drop_privileges(libc, ctypes) -> str | None:
-    """Empty the capability bounding set and set no_new_privs; the next exec then holds no capability."""
-    errors = []
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = 40
-    for cap in range(last + 1):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            errors.append(os.strerror(ctypes.get_errno()))
-            break
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        errors.append("no_new_privs: " + os.strerror(ctypes.get_errno()))
-    return "; ".join(errors) or None
-
-
-def _wait_status(pid: int) -> dict:
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return {"code": None, "signal": os.WTERMSIG(status)}
-    return {"code": os.WEXITSTATUS(status), "signal": None}
-
-
-def _supervise(workdir: str) -> int:
-    """The supervisor: namespaces, then init (pid 1 inside), then the harness as init's child.
-
-    The supervisor is a child subreaper: every orphan of the sandbox is re-parented to it, and it
-    returns only when it has reaped them all. SIGTERM (sent by ``run_program`` at a limit) makes it
-    SIGKILL init's process group; in a pid namespace the kernel then kills the rest.
-    """
-    import signal
-    init = 0
-
-    def stop(_signum, _frame):
-        if init:
-            try:
-                os.killpg(init, signal.SIGKILL)
-            except OSError:
-                pass
-    signal.signal(signal.SIGTERM, stop)
-    cfg = _load_config(workdir)
-    fd, nonce = cfg["result_fd"], cfg["nonce"]
-    ctypes, libc = _libc()
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
-    init = os.fork()
-    if init == 0:
-        try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.setpgid(0, 0)
-            _init(libc, ctypes, fd, nonce, workdir, done, missing)
-        finally:
-            os._exit(0)
-    try:
-        os.setpgid(init, init)  # both sides set it, so a SIGTERM right after the fork finds the group
-    except OSError:
-        pass
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            return 0
-
-
-def _init(libc, ctypes, fd: int, nonce: str, workdir: str, done: list, missing: list) -> None:
-    """Pid 1 of the new namespace (when there is one): mounts, capabilities, then the harness."""
-    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
-    if "mount namespace" in done:
-        more, lacking = _private_mounts(libc, ctypes, workdir)
-        done, missing = done + more, missing + lacking
-    err = _drop_privileges(libc, ctypes)
-    done, missing = (done + ["no capabilities, no_new_privs"], missing) if err is None else \
-        (done, missing + [f"capability drop ({err})"])
-    _record(fd, nonce, "setup", protections=done, missing=missing)
-    harness = os.fork()
-    if harness == 0:
-        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
-        try:
-            os.execv(sys.executable, [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__),
-                                      "--harness", workdir])
-        finally:
-            os._exit(EXIT_SETUP)
-    _record(fd, nonce, "exit", **_wait_status(harness))
-
-
-def _under(path: str, roots: tuple[str, ...]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-
-def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...]):
-    """The Python-level layer: refuse network, processes, signals, native code, and files outside."""
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    process_events = {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
-                      "subprocess.Popen", "os.startfile"}
-    signal_events = {"os.kill", "os.killpg", "signal.pthread_kill"}
-    changes = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1),
-               "os.link": (0, 1), "os.symlink": (1,), "os.chmod": (0,), "os.chown": (0,),
-               "os.utime": (0,), "os.truncate": (0,), "os.mkfifo": (0,), "os.mknod": (0,),
-               "shutil.rmtree": (0,), "os.setxattr": (0,), "os.removexattr": (0,)}
-    realpath, fspath, fsdecode = os.path.realpath, os.fspath, os.fsdecode
-    write_roots = (workdir,)
-
-    def resolve(p) -> str | None:
-        if isinstance(p, int) or p is None:
-            return None  # an open file descriptor: inherited ones are stdout/stderr and the pipes
-        return realpath(fsdecode(fspath(p)))
-
-    def refuse(kind: str, what: str):
-        _record(fd, nonce, "violation", what=kind, detail=what[:300])
-        os._exit(EXIT_VIOLATION)
-
-    def hook(event: str, args: tuple) -> None:
-        try:
-            if event == "open":
-                path = resolve(args[0])
-                mode, flags = args[1], args[2] if len(args) > 2 else 0
-                writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-                    (isinstance(flags, int) and flags & write_flags)
-                if path is None:
-                    return
-                if writing and not _under(path, write_roots):
-                    refuse("write", f"open({path!r}, {mode or flags!r}) outside the working directory")
-                if not writing and not _under(path, readable):
-                    refuse("read", f"open({path!r}) outside the working directory and the standard library")
-            elif event in ("os.listdir", "os.scandir"):
-                path = resolve(args[0] if args else ".")
-                if path is not None and not _under(path, readable):
-                    refuse("read", f"{event}({path!r}) outside the working directory and the standard library")
-            elif event in changes:
-                for i in changes[event]:
-                    path = resolve(args[i])
-                    if path is not None and not _under(path, write_roots):
-                        refuse("write", f"{event}({path!r}) outside the working directory")
-            elif event.startswith("socket.") or event == "urllib.Request":
-                refuse("network", f"{event}{args!r}"[:200])
-            elif event in process_events:
-                refuse("process", f"{event}: starting another process")
-            elif event in signal_events:
-                refuse("signal", f"{event}{args!r}: sending a signal")
-            elif event in ("resource.setrlimit", "resource.prlimit"):
-                refuse("limits", f"{event}{args!r}: changing the resource limits")
-            elif event == "import" and args[0] in BLOCKED_MODULES:
-                kind = "process" if args[0] == "_posixsubprocess" else "native code"
-                refuse(kind, f"import {args[0]}")
-            elif event in ("ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function", "sys.addaudithook"):
-                refuse("native code", event)
-        except BaseException:  # a broken argument must not slip through: refuse what we cannot judge
-            refuse("unknown", f"{event}: could not check its arguments")
-
-    return hook
-
-
-def _set_limits(cfg: dict) -> list[str]:
-    import resource
-    limits = [("cpu", resource.RLIMIT_CPU, cfg["cpu_seconds"], f"{cfg['cpu_seconds']} s CPU"),
-              ("as", resource.RLIMIT_AS, cfg["memory_limit"], f"{cfg['memory_limit'] / 2**20:g} MiB address space"),
-              ("fsize", resource.RLIMIT_FSIZE, cfg["file_size_limit"], f"{cfg['file_size_limit'] / 2**20:g} MiB per file"),
-              ("nofile", resource.RLIMIT_NOFILE, cfg["open_files_limit"], f"{cfg['open_files_limit']} open files"),
-              ("nproc", resource.RLIMIT_NPROC, 0, "0 new processes"),
-              ("core", resource.RLIMIT_CORE, 0, "no core dumps")]
-    done = []
-    for _, which, value, text in limits:
-        resource.setrlimit(which, (value, value))  # soft = hard: raising needs a capability we dropped
-        done.append(text)
-    return done
-
-
-def _jsonable(value) -> dict:
-    try:
-        text = _dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        return {"unserializable": type(value).__name__}
-    if len(text) > VALUE_LIMIT:
-        return {"too_large": len(text)}
-    return {"value": text}
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _harness(workdir: str) -> int:
-    """Inside the sandbox: limits, audit hook, then the program and the calls; one results record."""
-    import builtins
-    cfg = _load_config(workdir)
-    os.unlink(os.path.join(workdir, CONFIG_FILE))
-    fd, nonce = cfg["result_fd"], cfg["nonce"]
-    os.set_inheritable(fd, False)
-    try:
-        limits = _set_limits(cfg)
-        loaded = BLOCKED_MODULES.intersection(sys.modules)
-        if loaded:
-            raise RuntimeError(f"modules the hook must refuse are already loaded: {sorted(loaded)}")
-        readable = (workdir, *[p for p in sys.path if p], os.path.realpath(__file__), "/dev/null", "/dev/urandom")
-        readable = tuple(sorted({os.path.realpath(p) for p in readable}))
-        hook = _make_audit_hook(fd, nonce, os.path.realpath(workdir), readable)
-        if cfg["audit_hook"]:
-            sys.addaudithook(hook)
-    except BaseException as exc:
-        _record(fd, nonce, "setup_error", detail=_describe(exc))
-        os._exit(EXIT_SETUP)
-    _record(fd, nonce, "ready", limits=limits, audit_hook=bool(cfg["audit_hook"]))
-
-    def finish(status: str, detail: str = "", outcomes: list | None = None):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
-        _record(fd, nonce, "results", status=status, detail=detail, outcomes=outcomes or [])
-        os._exit(0)
-
-    namespace = {"__name__": "solution", "__builtins__": builtins}
-    try:
-        with open(os.path.join(workdir, PROGRAM_FILE), encoding="utf-8") as f:
-            code = compile(f.read(), PROGRAM_FILE, "exec")
-        exec(code, namespace)
-    except MemoryError:
-        namespace.clear()
-        finish("memory", "the program ran out of memory while loading")
-    except BaseException as exc:
-        import traceback
-        traceback.print_exc()
-        finish("crashed", f"the program raised {_describe(exc)} while loading")
-    outcomes = []
-    for call in cfg["calls"]:
-        try:
-            outcomes.append(_jsonable(eval(call, namespace)))
-        except MemoryError:
-            namespace.clear()
-            finish("memory", f"the program ran out of memory in {call}")
-        except BaseException as exc:
-            outcomes.append({"error": _describe(exc)})
-    finish("ok", "", outcomes)
-    return 0
-
+from . import _sandbox_child as child
 
 # ----------------------------------------------------------------------------------------------
 # Parent side: the public API
 # ----------------------------------------------------------------------------------------------
 
-if __name__ != "__main__":
-    import dataclasses
-    import json
-    import math
-    import secrets
-    import selectors
-    import shutil
-    import signal
-    import subprocess
-    import tempfile
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-    from typing import Any, Sequence
+import dataclasses
+import json
+import marshal
+import math
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
 
-    @dataclasses.dataclass(frozen=True)
-    class ProgramResult:
-        """What happened when a program ran against its tests.
+@dataclasses.dataclass(frozen=True)
+class ProgramResult:
+    """What happened when a program ran against its tests.
 
-        A run that did not finish cleanly (any status but "ok") scores 0: a reward must not pay a
-        program for tests it passed before it crashed, timed out or tried something forbidden.
-        """
-        passed: int                     # tests whose returned value equals the expected one (0 unless status "ok")
-        total: int                      # number of tests
-        status: str                     # "ok", "timeout", "memory", "output limit", "crashed", "forbidden: <what>"
-        reason: str                     # one sentence for a person: why this score
-        stdout: str                     # the program's stdout and stderr, cut at output_limit bytes
-        seconds: float                  # wall-clock of the whole run, interpreter start-ups included
-        protections: tuple[str, ...]    # the protections that were in force for this run
-        missing: tuple[str, ...] = ()   # protections that were asked for but unavailable, with the error
-        details: tuple[str, ...] = ()   # one line per test: "pass", "fail: returned 5", "error: ...", ...
+    A run that did not finish cleanly (any status but "ok") scores 0: a reward must not pay a
+    program for tests it passed before it crashed, timed out or tried something forbidden.
+    """
+    passed: int                     # tests whose returned value equals the expected one (0 unless status "ok")
+    total: int                      # number of tests
+    status: str                     # "ok", "timeout", "memory", "output limit", "crashed", "forbidden: <what>"
+    reason: str                     # one sentence for a person: why this score
+    stdout: str                     # the program's stdout and stderr, cut at output_limit bytes
+    seconds: float                  # wall-clock of the whole run, interpreter start-ups included
+    protections: tuple[str, ...]    # the protections that were in force for this run
+    missing: tuple[str, ...] = ()   # protections that were asked for but unavailable, with the error
+    details: tuple[str, ...] = ()   # one line per test: "pass", "fail: returned 5", "error: ...", ...
 
-        @property
-        def fraction(self) -> float:
-            """Fraction of tests passed, in [0, 1]: the code-execution reward."""
-            return self.passed / self.total if self.total else 0.0
+    @property
+    def fraction(self) -> float:
+        """Fraction of tests passed, in [0, 1]: the code-execution reward."""
+        return self.passed / self.total if self.total else 0.0
 
-    def _check_positive(name: str, value: Any, kind: type) -> None:
-        ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-        if not ok or not value > 0 or (kind is float and not math.isfinite(value)):
-            raise ValueError(f"{name} must be a positive {'number' if kind is float else 'integer'}, got {value!r}")
+_CHILD_CODE: list[bytes] = []   # the child module compiled once per process (marshal)
 
-    def _normalise_tests(tests: Any) -> list[tuple[str, Any]]:
-        if not isinstance(tests, list):
-            raise ValueError(f"tests must be a list of {{'call': str, 'expected': value}} dicts, "
-                             f"got {type(tests).__name__}")
-        if not tests:
-            raise ValueError("tests must be a non-empty list: a program with no tests earns nothing to measure")
-        out = []
-        for i, t in enumerate(tests):
-            if not (isinstance(t, dict) and isinstance(t.get("call"), str) and "expected" in t):
-                raise ValueError(f"tests[{i}] must be a dict with a 'call' string and an 'expected' value, got {t!r}")
-            try:
-                expected = json.loads(json.dumps(t["expected"]))
-            except (TypeError, ValueError):
-                raise ValueError(f"tests[{i}]['expected'] must be a JSON value (numbers, strings, bools, None, "
-                                 f"lists, dicts), got {t['expected']!r}") from None
-            out.append((t["call"], expected))
-        return out
 
-    def _same(a: Any, b: Any) -> bool:
-        """Equality after a JSON round trip, strict about bools (True is not 1) and container types."""
-        if isinstance(a, bool) or isinstance(b, bool):
-            return isinstance(a, bool) and isinstance(b, bool) and a == b
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            return a == b
-        if isinstance(a, list) and isinstance(b, list):
-            return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-        if isinstance(a, dict) and isinstance(b, dict):
-            return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-        return type(a) is type(b) and a == b
+def _child_code() -> bytes:
+    if not _CHILD_CODE:
+        path = os.path.realpath(child.__file__)
+        with open(path, encoding="utf-8") as f:
+            _CHILD_CODE.append(marshal.dumps(compile(f.read(), path, "exec", dont_inherit=True)))
+    return _CHILD_CODE[0]
 
-    def _grade(outcome: Any, expected: Any) -> tuple[bool, str]:
-        if not isinstance(outcome, dict):
-            return False, "fail: malformed outcome"
-        if "error" in outcome:
-            return False, f"error: {str(outcome['error'])[:200]}"
-        if "unserializable" in outcome:
-            return False, f"fail: returned a {str(outcome['unserializable'])[:60]}, not a JSON value"
-        if "too_large" in outcome:
-            return False, "fail: returned a value too large to compare"
+
+def _check_positive(name: str, value: Any, kind: type) -> None:
+    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    if not ok or not value > 0 or (kind is float and not math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive {'number' if kind is float else 'integer'}, got {value!r}")
+
+def _normalise_tests(tests: Any) -> list[tuple[str, Any]]:
+    if not isinstance(tests, list):
+        raise ValueError(f"tests must be a list of {{'call': str, 'expected': value}} dicts, "
+                         f"got {type(tests).__name__}")
+    if not tests:
+        raise ValueError("tests must be a non-empty list: a program with no tests earns nothing to measure")
+    out = []
+    for i, t in enumerate(tests):
+        if not (isinstance(t, dict) and isinstance(t.get("call"), str) and "expected" in t):
+            raise ValueError(f"tests[{i}] must be a dict with a 'call' string and an 'expected' value, got {t!r}")
         try:
-            value = json.loads(outcome["value"])
-        except (KeyError, TypeError, ValueError, RecursionError):
-            return False, "fail: malformed value"
-        if _same(value, expected):
-            return True, "pass"
-        return False, f"fail: returned {outcome['value'][:80]}, expected {json.dumps(expected)[:80]}"
+            expected = json.loads(json.dumps(t["expected"]))
+        except (TypeError, ValueError):
+            raise ValueError(f"tests[{i}]['expected'] must be a JSON value (numbers, strings, bools, None, "
+                             f"lists, dicts), got {t['expected']!r}") from None
+        out.append((t["call"], expected))
+    return out
 
-    _VIOLATION_REASONS = {
-        "network": "tried to use the network", "process": "tried to start another process",
-        "signal": "tried to send a signal to a process", "write": "tried to write outside its directory",
-        "read": "tried to read a file outside its directory and the standard library",
-        "native code": "tried to load native code (ctypes or similar)", "limits": "tried to raise its limits",
-        "unknown": "did something the sandbox could not check"}
+def _same(a: Any, b: Any) -> bool:
+    """Equality after a JSON round trip, strict about bools (True is not 1) and container types."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
 
-    def _parse_records(raw: bytes, nonce: str) -> list[dict]:
-        records = []
-        for line in raw.split(b"\n"):
-            try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(rec, dict) and rec.get("nonce") == nonce and isinstance(rec.get("kind"), str):
-                records.append(rec)
-        return records
+def _grade(outcome: Any, expected: Any) -> tuple[bool, str]:
+    if not isinstance(outcome, dict):
+        return False, "fail: malformed outcome"
+    if "error" in outcome:
+        return False, f"error: {str(outcome['error'])[:200]}"
+    if "unserializable" in outcome:
+        return False, f"fail: returned a {str(outcome['unserializable'])[:60]}, not a JSON value"
+    if "too_large" in outcome:
+        return False, "fail: returned a value too large to compare"
+    try:
+        value = json.loads(outcome["value"])
+    except (KeyError, TypeError, ValueError, RecursionError):
+        return False, "fail: malformed value"
+    if _same(value, expected):
+        return True, "pass"
+    return False, f"fail: returned {outcome['value'][:80]}, expected {json.dumps(expected)[:80]}"
 
-    def _read_until_done(out_r: int, res_r: int, deadline: float,
-                         output_limit: int) -> tuple[bytes, bytes, str | None]:
-        """Read stdout and the result pipe incrementally until both close; stop early on a limit."""
-        out, res, stop = bytearray(), bytearray(), None
-        sel = selectors.DefaultSelector()
-        sel.register(out_r, selectors.EVENT_READ, "out")
-        sel.register(res_r, selectors.EVENT_READ, "res")
+_VIOLATION_REASONS = {
+    "network": "tried to use the network", "process": "tried to start another process",
+    "signal": "tried to send a signal to a process", "write": "tried to write outside its directory",
+    "read": "tried to read a file outside its directory and the standard library",
+    "native code": "tried to load native code (ctypes or similar)", "limits": "tried to raise its limits",
+    "unknown": "did something the sandbox could not check"}
+
+def _parse_records(raw: bytes, nonce: str) -> list[dict]:
+    records = []
+    for line in raw.split(b"\n"):
         try:
-            while sel.get_map() and stop is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    stop = "timeout"
-                    break
-                for key, _ in sel.select(timeout=min(left, 0.5)):
-                    chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        sel.unregister(key.fd)
-                    elif key.data == "out":
-                        out += chunk[: output_limit + 1 - len(out)]
-                        if len(out) > output_limit:
-                            stop = "output limit"
-                    else:
-                        res += chunk
-                        if len(res) > RESULTS_LIMIT:
-                            stop = "results too large"
-        finally:
-            sel.close()
-        return bytes(out[:output_limit]), bytes(res), stop
+            rec = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(rec, dict) and rec.get("nonce") == nonce and isinstance(rec.get("kind"), str):
+            records.append(rec)
+    return records
 
-    def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
-        """End the sandbox and wait until every process of it has exited and been reaped.
+def _read_until_done(out_r: int, res_r: int, deadline: float,
+                     output_limit: int) -> tuple[bytes, bytes, str | None]:
+    """Read stdout and the result pipe incrementally until both close; stop early on a limit."""
+    out, res, stop = bytearray(), bytearray(), None
+    sel = selectors.DefaultSelector()
+    sel.register(out_r, selectors.EVENT_READ, "out")
+    sel.register(res_r, selectors.EVENT_READ, "res")
+    try:
+        while sel.get_map() and stop is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                stop = "timeout"
+                break
+            for key, _ in sel.select(timeout=min(left, 0.5)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif key.data == "out":
+                    out += chunk[: output_limit + 1 - len(out)]
+                    if len(out) > output_limit:
+                        stop = "output limit"
+                else:
+                    res += chunk
+                    if len(res) > child.RESULTS_LIMIT:
+                        stop = "results too large"
+    finally:
+        sel.close()
+    return bytes(out[:output_limit]), bytes(res), stop
 
-        The supervisor kills its sandbox on SIGTERM and reaps it (it is a subreaper); if it does
-        not exit within ``patience`` s, SIGKILL its whole session (init and the harness die with it:
-        they asked the kernel for SIGKILL when their parent dies).
-        """
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
+    """End the sandbox and wait until every process of it has exited and been reaped.
+
+    The supervisor kills its sandbox on SIGTERM and reaps it (it is a subreaper); if it does
+    not exit within ``patience`` s, SIGKILL its whole session (init and the harness die with it:
+    they asked the kernel for SIGKILL when their parent dies).
+    """
+    if proc.poll() is None:
         try:
-            proc.wait(timeout=patience)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
-
-    def _remove_tree(path: str) -> None:
-        def retry(func, p, _exc):  # a program may have made its own files read-only
-            try:
-                os.chmod(os.path.dirname(p), 0o700)
-                os.chmod(p, 0o700)
-                func(p)
-            except OSError:
-                pass
-        shutil.rmtree(path, onerror=retry)
-
-    def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_limit: int = 256 * 2**20,
-                    output_limit: int = 64 * 1024, file_size_limit: int = 2**20, open_files_limit: int = 64,
-                    namespaces: bool = True, audit_hook: bool = True, python: str | None = None) -> ProgramResult:
-        """Run ``source`` in a sandboxed process and check it against ``tests``.
-
-        Args:
-            source: the program's Python source. It is executed as module ``solution`` (so an
-                ``if __name__ == "__main__":`` block does not run), then every test's call is
-                evaluated in its namespace. Only the standard library is importable.
-            tests: a list of ``{"call": "solve(3)", "expected": 6}``. ``expected`` must be a JSON
-                value; returned values are compared after a JSON round trip (a tuple equals a list),
-                strictly about bools (``True`` is not ``1``). Expected values stay in this process.
-            time_limit: seconds of wall-clock for the whole run (interpreter start-up included) and,
-                rounded up, of CPU time (RLIMIT_CPU).
-            memory_limit: bytes of address space (RLIMIT_AS); at least 64 MiB for the interpreter.
-            output_limit: bytes of stdout + stderr kept; more output ends the run ("output limit").
-            file_size_limit: largest file the program may write in its directory (RLIMIT_FSIZE).
-            open_files_limit: most open file descriptors (RLIMIT_NOFILE).
-            namespaces: try the kernel's network, pid and mount namespaces (False only to show
-                what the other layers alone do).
-            audit_hook: install the Python audit hook (False only to show what the kernel alone does).
-            python: the interpreter to run (default: this one).
-
-        Returns:
-            A ``ProgramResult``; ``result.fraction`` is the reward.
-        """
-        if not isinstance(source, str):
-            raise ValueError(f"source must be a string of Python code, got {type(source).__name__}")
-        _check_positive("time_limit", time_limit, float)
-        _check_positive("memory_limit", memory_limit, int)
-        _check_positive("output_limit", output_limit, int)
-        _check_positive("file_size_limit", file_size_limit, int)
-        _check_positive("open_files_limit", open_files_limit, int)
-        if memory_limit < 64 * 2**20:
-            raise ValueError(f"memory_limit must be at least 64 MiB (the interpreter needs it), got {memory_limit}")
-        if open_files_limit < 8:
-            raise ValueError(f"open_files_limit must be at least 8, got {open_files_limit}")
-        checked = _normalise_tests(tests)
-        python = python or sys.executable
-
-        nonce = secrets.token_hex(16)
-        workdir = os.path.realpath(tempfile.mkdtemp(prefix="course-sandbox-"))
-        out_r, out_w = os.pipe()
-        res_r, res_w = os.pipe()
-        start = time.monotonic()
-        proc = None
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=patience)
+    except subprocess.TimeoutExpired:
         try:
-            with open(os.path.join(workdir, PROGRAM_FILE), "w", encoding="utf-8") as f:
-                f.write(source)
-            cfg = {"nonce": nonce, "result_fd": res_w, "calls": [c for c, _ in checked],
-                   "cpu_seconds": max(1, math.ceil(time_limit)), "memory_limit": int(memory_limit),
-                   "file_size_limit": int(file_size_limit), "open_files_limit": int(open_files_limit),
-                   "namespaces": bool(namespaces), "audit_hook": bool(audit_hook)}
-            with open(os.path.join(workdir, CONFIG_FILE), "w", encoding="utf-8") as f:
-                f.write(repr(cfg))
-            proc = subprocess.Popen([python, "-I", "-S", "-B", os.path.abspath(__file__), "--supervise", workdir],
-                                    stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(res_w,),
-                                    cwd=workdir, env={}, start_new_session=True, close_fds=True)
-            os.close(out_w)
-            os.close(res_w)
-            out_w = res_w = -1
-            out, raw, stop = _read_until_done(out_r, res_r, start + time_limit, output_limit)
-        finally:
-            if proc is not None:
-                _stop(proc)  # whatever still runs: the program's leftovers included
-            for fd in (out_r, out_w, res_r, res_w):
-                if fd >= 0:
-                    os.close(fd)
-            _remove_tree(workdir)
-        seconds = time.monotonic() - start
-        return _judge(checked, _parse_records(raw, nonce), stop, out.decode("utf-8", "replace"), seconds,
-                      time_limit, output_limit)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
 
-    def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, seconds: float,
-               time_limit: float, output_limit: int) -> ProgramResult:
-        """Turn the records of one run into a ProgramResult (see the module docstring for trust)."""
-        total = len(checked)
-        # records written before the program ran (trusted by their order): setup, then ready
-        setup = records[0] if records and records[0]["kind"] == "setup" else None
-        ready = records[1] if len(records) > 1 and records[1]["kind"] == "ready" else None
-        protections = ["empty environment", "own temporary working directory (deleted afterwards)",
-                       "new session; wall-clock limit kills the process group",
-                       f"output cut at {output_limit} bytes"]
-        missing: list[str] = []
-        if setup:
-            protections += [str(p) for p in setup.get("protections", [])]
-            missing += [str(m) for m in setup.get("missing", [])]
-        if ready:
-            protections.append("rlimits: " + ", ".join(str(x) for x in ready.get("limits", [])))
-            if ready.get("audit_hook"):
-                protections.append("audit hook: refuses sockets, new processes, signals, native code, "
-                                   "files outside the directory and the standard library")
-        later = records[2:] if ready else []
-        violation = next((r for r in later if r["kind"] == "violation"), None)
-        results = [r for r in later if r["kind"] == "results"]
-        exits = [r for r in records if r["kind"] == "exit"]
+def _remove_tree(path: str) -> None:
+    def retry(func, p, _exc):  # a program may have made its own files read-only
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=retry)
 
-        def result(status: str, reason: str, passed: int = 0, details: tuple = ()) -> ProgramResult:
-            return ProgramResult(passed, total, status, reason, stdout, seconds, tuple(protections),
-                                 tuple(missing), details)
+def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_limit: int = 256 * 2**20,
+                output_limit: int = 64 * 1024, file_size_limit: int = 2**20, open_files_limit: int = 64,
+                namespaces: bool = True, audit_hook: bool = True, python: str | None = None) -> ProgramResult:
+    """Run ``source`` in a sandboxed process and check it against ``tests``.
 
-        if stop == "timeout":
-            return result("timeout", f"still running after the wall-clock limit of {time_limit:g} s; killed")
-        if stop == "output limit":
-            return result("output limit", f"printed more than {output_limit} bytes; killed")
-        if stop == "results too large":
-            return result("crashed", "wrote more than the result channel accepts; killed")
-        if violation:
-            what = str(violation.get("what"))
-            return result(f"forbidden: {what}", f"{_VIOLATION_REASONS.get(what, what)}: "
-                          f"{str(violation.get('detail'))[:200]}; stopped")
-        if not setup or not ready:
-            setup_error = next((r for r in records if r["kind"] == "setup_error"), None)
-            detail = setup_error.get("detail") if setup_error else stdout.strip()[-300:]
-            return result("crashed", f"the sandbox did not start: {detail}")
-        last_exit = exits[-1] if exits else {}
-        if last_exit.get("signal") in (signal.SIGXCPU, signal.SIGKILL):
-            return result("timeout", f"used more than its CPU time limit; killed by signal {last_exit['signal']}")
-        if len(results) != 1:
-            how = (f"killed by signal {last_exit['signal']}" if last_exit.get("signal")
-                   else f"exit status {last_exit.get('code')}")
-            what = "before the tests were run" if not results else "after writing several result records"
-            return result("crashed", f"the process ended ({how}) {what}")
-        rec = results[0]
-        status, detail = str(rec.get("status")), str(rec.get("detail", ""))[:300]
-        if status == "memory":
-            return result("memory", f"{detail} (limit {ready.get('limits', ['?', '?'])[1]})")
-        if status != "ok":
-            return result("crashed", detail or "the program failed")
-        outcomes = rec.get("outcomes")
-        if not isinstance(outcomes, list) or len(outcomes) != total:
-            return result("crashed", "the result record does not match the tests")
-        if last_exit.get("code") != 0:
-            return result("crashed", f"the process ended with {last_exit or 'no exit record'} after reporting")
-        graded = [_grade(o, exp) for o, (_, exp) in zip(outcomes, checked)]
-        passed = sum(ok for ok, _ in graded)
-        return result("ok", f"{passed}/{total} tests passed", passed, tuple(d for _, d in graded))
+    Args:
+        source: the program's Python source. It is executed as module ``solution`` (so an
+            ``if __name__ == "__main__":`` block does not run), then every test's call is
+            evaluated in its namespace. Only the standard library is importable.
+        tests: a list of ``{"call": "solve(3)", "expected": 6}``. ``expected`` must be a JSON
+            value; returned values are compared after a JSON round trip (a tuple equals a list),
+            strictly about bools (``True`` is not ``1``). Expected values stay in this process.
+        time_limit: seconds of wall-clock for the whole run (interpreter start-up included) and,
+            rounded up, of CPU time (RLIMIT_CPU).
+        memory_limit: bytes of address space (RLIMIT_AS); at least 64 MiB for the interpreter.
+        output_limit: bytes of stdout + stderr kept; more output ends the run ("output limit").
+        file_size_limit: largest file the program may write in its directory (RLIMIT_FSIZE).
+        open_files_limit: most open file descriptors (RLIMIT_NOFILE).
+        namespaces: try the kernel's network, pid and mount namespaces (False only to show
+            what the other layers alone do).
+        audit_hook: install the Python audit hook (False only to show what the kernel alone does).
+        python: the interpreter to run (default: this one).
 
-    _PROTECTIONS: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    Returns:
+        A ``ProgramResult``; ``result.fraction`` is the reward.
+    """
+    if not isinstance(source, str):
+        raise ValueError(f"source must be a string of Python code, got {type(source).__name__}")
+    _check_positive("time_limit", time_limit, float)
+    _check_positive("memory_limit", memory_limit, int)
+    _check_positive("output_limit", output_limit, int)
+    _check_positive("file_size_limit", file_size_limit, int)
+    _check_positive("open_files_limit", open_files_limit, int)
+    if memory_limit < 64 * 2**20:
+        raise ValueError(f"memory_limit must be at least 64 MiB (the interpreter needs it), got {memory_limit}")
+    if open_files_limit < 8:
+        raise ValueError(f"open_files_limit must be at least 8, got {open_files_limit}")
+    checked = _normalise_tests(tests)
+    python = python or sys.executable
 
-    def available_protections(namespaces: bool = True, audit_hook: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(protections in force, protections missing with the reason) on this machine, measured once.
+    nonce = secrets.token_hex(16)
+    workdir = os.path.realpath(tempfile.mkdtemp(prefix="course-sandbox-"))
+    out_r, out_w = os.pipe()
+    res_r, res_w = os.pipe()
+    start = time.monotonic()
+    proc = None
+    try:
+        with open(os.path.join(workdir, child.PROGRAM_FILE), "w", encoding="utf-8") as f:
+            f.write(source)
+        compiled = os.path.realpath(python) == os.path.realpath(sys.executable)
+        if compiled:
+            with open(os.path.join(workdir, child.CODE_FILE), "wb") as f:
+                f.write(_child_code())
+        else:
+            shutil.copyfile(child.__file__, os.path.join(workdir, child.SOURCE_FILE))
+        cfg = {"nonce": nonce, "result_fd": res_w, "calls": [c for c, _ in checked], "compiled": compiled,
+               "cpu_seconds": max(1, math.ceil(time_limit)), "memory_limit": int(memory_limit),
+               "file_size_limit": int(file_size_limit), "open_files_limit": int(open_files_limit),
+               "namespaces": bool(namespaces), "audit_hook": bool(audit_hook)}
+        with open(os.path.join(workdir, child.CONFIG_FILE), "w", encoding="utf-8") as f:
+            f.write(repr(cfg))
+        proc = subprocess.Popen(child.command(python, "--supervise", workdir, compiled),
+                                stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(res_w,),
+                                cwd=workdir, env={}, start_new_session=True, close_fds=True)
+        os.close(out_w)
+        os.close(res_w)
+        out_w = res_w = -1
+        out, raw, stop = _read_until_done(out_r, res_r, start + time_limit, output_limit)
+    finally:
+        if proc is not None:
+            _stop(proc)  # whatever still runs: the program's leftovers included
+        for fd in (out_r, out_w, res_r, res_w):
+            if fd >= 0:
+                os.close(fd)
+        _remove_tree(workdir)
+    seconds = time.monotonic() - start
+    return _judge(checked, _parse_records(raw, nonce), stop, out.decode("utf-8", "replace"), seconds,
+                  time_limit, output_limit)
 
-        Runs a trivial program and reads what the sandbox reported; cached per process.
-        """
-        key = (namespaces, audit_hook)
-        if key not in _PROTECTIONS:
-            r = run_program("def f():\n    return 1\n", [{"call": "f()", "expected": 1}],
-                            namespaces=namespaces, audit_hook=audit_hook)
-            if r.status != "ok":
-                raise RuntimeError(f"the sandbox cannot run a trivial program here: {r.status}: {r.reason}")
-            _PROTECTIONS[key] = (r.protections, r.missing)
-        return _PROTECTIONS[key]
+def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, seconds: float,
+           time_limit: float, output_limit: int) -> ProgramResult:
+    """Turn the records of one run into a ProgramResult (see the module docstring for trust)."""
+    total = len(checked)
+    # records written before the program ran (trusted by their order): setup, then ready
+    setup = records[0] if records and records[0]["kind"] == "setup" else None
+    ready = records[1] if len(records) > 1 and records[1]["kind"] == "ready" else None
+    protections = ["empty environment", "own temporary working directory (deleted afterwards)",
+                   "new session; wall-clock limit kills the process group",
+                   f"output cut at {output_limit} bytes"]
+    missing: list[str] = []
+    if setup:
+        protections += [str(p) for p in setup.get("protections", [])]
+        missing += [str(m) for m in setup.get("missing", [])]
+    if ready:
+        protections.append("rlimits: " + ", ".join(str(x) for x in ready.get("limits", [])))
+        if ready.get("audit_hook"):
+            protections.append("audit hook: refuses sockets, new processes, signals, native code, "
+                               "files outside the directory and the standard library")
+    later = records[2:] if ready else []
+    violation = next((r for r in later if r["kind"] == "violation"), None)
+    results = [r for r in later if r["kind"] == "results"]
+    exits = [r for r in records if r["kind"] == "exit"]
 
-    # ------------------------------------------------------------------------------------------
-    # Rewards in TRL's convention
-    # ------------------------------------------------------------------------------------------
+    def result(status: str, reason: str, passed: int = 0, details: tuple = ()) -> ProgramResult:
+        return ProgramResult(passed, total, status, reason, stdout, seconds, tuple(protections),
+                             tuple(missing), details)
 
-    def extract_code(text: str) -> str:
-        """The program in a completion: the first fenced ```python block if there is one, else all of it."""
-        fence = "```"
-        start = text.find(fence)
-        if start < 0:
-            return text
-        body_start = text.find("\n", start)
-        end = text.find(fence, body_start + 1) if body_start >= 0 else -1
-        if body_start < 0 or end < 0:
-            return text
-        return text[body_start + 1:end]
+    if stop == "timeout":
+        return result("timeout", f"still running after the wall-clock limit of {time_limit:g} s; killed")
+    if stop == "output limit":
+        return result("output limit", f"printed more than {output_limit} bytes; killed")
+    if stop == "results too large":
+        return result("crashed", "wrote more than the result channel accepts; killed")
+    if violation:
+        what = str(violation.get("what"))
+        return result(f"forbidden: {what}", f"{_VIOLATION_REASONS.get(what, what)}: "
+                      f"{str(violation.get('detail'))[:200]}; stopped")
+    if not setup or not ready:
+        setup_error = next((r for r in records if r["kind"] == "setup_error"), None)
+        detail = setup_error.get("detail") if setup_error else stdout.strip()[-300:]
+        return result("crashed", f"the sandbox did not start: {detail}")
+    last_exit = exits[-1] if exits else {}
+    if last_exit.get("signal") in (signal.SIGXCPU, signal.SIGKILL):
+        return result("timeout", f"used more than its CPU time limit; killed by signal {last_exit['signal']}")
+    if len(results) != 1:
+        how = (f"killed by signal {last_exit['signal']}" if last_exit.get("signal")
+               else f"exit status {last_exit.get('code')}")
+        what = "before the tests were run" if not results else "after writing several result records"
+        return result("crashed", f"the process ended ({how}) {what}")
+    rec = results[0]
+    status, detail = str(rec.get("status")), str(rec.get("detail", ""))[:300]
+    if status == "memory":
+        return result("memory", f"{detail} (limit {ready.get('limits', ['?', '?'])[1]})")
+    if status != "ok":
+        return result("crashed", detail or "the program failed")
+    outcomes = rec.get("outcomes")
+    if not isinstance(outcomes, list) or len(outcomes) != total:
+        return result("crashed", "the result record does not match the tests")
+    if last_exit.get("code") != 0:
+        return result("crashed", f"the process ended with {last_exit or 'no exit record'} after reporting")
+    graded = [_grade(o, exp) for o, (_, exp) in zip(outcomes, checked)]
+    passed = sum(ok for ok, _ in graded)
+    return result("ok", f"{passed}/{total} tests passed", passed, tuple(d for _, d in graded))
 
-    def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int | None = None,
-                     **limits: Any) -> list[ProgramResult]:
-        """``run_program`` over many programs, ``workers`` at a time (default: one per CPU core)."""
-        if len(sources) != len(tests):
-            raise ValueError(f"tests has {len(tests)} test lists but there are {len(sources)} programs; "
-                             "pass one test list per program")
-        if workers is None:
-            workers = os.cpu_count() or 1
-        _check_positive("workers", workers, int)
-        if workers == 1 or len(sources) <= 1:
-            return [run_program(s, t, **limits) for s, t in zip(sources, tests)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
+_PROTECTIONS: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
-    def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
-                              **kwargs: Any) -> list[float]:
-        """Fraction of unit tests passed by each completion's program, run in the sandbox.
+def available_protections(namespaces: bool = True, audit_hook: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(protections in force, protections missing with the reason) on this machine, measured once.
 
-        Args:
-            completions: generated texts (or TRL's conversational messages); the program is the
-                first fenced ```python block, or the whole text.
-            tests: one test list per completion (a dataset column, so TRL passes it by name), each
-                a list of ``{"call": ..., "expected": ...}`` as in ``run_program``.
-            **kwargs: other dataset columns, ignored.
+    Runs a trivial program and reads what the sandbox reported; cached per process.
+    """
+    key = (namespaces, audit_hook)
+    if key not in _PROTECTIONS:
+        r = run_program("def f():\n    return 1\n", [{"call": "f()", "expected": 1}],
+                        namespaces=namespaces, audit_hook=audit_hook)
+        if r.status != "ok":
+            raise RuntimeError(f"the sandbox cannot run a trivial program here: {r.status}: {r.reason}")
+        _PROTECTIONS[key] = (r.protections, r.missing)
+    return _PROTECTIONS[key]
 
-        Returns:
-            One reward in [0, 1] per completion; 0 for any run that did not finish cleanly.
-        """
-        from .rewards import _check_column, _check_completions  # lazy: rewards may re-export this function
-        texts = _check_completions(completions)
-        tests = _check_column("tests", tests, len(texts))
-        results = run_programs([extract_code(t) for t in texts], tests)
-        return [r.fraction for r in results]
+# ------------------------------------------------------------------------------------------
+# Rewards in TRL's convention
+# ------------------------------------------------------------------------------------------
 
+def extract_code(text: str) -> str:
+    """The program in a completion: the first fenced ```python block if there is one, else all of it."""
+    fence = "```"
+    start = text.find(fence)
+    if start < 0:
+        return text
+    body_start = text.find("\n", start)
+    end = text.find(fence, body_start + 1) if body_start >= 0 else -1
+    if body_start < 0 or end < 0:
+        return text
+    return text[body_start + 1:end]
 
-if __name__ == "__main__":
-    _mode, _workdir = sys.argv[1], sys.argv[2]
-    sys.exit(_supervise(_workdir) if _mode == "--supervise" else _harness(_workdir))
+def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int | None = None,
+                 **limits: Any) -> list[ProgramResult]:
+    """``run_program`` over many programs, ``workers`` at a time.
+
+    The default, 4 per CPU core, keeps the cores busy: much of a sandboxed run is spent waiting
+    on process creation and the kernel, not computing (``python -m course_lib bench sandbox``).
+    """
+    if len(sources) != len(tests):
+        raise ValueError(f"tests has {len(tests)} test lists but there are {len(sources)} programs; "
+                         "pass one test list per program")
+    if workers is None:
+        workers = 4 * (os.cpu_count() or 1)
+    _check_positive("workers", workers, int)
+    if workers == 1 or len(sources) <= 1:
+        return [run_program(s, t, **limits) for s, t in zip(sources, tests)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
+
+def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
+                          **kwargs: Any) -> list[float]:
+    """Fraction of unit tests passed by each completion's program, run in the sandbox.
+
+    Args:
+        completions: generated texts (or TRL's conversational messages); the program is the
+            first fenced ```python block, or the whole text.
+        tests: one test list per completion (a dataset column, so TRL passes it by name), each
+            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``.
+        **kwargs: other dataset columns, ignored.
+
+    Returns:
+        One reward in [0, 1] per completion; 0 for any run that did not finish cleanly.
+    """
+    from .rewards import _check_column, _check_completions  # lazy: rewards may re-export this function
+    texts = _check_completions(completions)
+    tests = _check_column("tests", tests, len(texts))
+    results = run_programs([extract_code(t) for t in texts], tests)
+    return [r.fraction for r in results]

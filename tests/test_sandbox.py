@@ -396,3 +396,13 @@ def test_code_task_catalogue_and_bad_names():
         candidates(kind="clever")
     with pytest.raises(ValueError, match="which"):
         problems()[0].tests("secret")
+
+
+# --- the benchmark command ------------------------------------------------------------------------
+
+def test_bench_sandbox_runs_with_a_tiny_budget(capsys):
+    from course_lib.experiments.bench_sandbox import main
+    assert main(["--programs", "5", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "programs scored per second:" in out and "overhead" in out and "protections in force:" in out
+    assert "statuses: " in out and "ok" in out

@@ -1,0 +1,436 @@
+"""The sandboxed side of ``course_lib.sandbox``: supervisor, namespace init and test harness.
+
+Run by ``run_program`` as ``python -I -S -B -c "<load this module's code>" --supervise|--harness DIR``
+(see ``command``). Standard library only, and its top level imports only
+``os`` and ``sys``: the modules the audit hook refuses (``ctypes``, ``_posixsubprocess``) must not be
+loaded before the hook is in place, and every import costs start-up time (it writes JSON with
+``_dumps`` instead of importing ``json``). Kept apart from ``sandbox.py`` so that the child loads
+only this small module, compiled once by the parent.
+
+Processes::
+
+    caller (run_program)                  reads output and results, enforces the wall clock
+      └─ supervisor  (new session)        unshares network, pid and mount namespaces; subreaper
+           └─ init   (pid 1 inside)       private /proc, read-only filesystem but the work dir;
+                └─ harness + candidate    drops all capabilities, exec's a fresh interpreter:
+                                          rlimits, audit hook, then the program and the calls
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# ----------------------------------------------------------------------------------------------
+# Shared by both sides
+# ----------------------------------------------------------------------------------------------
+
+PROGRAM_FILE = "program.py"         # the candidate's source, inside the temporary directory
+CONFIG_FILE = ".sandbox.json"       # the harness's settings; read and deleted before the program runs
+VALUE_LIMIT = 64 * 1024             # largest JSON text of one returned value sent back to the parent
+RESULTS_LIMIT = 4 * 2**20           # largest result stream the parent accepts (records, not stdout)
+EXIT_VIOLATION = 101                # harness exit codes, after it has written its record
+EXIT_SETUP = 102
+
+# Modules whose import is refused: native calls (they bypass every Python-level check) and the
+# fork/exec primitive behind ``subprocess`` that raises no audit event of its own.
+BLOCKED_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess",
+                             "_testcapi", "_testinternalcapi", "_xxsubinterpreters"})
+
+# ----------------------------------------------------------------------------------------------
+# Supervisor, init and harness
+# ----------------------------------------------------------------------------------------------
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1
+
+
+_ESCAPES = {**{i: f"\\u{i:04x}" for i in [*range(0x20), *range(0xD800, 0xE000)]},
+            ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def _dumps(obj, depth: int = 0) -> str:
+    """JSON text of a value made only of exact built-in types.
+
+    A subclass is refused (TypeError), so an object that claims to equal everything, or an int
+    whose ``__repr__`` lies, cannot pass for the value it imitates.
+    """
+    kind = type(obj)
+    if depth > 100:
+        raise ValueError("nested too deeply")
+    if obj is None:
+        return "null"
+    if kind is bool:
+        return "true" if obj else "false"
+    if kind is int:
+        return str(obj)  # ValueError past 4300 digits
+    if kind is float:
+        return repr(obj) if obj - obj == 0 else ("NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity"))
+    if kind is str:
+        return '"' + obj.translate(_ESCAPES) + '"'
+    if kind is list or kind is tuple:
+        return "[" + ",".join(_dumps(x, depth + 1) for x in obj) + "]"
+    if kind is dict and all(type(k) is str for k in obj):
+        return "{" + ",".join(_dumps(k) + ":" + _dumps(v, depth + 1) for k, v in obj.items()) + "}"
+    raise TypeError(kind.__name__)
+
+
+def _load_config(workdir: str) -> dict:
+    """The settings the parent wrote with ``repr`` (plain literals; nothing of the program's yet)."""
+    with open(os.path.join(workdir, CONFIG_FILE), encoding="utf-8") as f:
+        return eval(f.read(), {"__builtins__": {}}, {})
+
+
+def _record(fd: int, nonce: str, kind: str, **fields) -> None:
+    """Write one JSON line to the result pipe (``os.write`` raises no audit event)."""
+    data = (_dumps({"nonce": nonce, "kind": kind, **fields}) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _libc():
+    import ctypes  # only in the supervisor: the harness is a fresh exec and never has it loaded
+    libc = ctypes.CDLL(None, use_errno=True)
+    return ctypes, libc
+
+
+def _unshare(libc, ctypes, flags: int) -> str | None:
+    """``unshare(2)``; None on success, else the error text."""
+    if hasattr(os, "unshare"):  # Python 3.12+
+        try:
+            os.unshare(flags)
+            return None
+        except OSError as exc:
+            return exc.strerror
+    if libc.unshare(flags) != 0:
+        return os.strerror(ctypes.get_errno())
+    return None
+
+
+def _enter_namespaces(libc, ctypes) -> tuple[list[str], list[str]]:
+    """Try new network + pid + mount namespaces (as root, else inside a new user namespace)."""
+    done, missing = [], []
+    base = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
+    err = _unshare(libc, ctypes, base)
+    if err is None:
+        return ["network namespace", "pid namespace", "mount namespace"], missing
+    uid, gid = os.getuid(), os.getgid()
+    err_user = _unshare(libc, ctypes, base | CLONE_NEWUSER)
+    if err_user is None:
+        try:  # map our own ids, so files keep their owners; we hold every capability inside
+            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
+                               ("/proc/self/gid_map", f"{gid} {gid} 1")):
+                with open(path, "w") as f:
+                    f.write(text)
+        except OSError as exc:
+            missing.append(f"user namespace id maps ({exc.strerror})")
+        return ["user namespace", "network namespace", "pid namespace", "mount namespace"], missing
+    if _unshare(libc, ctypes, CLONE_NEWNET) is None:
+        done.append("network namespace")
+    else:
+        missing.append(f"network namespace ({err}; as a user: {err_user})")
+    missing.append(f"pid and mount namespaces ({err}; as a user: {err_user})")
+    return done, missing
+
+
+def _private_mounts(libc, ctypes, workdir: str) -> tuple[list[str], list[str]]:
+    """Inside the new mount namespace: a /proc of our own pid namespace, everything read-only but workdir."""
+    done, missing = [], []
+
+    def mount(src, dst, fstype, flags) -> str | None:
+        ok = libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags, None)
+        return None if ok == 0 else os.strerror(ctypes.get_errno())
+
+    if (err := mount(None, "/", None, MS_REC | MS_PRIVATE)) is not None:
+        return done, [f"private mounts ({err})"]
+    if (err := mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)) is None:
+        done.append("private /proc (only the sandbox's processes)")
+    else:
+        missing.append(f"private /proc ({err})")
+    if (err := mount(workdir, workdir, None, MS_BIND | MS_REC)) is not None:
+        return done, [*missing, f"read-only filesystem ({err})"]
+
+    class MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+    def setattr_(path: str, flags: int, attr) -> str | None:
+        ok = libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr),
+                          ctypes.sizeof(attr))
+        return None if ok == 0 else os.strerror(ctypes.get_errno())
+
+    err = setattr_("/", AT_RECURSIVE, MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0))
+    if err is None:
+        err = setattr_(workdir, AT_RECURSIVE, MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0))
+    if err is None:
+        os.chdir(workdir)  # the old cwd still points below the new bind mount, at the read-only one
+        done.append("read-only filesystem except the working directory")
+    else:
+        missing.append(f"read-only filesystem ({err})")
+    return done, missing
+
+
+def _drop_privileges(libc, ctypes) -> str | None:
+    """Empty the capability bounding set and set no_new_privs; the next exec then holds no capability."""
+    errors = []
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 40
+    for cap in range(last + 1):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            errors.append(os.strerror(ctypes.get_errno()))
+            break
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        errors.append("no_new_privs: " + os.strerror(ctypes.get_errno()))
+    return "; ".join(errors) or None
+
+
+def _wait_status(pid: int) -> dict:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return {"code": None, "signal": os.WTERMSIG(status)}
+    return {"code": os.WEXITSTATUS(status), "signal": None}
+
+
+def _supervise(workdir: str) -> int:
+    """The supervisor: namespaces, then init (pid 1 inside), then the harness as init's child.
+
+    The supervisor is a child subreaper: every orphan of the sandbox is re-parented to it, and it
+    returns only when it has reaped them all. SIGTERM (sent by ``run_program`` at a limit) makes it
+    SIGKILL init's process group; in a pid namespace the kernel then kills the rest.
+    """
+    import signal
+    init = 0
+
+    def stop(_signum, _frame):
+        if init:
+            try:
+                os.killpg(init, signal.SIGKILL)
+            except OSError:
+                pass
+    signal.signal(signal.SIGTERM, stop)
+    cfg = _load_config(workdir)
+    ctypes, libc = _libc()
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
+    init = os.fork()
+    if init == 0:
+        try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.setpgid(0, 0)
+            _init(libc, ctypes, cfg, workdir, done, missing)
+        finally:
+            os._exit(0)
+    try:
+        os.setpgid(init, init)  # both sides set it, so a SIGTERM right after the fork finds the group
+    except OSError:
+        pass
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return 0
+
+
+def _init(libc, ctypes, cfg: dict, workdir: str, done: list, missing: list) -> None:
+    """Pid 1 of the new namespace (when there is one): mounts, capabilities, then the harness."""
+    fd, nonce = cfg["result_fd"], cfg["nonce"]
+    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if "mount namespace" in done:
+        more, lacking = _private_mounts(libc, ctypes, workdir)
+        done, missing = done + more, missing + lacking
+    err = _drop_privileges(libc, ctypes)
+    done, missing = (done + ["no capabilities, no_new_privs"], missing) if err is None else \
+        (done, missing + [f"capability drop ({err})"])
+    _record(fd, nonce, "setup", protections=done, missing=missing)
+    harness = os.fork()
+    if harness == 0:
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+        try:
+            os.execv(sys.executable, command(sys.executable, "--harness", workdir, cfg["compiled"]))
+        finally:
+            os._exit(EXIT_SETUP)
+    _record(fd, nonce, "exit", **_wait_status(harness))
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...]):
+    """The Python-level layer: refuse network, processes, signals, native code, and files outside."""
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    process_events = {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
+                      "subprocess.Popen", "os.startfile"}
+    signal_events = {"os.kill", "os.killpg", "signal.pthread_kill"}
+    changes = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1),
+               "os.link": (0, 1), "os.symlink": (1,), "os.chmod": (0,), "os.chown": (0,),
+               "os.utime": (0,), "os.truncate": (0,), "os.mkfifo": (0,), "os.mknod": (0,),
+               "shutil.rmtree": (0,), "os.setxattr": (0,), "os.removexattr": (0,)}
+    realpath, fspath, fsdecode = os.path.realpath, os.fspath, os.fsdecode
+    write_roots = (workdir,)
+
+    def resolve(p) -> str | None:
+        if isinstance(p, int) or p is None:
+            return None  # an open file descriptor: inherited ones are stdout/stderr and the pipes
+        return realpath(fsdecode(fspath(p)))
+
+    def refuse(kind: str, what: str):
+        _record(fd, nonce, "violation", what=kind, detail=what[:300])
+        os._exit(EXIT_VIOLATION)
+
+    def hook(event: str, args: tuple) -> None:
+        try:
+            if event == "open":
+                path = resolve(args[0])
+                mode, flags = args[1], args[2] if len(args) > 2 else 0
+                writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+                    (isinstance(flags, int) and flags & write_flags)
+                if path is None:
+                    return
+                if writing and not _under(path, write_roots):
+                    refuse("write", f"open({path!r}, {mode or flags!r}) outside the working directory")
+                if not writing and not _under(path, readable):
+                    refuse("read", f"open({path!r}) outside the working directory and the standard library")
+            elif event in ("os.listdir", "os.scandir"):
+                path = resolve(args[0] if args else ".")
+                if path is not None and not _under(path, readable):
+                    refuse("read", f"{event}({path!r}) outside the working directory and the standard library")
+            elif event in changes:
+                for i in changes[event]:
+                    path = resolve(args[i])
+                    if path is not None and not _under(path, write_roots):
+                        refuse("write", f"{event}({path!r}) outside the working directory")
+            elif event.startswith("socket.") or event == "urllib.Request":
+                refuse("network", f"{event}{args!r}"[:200])
+            elif event in process_events:
+                refuse("process", f"{event}: starting another process")
+            elif event in signal_events:
+                refuse("signal", f"{event}{args!r}: sending a signal")
+            elif event in ("resource.setrlimit", "resource.prlimit"):
+                refuse("limits", f"{event}{args!r}: changing the resource limits")
+            elif event == "import" and args[0] in BLOCKED_MODULES:
+                kind = "process" if args[0] == "_posixsubprocess" else "native code"
+                refuse(kind, f"import {args[0]}")
+            elif event in ("ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function", "sys.addaudithook"):
+                refuse("native code", event)
+        except BaseException:  # a broken argument must not slip through: refuse what we cannot judge
+            refuse("unknown", f"{event}: could not check its arguments")
+
+    return hook
+
+
+def _set_limits(cfg: dict) -> list[str]:
+    import resource
+    limits = [("cpu", resource.RLIMIT_CPU, cfg["cpu_seconds"], f"{cfg['cpu_seconds']} s CPU"),
+              ("as", resource.RLIMIT_AS, cfg["memory_limit"], f"{cfg['memory_limit'] / 2**20:g} MiB address space"),
+              ("fsize", resource.RLIMIT_FSIZE, cfg["file_size_limit"], f"{cfg['file_size_limit'] / 2**20:g} MiB per file"),
+              ("nofile", resource.RLIMIT_NOFILE, cfg["open_files_limit"], f"{cfg['open_files_limit']} open files"),
+              ("nproc", resource.RLIMIT_NPROC, 0, "0 new processes"),
+              ("core", resource.RLIMIT_CORE, 0, "no core dumps")]
+    done = []
+    for _, which, value, text in limits:
+        resource.setrlimit(which, (value, value))  # soft = hard: raising needs a capability we dropped
+        done.append(text)
+    return done
+
+
+def _jsonable(value) -> dict:
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return {"unserializable": type(value).__name__}
+    if len(text) > VALUE_LIMIT:
+        return {"too_large": len(text)}
+    return {"value": text}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _harness(workdir: str) -> int:
+    """Inside the sandbox: limits, audit hook, then the program and the calls; one results record."""
+    import builtins
+    cfg = _load_config(workdir)
+    os.unlink(os.path.join(workdir, CONFIG_FILE))
+    fd, nonce = cfg["result_fd"], cfg["nonce"]
+    os.set_inheritable(fd, False)
+    try:
+        limits = _set_limits(cfg)
+        loaded = BLOCKED_MODULES.intersection(sys.modules)
+        if loaded:
+            raise RuntimeError(f"modules the hook must refuse are already loaded: {sorted(loaded)}")
+        readable = (workdir, *[p for p in sys.path if p], os.path.realpath(__file__), "/dev/null", "/dev/urandom")
+        readable = tuple(sorted({os.path.realpath(p) for p in readable}))
+        hook = _make_audit_hook(fd, nonce, os.path.realpath(workdir), readable)
+        if cfg["audit_hook"]:
+            sys.addaudithook(hook)
+    except BaseException as exc:
+        _record(fd, nonce, "setup_error", detail=_describe(exc))
+        os._exit(EXIT_SETUP)
+    _record(fd, nonce, "ready", limits=limits, audit_hook=bool(cfg["audit_hook"]))
+
+    def finish(status: str, detail: str = "", outcomes: list | None = None):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        _record(fd, nonce, "results", status=status, detail=detail, outcomes=outcomes or [])
+        os._exit(0)
+
+    namespace = {"__name__": "solution", "__builtins__": builtins}
+    try:
+        with open(os.path.join(workdir, PROGRAM_FILE), encoding="utf-8") as f:
+            code = compile(f.read(), PROGRAM_FILE, "exec")
+        exec(code, namespace)
+    except MemoryError:
+        namespace.clear()
+        finish("memory", "the program ran out of memory while loading")
+    except BaseException as exc:
+        import traceback
+        traceback.print_exc()
+        finish("crashed", f"the program raised {_describe(exc)} while loading")
+    outcomes = []
+    for call in cfg["calls"]:
+        try:
+            outcomes.append(_jsonable(eval(call, namespace)))
+        except MemoryError:
+            namespace.clear()
+            finish("memory", f"the program ran out of memory in {call}")
+        except BaseException as exc:
+            outcomes.append({"error": _describe(exc)})
+    finish("ok", "", outcomes)
+    return 0
+
+
+
+
+CODE_FILE = ".sandbox_child.bin"     # this module, compiled by the parent (marshal), in the working directory
+SOURCE_FILE = ".sandbox_child.py"   # or its source, when the child runs another interpreter
+
+
+def command(python: str, mode: str, workdir: str, compiled: bool) -> list[str]:
+    """The command line that runs this module's ``main`` in a fresh, isolated interpreter.
+
+    ``-I`` ignores the environment and user site, ``-S`` skips site-packages, ``-B`` writes no
+    bytecode. The module's code comes from the working directory: compiled once by the parent
+    (``compiled``, same interpreter) or as source; importing it would compile it on every run
+    wherever bytecode caching is off (PYTHONDONTWRITEBYTECODE) and would put course_lib on sys.path.
+    """
+    here = os.path.realpath(__file__)
+    load = (f"marshal.loads(open(d + '/{CODE_FILE}', 'rb').read())" if compiled
+            else f"compile(open(d + '/{SOURCE_FILE}').read(), {here!r}, 'exec')")
+    boot = (f"import marshal, sys; d = sys.argv[2]; g = {{'__name__': '_sandbox_child', '__file__': {here!r}}}; "
+            f"exec({load}, g); sys.exit(g['main']())")
+    return [python, "-I", "-S", "-B", "-c", boot, mode, workdir]
+
+
+def main() -> int:
+    """Entry point: ``--supervise DIR`` or ``--harness DIR``."""
+    mode, workdir = sys.argv[1], sys.argv[2]
+    return _supervise(workdir) if mode == "--supervise" else _harness(workdir)
