@@ -270,7 +270,9 @@ def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...
                "os.link": (0, 1), "os.symlink": (1,), "os.chmod": (0,), "os.chown": (0,),
                "os.utime": (0,), "os.truncate": (0,), "os.mkfifo": (0,), "os.mknod": (0,),
                "shutil.rmtree": (0,), "os.setxattr": (0,), "os.removexattr": (0,)}
-    realpath, fspath, fsdecode = os.path.realpath, os.fspath, os.fsdecode
+    # bound now, so that a program that replaces os._exit or the module's functions later does
+    # not change what a refusal does (it can still reach these through frames: see docs/sandbox.md)
+    realpath, fspath, fsdecode, exit_now, record = os.path.realpath, os.fspath, os.fsdecode, os._exit, _record
     write_roots = (workdir,)
 
     def resolve(p) -> str | None:
@@ -279,8 +281,11 @@ def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...
         return realpath(fsdecode(fspath(p)))
 
     def refuse(kind: str, what: str):
-        _record(fd, nonce, "violation", what=kind, detail=what[:300])
-        os._exit(EXIT_VIOLATION)
+        try:
+            record(fd, nonce, "violation", what=kind, detail=what[:300])
+        finally:
+            exit_now(EXIT_VIOLATION)
+        raise PermissionError(f"sandbox: {kind}")  # only reached if exiting failed: still refuse
 
     def hook(event: str, args: tuple) -> None:
         try:
@@ -315,7 +320,7 @@ def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...
             elif event == "import" and args[0] in BLOCKED_MODULES:
                 kind = "process" if args[0] == "_posixsubprocess" else "native code"
                 refuse(kind, f"import {args[0]}")
-            elif event in ("ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function", "sys.addaudithook"):
+            elif event in ("ctypes.dlopen", "ctypes.dlsym", "ctypes.call_function"):
                 refuse("native code", event)
         except BaseException:  # a broken argument must not slip through: refuse what we cannot judge
             refuse("unknown", f"{event}: could not check its arguments")
@@ -406,8 +411,6 @@ def _harness(workdir: str) -> int:
             outcomes.append({"error": _describe(exc)})
     finish("ok", "", outcomes)
     return 0
-
-
 
 
 CODE_FILE = ".sandbox_child.bin"     # this module, compiled by the parent (marshal), in the working directory

@@ -318,6 +318,17 @@ def test_forging_the_result_record_with_the_nonce_gains_nothing(box):
     assert r.details == () or all(d != "pass" for d in r.details), r
 
 
+def test_disarming_the_hooks_exit_does_not_let_a_socket_through(box, listener):
+    port, connections = listener
+    src = (f"import os\nos._exit = lambda code: None\nimport socket\n"
+           f"socket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')\n")
+    for namespaces in (True, False):
+        r = run_program(src, DOUBLE_TESTS, namespaces=namespaces)
+        _assert_contained(r, box, "forbidden: network")
+        assert "connected" not in r.stdout
+    assert connections() == 0
+
+
 # --- the kernel's layers alone (audit hook off), where this machine has them ---------------------
 
 def test_kernel_alone_blocks_network_writes_and_leftover_processes(box, listener):
