@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import gymnasium as gym
 import numpy as np
 
-from .core import check_probability
+from .core import check_finite_number, check_indices, check_positive_int, check_probability
 from .mdp import FiniteMDP
 
 ACTIONS = ("up", "right", "down", "left")
@@ -23,9 +23,9 @@ _MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 def _cell(name: str, cell, shape) -> tuple[int, int]:
     try:
-        r, c = (int(x) for x in cell)
+        r, c = (check_finite_number(name, x, integer=True) for x in cell)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (row, col) pairs, got {cell!r}") from None
+        raise ValueError(f"{name} must be (row, col) pairs of integers, got {cell!r}") from None
     if not (0 <= r < shape[0] and 0 <= c < shape[1]):
         raise ValueError(f"{name} cell {(r, c)} lies outside the {shape[0]}x{shape[1]} grid")
     return r, c
@@ -50,9 +50,9 @@ class GridWorld(gym.Env):
                  start=None, step_cost: float = 0.0, slip: float = 0.0, max_steps: int = 100,
                  render_mode: str | None = None):
         try:
-            rows, cols = (int(x) for x in shape)
+            rows, cols = (check_positive_int("shape", x) for x in shape)
         except (TypeError, ValueError):
-            raise ValueError(f"shape must be (n_rows, n_cols), got {shape!r}") from None
+            raise ValueError(f"shape must be (n_rows, n_cols), two positive integers, got {shape!r}") from None
         if rows < 1 or cols < 1 or rows * cols < 2:
             raise ValueError(f"shape must have at least 1 row, 1 column and 2 cells, got {shape!r}")
         self.shape = (rows, cols)
@@ -60,23 +60,17 @@ class GridWorld(gym.Env):
             terminals = {(0, cols - 1): 1.0}
         if not isinstance(terminals, Mapping) or len(terminals) == 0:
             raise ValueError(f"terminals must be a non-empty mapping {{(row, col): reward}}, got {terminals!r}")
-        self.terminals = {_cell("terminals", k, self.shape): float(v) for k, v in terminals.items()}
+        self.terminals = {_cell("terminals", k, self.shape): check_finite_number(f"terminals[{k!r}]", v)
+                          for k, v in terminals.items()}
         self.walls = {_cell("walls", w, self.shape) for w in walls}
         if self.walls & set(self.terminals):
             raise ValueError(f"walls and terminals overlap at {sorted(self.walls & set(self.terminals))}")
         self.start = _cell("start", start if start is not None else (rows - 1, 0), self.shape)
         if self.start in self.walls or self.start in self.terminals:
             raise ValueError(f"start {self.start} must not be a wall or a terminal cell")
-        try:
-            self.step_cost = float(step_cost)
-        except (TypeError, ValueError):
-            raise ValueError(f"step_cost must be a number, got {step_cost!r}") from None
-        if not np.isfinite(self.step_cost):
-            raise ValueError(f"step_cost must be finite, got {step_cost!r}")
+        self.step_cost = check_finite_number("step_cost", step_cost)
         self.slip = check_probability("slip", slip)
-        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        self.max_steps = int(max_steps)
+        self.max_steps = check_positive_int("max_steps", max_steps)
         if render_mode not in (None, "ansi"):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.render_mode = render_mode
@@ -92,7 +86,7 @@ class GridWorld(gym.Env):
         return r * self.shape[1] + c
 
     def cell_of(self, state: int) -> tuple[int, int]:
-        return divmod(int(state), self.shape[1])
+        return divmod(check_indices("state", state, self.shape[0] * self.shape[1]), self.shape[1])
 
     def _move(self, cell, action: int) -> tuple[int, int]:
         dr, dc = _MOVES[action]
@@ -141,6 +135,9 @@ class GridWorld(gym.Env):
         if policy.shape != (self.observation_space.n,):
             raise ValueError(f"policy must have one action per state, shape ({self.observation_space.n},), "
                              f"got {policy.shape}")
+        policy = check_indices("policy", policy, 4)
+        if max_steps is not None:
+            max_steps = check_positive_int("max_steps", max_steps)
         cell = _cell("start", start if start is not None else self.start, self.shape)
         cells = [cell]
         for _ in range(max_steps or self.max_steps):

@@ -14,14 +14,15 @@ The three stages of the course's language model each use a different view of the
 * **evaluation and RL prompts**: the same prompt, scored by a rule (a verifier), not by a
   reference text.
 
-The answer format is checked by a rule: the completion, up to <eos>, must be 1–3 digits and must
-end with <eos>. ``parse_answer`` returns the number or None; exact-match accuracy compares it
+The answer format is checked by a rule: the completion, up to <eos>, must be 1–3 ASCII digits and
+nothing else (the whole string: no space, no newline) and must end with <eos>. ``parse_answer`` returns the number or None; exact-match accuracy compares it
 with the true answer. The held-out evaluation problems (``data/lm/eval.jsonl``) are drawn once
 from all problems with a fixed seed and never appear in pretraining, SFT or RL prompts.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +31,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .core import check_int_in_range, check_nonnegative_int, check_positive_int
 from .lm.tokenizer import CharTokenizer
 
 CHARS = "0123456789+-=;"
@@ -38,7 +40,8 @@ MAX_ANSWER_TOKENS = 4  # up to 3 digits and <eos>
 EVAL_SIZE = 500
 SPLIT_SEED = 20240605  # fixes which problems are held out; never change it
 EVAL_FILE = "lm/eval.jsonl"
-_ANSWER_RE = re.compile(r"^[0-9]{1,3}$")
+_ANSWER_RE = re.compile(r"[0-9]{1,3}")  # used with fullmatch: "12\n" does not pass ($ would let it)
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 _LEADING_DIGITS = re.compile(r"^[0-9]*")
 
 
@@ -56,8 +59,12 @@ class Problem:
     def __post_init__(self):
         if self.op not in ("+", "-"):
             raise ValueError(f"op must be '+' or '-', got {self.op!r}")
-        if not (0 <= self.a <= 99 and 0 <= self.b <= 99):
-            raise ValueError(f"a and b must lie in 0..99, got a={self.a}, b={self.b}")
+        try:
+            a, b = check_int_in_range("a", self.a, 0, 99), check_int_in_range("b", self.b, 0, 99)
+        except ValueError:
+            raise ValueError(f"a and b must be integers in 0..99, got a={self.a!r}, b={self.b!r}") from None
+        object.__setattr__(self, "a", a)  # np.int64(3) is stored as 3, so prompts read the same
+        object.__setattr__(self, "b", b)
         if self.op == "-" and self.a < self.b:
             raise ValueError(f"subtraction needs a >= b, got {self.a}-{self.b}")
 
@@ -84,9 +91,24 @@ class Problem:
 
 def format_answer(n: int) -> str:
     """The answer written least-significant digit first: 92 -> "29", 100 -> "001"."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return str(int(n))[::-1]
+    return str(check_nonnegative_int("n", n))[::-1]
+
+
+def as_answer(value) -> int:
+    """A true answer as an ``int``: an integer (Python, NumPy or torch), an integral float
+    (``12.0``) or an integer string (``"12"``). Anything else is a ValueError, never rounded or
+    truncated: ``3.7`` is refused, not read as 3. The one rule the rewards and ``evaluate`` use."""
+    v = value
+    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:  # NumPy and torch scalars
+        v = v.item()
+    if isinstance(v, str) and _INTEGER_RE.fullmatch(v.strip()):
+        return int(v.strip())
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"answer values must be integers (or integer strings), got {value!r}")
+    if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+        raise ValueError(f"answer values must be integers (or integer strings), got {value!r}: "
+                         "a non-integral answer is refused, not rounded")
+    return int(v)
 
 
 def parse_answer(completion: str) -> int | None:
@@ -97,7 +119,7 @@ def parse_answer(completion: str) -> int | None:
     """
     if not isinstance(completion, str):
         raise ValueError(f"completion must be a string, got {type(completion).__name__}")
-    if not _ANSWER_RE.match(completion):
+    if not _ANSWER_RE.fullmatch(completion):
         return None
     return int(completion[::-1])
 
@@ -141,15 +163,14 @@ def eval_problems() -> tuple[Problem, ...]:
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    try:
+        return np.random.default_rng(check_nonnegative_int("seed", seed))
+    except ValueError:
+        raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}") from None
 
 
 def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
+    return check_positive_int("n", n)
 
 
 def sample_problems(n: int, seed=0) -> list[Problem]:
@@ -165,6 +186,7 @@ def pretraining_documents(n: int, seed=0, max_problems: int = 3) -> list[str]:
     Each document is e.g. ``"12+5=71;40-13=72"``; the trainer adds <bos> and <eos> around it.
     """
     n, rng = _check_n(n), _rng(seed)
+    max_problems = check_positive_int("max_problems", max_problems)
     train = train_problems()
     docs = []
     for k in rng.integers(1, max_problems + 1, size=n):
@@ -213,7 +235,7 @@ def _prompts_and_answers(dataset: Iterable) -> tuple[list[str], list[int]]:
             answers.append(row.answer)
         elif isinstance(row, dict) and "prompt" in row and "answer" in row:
             prompts.append(row["prompt"])
-            answers.append(int(row["answer"]))
+            answers.append(as_answer(row["answer"]))
         else:
             raise ValueError(f"dataset rows must be Problems or dicts with 'prompt' and 'answer', got {row!r}")
     if not prompts:
@@ -233,7 +255,10 @@ def complete(model, tokenizer: CharTokenizer, prompts: Sequence[str], *, tempera
 
     from .lm.generate import generate
 
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("prompts must be a list of strings")
+    batch_size = check_positive_int("batch_size", batch_size)
+    gen = torch.Generator(device="cpu").manual_seed(check_nonnegative_int("seed", seed))
     texts, finished = [], []
     for start in range(0, len(prompts), batch_size):
         chunk = [tokenizer.encode(p, bos=True) for p in prompts[start:start + batch_size]]
@@ -268,8 +293,8 @@ def evaluate(model, dataset, tokenizer: CharTokenizer | None = None, *, greedy: 
     prompts, answers = _prompts_and_answers(dataset)
     if greedy:
         samples = 1
-    elif isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    else:
+        samples = check_positive_int("samples", samples)
     prompts_rep = [p for p in prompts for _ in range(samples)]
     answers_rep = [a for a in answers for _ in range(samples)]
     texts, finished = complete(model, tokenizer, prompts_rep, temperature=0.0 if greedy else temperature,

@@ -33,9 +33,9 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: CharTokenizer, meta
         raise ValueError(f"model must be a GPT, got {type(model).__name__}")
     if not isinstance(tokenizer, CharTokenizer):
         raise ValueError(f"tokenizer must be a CharTokenizer, got {type(tokenizer).__name__}")
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                         f"{model.config.vocab_size}")
+    problem = _mismatch(tokenizer, model.config)
+    if problem:
+        raise ValueError(f"tokenizer and model do not match: {problem}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
              if k != "lm_head.weight"}  # tied to wte.weight
     payload = {
@@ -54,6 +54,16 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: CharTokenizer, meta
     return path
 
 
+def _mismatch(tokenizer: CharTokenizer, config: GPTConfig) -> str | None:
+    """What makes ``tokenizer`` unusable with a model of ``config``, or None."""
+    if tokenizer.vocab_size != config.vocab_size:
+        return (f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
+                f"{config.vocab_size}")
+    if tokenizer.pad_id != config.pad_id:
+        return f"the tokenizer's <pad> is id {tokenizer.pad_id} but the model's pad_id is {config.pad_id}"
+    return None
+
+
 def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, dict]:
     """Load a checkpoint written by ``save_checkpoint``.
 
@@ -62,8 +72,9 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, 
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is damaged or truncated, not a course_lib LM checkpoint, or of an
-            unsupported format version.
+        ValueError: the file is damaged or truncated, not a course_lib LM checkpoint, of an
+            unsupported format version, holds a tokenizer that does not match the model, or
+            holds non-finite weights (saved from a diverged run).
     """
     path = Path(path)
     if not path.is_file():
@@ -89,8 +100,16 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, 
         state = dict(payload["state_dict"])
         state["lm_head.weight"] = state["wte.weight"]
         model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is an incomplete or inconsistent checkpoint: {exc}") from exc
+    problem = _mismatch(tokenizer, config)
+    if problem:
+        raise ValueError(f"{path} is an inconsistent checkpoint: {problem}")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path} holds non-finite weights (NaN or inf) in {name}: it was saved from a "
+                             "diverged run; retrain it (or rebuild the shipped ones with "
+                             "`python -m course_lib train-lm`)")
     if device is not None:
         model.to(device)
     model.eval()

@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..core import check_finite_array, check_finite_number, check_indices, check_positive_int
 from .model import GPT, KVCache
 
 
@@ -60,8 +61,11 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device=None) -> tupl
     Returns:
         (tokens, key_valid): both (B, P) with P the longest prompt.
     """
-    if len(prompts) == 0:
+    if isinstance(prompts, (str, bytes)) or not hasattr(prompts, "__len__") or len(prompts) == 0:
         raise ValueError("prompts must be a non-empty list of token-id lists")
+    if any(isinstance(p, (str, bytes)) or not hasattr(p, "__len__") for p in prompts):
+        raise ValueError("prompts must be a non-empty list of token-id lists (encode text with the tokenizer first)")
+    check_indices("pad_id", pad_id, 2**62)
     lengths = [len(p) for p in prompts]
     if min(lengths) == 0:
         raise ValueError("every prompt needs at least one token (usually <bos>)")
@@ -119,13 +123,18 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
         distribution (before top-k), which is what ``token_logprobs(..., temperature=...)``
         recomputes; for greedy decoding they are taken at temperature 1.
     """
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-    if not (isinstance(temperature, (int, float)) and temperature >= 0):
-        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    temperature = float(temperature)
+    if not isinstance(getattr(getattr(model, "config", None), "vocab_size", None), int):
+        raise ValueError(f"model must be a GPT (with a config.vocab_size), got {type(model).__name__}")
+    max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+    temperature = check_finite_number("temperature", temperature, low=0.0)  # 0 = greedy
+    if top_k is not None:
+        top_k = check_positive_int("top_k", top_k)
+    V = model.config.vocab_size
+    eos_id = check_indices("eos_id", eos_id, V)  # a token of the model's vocabulary
+    if isinstance(prompts, (str, bytes)) or not hasattr(prompts, "__len__"):
+        raise ValueError("prompts must be a non-empty list of token-id lists")
+    for i, p in enumerate(prompts):  # ids the embedding can look up (a float id is not truncated)
+        check_indices(f"prompts[{i}]", p if torch.is_tensor(p) or isinstance(p, (str, bytes)) else list(p), V)
     was_training = model.training
     model.eval()
     pad_id = model.config.pad_id
@@ -188,6 +197,13 @@ def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor, mask: torch
     Returns:
         (B,) the sum of the counted tokens' log-probabilities.
     """
+    if not torch.is_tensor(logits) or not logits.is_floating_point():
+        raise ValueError(f"logits must be a float tensor (B, T, V), got {type(logits).__name__}")
+    check_finite_array("logits", logits)  # a NaN logit would make every log-probability of its row NaN
+    if not torch.is_tensor(tokens):
+        raise ValueError(f"tokens must be a (B, T) tensor of token ids, got {type(tokens).__name__}")
+    if tokens.dim() == 2 and logits.dim() == 3:
+        check_indices("tokens", tokens, logits.shape[-1])
     return _masked_token_logprobs(logits, tokens, mask).sum(1)
 
 
@@ -195,8 +211,11 @@ def _masked_token_logprobs(logits, tokens, mask):
     if logits.dim() != 3 or tokens.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (B, T, V) and tokens (B, T); got {tuple(logits.shape)} "
                          f"and {tuple(tokens.shape)}")
-    if mask.shape != tokens.shape:
-        raise ValueError(f"mask must have the shape of tokens {tuple(tokens.shape)}, got {tuple(mask.shape)}")
+    if not torch.is_tensor(mask) or mask.shape != tokens.shape:
+        raise ValueError(f"mask must have the shape of tokens {tuple(tokens.shape)}, got "
+                         f"{tuple(mask.shape) if torch.is_tensor(mask) else type(mask).__name__}")
+    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("mask must hold only 0 and 1 (or False and True)")
     if bool(mask[:, 0].bool().any()):
         raise ValueError("mask[:, 0] must be 0: the first token has no context to be predicted from")
     logp = F.log_softmax(logits[:, :-1].float(), -1)  # (B, T-1, V): predictions for tokens 1..T-1
@@ -220,10 +239,10 @@ def token_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,
     Returns:
         (B, T) float tensor; column t is the log-probability of tokens[:, t] (0 where mask is 0).
     """
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must have shape (B, T), got {tuple(tokens.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 when scoring, got {temperature!r}")
+    if not torch.is_tensor(tokens) or tokens.dim() != 2:
+        raise ValueError(f"tokens must have shape (B, T), got {tuple(getattr(tokens, 'shape', ())) or type(tokens).__name__}")
+    check_indices("tokens", tokens, model.config.vocab_size)
+    temperature = check_finite_number("temperature", temperature, low=0.0, low_open=True)
     if key_valid is None:
         key_valid = tokens != model.config.pad_id
     logits = model(tokens, key_valid=key_valid)

@@ -6,6 +6,7 @@ Every character of the vocabulary is one token; ``<pad>``, ``<bos>`` and ``<eos>
 """
 from __future__ import annotations
 
+import numbers
 from typing import Iterable, Sequence
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -63,7 +64,10 @@ class CharTokenizer:
             stop_at_eos: end the text at the first ``<eos>``.
         """
         out = []
-        for i in (int(t) for t in ids):
+        for t in (ids.tolist() if hasattr(ids, "tolist") else ids):
+            if isinstance(t, bool) or not isinstance(t, numbers.Integral):
+                raise ValueError(f"token ids must be integers, got {t!r}")
+            i = int(t)
             if not 0 <= i < self.vocab_size:
                 raise ValueError(f"token id {i} is outside the vocabulary (0..{self.vocab_size - 1})")
             if i == self.eos_id and stop_at_eos:
