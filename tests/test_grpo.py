@@ -248,14 +248,16 @@ def test_one_update_raises_the_logprob_of_the_completion_with_positive_advantage
 @pytest.mark.parametrize("kw, match", [
     (dict(group_size=1), "group_size must be an integer >= 2"),
     (dict(group_size=2.0), "group_size"),
-    (dict(eps_low=0.0), "eps_low must be a number > 0"),
-    (dict(eps_high=-0.1), "eps_high must be a number > 0"),
+    (dict(eps_low=0.0), "eps_low must be a positive number"),
+    (dict(eps_high=-0.1), "eps_high must be a positive number"),
     (dict(eps_low=1.0), "eps_low must be < 1"),
-    (dict(beta=-0.01), "beta must be a number >= 0"),
-    (dict(lr=0), "lr must be a number > 0"),
+    (dict(beta=-0.01), "beta must be a non-negative number"),
+    (dict(lr=0), "lr must be a positive number"),
+    (dict(lr=float("inf")), "lr must be a finite positive number"),
+    (dict(beta=float("nan")), "beta must be a finite"),
     (dict(mu=0), "mu must be a positive integer"),
     (dict(max_completion_length=0), "max_completion_length must be a positive integer"),
-    (dict(temperature=0.0), "temperature must be a number > 0"),
+    (dict(temperature=0.0), "temperature must be a positive number"),
     (dict(loss_aggregation="mean"), "loss_aggregation must be one of"),
     (dict(dynamic_sampling="yes"), "dynamic_sampling must be True or False"),
     (dict(prompts_per_step=0), "prompts_per_step"),
@@ -265,6 +267,14 @@ def test_one_update_raises_the_logprob_of_the_completion_with_positive_advantage
 def test_bad_config_fails_with_a_clear_message(kw, match):
     with pytest.raises(ValueError, match=match):
         GRPOConfig(**kw)
+
+
+def test_config_accepts_numpy_and_torch_scalars_as_python_numbers():
+    import numpy as np
+
+    cfg = GRPOConfig(group_size=np.int64(4), lr=np.float32(1e-3), beta=torch.tensor(0.5), seed=np.uint8(3))
+    assert type(cfg.group_size) is int and cfg.group_size == 4 and type(cfg.lr) is float
+    assert cfg.beta == 0.5 and type(cfg.seed) is int
 
 
 def test_config_is_frozen_and_derives_advantage_scale():

@@ -413,3 +413,15 @@ def test_shipped_sweep_covers_the_clip_ranges_and_seeds():
     rollout = load_recorded_rollout()
     assert len(rollout["rewards"]) == len(rollout["values"]) == len(rollout["terminated"]) == 400
     assert any(rollout["terminated"])
+
+
+def test_config_refuses_non_finite_numbers_and_accepts_numpy_scalars():
+    import numpy as np
+
+    for field in ("lr", "clip_eps", "vf_coef", "gamma"):
+        with pytest.raises(ValueError, match=field):
+            PPOConfig(**{field: float("inf")})
+        with pytest.raises(ValueError, match=field):
+            PPOConfig(**{field: float("nan")})
+    cfg = PPOConfig(n_envs=np.int64(4), lr=np.float32(3e-4), hidden=(np.int64(8),))
+    assert type(cfg.n_envs) is int and type(cfg.lr) is float and cfg.hidden == (8,)

@@ -3,23 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core import check_finite_number, check_nonnegative_int, check_positive_int
+
 LOSS_AGGREGATIONS = ("grpo", "dr_grpo", "dapo")
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
 
 
 @dataclass(frozen=True)
 class GRPOConfig:
     """Hyperparameters of GRPO (DeepSeekMath §4.1) with the Dr. GRPO and DAPO variants.
 
-    Papers' settings for comparison (FACTS.md #2): DeepSeekMath G = 64, R1-Zero and DAPO G = 16;
-    TRL's default ``num_generations`` is 8.
+    Papers' settings for comparison: DeepSeekMath G = 64 (arXiv 2402.03300 §4.2), R1-Zero G = 16
+    (DeepSeek-R1, Nature version, Methods), DAPO G = 16 (arXiv 2503.14476 §4.1); TRL's default
+    ``num_generations`` is 8.
     """
 
     group_size: int = 8  # G: completions sampled per prompt; the group mean is the baseline (G >= 2)
@@ -41,33 +36,31 @@ class GRPOConfig:
     seed: int = 0  # seeds prompt order, sampling and the torch RNG
 
     def __post_init__(self):
-        if not _is_int(self.group_size) or self.group_size < 2:
-            raise ValueError(f"group_size must be an integer >= 2 (a group needs a mean to compare with), "
-                             f"got {self.group_size!r}")
+        # One set of validators (course_lib.core): finite numbers only (lr=inf would train into
+        # NaN), NumPy and torch scalars accepted and stored as Python numbers.
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
+        try:
+            put("group_size", check_finite_number("group_size", self.group_size, low=2, integer=True))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (a group needs a mean to compare with)") from None
         for name in ("eps_low", "eps_high"):
-            v = getattr(self, name)
-            if not _is_number(v) or v <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {v!r}")
+            put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
         if self.eps_low >= 1:
             raise ValueError(f"eps_low must be < 1 (the lower clip 1 - eps_low must stay positive), got {self.eps_low!r}")
-        if not _is_number(self.beta) or self.beta < 0:
-            raise ValueError(f"beta must be a number >= 0 (the KL penalty's weight), got {self.beta!r}")
-        if not _is_number(self.lr) or self.lr <= 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        put("beta", check_finite_number("beta", self.beta, low=0.0))
+        put("lr", check_finite_number("lr", self.lr, low=0.0, low_open=True))
         for name in ("mu", "max_completion_length", "prompts_per_step", "steps", "eval_every"):
-            v = getattr(self, name)
-            if not _is_int(v) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not _is_number(self.temperature) or self.temperature <= 0:
-            raise ValueError(f"temperature must be a number > 0 (rollouts are sampled), got {self.temperature!r}")
+            put(name, check_positive_int(name, getattr(self, name)))
+        try:
+            put("temperature", check_finite_number("temperature", self.temperature, low=0.0, low_open=True))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (rollouts are sampled)") from None
         if self.loss_aggregation not in LOSS_AGGREGATIONS:
             raise ValueError(f"loss_aggregation must be one of {LOSS_AGGREGATIONS}, got {self.loss_aggregation!r}")
         if not isinstance(self.dynamic_sampling, bool):
             raise ValueError(f"dynamic_sampling must be True or False, got {self.dynamic_sampling!r}")
-        if not _is_number(self.max_grad_norm) or self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm must be a number > 0, got {self.max_grad_norm!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        put("max_grad_norm", check_finite_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True))
+        put("seed", check_nonnegative_int("seed", self.seed))
 
     @property
     def advantage_scale(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..core import check_probability
+from ..core import check_finite_number, check_nonnegative_int, check_positive_int, check_probability
 
 
 @dataclass(frozen=True)
@@ -67,32 +67,31 @@ class PPOConfig:
     """"cpu", "cuda" or None (CUDA when available, see ``course_lib.get_device``)."""
 
     def __post_init__(self):
-        positive_ints = ("total_steps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_episodes")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise ValueError(f"eval_every must be a non-negative integer, got {self.eval_every!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        check_probability("gamma", self.gamma)
-        check_probability("lam", self.lam)
+        # One set of validators (course_lib.core): finite numbers only (lr=inf would train into
+        # NaN), NumPy and torch scalars accepted and stored as Python numbers.
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
+        for name in ("total_steps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_episodes"):
+            put(name, check_positive_int(name, getattr(self, name)))
+        put("eval_every", check_nonnegative_int("eval_every", self.eval_every))
+        put("seed", check_nonnegative_int("seed", self.seed))
+        put("gamma", check_probability("gamma", self.gamma))
+        put("lam", check_probability("lam", self.lam))
         for name in ("lr", "clip_eps", "adam_eps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
         for name in ("ent_coef", "vf_coef", "max_grad_norm"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-        if (not isinstance(self.hidden, tuple) or not self.hidden
-                or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden)):
+            put(name, check_finite_number(name, getattr(self, name), low=0.0))
+        if not isinstance(self.hidden, (tuple, list)) or not self.hidden:
             raise ValueError(f"hidden must be a non-empty tuple of positive integers, got {self.hidden!r}")
-        if self.stop_return is not None and self.eval_every == 0:
-            raise ValueError("stop_return needs eval_every > 0 (early stopping is decided by evaluations)")
-        if self.torch_threads is not None and (not isinstance(self.torch_threads, int) or self.torch_threads < 1):
-            raise ValueError(f"torch_threads must be a positive integer or None, got {self.torch_threads!r}")
+        put("hidden", tuple(check_positive_int("hidden", h) for h in self.hidden))
+        if self.stop_return is not None:
+            put("stop_return", check_finite_number("stop_return", self.stop_return))
+            if self.eval_every == 0:
+                raise ValueError("stop_return needs eval_every > 0 (early stopping is decided by evaluations)")
+        if self.torch_threads is not None:
+            put("torch_threads", check_positive_int("torch_threads", self.torch_threads))
+        for name in ("manual_grad", "anneal_lr", "anneal_clip", "normalize_advantages"):
+            if hasattr(self, name) and not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.device not in (None, "cpu", "cuda"):
             raise ValueError(f"device must be 'cpu', 'cuda' or None, got {self.device!r}")
 
