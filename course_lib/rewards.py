@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from .tasks import parse_answer
+from .core import check_finite_number
+from .tasks import as_answer, follows_format, parse_answer
 
 RewardFn = Callable[..., list]
 
@@ -53,13 +54,6 @@ def _check_column(name: str, values: Any, n: int) -> list:
     return values
 
 
-def _as_answer(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"answer values must be integers (or integer strings), got {value!r}") from None
-
-
 def format_reward(completions: Sequence, finished: Sequence[bool] | None = None, **kwargs) -> list[float]:
     """1.0 for a completion that follows the task's answer format, else 0.0.
 
@@ -77,7 +71,7 @@ def format_reward(completions: Sequence, finished: Sequence[bool] | None = None,
     """
     texts = _check_completions(completions)
     done = [True] * len(texts) if finished is None else _check_column("finished", finished, len(texts))
-    return [1.0 if bool(f) and parse_answer(t) is not None else 0.0 for t, f in zip(texts, done)]
+    return [1.0 if follows_format(t, bool(f)) else 0.0 for t, f in zip(texts, done)]
 
 
 def accuracy_reward(completions: Sequence, answer: Sequence | None = None,
@@ -97,7 +91,7 @@ def accuracy_reward(completions: Sequence, answer: Sequence | None = None,
         One reward per completion.
     """
     texts = _check_completions(completions)
-    truth = [_as_answer(a) for a in _check_column("answer", answer, len(texts))]
+    truth = [as_answer(a) for a in _check_column("answer", answer, len(texts))]
     ok_format = format_reward(texts, finished=finished)
     return [1.0 if fmt and parse_answer(t) == a else 0.0 for t, a, fmt in zip(texts, truth, ok_format)]
 
@@ -125,10 +119,7 @@ def combine_rewards(reward_fns: Sequence[RewardFn], weights: Sequence[float] | N
         w = list(weights)
         if len(w) != len(fns):
             raise ValueError(f"weights has {len(w)} values but there are {len(fns)} reward functions")
-        for x in w:
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:
-                raise ValueError(f"weights must be numbers, got {x!r}")
-        w = [float(x) for x in w]
+        w = [check_finite_number("weights", x) for x in w]
 
     def combined(completions, **kwargs) -> list[float]:
         n = len(_check_completions(completions))

@@ -72,9 +72,23 @@ def test_every_true_answer_round_trips_through_the_format():
     (lambda: format_reward([29]), "each completion must be a string"),
     (lambda: combine_rewards([]), "reward_fns must be a non-empty list"),
     (lambda: combine_rewards([accuracy_reward], [1.0, 2.0]), "weights has 2 values"),
-    (lambda: combine_rewards([accuracy_reward], ["a"]), "weights must be numbers"),
+    (lambda: combine_rewards([accuracy_reward], ["a"]), "weights must be a number"),
     (lambda: combine_rewards([lambda c, **k: [1.0]])(["1", "2"]), "returned 1 rewards for 2 completions"),
 ])
 def test_bad_input_is_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_answers_are_never_truncated_and_weights_must_be_finite():
+    import numpy as np
+
+    from course_lib.rewards import accuracy_reward, combine_rewards, format_reward
+
+    with pytest.raises(ValueError, match="answer"):
+        accuracy_reward(["3"], answer=[3.7])
+    assert accuracy_reward(["21"], answer=[np.int64(12)]) == [1.0]
+    assert format_reward(["12\n"]) == [0.0]  # the format is the whole string
+    with pytest.raises(ValueError, match="weights"):
+        combine_rewards([accuracy_reward, format_reward], [1.0, float("inf")])
+    assert combine_rewards([format_reward], [np.float32(0.5)])(["12"]) == [0.5]
