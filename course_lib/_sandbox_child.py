@@ -90,9 +90,11 @@ def _record(fd: int, nonce: str, kind: str, **fields) -> None:
 
 
 def _libc():
+    """(ctypes, libc) on Linux, (None, None) elsewhere: the kernel layers are Linux's."""
+    if not sys.platform.startswith("linux"):
+        return None, None
     import ctypes  # only in the supervisor: the harness is a fresh exec and never has it loaded
-    libc = ctypes.CDLL(None, use_errno=True)
-    return ctypes, libc
+    return ctypes, ctypes.CDLL(None, use_errno=True)
 
 
 def _unshare(libc, ctypes, flags: int) -> str | None:
@@ -214,8 +216,11 @@ def _supervise(workdir: str) -> int:
     signal.signal(signal.SIGTERM, stop)
     cfg = _load_config(workdir)
     ctypes, libc = _libc()
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
+    if libc is None:
+        done, missing = [], [f"namespaces, private mounts, capability drop (Linux only; this is {sys.platform})"]
+    else:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
     init = os.fork()
     if init == 0:
         try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
@@ -238,17 +243,19 @@ def _supervise(workdir: str) -> int:
 def _init(libc, ctypes, cfg: dict, workdir: str, done: list, missing: list) -> None:
     """Pid 1 of the new namespace (when there is one): mounts, capabilities, then the harness."""
     fd, nonce = cfg["result_fd"], cfg["nonce"]
-    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
-    if "mount namespace" in done:
-        more, lacking = _private_mounts(libc, ctypes, workdir)
-        done, missing = done + more, missing + lacking
-    err = _drop_privileges(libc, ctypes)
-    done, missing = (done + ["no capabilities, no_new_privs"], missing) if err is None else \
-        (done, missing + [f"capability drop ({err})"])
+    if libc is not None:
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+        if "mount namespace" in done:
+            more, lacking = _private_mounts(libc, ctypes, workdir)
+            done, missing = done + more, missing + lacking
+        err = _drop_privileges(libc, ctypes)
+        done, missing = (done + ["no capabilities, no_new_privs"], missing) if err is None else \
+            (done, missing + [f"capability drop ({err})"])
     _record(fd, nonce, "setup", protections=done, missing=missing)
     harness = os.fork()
     if harness == 0:
-        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
         try:
             os.execv(sys.executable, command(sys.executable, "--harness", workdir, cfg["compiled"]))
         finally:
@@ -328,19 +335,23 @@ def _make_audit_hook(fd: int, nonce: str, workdir: str, readable: tuple[str, ...
     return hook
 
 
-def _set_limits(cfg: dict) -> list[str]:
+def _set_limits(cfg: dict) -> tuple[list[str], list[str]]:
+    """Set the rlimits (soft = hard: raising one needs a capability the harness no longer has)."""
     import resource
-    limits = [("cpu", resource.RLIMIT_CPU, cfg["cpu_seconds"], f"{cfg['cpu_seconds']} s CPU"),
-              ("as", resource.RLIMIT_AS, cfg["memory_limit"], f"{cfg['memory_limit'] / 2**20:g} MiB address space"),
-              ("fsize", resource.RLIMIT_FSIZE, cfg["file_size_limit"], f"{cfg['file_size_limit'] / 2**20:g} MiB per file"),
-              ("nofile", resource.RLIMIT_NOFILE, cfg["open_files_limit"], f"{cfg['open_files_limit']} open files"),
-              ("nproc", resource.RLIMIT_NPROC, 0, "0 new processes"),
-              ("core", resource.RLIMIT_CORE, 0, "no core dumps")]
-    done = []
-    for _, which, value, text in limits:
-        resource.setrlimit(which, (value, value))  # soft = hard: raising needs a capability we dropped
-        done.append(text)
-    return done
+    limits = [(resource.RLIMIT_CPU, cfg["cpu_seconds"], f"{cfg['cpu_seconds']} s CPU"),
+              (resource.RLIMIT_AS, cfg["memory_limit"], f"{cfg['memory_limit'] / 2**20:g} MiB address space"),
+              (resource.RLIMIT_FSIZE, cfg["file_size_limit"], f"{cfg['file_size_limit'] / 2**20:g} MiB per file"),
+              (resource.RLIMIT_NOFILE, cfg["open_files_limit"], f"{cfg['open_files_limit']} open files"),
+              (resource.RLIMIT_NPROC, 0, "0 new processes"),
+              (resource.RLIMIT_CORE, 0, "no core dumps")]
+    done, missing = [], []
+    for which, value, text in limits:
+        try:
+            resource.setrlimit(which, (value, value))
+            done.append(text)
+        except (ValueError, OSError) as exc:  # e.g. a platform without RLIMIT_AS enforcement
+            missing.append(f"rlimit {text} ({exc})")
+    return done, missing
 
 
 def _jsonable(value) -> dict:
@@ -365,7 +376,7 @@ def _harness(workdir: str) -> int:
     fd, nonce = cfg["result_fd"], cfg["nonce"]
     os.set_inheritable(fd, False)
     try:
-        limits = _set_limits(cfg)
+        limits, limits_missing = _set_limits(cfg)
         loaded = BLOCKED_MODULES.intersection(sys.modules)
         if loaded:
             raise RuntimeError(f"modules the hook must refuse are already loaded: {sorted(loaded)}")
@@ -377,7 +388,7 @@ def _harness(workdir: str) -> int:
     except BaseException as exc:
         _record(fd, nonce, "setup_error", detail=_describe(exc))
         os._exit(EXIT_SETUP)
-    _record(fd, nonce, "ready", limits=limits, audit_hook=bool(cfg["audit_hook"]))
+    _record(fd, nonce, "ready", limits=limits, missing=limits_missing, audit_hook=bool(cfg["audit_hook"]))
 
     def finish(status: str, detail: str = "", outcomes: list | None = None):
         for stream in (sys.stdout, sys.stderr):

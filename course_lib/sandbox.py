@@ -256,6 +256,9 @@ def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_lim
     Returns:
         A ``ProgramResult``; ``result.fraction`` is the reward.
     """
+    if os.name != "posix":
+        raise RuntimeError("the sandbox needs a POSIX system (Linux for its kernel layers); "
+                           f"this is {sys.platform}")
     if not isinstance(source, str):
         raise ValueError(f"source must be a string of Python code, got {type(source).__name__}")
     _check_positive("time_limit", time_limit, float)
@@ -325,6 +328,7 @@ def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, se
         missing += [str(m) for m in setup.get("missing", [])]
     if ready:
         protections.append("rlimits: " + ", ".join(str(x) for x in ready.get("limits", [])))
+        missing += [str(m) for m in ready.get("missing", [])]
         if ready.get("audit_hook"):
             protections.append("audit hook: refuses sockets, new processes, signals, native code, "
                                "files outside the directory and the standard library")
@@ -362,7 +366,8 @@ def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, se
     rec = results[0]
     status, detail = str(rec.get("status")), str(rec.get("detail", ""))[:300]
     if status == "memory":
-        return result("memory", f"{detail} (limit {ready.get('limits', ['?', '?'])[1]})")
+        limit = next((str(x) for x in ready.get("limits", []) if "address space" in str(x)), "no address-space limit")
+        return result("memory", f"{detail} (limit {limit})")
     if status != "ok":
         return result("crashed", detail or "the program failed")
     outcomes = rec.get("outcomes")
