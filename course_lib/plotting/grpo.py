@@ -6,17 +6,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..core import check_finite_array, check_finite_number
 from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
 
 
 def _as_1d(name: str, x) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of numbers, got {x!r}") from None
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D list of numbers, got shape {a.shape}")
-    return a
+    """A non-empty 1-D array of finite numbers (``core.check_finite_array``)."""
+    return check_finite_array(name, x, ndim=1)
 
 
 def advantages_figure(rewards: Sequence[float], group_size: int, group_labels: Sequence[str] | None = None):
@@ -30,7 +26,11 @@ def advantages_figure(rewards: Sequence[float], group_size: int, group_labels: S
     from ..grpo.losses import group_advantages
 
     r = _as_1d("rewards", rewards)
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2 or r.size % group_size:
+    try:
+        group_size = check_finite_number("group_size", group_size, low=2, integer=True)
+    except ValueError:
+        group_size = None
+    if group_size is None or r.size % group_size:
         raise ValueError(f"group_size must be an integer >= 2 dividing len(rewards)={r.size}, got {group_size!r}")
     n_groups = r.size // group_size
     if group_labels is not None and len(group_labels) != n_groups:
@@ -93,6 +93,11 @@ def training_curves(history: Mapping, target: float | None = None, smooth_window
         history: from ``course_lib.grpo.train.train_grpo``.
         target: an accuracy to mark (e.g. the start + 0.25).
     """
+    if not isinstance(history, Mapping):
+        raise ValueError(f"history must be the dict returned by train_grpo, got {type(history).__name__}")
+    if target is not None:
+        target = check_finite_number("target", target, low=0.0, high=1.0)
+    smooth_window = check_finite_number("smooth_window", smooth_window, low=1, integer=True)
     for k in ("step", "eval_step", "eval_accuracy", "eval_format_rate", "zero_variance_frac", "accuracy",
               "entropy_proxy"):
         if k not in history:
@@ -138,6 +143,8 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
     colour; the rest faint grey."""
     from ..experiments.grpo_sweep import find_run
 
+    G = check_finite_number("G", G, low=2, integer=True)
+    beta = check_finite_number("beta", beta, low=0.0)
     chosen = find_run(sweep, G, beta)
     sizes = sorted({r["G"] for r in sweep["runs"]})
     colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(sizes)}

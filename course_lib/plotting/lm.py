@@ -5,19 +5,29 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..core import check_finite_array, check_finite_number, check_positive_int
 from . import PALETTE, finish, house_style, new_figure, smooth
 
 
 def _check_temperature(temperature) -> float:
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    return float(temperature)
+    return check_finite_number("temperature", temperature, low=0.0, low_open=True)
 
 
 def tempered(logits: Sequence[float], temperature: float) -> np.ndarray:
-    """softmax(logits / temperature) as a NumPy array (numerically stable)."""
+    """softmax(logits / temperature) as a NumPy array (numerically stable).
+
+    Args:
+        logits: shape (V,), finite.
+        temperature: > 0; so small that logits / temperature overflows gives the limit T -> 0,
+            the greedy distribution (the maximising tokens share the probability).
+    """
     t = _check_temperature(temperature)
-    z = np.asarray(logits, dtype=float) / t
+    logits = check_finite_array("logits", logits, ndim=1)
+    with np.errstate(over="ignore"):
+        z = logits / t
+    if not np.all(np.isfinite(z)):
+        best = logits == logits.max()
+        return best / best.sum()
     z = z - z.max()
     p = np.exp(z)
     return p / p.sum()
@@ -37,7 +47,8 @@ def next_token_distribution(logits: Sequence[float], labels: Sequence[str], temp
         prompt: the text so far (the state), for the title.
         top: show the ``top`` most likely tokens.
     """
-    logits = np.asarray(logits, dtype=float)
+    logits = check_finite_array("logits", logits, nonempty=True)
+    top = check_positive_int("top", top)
     if logits.ndim != 1 or len(labels) != len(logits):
         raise ValueError(f"logits must be 1-D with one label each; got {logits.shape} and {len(labels)} labels")
     p = tempered(logits, temperature)
@@ -82,8 +93,8 @@ def token_logprobs_figure(tokens: Sequence[str], logprobs: Sequence[float], coun
         logprobs: log π(token | tokens before it) per token (the first has none: use 0).
         counted: which tokens belong to the completion (the mask).
     """
-    logprobs = np.asarray(logprobs, dtype=float)
-    counted = np.asarray(counted, dtype=bool)
+    logprobs = check_finite_array("logprobs", logprobs, ndim=1)
+    counted = check_finite_array("counted", counted, ndim=1, dtype=bool)
     if not (len(tokens) == len(logprobs) == len(counted)):
         raise ValueError(f"tokens, logprobs and counted must have the same length; got {len(tokens)}, "
                          f"{len(logprobs)}, {len(counted)}")
@@ -102,6 +113,9 @@ def token_logprobs_figure(tokens: Sequence[str], logprobs: Sequence[float], coun
 
 def loss_curves(pretrain_loss: Sequence[float], sft_loss: Sequence[float], window: int = 20):
     """Training loss of pretraining and of SFT (per step, smoothed)."""
+    window = check_positive_int("window", window)
+    pretrain_loss = check_finite_array("pretrain_loss", pretrain_loss, ndim=1, nonempty=False)
+    sft_loss = check_finite_array("sft_loss", sft_loss, ndim=1, nonempty=False)
     fig, axes = new_figure(ncols=2, width=9.5, height=3.2)
     with house_style():
         for ax, loss, name, colour in ((axes[0], pretrain_loss, "pretraining: every token", PALETTE[0]),
@@ -123,6 +137,8 @@ def stage_comparison(results: Mapping[str, Mapping[str, float]]):
     Args:
         results: stage name -> {"accuracy", "format_rate", "lenient_accuracy"} (fractions).
     """
+    if not isinstance(results, Mapping) or not results or not all(isinstance(r, Mapping) for r in results.values()):
+        raise ValueError("results must be a non-empty mapping stage name -> {'accuracy', 'format_rate', ...}")
     keys = [("accuracy", "exact-match accuracy"), ("format_rate", "format rate"),
             ("lenient_accuracy", "answer right, format ignored")]
     fig, ax = new_figure(width=7.5, height=3.2)

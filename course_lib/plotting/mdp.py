@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core import check_finite_array, check_indices, check_positive_int, check_probability
 from ..mdp import discounted_returns, effective_horizon
 from . import PALETTE, finish, house_style, new_figure
 
@@ -14,8 +15,8 @@ def discount_weights(gamma: float, horizon: int = 50, rewards: Sequence[float] |
 
     The figure behind the first γ slider (notebooks 00 and 01).
     """
-    if not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    horizon = check_positive_int("horizon", horizon)
+    gamma = check_probability("gamma", gamma)
     h = effective_horizon(gamma)
     t = np.arange(horizon)
     fig, ax = new_figure(width=7.0, height=3.2)
@@ -51,12 +52,16 @@ def grid_heatmap(ax, values, shape, policy=None, walls=(), terminals=None, path=
         path: optional list of cells drawn as a line (e.g. the greedy path from the start).
         start: optional start cell, marked "S".
     """
-    rows, cols = int(shape[0]), int(shape[1])
-    values = np.asarray(values, dtype=float)
+    rows, cols = check_positive_int("shape[0]", shape[0]), check_positive_int("shape[1]", shape[1])
+    values = check_finite_array("values", values, nonempty=False)
     if values.shape != (rows * cols,):
         raise ValueError(f"values must have shape ({rows * cols},) for a {rows}x{cols} grid, got {values.shape}")
     terminals = dict(terminals or {})
     walls = set(map(tuple, walls))
+    if policy is not None:
+        policy = check_indices("policy", np.asarray(policy), 4)
+        if policy.shape != (rows * cols,):
+            raise ValueError(f"policy must have shape ({rows * cols},) for a {rows}x{cols} grid, got {policy.shape}")
     grid = values.reshape(rows, cols).copy()
     masked = np.ma.array(grid, mask=np.zeros_like(grid, dtype=bool))
     for r, c in walls | set(terminals):
@@ -79,7 +84,7 @@ def grid_heatmap(ax, values, shape, policy=None, walls=(), terminals=None, path=
             if annotate:
                 ax.text(c, r + 0.3, f"{grid[r, c]:.2f}", ha="center", va="center", fontsize=7, color="white")
             if policy is not None:
-                dx, dy = _ARROW_DXY[int(np.asarray(policy)[s])]
+                dx, dy = _ARROW_DXY[int(policy[s])]
                 ax.arrow(c - dx / 2, r - dy / 2 - 0.08, dx, dy, head_width=0.15, head_length=0.12,
                          length_includes_head=True, color="white")
         if path is not None and len(path) > 1:
@@ -130,11 +135,13 @@ def value_iteration_convergence(history, V_star=None, states: dict | None = None
         V_star: the converged values (default: the last row of history).
         states: {label: state index} to follow on the right panel (default: the first 3 states).
     """
-    history = np.asarray(history, dtype=float)
+    history = check_finite_array("history", history, nonempty=False)
     if history.ndim != 2 or len(history) < 2:
         raise ValueError(f"history must have shape (K+1, S) with K >= 1, got {history.shape}")
-    V_star = history[-1] if V_star is None else np.asarray(V_star, dtype=float)
+    V_star = history[-1] if V_star is None else check_finite_array("V_star", V_star, shape=(history.shape[1],))
     states = states or {f"state {s}": s for s in range(min(3, history.shape[1]))}
+    for label, s in states.items():
+        check_indices(f"states[{label!r}]", s, history.shape[1])
     fig, (a1, a2) = new_figure(ncols=2, width=9.0, height=3.2)
     with house_style():
         err = np.abs(history - V_star).max(axis=1)
@@ -159,10 +166,7 @@ def llm_credit(gamma: float, n_tokens: int = 200):
     With γ = 1 (what RLHF uses) every token of the answer gets the full reward; with γ = 0.9
     the first tokens of a 200-token answer get almost nothing.
     """
-    if isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer)) or n_tokens < 1:
-        raise ValueError(f"n_tokens must be a positive integer, got {n_tokens!r}")
-    from ..core import check_probability
-
+    n_tokens = check_positive_int("n_tokens", n_tokens)
     gamma = check_probability("gamma", gamma)
     t = np.arange(n_tokens)
     fig, ax = new_figure(width=7.0, height=3.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import check_finite_array, check_finite_number
 from . import PALETTE, finish, house_style, learning_curves, new_figure
 
 
@@ -13,8 +14,10 @@ def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None =
     Args:
         runs: {name: [REINFORCEResult per seed]}.
     """
-    if not runs:
+    if not isinstance(runs, dict) or not runs:
         raise ValueError("runs must be a non-empty dict {name: [REINFORCEResult, ...]}")
+    if target is not None:
+        target = check_finite_number("target", target)
     fig, (a1, a2) = new_figure(ncols=2, width=10.0, height=3.6)
     curves = {name: [(r.env_steps, r.batch_mean_returns) for r in rs] for name, rs in runs.items()}
     learning_curves(a1, curves, xlabel="environment steps", ylabel="mean return of the batch", target=target)
@@ -39,8 +42,12 @@ def variance_comparison(measurements: list[dict], title: str | None = None):
     Args:
         measurements: dicts from ``compare_gradient_variance`` (one per seed).
     """
-    if not measurements:
+    if not measurements or not all(isinstance(m, dict) and {"no_baseline", "baseline", "ratio"} <= set(m)
+                                   for m in measurements):
         raise ValueError("measurements must be a non-empty list of dicts from compare_gradient_variance")
+    for i, m in enumerate(measurements):
+        for key in ("no_baseline", "baseline", "ratio"):
+            check_finite_number(f"measurements[{i}][{key!r}]", m[key], low=0.0)
     fig, ax = new_figure(width=6.0, height=3.2)
     with house_style():
         x = np.arange(len(measurements))
@@ -57,6 +64,9 @@ def variance_comparison(measurements: list[dict], title: str | None = None):
 
 def return_distribution(rtg_by_step, title: str | None = None):
     """Reward-to-go Ĝ_t of one batch against the step t: what the log-probabilities are weighted by."""
+    rtg_by_step = [check_finite_array(f"rtg_by_step[{i}]", g, ndim=1) for i, g in enumerate(rtg_by_step)]
+    if not rtg_by_step:
+        raise ValueError("rtg_by_step must hold at least one episode's reward-to-go")
     fig, ax = new_figure(width=6.0, height=3.0)
     with house_style():
         for colour, g in zip(PALETTE * 10, rtg_by_step):

@@ -7,7 +7,7 @@ import numpy as np
 
 from matplotlib.ticker import FuncFormatter
 
-from ..core import check_probability
+from ..core import check_finite_number, check_positive_int, check_probability
 from ..ppo.math import gae
 from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
 
@@ -18,14 +18,8 @@ def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
     Shaded: where the clipped term is the min and is flat, so the gradient with respect to ρ is
     zero (ρ > 1+ε for A > 0, ρ < 1−ε for A < 0).
     """
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}") from None
-    if not eps >= 0:
-        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
-    if not ratio_max > 1:
-        raise ValueError(f"ratio_max must be > 1, got {ratio_max!r}")
+    eps = check_finite_number("eps", eps, low=0.0)
+    ratio_max = check_finite_number("ratio_max", ratio_max, low=1.0, low_open=True)
     rho = np.linspace(0.0, ratio_max, 401)
     fig, axes = new_figure(ncols=2, width=9.0, height=3.4)
     with house_style():
@@ -62,6 +56,9 @@ def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: 
         gamma: discount; default the rollout's (else 0.98).
     """
     lam = check_probability("lam", lam)
+    horizon = check_positive_int("horizon", horizon)
+    if not isinstance(rollout, dict):
+        raise ValueError(f"rollout must be a dict (e.g. load_recorded_rollout()), got {type(rollout).__name__}")
     for key in ("rewards", "values", "next_values", "terminated", "truncated"):
         if key not in rollout:
             raise ValueError(f"rollout must have a {key!r} entry")
@@ -124,6 +121,9 @@ def side_by_side(runs: dict[str, Sequence[dict]], smooth_window: int = 20, targe
     """
     if not isinstance(runs, dict) or not runs:
         raise ValueError("runs must be a non-empty dict of name -> list of histories")
+    smooth_window = check_positive_int("smooth_window", smooth_window)
+    if target is not None:
+        target = check_finite_number("target", target)
     fig, axes = new_figure(ncols=2, width=10.0, height=3.6)
     for ax, (x_key, label) in zip(axes, (("episode_steps", "environment steps"),
                                          ("episode_seconds", "training wall-clock (s, evaluation excluded)"))):
@@ -166,6 +166,8 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
 
     if not isinstance(sweep, dict) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_clip_sweep()")
+    eps = check_finite_number("eps", eps, low=0.0)
+    smooth_window = check_positive_int("smooth_window", smooth_window)
     values = sorted({r["eps"] for r in sweep["runs"]})
     chosen = min(values, key=lambda v: abs(v - float(eps)))
     if abs(chosen - float(eps)) > 1e-9 * max(1.0, abs(float(eps))):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import check_finite_array, check_finite_number, check_indices, check_positive_int
 from . import finish, house_style, learning_curves, new_figure
 from .mdp import grid_heatmap
 
@@ -15,8 +16,10 @@ def prediction_error(runs: dict, V_true, states=None, title: str | None = None):
         V_true: shape (S,), the exact values (``policy_evaluation_exact``).
         states: which states count in the error (default: all).
     """
-    V_true = np.asarray(V_true, dtype=float)
-    idx = np.arange(len(V_true)) if states is None else np.asarray(states)
+    V_true = check_finite_array("V_true", V_true, ndim=1)
+    idx = np.arange(len(V_true)) if states is None else check_indices("states", states, len(V_true))
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {method name: [TabularHistory per seed]}")
     curves = {}
     for name, hists in runs.items():
         curves[name] = []
@@ -34,6 +37,9 @@ def control_curves(runs: dict, smooth_window: int = 20, title: str | None = None
     Args:
         runs: {method name: [TabularHistory per seed]}.
     """
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {method name: [TabularHistory per seed]}")
+    smooth_window = check_positive_int("smooth_window", smooth_window)
     curves = {name: [(np.arange(1, len(h.returns) + 1), h.returns) for h in hists]
               for name, hists in runs.items()}
     fig, ax = new_figure(width=7.0, height=3.4)
@@ -47,8 +53,8 @@ def control_curves(runs: dict, smooth_window: int = 20, title: str | None = None
 def q_policy(Q, shape, walls=(), terminals=None, start=None, path=None, title: str | None = None,
              ax=None):
     """A learned Q as a picture: max_a Q(s, a) as a heatmap and the greedy action as arrows."""
-    Q = np.asarray(Q, dtype=float)
-    rows, cols = shape
+    Q = check_finite_array("Q", Q, nonempty=False)
+    rows, cols = check_positive_int("shape[0]", shape[0]), check_positive_int("shape[1]", shape[1])
     if Q.ndim != 2 or Q.shape[0] != rows * cols:
         raise ValueError(f"Q must have shape ({rows * cols}, A) for a {rows}x{cols} grid, got {Q.shape}")
     own = ax is None
@@ -75,8 +81,10 @@ def epsilon_runs(sweep: dict, epsilon: float, env=None, smooth_window: int = 20,
     """
     if not isinstance(sweep, dict) or not sweep:
         raise ValueError("sweep must be a non-empty dict from epsilon_sweep")
+    epsilon = check_finite_number("epsilon", epsilon)
+    smooth_window = check_positive_int("smooth_window", smooth_window)
     if isinstance(next(iter(sweep)), tuple):
-        a = float(alpha) if alpha is not None else next(iter(sweep))[1]
+        a = check_finite_number("alpha", alpha) if alpha is not None else next(iter(sweep))[1]
         key = min(sweep, key=lambda k: (abs(k[0] - float(epsilon)), abs(k[1] - a)))
         eps, label = key[0], f"ε = {key[0]:g}, α = {key[1]:g}"
     else:

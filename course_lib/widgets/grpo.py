@@ -1,6 +1,7 @@
 """Sliders of notebook 08 (GRPO): the group size G and the KL weight β over the cached sweep."""
 from __future__ import annotations
 
+from ..core import check_finite_number
 from ..plotting.grpo import sweep_figure
 from . import interactive_figure
 
@@ -16,6 +17,8 @@ def sweep_slider(sweep: dict | None = None, G: int = 8, beta: float = 0.0):
 
     from ..experiments.grpo_sweep import load_sweep
 
+    G = check_finite_number("G", G, low=2, integer=True)
+    beta = check_finite_number("beta", beta, low=0.0)
     sweep = load_sweep() if sweep is None else sweep
     if not isinstance(sweep, dict) or not sweep.get("runs"):
         raise ValueError("sweep must be the dict returned by load_sweep(), with at least one run")

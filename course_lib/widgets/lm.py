@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core import check_finite_number, check_nonnegative_int, check_positive_int
 from ..plotting.lm import next_token_distribution
 from . import interactive_figure
 
@@ -16,6 +17,9 @@ def temperature_view(model, tokenizer, prompt: str, temperature: float, n_sample
     """The figure behind the temperature slider: next-token distribution and samples at ``temperature``."""
     from ..lm.generate import generate
 
+    temperature = check_finite_number("temperature", temperature, low=0.0, low_open=True)
+    n_samples = check_positive_int("n_samples", n_samples)
+    seed = check_nonnegative_int("seed", seed)
     ids = tokenizer.encode(prompt, bos=True)
     with torch.no_grad():
         logits = model(torch.tensor([ids]))[0, -1]
@@ -32,6 +36,7 @@ def temperature_slider(model, tokenizer, prompt: str = "47+38=", correct: str | 
     """A temperature slider redrawing the next-token distribution and a batch of samples."""
     import ipywidgets as widgets
 
+    temperature = check_finite_number("temperature", temperature, low=0.1, high=3.0)
     control = widgets.FloatSlider(value=temperature, min=0.1, max=3.0, step=0.1, description="temperature",
                                   continuous_update=False, readout_format=".1f")
     return interactive_figure(

@@ -1,6 +1,7 @@
 """Sliders of notebook 02: choose among tabular runs computed once."""
 from __future__ import annotations
 
+from ..core import check_finite_number, check_positive_int
 from ..plotting.tabular import epsilon_runs
 from . import interactive_figure
 
@@ -25,6 +26,9 @@ def epsilon_slider(sweep: dict, env=None, epsilon: float | None = None, smooth_w
     """
     if not isinstance(sweep, dict) or not sweep:
         raise ValueError("sweep must be a non-empty dict from tabular.epsilon_sweep")
+    epsilon = None if epsilon is None else check_finite_number("epsilon", epsilon, low=0.0, high=1.0)
+    alpha = None if alpha is None else check_finite_number("alpha", alpha, low=0.0, high=1.0, low_open=True)
+    smooth_window = check_positive_int("smooth_window", smooth_window)
     if isinstance(next(iter(sweep)), tuple):
         eps = _selection([k[0] for k in sweep], epsilon, "ε")
         alp = _selection([k[1] for k in sweep], alpha, "α")
