@@ -429,6 +429,15 @@ def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
 
+def _decode_tests(i: int, tests: Any) -> Any:
+    if not isinstance(tests, str):
+        return tests
+    try:
+        return json.loads(tests)
+    except ValueError:
+        raise ValueError(f"tests[{i}] is a string but not JSON: {tests[:80]!r}") from None
+
+
 def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
                           **kwargs: Any) -> list[float]:
     """Fraction of unit tests passed by each completion's program, run in the sandbox.
@@ -437,7 +446,8 @@ def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = 
         completions: generated texts (or TRL's conversational messages); the program is the
             first fenced ```python block, or the whole text.
         tests: one test list per completion (a dataset column, so TRL passes it by name), each
-            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``.
+            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``, or that list as a
+            JSON string (how a Hugging Face dataset column keeps values of mixed types).
         **kwargs: other dataset columns, ignored.
 
     Returns:
@@ -445,6 +455,6 @@ def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = 
     """
     from .rewards import _check_column, _check_completions  # lazy: rewards may re-export this function
     texts = _check_completions(completions)
-    tests = _check_column("tests", tests, len(texts))
+    tests = [_decode_tests(i, t) for i, t in enumerate(_check_column("tests", tests, len(texts)))]
     results = run_programs([extract_code(t) for t in texts], tests)
     return [r.fraction for r in results]

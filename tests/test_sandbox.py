@@ -8,6 +8,7 @@ program puts in a child's command line, in the process table.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -150,6 +151,9 @@ def test_code_execution_reward_is_the_fraction_of_tests_passed(box):
     conversational = [{"role": "assistant", "content": right}]
     rewards = code_execution_reward([right, off, conversational], tests=[DOUBLE_TESTS] * 3, prompts=["p"] * 3)
     assert rewards == [1.0, 0.0, 1.0]
+    assert code_execution_reward([right], tests=[json.dumps(DOUBLE_TESTS)]) == [1.0]  # a JSON column
+    with pytest.raises(ValueError, match=r"tests\[0\]"):
+        code_execution_reward([right], tests=["not json"])
     with pytest.raises(ValueError, match="tests"):
         code_execution_reward([right, off], tests=[DOUBLE_TESTS])
     with pytest.raises(ValueError, match="tests"):
@@ -370,7 +374,7 @@ def test_audit_hook_alone_blocks_the_hostile_programs(box, listener):
 
 def test_every_candidate_scores_what_its_kind_says(box):
     from course_lib.code_task import KINDS, candidates, format_table, score_table
-    rows = score_table()
+    rows = score_table(time_limit=4.0)  # generous for a busy CI machine; the slow ones still time out
     assert [r["candidate"] for r in rows] == [c.name for c in candidates()]
     assert {r["kind"] for r in rows} == set(KINDS)
     for r in rows:
