@@ -23,8 +23,8 @@ MANIFEST_NAME = "MANIFEST.json"
 # The command that rebuilds each folder of data/ (the first matching prefix wins).
 REBUILD = {
     "lm/": "python -m course_lib train-lm",
-    "ppo/": "python -m course_lib.ppo.sweep",
-    "grpo/": "python -m course_lib.grpo.sweep",
+    "ppo/": "python -m course_lib sweep ppo",
+    "grpo/": "python -m course_lib sweep grpo",
     "rm/": "python -m course_lib train-rm",
 }
 

@@ -98,7 +98,7 @@ def test_a_damaged_json_file_is_named_with_its_line(copy_of_data):
     text = p.read_text()
     p.write_text(text.replace(",", ";", 1))
     with pytest.raises(DataError, match=r"data/ppo/recorded_rollout.json is damaged .*not valid JSON at line \d+, "
-                                        r"column \d+.*python -m course_lib.ppo.sweep"):
+                                        r"column \d+.*python -m course_lib sweep ppo"):
         load_json("ppo/recorded_rollout.json")
     status = dict(validate_data(copy_of_data))
     assert "not valid JSON at line" in status["ppo/recorded_rollout.json"]
@@ -182,5 +182,5 @@ def test_doctor_advises_restoring_data_not_reinstalling(copy_of_data, capsys):
     assert doctor.main([]) == 1
     out = capsys.readouterr().out
     assert "PROBLEM: data file ppo/recorded_rollout.json: checksum mismatch" in out
-    assert "git checkout -- data/" in out and "python -m course_lib.ppo.sweep" in out
+    assert "git checkout -- data/" in out and "python -m course_lib sweep ppo" in out
     assert "course.py setup --force" not in out  # a reinstall restores nothing in data/
