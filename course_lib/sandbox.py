@@ -49,23 +49,6 @@ from typing import Any, Sequence
 
 from . import _sandbox_child as child
 
-# ----------------------------------------------------------------------------------------------
-# Parent side: the public API
-# ----------------------------------------------------------------------------------------------
-
-import dataclasses
-import json
-import marshal
-import math
-import secrets
-import selectors
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
 
 @dataclasses.dataclass(frozen=True)
 class ProgramResult:
@@ -89,6 +72,7 @@ class ProgramResult:
         """Fraction of tests passed, in [0, 1]: the code-execution reward."""
         return self.passed / self.total if self.total else 0.0
 
+
 _CHILD_CODE: list[bytes] = []   # the child module compiled once per process (marshal)
 
 
@@ -104,6 +88,7 @@ def _check_positive(name: str, value: Any, kind: type) -> None:
     ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
     if not ok or not value > 0 or (kind is float and not math.isfinite(value)):
         raise ValueError(f"{name} must be a positive {'number' if kind is float else 'integer'}, got {value!r}")
+
 
 def _normalise_tests(tests: Any) -> list[tuple[str, Any]]:
     if not isinstance(tests, list):
@@ -123,6 +108,7 @@ def _normalise_tests(tests: Any) -> list[tuple[str, Any]]:
         out.append((t["call"], expected))
     return out
 
+
 def _same(a: Any, b: Any) -> bool:
     """Equality after a JSON round trip, strict about bools (True is not 1) and container types."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -134,6 +120,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
+
 
 def _grade(outcome: Any, expected: Any) -> tuple[bool, str]:
     if not isinstance(outcome, dict):
@@ -152,12 +139,14 @@ def _grade(outcome: Any, expected: Any) -> tuple[bool, str]:
         return True, "pass"
     return False, f"fail: returned {outcome['value'][:80]}, expected {json.dumps(expected)[:80]}"
 
+
 _VIOLATION_REASONS = {
     "network": "tried to use the network", "process": "tried to start another process",
     "signal": "tried to send a signal to a process", "write": "tried to write outside its directory",
     "read": "tried to read a file outside its directory and the standard library",
     "native code": "tried to load native code (ctypes or similar)", "limits": "tried to raise its limits",
     "unknown": "did something the sandbox could not check"}
+
 
 def _parse_records(raw: bytes, nonce: str) -> list[dict]:
     records = []
@@ -169,6 +158,7 @@ def _parse_records(raw: bytes, nonce: str) -> list[dict]:
         if isinstance(rec, dict) and rec.get("nonce") == nonce and isinstance(rec.get("kind"), str):
             records.append(rec)
     return records
+
 
 def _read_until_done(out_r: int, res_r: int, deadline: float,
                      output_limit: int) -> tuple[bytes, bytes, str | None]:
@@ -199,6 +189,7 @@ def _read_until_done(out_r: int, res_r: int, deadline: float,
         sel.close()
     return bytes(out[:output_limit]), bytes(res), stop
 
+
 def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
     """End the sandbox and wait until every process of it has exited and been reaped.
 
@@ -220,6 +211,7 @@ def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
             pass
         proc.wait()
 
+
 def _remove_tree(path: str) -> None:
     def retry(func, p, _exc):  # a program may have made its own files read-only
         try:
@@ -229,6 +221,7 @@ def _remove_tree(path: str) -> None:
         except OSError:
             pass
     shutil.rmtree(path, onerror=retry)
+
 
 def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_limit: int = 256 * 2**20,
                 output_limit: int = 64 * 1024, file_size_limit: int = 2**20, open_files_limit: int = 64,
@@ -271,6 +264,8 @@ def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_lim
     if open_files_limit < 8:
         raise ValueError(f"open_files_limit must be at least 8, got {open_files_limit}")
     checked = _normalise_tests(tests)
+    if python is not None and not isinstance(python, str):
+        raise ValueError(f"python must be the path of an interpreter (a string) or None, got {python!r}")
     python = python or sys.executable
 
     nonce = secrets.token_hex(16)
@@ -311,6 +306,7 @@ def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_lim
     seconds = time.monotonic() - start
     return _judge(checked, _parse_records(raw, nonce), stop, out.decode("utf-8", "replace"), seconds,
                   time_limit, output_limit)
+
 
 def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, seconds: float,
            time_limit: float, output_limit: int) -> ProgramResult:
@@ -379,7 +375,9 @@ def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, se
     passed = sum(ok for ok, _ in graded)
     return result("ok", f"{passed}/{total} tests passed", passed, tuple(d for _, d in graded))
 
+
 _PROTECTIONS: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
 
 def available_protections(namespaces: bool = True, audit_hook: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(protections in force, protections missing with the reason) on this machine, measured once.
@@ -394,6 +392,7 @@ def available_protections(namespaces: bool = True, audit_hook: bool = True) -> t
             raise RuntimeError(f"the sandbox cannot run a trivial program here: {r.status}: {r.reason}")
         _PROTECTIONS[key] = (r.protections, r.missing)
     return _PROTECTIONS[key]
+
 
 # ------------------------------------------------------------------------------------------
 # Rewards in TRL's convention
@@ -410,6 +409,7 @@ def extract_code(text: str) -> str:
     if body_start < 0 or end < 0:
         return text
     return text[body_start + 1:end]
+
 
 def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int | None = None,
                  **limits: Any) -> list[ProgramResult]:
@@ -428,6 +428,7 @@ def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int 
         return [run_program(s, t, **limits) for s, t in zip(sources, tests)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
+
 
 def _decode_tests(i: int, tests: Any) -> Any:
     if not isinstance(tests, str):
