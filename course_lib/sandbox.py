@@ -272,6 +272,10 @@ def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_lim
     workdir = os.path.realpath(tempfile.mkdtemp(prefix="course-sandbox-"))
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
+    if res_w < 3:  # a caller without stdin/stdout: keep the result pipe clear of the standard streams
+        import fcntl  # POSIX only, like the rest of run_program
+        res_w, low = fcntl.fcntl(res_w, fcntl.F_DUPFD_CLOEXEC, 3), res_w
+        os.close(low)
     start = time.monotonic()
     proc = None
     try:
