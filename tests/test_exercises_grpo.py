@@ -29,12 +29,29 @@ def test_a_learner_who_returns_exact_zeros_for_equal_groups_passes():
     assert check("group_advantages", learner).passed
 
 
-def test_a_learner_kl_with_torch_where_passes():
+def test_a_learner_kl_that_cleans_the_padding_first_passes():
     def learner(logp, logp_ref, mask):
-        x = logp_ref - logp
-        return torch.where(mask.bool(), x.exp() - x - 1, torch.zeros_like(x))
+        keep = mask > 0
+        x = torch.where(keep, logp_ref, 0.0) - torch.where(keep, logp, 0.0)
+        return torch.where(keep, x.exp() - x - 1, 0.0)
 
     assert check("kl_k3", learner).passed
+
+
+def test_a_kl_that_masks_after_the_exp_fails_on_inf_and_nan_padding():
+    def where_after(logp, logp_ref, mask):
+        x = logp_ref - logp
+        return torch.where(mask.bool(), x.exp() - x - 1, torch.zeros_like(x))  # right values, NaN gradient
+
+    result = check("kl_k3", where_after)
+    assert not result.passed and result.mistake == "where_after_exp" and "gradient" in result.hint
+
+    def times_mask(logp, logp_ref, mask):
+        x = logp_ref - logp
+        return (x.exp() - x - 1) * mask  # NaN where padding holds -inf or NaN
+
+    result = check("kl_k3", times_mask)
+    assert not result.passed and result.mistake == "mask_after_exp"
 
 
 def test_unattempted_stub_is_not_attempted():

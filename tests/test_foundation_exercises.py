@@ -9,18 +9,24 @@ import pytest
 from nbclient import NotebookClient
 
 from course_lib.exercises import (
-    RESULT_MIME, ExerciseFailed, check, get_exercise, list_exercises, results_from_notebook, solution,
+    RESULT_MIME, ExerciseFailed, check, get_exercise, hint, list_exercises, results_from_notebook, solution,
 )
-from course_lib.mdp import discounted_returns
+from course_lib.exercises.catalog.mdp import teaching_discounted_returns as discounted_returns
+from course_lib.mdp import discounted_returns as library_discounted_returns
 
 EX = get_exercise("discounted_returns")
 
 
-def test_reference_passes():
+def test_a_correct_answer_passes():
     result = check("discounted_returns", discounted_returns)
     assert result.passed and result.status == "passed" and bool(result)
     assert result.cases_passed == result.cases_total >= 10
     assert result.hint == ""
+
+
+def test_the_librarys_own_function_is_refused():
+    result = check("discounted_returns", library_discounted_returns)
+    assert result.status == "library" and not result.passed and "write your own" in result.message
 
 
 def test_a_learner_version_written_differently_passes():
@@ -62,7 +68,7 @@ def test_an_unrecognised_wrong_answer_gets_the_general_hint_and_the_failing_case
 
 def test_forgotten_return_is_named():
     def forgot(rewards, gamma, dones=None):
-        discounted_returns(rewards, gamma, dones)
+        discounted_returns(rewards, gamma, dones)  # the learner's own version, computed and dropped
 
     assert "return" in check("discounted_returns", forgot).hint
 
@@ -150,12 +156,13 @@ def test_strict_raises_only_when_asked():
     assert check("discounted_returns", discounted_returns, strict=True).passed
 
 
-def test_the_learners_inputs_are_copies():
+def test_the_learners_inputs_are_copies_and_changing_them_fails():
     def mutating(rewards, gamma, dones=None):
         rewards[:] = 0  # vandalises its input, then answers correctly from the zeroed copy
         return discounted_returns(rewards, gamma, dones)
 
-    assert not check("discounted_returns", mutating).passed
+    result = check("discounted_returns", mutating)
+    assert not result.passed and result.mistake == "modifies_input" and "`rewards`" in result.message
     assert check("discounted_returns", discounted_returns).passed  # cases were not damaged
 
 
@@ -167,9 +174,10 @@ def test_record_is_machine_readable():
     assert set(r.mime_bundle()) == {"text/plain", "text/html", RESULT_MIME}
 
 
-def test_solution_shows_the_reference_source():
+def test_solution_shows_a_short_teaching_solution():
     s = solution("discounted_returns")
-    assert "def discounted_returns" in s.source and "reversed" in s.source
+    assert s.source.startswith("def discounted_returns(") and "reversed" in s.source
+    assert "course_lib" not in s.source and "check_probability" not in s.source
     assert "```python" in s._repr_markdown_()
     with pytest.raises(KeyError, match="no exercise"):
         solution("nope")
@@ -181,14 +189,44 @@ def test_registry_lists_the_first_exercise():
 
 # Every exercise any topic registers, with each of its mistakes: the contract of the catalogue.
 ALL = [get_exercise(n) for n in list_exercises()]
+# Exercises registered by other topics' modules still being written (reward model, RLHF), whose
+# help ladder and teaching solution are not filled in yet: skipped, never silently passed. Remove
+# a name as soon as its Exercise has hint, formula, code_hint and teaching.
+PENDING_LADDER = {"bradley_terry_loss", "kl_penalized_rewards"}
+
+
+def _skip_if_pending(ex):
+    if ex.name in PENDING_LADDER and (ex.teaching is None or not (ex.formula and ex.code_hint)):
+        pytest.skip(f"{ex.name}: help ladder / teaching solution not written yet (see PENDING_LADDER)")
 
 
 @pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
-def test_every_reference_passes_and_has_its_solution_shown(ex):
-    result = check(ex.name, ex.reference)
+def test_every_teaching_solution_passes_and_the_library_is_refused(ex):
+    # The expected outputs are the library's (ex.reference): a passing teaching solution equals it
+    # on every case. It runs with the library's implementation replaced by a trap, so it also
+    # proves the teaching solution is self-contained.
+    _skip_if_pending(ex)
+    assert ex.teaching is not None, f"{ex.name} has no teaching solution"
+    result = check(ex.name, ex.teaching)
     assert result.passed, result.text()
     assert result.cases_total >= 3
-    assert solution(ex.name).source.lstrip().startswith(("def ", "@"))
+    source = solution(ex.name).source
+    assert source.startswith(f"def {ex.name}(") and "course_lib" not in source and len(source.splitlines()) <= 30
+    if ex.library:
+        import importlib
+
+        module, _, attr = ex.library[0].partition(":")
+        library_fn = getattr(importlib.import_module(module), attr)
+        assert check(ex.name, library_fn).status == "library"
+        assert check(ex.name, lambda *a, **k: library_fn(*a, **k)).status == "library"  # only calls it
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
+def test_every_exercise_has_a_three_step_help_ladder(ex):
+    _skip_if_pending(ex)
+    levels = [hint(ex.name, level).text for level in (1, 2, 3)]
+    assert all(len(t) > 40 for t in levels) and len(set(levels)) == 3, levels
+    assert ex.hint == levels[0]
 
 
 @pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
@@ -216,6 +254,12 @@ NOTEBOOK_CELLS = [
     "def discounted_returns(rewards, gamma, dones=None):\n    return [rewards[t + 1] for t in range(len(rewards))]",
     'check("discounted_returns", discounted_returns)',
     "from course_lib.mdp import discounted_returns\nresult = check('discounted_returns', discounted_returns)\nresult",
+    "def discounted_returns(rewards, gamma, dones=None):\n    out, g = [], 0.0\n"
+    "    for t in reversed(range(len(rewards))):\n        g = rewards[t] + gamma * g * (not (dones is not None and dones[t]))\n"
+    "        out.insert(0, g)\n    return out",
+    "result = check('discounted_returns', discounted_returns)\nresult",
+    "import os\ndef discounted_returns(rewards, gamma, dones=None):\n    os._exit(1)",
+    'check("discounted_returns", discounted_returns)',
     "print('the kernel is still alive')",
 ]
 
@@ -229,11 +273,14 @@ def test_checks_inside_a_real_kernel_never_kill_it_and_are_recorded(tmp_path):
     nbformat.write(nb, path)
 
     records = results_from_notebook(path)
-    assert [r["status"] for r in records] == ["not attempted", "timeout", "error", "passed"]
+    assert [r["status"] for r in records] == ["not attempted", "timeout", "error", "library", "passed", "error"]
+    assert records.problems == []
     assert "rewards[t + 1]" in records[2]["details"]  # the learner's own line, from the cell
-    # the passing check ends its cell as the value: shown once, not twice
+    # a check that ends its cell as the value is shown once, not twice
     assert sum(RESULT_MIME in o.get("data", {}) for o in nb.cells[7].outputs) == 1
-    assert "the kernel is still alive" in nb.cells[8].outputs[0]["text"]
+    assert sum(RESULT_MIME in o.get("data", {}) for o in nb.cells[9].outputs) == 1
+    assert "exit code 1" in records[5]["message"]  # os._exit ended the child, not the kernel
+    assert "the kernel is still alive" in nb.cells[12].outputs[0]["text"]
 
 
 def test_results_from_notebook_rejects_a_non_notebook(tmp_path):

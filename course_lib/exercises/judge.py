@@ -82,7 +82,7 @@ def run_case(fn, args: tuple, kwargs: dict, names: list[str], weight: Any = None
     grads = None
     torch = _torch()
     if (torch is not None and weight is not None and isinstance(out, torch.Tensor) and out.grad_fn is not None
-            and tuple(out.shape) == tuple(weight.shape)):
+            and tuple(out.shape) == tuple(weight.shape) and not mutated):  # a changed input breaks autograd
         inputs = [(n, a) for n, a in named_args(names, args, kwargs)
                   if isinstance(a, torch.Tensor) and a.requires_grad]
         if inputs:

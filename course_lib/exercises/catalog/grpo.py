@@ -29,6 +29,13 @@ def _adv_cases() -> list[Case]:
     return cases
 
 
+def teaching_group_advantages(rewards, group_size):
+    """Â_i = (r_i − mean of its group) / (std of its group + 1e-4). rewards: (B,), groups consecutive."""
+    groups = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)  # (n_prompts, G)
+    centred = groups - groups.mean(dim=1, keepdim=True)  # the group mean is the baseline
+    return (centred / (groups.std(dim=1, keepdim=True) + 1e-4)).reshape(-1)
+
+
 def _adv_reference(rewards, group_size):
     return group_advantages(rewards, group_size)
 
@@ -71,11 +78,18 @@ register(Exercise(
     cases=_adv_cases,
     signature="group_advantages(rewards, group_size) -> tensor of shape (B,)",
     notebook="08_grpo",
+    library=("course_lib.grpo.losses:group_advantages",),
+    tensor_out=True,
+    teaching=teaching_group_advantages,
+    formula="Reshape the rewards to (n_prompts, G) with .view(-1, group_size) (the G completions of a prompt "
+            "are consecutive); Â = (r − mean of the row) / (std of the row + eps), with torch.std (Bessel's "
+            "correction) and a small eps such as 1e-4; flatten back to (B,).",
+    code_hint="g = rewards.view(-1, group_size); adv = (g - g.mean(dim=1, keepdim=True)) / "
+              "(g.std(dim=1, keepdim=True) + 1e-4); return adv.reshape(-1).",
     rtol=1e-3,  # any small eps (or returning exact zeros for equal rewards) passes
     atol=1e-5,
-    hint="Reshape the rewards to (n_prompts, G) with .view(-1, group_size) (the G completions of a prompt "
-         "are consecutive); subtract each row's mean and divide by each row's std (torch.std, with "
-         "Bessel's correction) plus a small eps such as 1e-4; flatten back to (B,).",
+    hint="GRPO has no critic: each completion is compared only with the other completions of the same "
+         "prompt. Good means better than its group's average, measured in units of the group's spread.",
     mistakes=(
         Mistake("whole_batch", _adv_whole_batch,
                 "You normalised over the whole batch. GRPO compares each completion only with the other "
@@ -115,16 +129,51 @@ def _kl_cases() -> list[Case]:
     cases.append(Case((t([[-0.2, -1.5, 0.0]]), t([[-0.9, -0.4, -2.3]]), t([[1.0, 1.0, 0.0]])),
                       label="logp=[[-0.2, -1.5, 0.0]], logp_ref=[[-0.9, -0.4, -2.3]], mask=[[1, 1, 0]]"))
     for B, T in ((3, 4), (4, 5), (2, 6)):
-        logp = -torch.rand(B, T, generator=gen) * 3
-        logp_ref = logp + torch.randn(B, T, generator=gen) * 0.7
-        lengths = torch.randint(1, T + 1, (B,), generator=gen)
-        lengths[0] = T
-        mask = (torch.arange(T)[None, :] < lengths[:, None]).float()
-        # what padding often holds: logp 0 (sampler) and a reference log-prob of a pad token
-        logp = torch.where(mask.bool(), logp, torch.zeros_like(logp))
-        logp_ref = torch.where(mask.bool(), logp_ref, torch.full_like(logp_ref, -4.0))
+        logp, logp_ref, mask = _random_kl_batch(gen, B, T)
         cases.append(Case((logp, logp_ref, mask)))
+    # "whatever the padding holds": -inf and NaN in the padding, next to ordinary garbage
+    logp, logp_ref, mask = _random_kl_batch(gen, 3, 6)
+    pad = ~mask.bool()
+    first_pad = pad & (pad.cumsum(1) == 1)  # the first padding position of each row
+    logp = torch.where(first_pad, torch.full_like(logp, float("-inf")), logp)
+    cases.append(Case((logp, logp_ref, mask),
+                      label="3 sequences whose padding holds -inf in logp (a sampler's masked-out value)"))
+    logp, logp_ref, mask = _random_kl_batch(gen, 2, 7)
+    pad = ~mask.bool()
+    first_pad = pad & (pad.cumsum(1) == 1)
+    logp_ref = torch.where(first_pad, torch.full_like(logp_ref, float("nan")), logp_ref)
+    cases.append(Case((logp, logp_ref, mask), label="2 sequences whose padding holds NaN in logp_ref"))
     return cases
+
+
+def _random_kl_batch(gen, B, T):
+    logp = -torch.rand(B, T, generator=gen) * 3
+    logp_ref = logp + torch.randn(B, T, generator=gen) * 0.7
+    lengths = torch.randint(1, T - 1, (B,), generator=gen)
+    lengths[0] = T  # one row without padding
+    mask = (torch.arange(T)[None, :] < lengths[:, None]).float()
+    # what padding often holds: logp 0 (sampler) and a reference log-prob of a pad token
+    logp = torch.where(mask.bool(), logp, torch.zeros_like(logp))
+    logp_ref = torch.where(mask.bool(), logp_ref, torch.full_like(logp_ref, -4.0))
+    return logp, logp_ref, mask
+
+
+def _clean(logp, logp_ref, mask):
+    """The mistakes below handle padding correctly (inputs replaced before any arithmetic), so
+    each one differs from the reference by its own error only."""
+    keep = mask.bool()
+    return torch.where(keep, logp, torch.zeros_like(logp)), torch.where(keep, logp_ref, torch.zeros_like(logp_ref))
+
+
+def teaching_kl_k3(logp, logp_ref, mask):
+    """k3 = exp(x) − x − 1 per token with x = logp_ref − logp; 0 on padding. All (B, T)."""
+    keep = mask.bool()
+    # Replace padding *before* any arithmetic: it may hold -inf or NaN, and 0 · inf is NaN,
+    # in the value and in the gradient.
+    logp = torch.where(keep, logp, torch.zeros_like(logp))
+    logp_ref = torch.where(keep, logp_ref, torch.zeros_like(logp_ref))
+    x = logp_ref - logp  # log(π_ref / π_θ)
+    return (torch.exp(x) - x - 1) * keep
 
 
 def _masked(x, mask):
@@ -136,25 +185,30 @@ def _kl_reference(logp, logp_ref, mask):
 
 
 def _kl_reversed(logp, logp_ref, mask):
+    logp, logp_ref = _clean(logp, logp_ref, mask)
     x = logp - logp_ref  # log(π_θ/π_ref): the ratio upside down
     return _masked(torch.exp(x) - x - 1, mask)
 
 
 def _kl_negated(logp, logp_ref, mask):
+    logp, logp_ref = _clean(logp, logp_ref, mask)
     x = logp_ref - logp
     return _masked(-(torch.exp(x) - x - 1), mask)
 
 
 def _kl_k1(logp, logp_ref, mask):
+    logp, logp_ref = _clean(logp, logp_ref, mask)
     return _masked(logp - logp_ref, mask)
 
 
 def _kl_no_minus_one(logp, logp_ref, mask):
+    logp, logp_ref = _clean(logp, logp_ref, mask)
     x = logp_ref - logp
     return _masked(torch.exp(x) - x, mask)
 
 
 def _kl_plus_log(logp, logp_ref, mask):
+    logp, logp_ref = _clean(logp, logp_ref, mask)
     x = logp_ref - logp
     return _masked(torch.exp(x) + x - 1, mask)
 
@@ -164,14 +218,34 @@ def _kl_ignores_mask(logp, logp_ref, mask):
     return torch.exp(x) - x - 1
 
 
+def _kl_mask_after_exp(logp, logp_ref, mask):
+    x = logp_ref - logp  # the padding's -inf or NaN goes through the exp...
+    return (torch.exp(x) - x - 1) * mask  # ...and 0 · inf or 0 · NaN is NaN
+
+
+def _kl_where_after_exp(logp, logp_ref, mask):
+    x = logp_ref - logp
+    k3 = torch.exp(x) - x - 1
+    return torch.where(mask.bool(), k3, torch.zeros_like(k3))  # right values, NaN gradient on padding
+
+
 register(Exercise(
     name="kl_k3",
     reference=_kl_reference,
     cases=_kl_cases,
     signature="kl_k3(logp, logp_ref, mask) -> tensor of the shape of logp, 0 where mask is 0",
     notebook="08_grpo",
-    hint="With x = logp_ref − logp = log(π_ref/π_θ), the k3 estimate per token is exp(x) − x − 1; "
-         "multiply by the mask so padding gives 0.",
+    library=("course_lib.grpo.losses:kl_k3", "course_lib.ppo.math:k3"),
+    grad_args=("logp", "logp_ref"),
+    tensor_out=True,
+    teaching=teaching_kl_k3,
+    hint="k3 estimates, token by token, how far the policy has drifted from the reference, from the two "
+         "log-probabilities alone; it is never negative. Padding tokens must count zero, whatever numbers "
+         "they hold (even -inf or NaN), in the value and in the gradient.",
+    formula="With x = logp_ref − logp = log(π_ref/π_θ), the k3 estimate per token is exp(x) − x − 1; "
+            "0 where mask is 0 — replace the padding in the inputs before the exp.",
+    code_hint="keep = mask.bool(); logp = torch.where(keep, logp, torch.zeros_like(logp)) and the same for "
+              "logp_ref; x = logp_ref - logp; return (torch.exp(x) - x - 1) * keep.",
     mistakes=(
         Mistake("reversed", _kl_reversed,
                 "Your ratio is upside down: k3 for KL[π_θ || π_ref] uses r = π_ref/π_θ, i.e. "
@@ -188,6 +262,16 @@ register(Exercise(
                 "Check the sign of the middle term: k3 = r − log r − 1 = exp(x) − x − 1, not exp(x) + x − 1."),
         Mistake("ignores_mask", _kl_ignores_mask,
                 "Padding leaks in: positions where mask is 0 are not real tokens, but your KL is not 0 there. "
-                "Multiply by the mask (or use torch.where) so padding adds nothing."),
+                "Padding may hold anything (even -inf or NaN): replace it in the inputs first "
+                "(torch.where(mask.bool(), logp, 0)), then compute, so padding adds nothing."),
+        Mistake("mask_after_exp", _kl_mask_after_exp,
+                "Right on real tokens, but NaN on padding that holds -inf or NaN: multiplying by the mask "
+                "comes too late, because 0 · inf and 0 · NaN are NaN. Replace the padding in the inputs "
+                "first: logp = torch.where(mask.bool(), logp, 0) (and the same for logp_ref)."),
+        Mistake("where_after_exp", _kl_where_after_exp,
+                "Your values are right, but the gradient on padding is NaN: torch.where picks the value, yet "
+                "the backward pass still multiplies the zero gradient of the unused branch by that branch's "
+                "derivative there (exp(inf) = inf, and 0 · inf = NaN), which would poison the whole model. "
+                "Clean the inputs before the exp: torch.where(mask.bool(), logp, 0), the same for logp_ref."),
     ),
 ))

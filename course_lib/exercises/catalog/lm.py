@@ -31,6 +31,17 @@ def _logprob_cases() -> list[Case]:
     return cases
 
 
+def teaching_sequence_logprobs(logits, tokens, mask):
+    """Σ_t mask[:, t] · log softmax(logits[:, t-1])[tokens[:, t]] for each sequence.
+
+    logits: (B, T, V); tokens, mask: (B, T). Returns (B,), with logits' gradient.
+    """
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V): predictions for tokens 1..T-1
+    picked = logp.gather(2, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1): log π(token_t | tokens_<t)
+    keep = mask[:, 1:].bool()  # the mask of those same target tokens
+    return torch.where(keep, picked, torch.zeros_like(picked)).sum(dim=1)
+
+
 def _shifted(logits, tokens):
     return F.log_softmax(logits[:, :-1], -1).gather(2, tokens[:, 1:, None]).squeeze(2)  # (B, T-1)
 
@@ -87,9 +98,18 @@ register(Exercise(
     signature="sequence_logprobs(logits, tokens, mask)",
     notebook="05_language_model_as_policy",
     compare=_compare,
-    hint="log π(y|x) = Σ_t mask[:, t] · log_softmax(logits[:, t-1])[tokens[:, t]]: shift by one (the "
-         "logits at t-1 predict the token at t), use log_softmax over the vocabulary, and sum only "
-         "where mask is 1.",
+    library=("course_lib.lm.generate:logprobs_from_logits", "course_lib.lm.generate:_masked_token_logprobs",
+             "course_lib.lm.generate:sequence_logprobs", "course_lib.lm.generate:token_logprobs"),
+    grad_args=("logits",),
+    tensor_out=True,
+    teaching=teaching_sequence_logprobs,
+    hint="The model's output at position t is its guess about the *next* token. Score each completion token "
+         "with the guess made just before it, as a log-probability, and add up only the tokens the mask marks.",
+    formula="log π(y|x) = Σ_t mask[:, t] · log_softmax(logits[:, t-1])[tokens[:, t]]: shift by one (the "
+            "logits at t-1 predict the token at t), use log_softmax over the vocabulary, and sum only "
+            "where mask is 1.",
+    code_hint="logp = torch.log_softmax(logits[:, :-1], dim=-1); picked = logp.gather(2, tokens[:, 1:].unsqueeze(-1))"
+              ".squeeze(-1); return (picked * mask[:, 1:]).sum(dim=1) (or torch.where on mask[:, 1:].bool()).",
     mistakes=(
         Mistake("forgot_mask", _forgot_mask,
                 "You summed over every position, padding included. Multiply the token log-probs by the "

@@ -27,7 +27,25 @@ def _returns_cases() -> list[Case]:
     return cases
 
 
-# The common mistakes, each written the way a learner would write it.
+def teaching_discounted_returns(rewards, gamma, dones=None):
+    """G_t = r_t + γ·G_{t+1} for every step, backwards; the sum stops where an episode ends.
+
+    rewards: (T,); dones: optional (T,) booleans, True where an episode ends at that step.
+    Returns an array of shape (T,).
+    """
+    rewards = np.asarray(rewards, dtype=float)
+    dones = np.zeros(len(rewards), dtype=bool) if dones is None else np.asarray(dones, dtype=bool)
+    returns = np.zeros(len(rewards))
+    future = 0.0  # G_{t+1}: 0 beyond the last step
+    for t in reversed(range(len(rewards))):
+        if dones[t]:  # the episode ended at step t: nothing after it counts
+            future = 0.0
+        future = rewards[t] + gamma * future
+        returns[t] = future
+    return returns
+
+
+# The common mistakes, each written the way a learner would write it (never with the library).
 
 def _summed_forwards(rewards, gamma, dones=None):
     rewards = np.asarray(rewards, dtype=float)
@@ -43,11 +61,11 @@ def _summed_forwards(rewards, gamma, dones=None):
 
 def _discounts_first_reward(rewards, gamma, dones=None):
     # G_t = Σ_k γ^(k+1) r_{t+k}: the first reward is discounted too
-    return gamma * discounted_returns(rewards, gamma, dones)
+    return gamma * teaching_discounted_returns(rewards, gamma, dones)
 
 
 def _ignores_dones(rewards, gamma, dones=None):
-    return discounted_returns(rewards, gamma, None)
+    return teaching_discounted_returns(rewards, gamma, None)
 
 
 def _reset_one_step_late(rewards, gamma, dones=None):
@@ -64,7 +82,7 @@ def _reset_one_step_late(rewards, gamma, dones=None):
 
 
 def _undiscounted(rewards, gamma, dones=None):
-    return discounted_returns(rewards, 1.0, dones)
+    return teaching_discounted_returns(rewards, 1.0, dones)
 
 
 def _discount_by_absolute_time(rewards, gamma, dones=None):
@@ -83,7 +101,7 @@ def _discount_by_absolute_time(rewards, gamma, dones=None):
 
 
 def _only_first_return(rewards, gamma, dones=None):
-    return discounted_returns(rewards, gamma, dones)[:1]
+    return teaching_discounted_returns(rewards, gamma, dones)[:1]
 
 
 register(Exercise(
@@ -92,8 +110,16 @@ register(Exercise(
     cases=_returns_cases,
     signature="discounted_returns(rewards, gamma, dones=None)",
     notebook="01_mdp_and_discounted_return",
-    hint="Go backwards: G_t = r_t + γ·G_{t+1}, with G_{t+1} taken as 0 when dones[t] is true "
-         "(the episode ended at step t) and beyond the last step.",
+    notebooks=("00_welcome",),
+    library=("course_lib.mdp:discounted_returns", "course_lib.policy_gradient:reward_to_go"),
+    teaching=teaching_discounted_returns,
+    hint="The return from step t looks *ahead*: this step's reward plus the discounted return from the "
+         "next step on. Which end of the sequence do you know first?",
+    formula="G_t = r_t + γ·G_{t+1}, computed from the last step backwards; G_{t+1} counts as 0 beyond the "
+            "last step and where dones[t] is true (the episode ended at step t, so G_t = r_t).",
+    code_hint="future = 0.0, then `for t in reversed(range(len(rewards))):` — if dones[t]: future = 0.0; "
+              "then future = rewards[t] + gamma * future and returns[t] = future (returns = np.zeros(len(rewards)) "
+              "made beforehand).",
     mistakes=(
         Mistake("summed_forwards", _summed_forwards,
                 "You accumulated from the first step forwards, which sums the past rewards. The return "
@@ -152,8 +178,17 @@ def _backup_cases() -> list[Case]:
     return cases
 
 
+def teaching_bellman_backup(P, R, V, policy, gamma):
+    """One sweep of policy evaluation: V_new(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')].
+
+    P, R: (S, A, S); V: (S,); policy: (S, A) probabilities. Returns V_new of shape (S,).
+    """
+    Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # Q(s, a): expected over next states s'
+    return (policy * Q).sum(axis=1)  # expected over the policy's actions
+
+
 def _backup_forgets_gamma(P, R, V, policy, gamma):
-    return bellman_backup(P, R, V, policy, 1.0)
+    return teaching_bellman_backup(P, R, V, policy, 1.0)
 
 
 def _backup_ignores_policy(P, R, V, policy, gamma):
@@ -186,8 +221,16 @@ register(Exercise(
     cases=_backup_cases,
     signature="bellman_backup(P, R, V, policy, gamma)",
     notebook="01_mdp_and_discounted_return",
-    hint="For every state s: V_new(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')]. "
-         "P and R have shape (S, A, S), V shape (S,), policy shape (S, A).",
+    library=("course_lib.mdp:bellman_backup", "course_lib.mdp:q_from_v", "course_lib.mdp:policy_evaluation",
+             "course_lib.mdp:policy_evaluation_exact"),
+    teaching=teaching_bellman_backup,
+    hint="A state's new value averages over two kinds of chance: which action the policy picks, and where "
+         "the environment then sends you. Each outcome is worth its reward plus the discounted value of "
+         "where you land.",
+    formula="For every state s: V_new(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')]. "
+            "P and R have shape (S, A, S), V shape (S,), policy shape (S, A).",
+    code_hint="With broadcasting: Q = (P * (R + gamma * V[None, None, :])).sum(axis=2) is Q(s, a), shape (S, A); "
+              "then weight it by the policy and sum over the actions: (policy * Q).sum(axis=1).",
     mistakes=(
         Mistake("forgets_gamma", _backup_forgets_gamma,
                 "The next state's value must be discounted: use R(s,a,s') + γ·V(s'), not R + V(s')."),
@@ -218,6 +261,23 @@ def _vi_cases() -> list[Case]:
         P, R = _random_mdp(rng, S, A)
         cases.append(Case((P, R, float(rng.choice([0.5, 0.8, 0.9])), 1e-10)))
     return cases
+
+
+def teaching_value_iteration(P, R, gamma, tol):
+    """Repeat the Bellman optimality backup until no value moves by tol; act greedily on the result.
+
+    P, R: (S, A, S). Returns (V of shape (S,), the greedy policy: integer actions of shape (S,)).
+    """
+    V = np.zeros(P.shape[0])
+    while True:
+        Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A)
+        V_new = Q.max(axis=1)  # act optimally from here on
+        change = np.max(np.abs(V_new - V))
+        V = V_new
+        if change < tol:
+            break
+    Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)
+    return V, Q.argmax(axis=1)
 
 
 def _vi_reference(P, R, gamma, tol):
@@ -272,7 +332,7 @@ def _vi_discounts_reward(P, R, gamma, tol):
 
 
 def _vi_policy_ignores_reward(P, R, gamma, tol):
-    V, _ = value_iteration(P, R, gamma, tol=tol)
+    V, _ = teaching_value_iteration(P, R, gamma, tol)
     return V, np.argmax((P * V[None, None, :]).sum(axis=2), axis=1)  # best expected next value only
 
 
@@ -282,8 +342,15 @@ register(Exercise(
     cases=_vi_cases,
     signature="value_iteration(P, R, gamma, tol) -> (V, policy)",
     notebook="01_mdp_and_discounted_return",
-    hint="Start from V = 0; repeat Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ V(s')], V_new(s) = max_a Q(s,a) "
-         "until max |V_new − V| < tol; return V and the greedy policy argmax_a Q(s,a) (integer actions).",
+    library=("course_lib.mdp:value_iteration", "course_lib.mdp:q_from_v"),
+    teaching=teaching_value_iteration,
+    hint="Repeat a backup that assumes you act *optimally* from the next step on (the best action, not an "
+         "average over a policy) until the values stop changing; then act greedily on those values.",
+    formula="Start from V = 0; repeat Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ V(s')], V_new(s) = max_a Q(s,a) "
+            "until max |V_new − V| < tol; return V and the greedy policy argmax_a Q(s,a) (integer actions).",
+    code_hint="V = np.zeros(P.shape[0]); in a `while True:` loop: Q = (P * (R + gamma * V[None, None, :])).sum(axis=2), "
+              "V_new = Q.max(axis=1), change = np.max(np.abs(V_new - V)), V = V_new, break when change < tol. "
+              "Then recompute Q from the final V and return V, Q.argmax(axis=1).",
     mistakes=(
         Mistake("uses_min", _vi_uses_min,
                 "You took the minimum over actions: the optimal value is the *maximum* "

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...mdp import discounted_returns
 from ...policy_gradient import policy_gradient_loss, reward_to_go
 from ..registry import Case, Exercise, Mistake, register
 
@@ -22,9 +21,30 @@ def _rtg_cases() -> list[Case]:
     return cases
 
 
+def teaching_reward_to_go(rewards, gamma=1.0):
+    """Ĝ_t = Σ_{k ≥ t} γ^(k−t) r_k: the discounted rewards from step t on. rewards: (T,) -> (T,)."""
+    rewards = np.asarray(rewards, dtype=float)
+    out = np.zeros(len(rewards))
+    running = 0.0  # Ĝ_{t+1}
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def teaching_policy_gradient_loss(logp, returns, baseline=None):
+    """L = −mean_t[ logp_t · (Ĝ_t − b_t) ], the weights detached. logp: (N,) with grad -> scalar tensor."""
+    logp = torch.as_tensor(logp)
+    weight = torch.as_tensor(returns, dtype=logp.dtype)
+    if baseline is not None:
+        weight = weight - torch.as_tensor(baseline, dtype=logp.dtype)
+    # The weight says how good the action was; it is a constant of this loss, not something to optimise.
+    return -(logp * weight.detach()).mean()
+
+
 def _rtg_total_everywhere(rewards, gamma=1.0):
     r = np.asarray(rewards, dtype=float)
-    return np.full(len(r), discounted_returns(r, gamma)[0])
+    return np.full(len(r), teaching_reward_to_go(r, gamma)[0])
 
 
 def _rtg_forwards(rewards, gamma=1.0):
@@ -44,11 +64,11 @@ def _rtg_discount_from_start(rewards, gamma=1.0):
 
 def _rtg_excludes_current(rewards, gamma=1.0):
     r = np.asarray(rewards, dtype=float)
-    return np.append(discounted_returns(r, gamma)[1:], 0.0)
+    return np.append(teaching_reward_to_go(r, gamma)[1:], 0.0)
 
 
 def _rtg_undiscounted(rewards, gamma=1.0):
-    return discounted_returns(np.asarray(rewards, dtype=float), 1.0)
+    return teaching_reward_to_go(np.asarray(rewards, dtype=float), 1.0)
 
 
 register(Exercise(
@@ -57,8 +77,14 @@ register(Exercise(
     cases=_rtg_cases,
     signature="reward_to_go(rewards, gamma=1.0) -> array of shape (T,)",
     notebook="03_policy_gradient",
-    hint="Ĝ_t = r_t + γ r_{t+1} + γ² r_{t+2} + ...: only the rewards from step t on, discounted "
-         "relative to t. A backward loop Ĝ_t = r_t + γ Ĝ_{t+1} does it.",
+    library=("course_lib.policy_gradient:reward_to_go", "course_lib.mdp:discounted_returns"),
+    teaching=teaching_reward_to_go,
+    hint="An action can only influence the rewards that come after it. Weight each step by the rewards from "
+         "that step on, discounted relative to that step.",
+    formula="Ĝ_t = r_t + γ r_{t+1} + γ² r_{t+2} + ...: only the rewards from step t on, discounted "
+            "relative to t. A backward loop Ĝ_t = r_t + γ Ĝ_{t+1} does it.",
+    code_hint="out = np.zeros(len(rewards)); running = 0.0; for t in reversed(range(len(rewards))): "
+              "running = rewards[t] + gamma * running; out[t] = running.",
     mistakes=(
         Mistake("total_return_everywhere", _rtg_total_everywhere,
                 "You gave every step the whole episode's return. An action cannot change rewards that "
@@ -90,24 +116,29 @@ def _loss_cases() -> list[Case]:
 
 
 def _loss_wrong_sign(logp, returns, baseline=None):
-    return -policy_gradient_loss(logp, returns, baseline)
+    return -teaching_policy_gradient_loss(logp, returns, baseline)
 
 
 def _loss_sum(logp, returns, baseline=None):
-    return policy_gradient_loss(logp, returns, baseline) * len(logp)
+    return teaching_policy_gradient_loss(logp, returns, baseline) * len(logp)
 
 
 def _loss_probs(logp, returns, baseline=None):
-    return policy_gradient_loss(torch.exp(torch.as_tensor(logp)), returns, baseline)
+    return teaching_policy_gradient_loss(torch.exp(torch.as_tensor(logp)), returns, baseline)
 
 
 def _loss_adds_baseline(logp, returns, baseline=None):
     b = None if baseline is None else -torch.as_tensor(baseline)
-    return policy_gradient_loss(logp, returns, b)
+    return teaching_policy_gradient_loss(logp, returns, b)
+
+
+def _loss_not_detached(logp, returns, baseline=None):
+    weight = returns if baseline is None else returns - baseline  # no .detach(): gradients leak
+    return -(logp * weight).mean()
 
 
 def _loss_ignores_baseline(logp, returns, baseline=None):
-    return policy_gradient_loss(logp, returns, None)
+    return teaching_policy_gradient_loss(logp, returns, None)
 
 
 register(Exercise(
@@ -116,8 +147,17 @@ register(Exercise(
     cases=_loss_cases,
     signature="policy_gradient_loss(logp, returns, baseline=None) -> scalar tensor",
     notebook="03_policy_gradient",
-    hint="L = −mean_t[ logp_t · (returns_t − baseline_t) ] (baseline 0 when None), with the weights "
-         "detached. The minus sign makes gradient descent raise the log-probability of good actions.",
+    library=("course_lib.policy_gradient:policy_gradient_loss",),
+    grad_args=("logp", "returns", "baseline"),  # a learned baseline carries gradients: they must not flow
+    tensor_out=True,
+    teaching=teaching_policy_gradient_loss,
+    hint="Gradient *descent* on this loss should make actions that did better than the baseline more likely. "
+         "Each log-probability is multiplied by a weight that says how good its action was; the weight is a "
+         "constant of the loss, not something to optimise.",
+    formula="L = −mean_t[ logp_t · (returns_t − baseline_t) ] (baseline 0 when None), with the weights "
+            "detached. The minus sign makes gradient descent raise the log-probability of good actions.",
+    code_hint="weight = returns if baseline is None else returns - baseline; return -(logp * weight.detach()).mean() "
+              "— torch operations throughout, so the result is a tensor that carries logp's gradient.",
     mistakes=(
         Mistake("wrong_sign", _loss_wrong_sign,
                 "Your loss has the wrong sign: optimisers minimise, and we want to *increase* "
@@ -132,5 +172,10 @@ register(Exercise(
                 "The baseline is subtracted: the weight is returns − baseline."),
         Mistake("ignores_baseline", _loss_ignores_baseline,
                 "When a baseline is given, subtract it from the returns before multiplying by logp."),
+        Mistake("weights_not_detached", _loss_not_detached,
+                "Your loss has the right value but the wrong gradient: the weights (returns − baseline) "
+                "are not detached, so gradients flow into the returns and, with a learned baseline, into the "
+                "critic (pushing V(s) to make the policy's loss smaller, not to predict returns). Use "
+                "(returns − baseline).detach() as the weight."),
     ),
 ))

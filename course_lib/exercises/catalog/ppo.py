@@ -36,6 +36,24 @@ def _gae_cases() -> list[Case]:
     return cases
 
 
+def teaching_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """GAE: A_t = δ_t + γλ·A_{t+1}, backwards, stopping at every episode end. All inputs (T,).
+
+    δ_t = r_t + γ·V(s_{t+1})·(1 − terminated_t) − V(s_t): a terminated step has no future value,
+    a truncated one still does. Returns (advantages, returns = advantages + values).
+    """
+    r, v, nv = (np.asarray(x, dtype=float) for x in (rewards, values, next_values))
+    term, trunc = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
+    done = term | trunc  # the episode ends here: A_{t+1} belongs to the next one
+    adv = np.zeros(len(r))
+    next_adv = 0.0
+    for t in reversed(range(len(r))):
+        delta = r[t] + gamma * nv[t] * (1.0 - term[t]) - v[t]
+        next_adv = delta + gamma * lam * (1.0 - done[t]) * next_adv
+        adv[t] = next_adv
+    return adv, adv + v
+
+
 def _gae_loop(rewards, values, next_values, terminated, truncated, gamma, lam, *,
               delta_sign=1.0, bootstrap_mask="terminated", recursion_mask="done",
               rec_gamma=True, rec_lam=True, add_values=True):
@@ -96,9 +114,17 @@ register(Exercise(
     cases=_gae_cases,
     signature="gae(rewards, values, next_values, terminated, truncated, gamma, lam)",
     notebook="04_ppo_cartpole",
-    hint="Go backwards. δ_t = r_t + γ·V(s_{t+1})·(1 − terminated_t) − V(s_t); "
-         "A_t = δ_t + γλ·(1 − done_t)·A_{t+1} with done_t = terminated_t or truncated_t; "
-         "return (advantages, advantages + values).",
+    library=("course_lib.ppo.math:gae",),
+    teaching=teaching_gae,
+    hint="An advantage says how much better a step went than the critic expected. GAE adds up the one-step "
+         "surprises (TD errors) from that step on, each further one weighted less (by γλ per step), and "
+         "stops where the episode ends; only a real termination removes the value of the next state.",
+    formula="Go backwards. δ_t = r_t + γ·V(s_{t+1})·(1 − terminated_t) − V(s_t); "
+            "A_t = δ_t + γλ·(1 − done_t)·A_{t+1} with done_t = terminated_t or truncated_t; "
+            "return (advantages, advantages + values).",
+    code_hint="next_adv = 0.0; for t in reversed(range(T)): delta = rewards[t] + gamma * next_values[t] * "
+              "(1 - terminated[t]) - values[t]; next_adv = delta + gamma * lam * (1 - done[t]) * next_adv; "
+              "adv[t] = next_adv. Return adv, adv + values (numpy float arrays).",
     mistakes=(
         Mistake("sign_error", _sign_error,
                 "Every advantage has the wrong sign. The TD error is what happened minus what was expected: "
@@ -149,6 +175,13 @@ def _surrogate_cases() -> list[Case]:
     return cases
 
 
+def teaching_clipped_surrogate(ratio, adv, eps):
+    """PPO's clipped surrogate as a loss: −mean(min(ρ·A, clip(ρ, 1 − ε, 1 + ε)·A)). ratio, adv: same shape."""
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1 - eps, 1 + eps) * adv
+    return -torch.min(unclipped, clipped).mean()  # the pessimistic term, then minus: a loss to minimise
+
+
 def _surr_terms(ratio, adv, eps):
     ratio, adv = torch.as_tensor(ratio), torch.as_tensor(adv)
     return ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv
@@ -188,8 +221,17 @@ register(Exercise(
     cases=_surrogate_cases,
     signature="clipped_surrogate(ratio, adv, eps)",
     notebook="04_ppo_cartpole",
-    hint="loss = −mean(min(ratio·adv, clamp(ratio, 1 − eps, 1 + eps)·adv)): elementwise min, then the mean, "
-         "then the minus sign (we minimise the loss to maximise the objective).",
+    library=("course_lib.ppo.math:clipped_surrogate", "course_lib.ppo.math:clipped_objective"),
+    grad_args=("ratio",),  # the gradient is what the clip is about: zero beyond the clip on the profitable side
+    tensor_out=True,
+    teaching=teaching_clipped_surrogate,
+    hint="PPO takes the more pessimistic of two estimates of how good the new policy is: ratio × advantage, "
+         "and the same with the ratio held inside [1 − ε, 1 + ε]. Then it turns that objective into a loss "
+         "to minimise.",
+    formula="loss = −mean(min(ratio·adv, clamp(ratio, 1 − eps, 1 + eps)·adv)): elementwise min, then the mean, "
+            "then the minus sign (we minimise the loss to maximise the objective).",
+    code_hint="unclipped = ratio * adv; clipped = torch.clamp(ratio, 1 - eps, 1 + eps) * adv; "
+              "return -torch.min(unclipped, clipped).mean().",
     mistakes=(
         Mistake("sign_error", _surr_sign,
                 "Right magnitude, wrong sign: L^CLIP is an objective to maximise, and optimisers minimise. "

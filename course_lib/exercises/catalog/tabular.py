@@ -28,8 +28,19 @@ def _td_cases() -> list[Case]:
     return cases
 
 
+def teaching_td0_update(V, s, r, s_next, terminated, alpha, gamma):
+    """Move V(s) a step alpha toward the one-step target r + γ·V(s') (just r after a terminal step).
+
+    V: (S,) values; returns a new array, the caller's V unchanged.
+    """
+    V = np.array(V, dtype=float)  # a copy: the caller's V stays as it was
+    target = r if terminated else r + gamma * V[s_next]
+    V[s] += alpha * (target - V[s])
+    return V
+
+
 def _td_ignores_terminated(V, s, r, s_next, terminated, alpha, gamma):
-    return td0_update(V, s, r, s_next, False, alpha, gamma)
+    return teaching_td0_update(V, s, r, s_next, False, alpha, gamma)
 
 
 def _td_wrong_sign(V, s, r, s_next, terminated, alpha, gamma):
@@ -40,15 +51,15 @@ def _td_wrong_sign(V, s, r, s_next, terminated, alpha, gamma):
 
 
 def _td_no_step_size(V, s, r, s_next, terminated, alpha, gamma):
-    return td0_update(V, s, r, s_next, terminated, 1.0, gamma)
+    return teaching_td0_update(V, s, r, s_next, terminated, 1.0, gamma)
 
 
 def _td_forgets_gamma(V, s, r, s_next, terminated, alpha, gamma):
-    return td0_update(V, s, r, s_next, terminated, alpha, 1.0)
+    return teaching_td0_update(V, s, r, s_next, terminated, alpha, 1.0)
 
 
 def _td_bootstraps_from_s(V, s, r, s_next, terminated, alpha, gamma):
-    return td0_update(V, s, r, s, terminated, alpha, gamma)
+    return teaching_td0_update(V, s, r, s, terminated, alpha, gamma)
 
 
 register(Exercise(
@@ -57,8 +68,14 @@ register(Exercise(
     cases=_td_cases,
     signature="td0_update(V, s, r, s_next, terminated, alpha, gamma) -> new V",
     notebook="02_learning_from_experience",
-    hint="V(s) ← V(s) + α·[r + γ·V(s') − V(s)], with V(s') replaced by 0 when terminated. "
-         "Only V[s] changes; return the updated array.",
+    library=("course_lib.tabular:td0_update",),
+    teaching=teaching_td0_update,
+    hint="TD(0) nudges V(s) toward a one-step guess of the return: the reward just received plus what you "
+         "now expect from the next state. α says how far it moves; nothing follows a terminal step.",
+    formula="V(s) ← V(s) + α·[r + γ·V(s') − V(s)], with V(s') replaced by 0 when terminated. "
+            "Only V[s] changes; return the updated array (a new one: the caller's V stays as it was).",
+    code_hint="V = np.array(V, dtype=float) makes the copy; target = r if terminated else r + gamma * V[s_next]; "
+              "V[s] += alpha * (target - V[s]); return V.",
     mistakes=(
         Mistake("ignores_terminated", _td_ignores_terminated,
                 "After a terminal step nothing follows: the target is just r. Use "
@@ -102,8 +119,19 @@ def _q_cases() -> list[Case]:
     return cases
 
 
+def teaching_q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma):
+    """Move Q(s, a) a step alpha toward r + γ·max_a' Q(s', a') (just r after a terminal step).
+
+    Q: (S, A) action values; returns a new array, the caller's Q unchanged.
+    """
+    Q = np.array(Q, dtype=float)  # a copy
+    target = r if terminated else r + gamma * Q[s_next].max()  # greedy from s' on: off-policy
+    Q[s, a] += alpha * (target - Q[s, a])
+    return Q
+
+
 def _ql_ignores_terminated(Q, s, a, r, s_next, terminated, alpha, gamma):
-    return q_learning_update(Q, s, a, r, s_next, False, alpha, gamma)
+    return teaching_q_learning_update(Q, s, a, r, s_next, False, alpha, gamma)
 
 
 def _ql_same_action(Q, s, a, r, s_next, terminated, alpha, gamma):
@@ -128,7 +156,7 @@ def _ql_updates_every_action(Q, s, a, r, s_next, terminated, alpha, gamma):
 
 
 def _ql_forgets_gamma(Q, s, a, r, s_next, terminated, alpha, gamma):
-    return q_learning_update(Q, s, a, r, s_next, terminated, alpha, 1.0)
+    return teaching_q_learning_update(Q, s, a, r, s_next, terminated, alpha, 1.0)
 
 
 register(Exercise(
@@ -137,8 +165,14 @@ register(Exercise(
     cases=_q_cases,
     signature="q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma) -> new Q",
     notebook="02_learning_from_experience",
-    hint="Q(s,a) ← Q(s,a) + α·[r + γ·max_a' Q(s',a') − Q(s,a)], with the max term replaced by 0 "
-         "when terminated. Only Q[s, a] changes.",
+    library=("course_lib.tabular:q_learning_update", "course_lib.tabular:sarsa_update"),
+    teaching=teaching_q_learning_update,
+    hint="Like TD(0), but for the value of the action taken, Q(s, a); and the guess of the future assumes "
+         "you act greedily from the next state on, whatever action you actually take there.",
+    formula="Q(s,a) ← Q(s,a) + α·[r + γ·max_a' Q(s',a') − Q(s,a)], with the max term replaced by 0 "
+            "when terminated. Only Q[s, a] changes; return a new array.",
+    code_hint="Q = np.array(Q, dtype=float); target = r if terminated else r + gamma * Q[s_next].max(); "
+              "Q[s, a] += alpha * (target - Q[s, a]); return Q.",
     mistakes=(
         Mistake("ignores_terminated", _ql_ignores_terminated,
                 "After a terminal step nothing follows: the target is just r, with no γ·max Q(s',·) term."),
@@ -173,6 +207,18 @@ def _eps_cases() -> list[Case]:
     return cases
 
 
+def teaching_epsilon_greedy_probs(q_values, epsilon):
+    """π(a) = ε/A for every action, plus (1 − ε)/k for each of the k best (ties share the greedy part).
+
+    q_values: (A,). Returns (A,) probabilities summing to 1.
+    """
+    q = np.asarray(q_values, dtype=float)
+    best = q == q.max()
+    probs = np.full(len(q), epsilon / len(q))  # exploring: uniform over all A actions
+    probs[best] += (1.0 - epsilon) / best.sum()  # exploiting: the greedy action(s)
+    return probs
+
+
 def _eps_only_non_greedy(q_values, epsilon):
     q = np.asarray(q_values, dtype=float)
     p = np.full(len(q), epsilon / (len(q) - 1))
@@ -181,7 +227,7 @@ def _eps_only_non_greedy(q_values, epsilon):
 
 
 def _eps_swapped(q_values, epsilon):
-    return epsilon_greedy_probs(q_values, 1.0 - epsilon)
+    return teaching_epsilon_greedy_probs(q_values, 1.0 - epsilon)
 
 
 def _eps_ties_to_first(q_values, epsilon):
@@ -203,8 +249,15 @@ register(Exercise(
     cases=_eps_cases,
     signature="epsilon_greedy_probs(q_values, epsilon) -> probabilities of shape (A,)",
     notebook="02_learning_from_experience",
-    hint="With probability ε pick uniformly among all A actions (ε/A each), otherwise the greedy "
-         "action; split the greedy share 1 − ε evenly among tied best actions.",
+    library=("course_lib.tabular:epsilon_greedy_probs",),
+    teaching=teaching_epsilon_greedy_probs,
+    hint="ε-greedy mixes two ways of choosing: with probability ε a uniform random action (any of the A, the "
+         "best one included), otherwise the greedy one. Add up the ways each action can be chosen.",
+    formula="π(a) = ε/A + (1 − ε)/k for each of the k actions with the highest value, π(a) = ε/A for the "
+            "others: with probability ε pick uniformly among all A actions, otherwise the greedy action, "
+            "the greedy share 1 − ε split evenly among tied best actions.",
+    code_hint="q = np.asarray(q_values, dtype=float); best = q == q.max(); probs = np.full(len(q), epsilon / len(q)); "
+              "probs[best] += (1 - epsilon) / best.sum(); return probs.",
     mistakes=(
         Mistake("explores_only_non_greedy", _eps_only_non_greedy,
                 "Exploration picks uniformly among *all* actions, the greedy one included: each action "
