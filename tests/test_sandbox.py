@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -36,6 +37,11 @@ def box(tmp_path, monkeypatch):
 
 
 def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of the running processes (but this one) that contain ``text``."""
+    if not Path("/proc/self").is_dir():  # no procfs (macOS): ask ps
+        listing = subprocess.run(["ps", "-axww", "-o", "pid=,command="], capture_output=True, text=True).stdout
+        return [line for line in listing.splitlines()
+                if text in line and line.split(None, 1)[0] != str(os.getpid()) and "ps -axww" not in line]
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
