@@ -61,7 +61,8 @@ def test_the_lock_pins_torch_without_cuda_packages():
 def test_installed_versions_are_the_tested_ones():
     from importlib.metadata import version
 
-    for dist in ("torch", "gymnasium", "stable-baselines3", "numpy", "ipywidgets", "jupyterlab"):
+    for dist in ("torch", "gymnasium", "stable-baselines3", "numpy", "ipywidgets", "jupyterlab",
+                 "transformers", "tokenizers", "trl", "accelerate", "datasets"):
         assert version(dist).split("+")[0] == _lock()[dist], dist
 
 
