@@ -105,12 +105,15 @@ def test_values_are_compared_strictly_after_a_json_round_trip(box):
     src = ("class Equal(int):\n    def __eq__(self, other):\n        return True\n"
            "def always():\n    return Equal(0)\n"
            "def one():\n    return 1\n"
-           "def pair():\n    return (1, 2)\n")
+           "def pair():\n    return (1, 2)\n"
+           "def huge():\n    return 'x' * 10**6\n")
     tests = [{"call": "always()", "expected": 6}, {"call": "one()", "expected": True},
-             {"call": "pair()", "expected": [1, 2]}, {"call": "one()", "expected": 1.0}]
+             {"call": "pair()", "expected": [1, 2]}, {"call": "one()", "expected": 1.0},
+             {"call": "huge()", "expected": "x"}]
     r = run_program(src, tests)
     assert r.status == "ok" and r.details[0].startswith("fail: returned a Equal"), r
-    assert [d == "pass" for d in r.details] == [False, False, True, True], r
+    assert [d == "pass" for d in r.details] == [False, False, True, True, False], r
+    assert r.details[4] == "fail: returned a value too large to compare"
 
 
 def test_syntax_error_and_sys_exit_crash_with_reward_zero(box):
