@@ -17,7 +17,7 @@ import sys
 COMMANDS = {
     "doctor": ("course_lib.doctor", "main"),
     "manifest": ("course_lib.data", "manifest_main"),
-    "train-lm": ("course_lib.lm.train", "main"),
+    "train-lm": ("course_lib.tasks.recipe", "main"),
     "train-rm": ("course_lib.reward_model", "main"),
 }
 BENCHES = {

@@ -145,4 +145,8 @@ def r1_reward(completions: Sequence, **kwargs) -> list[float]:
 
 _R1 = combine_rewards([accuracy_reward, format_reward], [1.0, 1.0])
 
-__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward"]
+# The code-execution reward of notebook 06 runs programs in the sandbox; it lives there and is
+# re-exported here, so every reward in TRL's convention is importable from one module.
+from .sandbox import code_execution_reward  # noqa: E402
+
+__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "code_execution_reward"]

@@ -270,7 +270,8 @@ def test_checkpoint_loading_is_weights_only(tmp_path, model, tok):
 
 def test_a_few_pretraining_steps_lower_the_loss(tok):
     m = new_model(tok, seed=0, n_layer=2, n_embd=32, n_head=2)
-    hist = pretrain(m, tok, TrainConfig(steps=40, batch_size=32, lr=3e-3, warmup=5, seed=0))
+    hist = pretrain(m, tok, TrainConfig(steps=40, batch_size=32, lr=3e-3, warmup=5, seed=0),
+                    documents=tasks.pretraining_documents)["loss"]
     assert len(hist) == 40
     assert sum(hist[-5:]) / 5 < 0.8 * sum(hist[:5]) / 5
 
@@ -282,18 +283,45 @@ def test_sft_lowers_the_completion_loss_and_counts_only_the_completion(tok):
         counted = tok.decode(row[m], skip_special=False)
         assert counted == ex["completion"] + "<eos>"
     m = new_model(tok, seed=0, n_layer=2, n_embd=32, n_head=2)
-    hist = sft(m, tok, examples, TrainConfig(steps=30, batch_size=16, lr=3e-3, warmup=5, seed=0))
+    h = sft(m, tok, examples, TrainConfig(steps=30, batch_size=16, lr=3e-3, warmup=5, seed=0))
+    hist = h["loss"]
     assert sum(hist[-5:]) / 5 < 0.8 * sum(hist[:5]) / 5
+    assert h["step"] == list(range(1, 31)) and h.updates.keys() == {"step", "loss", "lr", "train_seconds"}
 
 
 def test_training_is_deterministic(tok):
     runs = []
     for _ in range(2):
         m = new_model(tok, seed=4, n_layer=1, n_embd=16, n_head=2)
-        runs.append((pretrain(m, tok, TrainConfig(steps=5, batch_size=8, seed=4)), m.state_dict()))
+        h = pretrain(m, tok, TrainConfig(steps=5, batch_size=8, seed=4), documents=tasks.pretraining_documents)
+        runs.append((h["loss"], m.state_dict()))
     assert runs[0][0] == runs[1][0]
     for k in runs[0][1]:
         assert torch.equal(runs[0][1][k], runs[1][1][k])
+
+
+def test_the_lm_package_never_imports_a_task():
+    import ast
+    from pathlib import Path
+
+    import course_lib.lm
+
+    for path in Path(course_lib.lm.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+                assert not any("tasks" in n or "rewards" in n for n in names), f"{path.name} imports {names}"
+
+
+def test_pretrain_needs_a_documents_function_and_stops_at_max_seconds(tok):
+    from course_lib.runs import RunOptions
+
+    m = new_model(tok, seed=0, n_layer=1, n_embd=16, n_head=2)
+    with pytest.raises(ValueError, match="documents must be a function"):
+        pretrain(m, tok, TrainConfig(steps=2, batch_size=4), documents=None)
+    h = pretrain(m, tok, TrainConfig(steps=500, batch_size=4), documents=tasks.pretraining_documents,
+                 run=RunOptions(max_seconds=0.05))
+    assert 1 <= len(h["loss"]) < 500
 
 
 def test_lm_loss_ignores_unmasked_tokens(tok):
@@ -344,7 +372,7 @@ def test_temperature_slider_builds_and_redraws(model, tok):
 # ---------------------------------------------------------------- the commands
 
 def test_train_lm_command_writes_loadable_checkpoints(tmp_path, capsys):
-    from course_lib.lm.train import main
+    from course_lib.tasks.recipe import main
 
     assert main(["--out", str(tmp_path), "--pretrain-steps", "3", "--sft-steps", "2"]) == 0
     for stage in ("pretrained", "sft"):

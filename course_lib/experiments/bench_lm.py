@@ -16,7 +16,8 @@ import torch
 
 from .. import tasks
 from ..lm.generate import generate
-from ..lm.train import PRETRAIN, lm_loss, new_model, pretraining_batch
+from ..lm.train import lm_loss, new_model
+from ..tasks.recipe import PRETRAIN, pretraining_batch
 from ..runs import threads
 
 

@@ -1,29 +1,27 @@
-"""The first two of the three training stages: pretraining, then supervised fine-tuning (SFT).
+"""Generic language-model training: pretraining (next-token prediction on text) and SFT.
 
-* ``pretrain``: next-token prediction on every token of unlabelled task text.
-* ``sft``: next-token prediction on the completion only (the answer and <eos>), given a prompt.
+* ``pretrain``: next-token prediction on every token of unlabelled text, drawn from a
+  ``documents(n, rng)`` function the caller gives (a task's text);
+* ``sft``: next-token prediction on the completion only (the answer and <eos>), given a prompt;
 * RL (later notebooks) then improves the SFT model with a reward instead of demonstrations.
 
-``python -m course_lib train-lm`` rebuilds the shipped checkpoints (``data/lm/pretrained.pt``,
-``data/lm/sft.pt``) and the held-out set from scratch; the same seed gives the same bytes on the
-same machine (one thread, fixed step counts, no wall-clock in the files).
+Both return a ``course_lib.runs.History`` (the loss and learning rate of every step). The
+recipe that builds the course's shipped checkpoints for the arithmetic task, and
+``python -m course_lib train-lm``, live with the task: ``course_lib.tasks.recipe``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import tasks
 from ..core import set_seed
-from ..runs import threads  # noqa: F401  (re-exported: lm.train.threads is used by older code)
-from .checkpoint import save_checkpoint
+from ..runs import History, RunOptions, threads
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
 
@@ -52,14 +50,9 @@ class TrainConfig:
             raise ValueError(f"warmup must be >= 0, got {self.warmup!r}")
 
 
-# The shipped model and its two stages. Changing any of these changes the shipped checkpoints.
+# The course's model shape (the shipped checkpoints' architecture; ``course_lib.tasks.recipe``
+# holds the rest of their recipe).
 MODEL = dict(block_size=32, n_layer=4, n_head=4, n_embd=64)
-# Pretraining stops on purpose in the middle of the model's steep learning phase (measured: 500
-# steps give an SFT model with about 20% held-out accuracy, 575 steps about 54%, 700 steps over
-# 85%), so the SFT model is mediocre and RL has room to improve it.
-PRETRAIN = TrainConfig(steps=550, batch_size=64, lr=6e-3, warmup=50, min_lr_frac=1.0, seed=0)
-SFT = TrainConfig(steps=30, batch_size=32, lr=1e-3, warmup=10, seed=1)
-SFT_EXAMPLES = 512  # size of the SFT set (demonstrations are the scarce resource)
 SEED = 0
 
 
@@ -71,9 +64,10 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def new_model(tokenizer: CharTokenizer | None = None, seed: int = SEED, **overrides) -> GPT:
-    """A freshly initialised model of the shipped shape (seeded)."""
-    tokenizer = tokenizer or tasks.make_tokenizer()
+def new_model(tokenizer: CharTokenizer, seed: int = SEED, **overrides) -> GPT:
+    """A freshly initialised model of the course's shape for ``tokenizer``'s vocabulary (seeded)."""
+    if not isinstance(tokenizer, CharTokenizer):
+        raise ValueError(f"tokenizer must be a CharTokenizer, got {type(tokenizer).__name__}")
     set_seed(seed)
     cfg = GPTConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, **{**MODEL, **overrides})
     return GPT(cfg)
@@ -88,10 +82,9 @@ def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int) -> torch.
     return out
 
 
-def pretraining_batch(tokenizer: CharTokenizer, batch_size: int, block_size: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
+def text_batch(tokenizer: CharTokenizer, documents: Sequence[str], block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens, loss_mask): ``<bos>doc<eos>`` rows, right-padded; every real token after <bos> counts."""
-    docs = tasks.pretraining_documents(batch_size, rng)
-    tokens = _right_pad([tokenizer.encode(d, bos=True, eos=True) for d in docs], tokenizer.pad_id, block_size)
+    tokens = _right_pad([tokenizer.encode(d, bos=True, eos=True) for d in documents], tokenizer.pad_id, block_size)
     mask = tokens != tokenizer.pad_id
     mask[:, 0] = False
     return tokens, mask
@@ -124,59 +117,84 @@ def lm_loss(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
 
 
 def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-           num_threads: int | None, progress: bool, desc: str) -> list[float]:
-    with threads(num_threads):
+           run: RunOptions, desc: str) -> History:
+    history = History(updates=("step", "loss", "lr", "train_seconds"), config=cfg)
+    with threads(run.threads):
         set_seed(cfg.seed)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
                                 weight_decay=cfg.weight_decay)
         model.train()
-        history = []
         steps = range(cfg.steps)
-        if progress:
+        if run.progress:
             from tqdm.auto import tqdm
 
             steps = tqdm(steps, desc=desc, leave=False)
         dev = model.device
+        start = time.perf_counter()
         for step in steps:
             tokens, mask = next_batch(step)  # 1. a batch
+            lr = lr_at(step, cfg)
             for group in opt.param_groups:  # 2. the learning-rate schedule
-                group["lr"] = lr_at(step, cfg)
+                group["lr"] = lr
             loss = lm_loss(model, tokens.to(dev), mask.to(dev))  # 3. next-token loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()  # 4. update
-            history.append(float(loss.detach()))
+            rec = {"step": step + 1, "loss": float(loss.detach()), "lr": lr,
+                   "train_seconds": time.perf_counter() - start}
+            history.record("updates", rec)
+            if run.log is not None:
+                run.log(rec)
+            if run.out_of_time(rec["train_seconds"]):
+                break
         model.eval()
     return history
 
 
-def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig = PRETRAIN, *,
-             num_threads: int | None = 1, progress: bool = False) -> list[float]:
-    """Stage 1: next-token prediction on unlabelled task text (seeded by ``cfg.seed``).
+def _run(run: RunOptions | None, num_threads: int | None, progress: bool) -> RunOptions:
+    if run is None:
+        return RunOptions(threads=num_threads, progress=progress)
+    if not isinstance(run, RunOptions):
+        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    return run
+
+
+def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
+             documents: Callable[[int, np.random.Generator], Sequence[str]],
+             num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None) -> History:
+    """Stage 1: next-token prediction on unlabelled text (seeded by ``cfg.seed``).
+
+    Args:
+        model, tokenizer: the model to train in place and its tokenizer.
+        cfg: the stage's settings.
+        documents: ``documents(n, rng)`` returns n texts drawn with the NumPy generator ``rng``
+            (e.g. ``course_lib.tasks.pretraining_documents``).
+        num_threads, progress: as ``run``'s threads and progress (ignored when ``run`` is given).
+        run: the run contract's options (``course_lib.runs.RunOptions``); its seed and
+            eval_every are not used (the seed is ``cfg.seed``; there is no evaluation here).
 
     Returns:
-        The loss of every step (mean cross-entropy per token, nats).
+        A History: "step", "loss" (mean cross-entropy per token, nats), "lr", "train_seconds".
     """
-    import numpy as np
-
+    if not callable(documents):
+        raise ValueError(f"documents must be a function documents(n, rng) -> list of texts, got {documents!r}")
+    run = _run(run, num_threads, progress)
     rng = np.random.default_rng(cfg.seed)
     block = model.config.block_size
-    return _train(model, cfg, lambda step: pretraining_batch(tokenizer, cfg.batch_size, block, rng),
-                  num_threads, progress, "pretrain")
+    return _train(model, cfg, lambda step: text_batch(tokenizer, documents(cfg.batch_size, rng), block),
+                  run, "pretrain")
 
 
-def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: TrainConfig = SFT, *,
-        num_threads: int | None = 1, progress: bool = False) -> list[float]:
+def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: TrainConfig, *,
+        num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None) -> History:
     """Stage 2: supervised fine-tuning on (prompt, completion) examples; the loss counts only the completion.
 
     Batches are drawn from ``examples`` in a seeded order (reshuffled every pass).
 
     Returns:
-        The loss of every step.
+        A History: "step", "loss", "lr", "train_seconds".
     """
-    import numpy as np
-
     if not examples:
         raise ValueError("examples must be a non-empty list of {'prompt', 'completion'} dicts")
     rng = np.random.default_rng(cfg.seed)
@@ -192,87 +210,4 @@ def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: Tra
             batch.append(examples[order.pop()])
         return sft_batch(tokenizer, batch, block)
 
-    return _train(model, cfg, next_batch, num_threads, progress, "SFT")
-
-
-def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: TrainConfig = PRETRAIN,
-          sft_cfg: TrainConfig = SFT, sft_examples: int = SFT_EXAMPLES, num_threads: int | None = 1,
-          progress: bool = False, log=print) -> dict:
-    """Run pretraining then SFT from scratch, evaluate both, and (if ``out_dir``) write the files.
-
-    Returns:
-        {"pretrained", "sft": the models, "tokenizer", "pretrain_loss", "sft_loss",
-         "eval_pretrained", "eval_sft": evaluate() results, "seconds": per stage}.
-    """
-    tok = tasks.make_tokenizer()
-    model = new_model(tok, seed)
-    log(f"model: {model.num_params():,} parameters, {model.config}")
-    t0 = time.perf_counter()
-    pre_loss = pretrain(model, tok, pretrain_cfg, num_threads=num_threads, progress=progress)
-    t1 = time.perf_counter()
-    log(f"pretraining: {pretrain_cfg.steps} steps in {t1 - t0:.1f} s, final loss {pre_loss[-1]:.3f}")
-    heldout = [p.to_dict() for p in tasks.eval_problems()]
-    with threads(num_threads):
-        ev_pre = tasks.evaluate(model, heldout, tok)
-    log(f"pretrained model, held-out greedy: accuracy {ev_pre['accuracy']:.1%}, format {ev_pre['format_rate']:.1%}, "
-        f"lenient accuracy (format ignored) {ev_pre['lenient_accuracy']:.1%}")
-    pretrained = GPT(model.config)
-    pretrained.load_state_dict(model.state_dict())
-    pretrained.eval()
-
-    examples = tasks.sft_examples(sft_examples, seed=1000 + seed)
-    t2 = time.perf_counter()
-    sft_loss = sft(model, tok, examples, sft_cfg, num_threads=num_threads, progress=progress)
-    t3 = time.perf_counter()
-    log(f"SFT: {sft_cfg.steps} steps on {len(examples)} examples in {t3 - t2:.1f} s, final loss {sft_loss[-1]:.3f}")
-    with threads(num_threads):
-        ev_sft = tasks.evaluate(model, heldout, tok)
-    log(f"SFT model, held-out greedy: accuracy {ev_sft['accuracy']:.1%}, format {ev_sft['format_rate']:.1%}, "
-        f"lenient accuracy {ev_sft['lenient_accuracy']:.1%}")
-
-    if out_dir is not None:
-        out = Path(out_dir)
-        common = {"seed": seed, "model": dict(MODEL)}
-        save_checkpoint(out / "pretrained.pt", pretrained, tok, {
-            **common, "stage": "pretrained", "train": asdict(pretrain_cfg), "loss_history": pre_loss,
-            "eval_greedy": {k: ev_pre[k] for k in ("accuracy", "format_rate", "lenient_accuracy", "n")}})
-        save_checkpoint(out / "sft.pt", model, tok, {
-            **common, "stage": "sft", "train": asdict(sft_cfg), "sft_examples": sft_examples,
-            "loss_history": sft_loss, "pretrain_loss_history": pre_loss,
-            "eval_greedy": {k: ev_sft[k] for k in ("accuracy", "format_rate", "lenient_accuracy", "n")}})
-        tasks.write_eval_set(out / "eval.jsonl")
-        log(f"wrote {out / 'pretrained.pt'}, {out / 'sft.pt'}, {out / 'eval.jsonl'}")
-    return {"pretrained": pretrained, "sft": model, "tokenizer": tok, "pretrain_loss": pre_loss,
-            "sft_loss": sft_loss, "eval_pretrained": ev_pre, "eval_sft": ev_sft,
-            "seconds": {"pretrain": t1 - t0, "sft": t3 - t2}}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m course_lib train-lm``: rebuild data/lm/ (checkpoints and held-out set)."""
-    from ..data import data_dir
-
-    parser = argparse.ArgumentParser(prog="python -m course_lib train-lm", description=main.__doc__)
-    parser.add_argument("--out", default=None, help="output folder (default: the course's data/lm)")
-    parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest and exact)")
-    parser.add_argument("--no-manifest", action="store_true", help="do not rewrite data/MANIFEST.json")
-    parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN.steps,
-                        help=f"pretraining steps (shipped: {PRETRAIN.steps}; other values need --out)")
-    parser.add_argument("--sft-steps", type=int, default=SFT.steps,
-                        help=f"SFT steps (shipped: {SFT.steps}; other values need --out)")
-    args = parser.parse_args(argv)
-    shipped = (args.seed, args.pretrain_steps, args.sft_steps) == (SEED, PRETRAIN.steps, SFT.steps)
-    if args.out is None and not shipped:
-        parser.error("non-default --seed/--pretrain-steps/--sft-steps would overwrite the shipped "
-                     "checkpoints; give an --out folder")
-    out = Path(args.out) if args.out else data_dir() / "lm"
-    start = time.perf_counter()
-    build(out, seed=args.seed, num_threads=args.threads,
-          pretrain_cfg=replace(PRETRAIN, steps=args.pretrain_steps), sft_cfg=replace(SFT, steps=args.sft_steps))
-    if args.out is None and not args.no_manifest:
-        from ..data import write_manifest
-
-        write_manifest()
-        print("rewrote data/MANIFEST.json")
-    print(f"train-lm finished in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _train(model, cfg, next_batch, _run(run, num_threads, progress), "SFT")

@@ -31,8 +31,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .core import check_int_in_range, check_nonnegative_int, check_positive_int
-from .lm.tokenizer import CharTokenizer
+from ..core import check_int_in_range, check_nonnegative_int, check_positive_int
+from ..lm.tokenizer import CharTokenizer
 
 CHARS = "0123456789+-=;"
 SEPARATOR = ";"
@@ -202,7 +202,7 @@ def sft_examples(n: int, seed=0) -> list[dict]:
 def eval_dataset() -> list[dict]:
     """The held-out evaluation set as shipped in ``data/lm/eval.jsonl`` (list of dicts), checked
     against ``data/MANIFEST.json`` first."""
-    from .data import verified_path
+    from ..data import verified_path
 
     return load_jsonl(verified_path(EVAL_FILE))
 
@@ -253,7 +253,7 @@ def complete(model, tokenizer: CharTokenizer, prompts: Sequence[str], *, tempera
     """
     import torch
 
-    from .lm.generate import generate
+    from ..lm.generate import generate
 
     if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
         raise ValueError("prompts must be a list of strings")
