@@ -11,7 +11,7 @@ variance of the per-episode gradient estimates with and without it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import gymnasium as gym
 import numpy as np
@@ -201,21 +201,23 @@ class REINFORCEResult:
         return float(np.mean(self.returns[-n:])) if self.returns else float("nan")
 
 
-def _check_config(cfg: REINFORCEConfig) -> None:
+def _check_config(cfg: REINFORCEConfig) -> REINFORCEConfig:
+    """The config with every field checked, NumPy/torch scalars stored as Python numbers."""
     if not isinstance(cfg, REINFORCEConfig):
         raise ValueError(f"config must be a REINFORCEConfig, got {type(cfg).__name__}")
     if not isinstance(cfg.env_id, str):
         raise ValueError(f"env_id must be a gymnasium id string, got {cfg.env_id!r}")
-    check_probability("gamma", cfg.gamma)
+    fields = {"gamma": check_probability("gamma", cfg.gamma)}
     for name in ("lr", "value_lr"):
-        check_finite_number(name, getattr(cfg, name), low=0.0, low_open=True)
+        fields[name] = check_finite_number(name, getattr(cfg, name), low=0.0, low_open=True)
     for name in ("value_steps", "hidden", "episodes_per_batch", "n_iterations"):
-        check_positive_int(name, getattr(cfg, name))
+        fields[name] = check_positive_int(name, getattr(cfg, name))
     if cfg.episodes_per_batch < 2 and cfg.measure_variance:
         raise ValueError("episodes_per_batch must be at least 2 to measure the gradient variance")
     if cfg.target_return is not None:
-        check_finite_number("target_return", cfg.target_return)
-    check_nonnegative_int("seed", cfg.seed)
+        fields["target_return"] = check_finite_number("target_return", cfg.target_return)
+    fields["seed"] = check_nonnegative_int("seed", cfg.seed)
+    return replace(cfg, **fields)
 
 
 def reinforce(config: REINFORCEConfig = REINFORCEConfig()) -> REINFORCEResult:
@@ -227,9 +229,9 @@ def reinforce(config: REINFORCEConfig = REINFORCEConfig()) -> REINFORCEResult:
     Returns:
         A REINFORCEResult with the history of returns and gradient variances.
     """
-    _check_config(config)
+    config = _check_config(config)
     with torch.random.fork_rng(devices=[]):  # seed the CPU generator here only; restored on exit
-        torch.default_generator.manual_seed(int(config.seed))
+        torch.default_generator.manual_seed(config.seed)
         return _reinforce(config)
 
 

@@ -82,10 +82,10 @@ def _check_step(table, name: str, ndim: int, states: dict, actions: dict, r, ter
     """Check one update's arguments: a finite table, state and action indices in range, a finite
     reward, α in (0, 1], γ in [0, 1]. Returns the table as a new float array."""
     table = np.array(check_finite_array(name, table, ndim=ndim), dtype=float)
-    for arg, value in states.items():
-        check_indices(arg, value, table.shape[0])
+    for arg, value in states.items():  # one index each: an integer scalar in range
+        check_indices(arg, check_finite_number(arg, value, integer=True), table.shape[0])
     for arg, value in actions.items():
-        check_indices(arg, value, table.shape[1])
+        check_indices(arg, check_finite_number(arg, value, integer=True), table.shape[1])
     return (table, check_finite_number("r", r), _check_terminated(terminated), _check_alpha(alpha),
             check_probability("gamma", gamma))
 
