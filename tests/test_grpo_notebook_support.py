@@ -230,3 +230,30 @@ def test_sweep_slider_loads_the_cache_by_default():
 
     box = sweep_slider()
     assert box.children[0].children[0].value == 8
+
+
+def test_probes_padding_changes_only_the_unmasked_loss_and_the_clip_holds_the_policy_back():
+    import torch
+
+    from course_lib import tasks
+    from course_lib.experiments import grpo_probes
+    from course_lib.grpo import GRPOConfig, group_advantages
+    from course_lib.lm import load_shipped
+    from course_lib.lmrl import sample_rollouts
+    from course_lib.rewards import r1_reward
+
+    model, tok, _ = load_shipped("sft")
+    probs = tasks.sample_problems(8, seed=2)
+    batch = sample_rollouts(model, tok, [p.prompt for p in probs], group_size=4, max_new_tokens=4, temperature=0.7,
+                            generator=torch.Generator().manual_seed(0), reward_fn=r1_reward,
+                            columns={"answer": [p.answer for p in probs]})
+    adv = group_advantages(batch.rewards, 4)
+    rows = grpo_probes.padding_sensitivity(model, batch, adv, extra_columns=(0, 3))
+    masked = [r for r in rows if r["masked"]]
+    plain = [r for r in rows if not r["masked"]]
+    assert all(r["grad_change"] < 1e-5 for r in masked) and masked[0]["loss"] == masked[1]["loss"]
+    assert plain[1]["grad_change"] > 1e-3 and plain[1]["loss"] != plain[0]["loss"]
+    _, clip = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(mu=6))
+    _, free = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(mu=6, eps_low=0.999, eps_high=1e9))
+    assert len(clip["kl"]) == 6 and clip["kl"][0] < 1e-6 and free["kl"][0] < 1e-6  # before any update
+    assert free["kl"][-1] > clip["kl"][-1]
