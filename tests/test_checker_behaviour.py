@@ -195,6 +195,9 @@ def _mutate_first(x):
     if isinstance(x, np.ndarray) and x.size:
         x.flat[0] = x.flat[0] + 1 if x.dtype != bool else not x.flat[0]
         return True
+    if isinstance(x, list):
+        x.append(x[0] if x else 0)
+        return True
     return False
 
 
@@ -211,6 +214,10 @@ def test_every_exercise_fails_a_function_that_changes_its_inputs(ex):
                 break
         return out
 
+    mutable = any(isinstance(a, (np.ndarray, torch.Tensor, list)) for c in ex.cases()
+                  for a in list(c.args) + list(c.kwargs.values()))
+    if not mutable:
+        pytest.skip(f"{ex.name} takes no argument that can be changed in place")
     result = check(ex.name, vandal)
     assert not result.passed and result.mistake == "modifies_input", result.text()
 
@@ -298,3 +305,13 @@ def test_the_registry_knows_every_notebook_that_checks_an_exercise():
             assert path.stem in get_exercise(name).all_notebooks, (name, path.stem)
     assert get_exercise("discounted_returns").all_notebooks[:2] in (
         ("01_mdp_and_discounted_return", "00_welcome"), ("00_welcome", "01_mdp_and_discounted_return"))
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
+def test_every_public_library_name_an_exercise_refuses_exists(ex):
+    import importlib
+
+    for qualified in ex.library:
+        module, _, attr = qualified.partition(":")
+        if not attr.startswith("_"):  # private helpers are refused when present, best effort
+            assert callable(getattr(importlib.import_module(module), attr)), qualified

@@ -325,3 +325,34 @@ def test_check_never_raises_on_strange_calls():
         result = check(name, fn)
         assert not result.passed
     assert exercises.check is check
+
+
+@pytest.mark.timeout(60)
+def test_an_interrupt_stops_the_check_kills_the_child_and_leaves_the_checker_working():
+    import signal
+
+    def forever(rewards, gamma, dones=None):
+        while True:
+            pass
+
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        check("discounted_returns", forever)
+    assert time.perf_counter() - start < LIMIT
+    timer.join()
+    assert check("discounted_returns", correct).passed
+    assert not check("discounted_returns", wrong).passed
+
+
+def test_without_fork_the_same_check_runs_in_process():
+    client = object.__new__(checker._JudgeClient)
+    client.local = judge.Judge(get_exercise)
+    client.sock = None
+    local_check = checker._make_check(client, {}, runner.run_in_child, judge.run_case, wire.encode,
+                                      wire.pack_frame, lambda: False)
+    assert local_check("discounted_returns", correct).passed
+    result = local_check("discounted_returns", wrong)
+    assert result.status == "failed" and result.hint
+    assert local_check("td0_update", lambda *a: (_ for _ in ()).throw(NotImplementedError())).status == "not attempted"

@@ -218,6 +218,7 @@ def _serve(sock: socket.socket) -> None:
             except Exception as exc:  # noqa: BLE001 - a bug in the library's cases, not the learner's
                 reply = {"ok": False, "error": f"the checker failed on this exercise: {type(exc).__name__}: {exc}",
                          "internal": True}
+            reply["id"] = head.get("id")  # lets the kernel skip a reply it stopped waiting for
             data = pickle.dumps(reply)
             sock.sendall(struct.pack(">Q", len(data)) + data)
 
@@ -251,11 +252,27 @@ def _become_judge(sock: socket.socket, keep: int) -> None:
         os._exit(0)
 
 
+class _no_interrupt:
+    """Hold back Ctrl-C (SIGINT) while a request to the judge is in flight, so an interrupt can
+    never leave half a reply in the connection; it is delivered right after."""
+
+    def __enter__(self):
+        self.blocked = (threading.current_thread() is threading.main_thread()
+                        and hasattr(signal, "pthread_sigmask"))
+        if self.blocked:
+            self.previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc):
+        if self.blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.previous)
+
+
 class _JudgeClient:
     """The kernel's end of the judge: one request at a time, answered by the judge process."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.counter = 0
         self.sock: socket.socket | None = None
         self.pid: int | None = None
         self.local: _judge.Judge | None = None
@@ -277,11 +294,16 @@ class _JudgeClient:
     def request(self, head: dict, blob: bytes = b"") -> dict:
         if self.local is not None:
             return self.local.handle(dict(head), blob)
-        with self.lock:
+        with self.lock, _no_interrupt():
+            self.counter += 1
+            ident = self.counter
             try:
-                _send(self.sock, dict(head), blob)
-                size = struct.unpack(">Q", self._recv_exactly(8))[0]
-                return pickle.loads(self._recv_exactly(size))
+                _send(self.sock, dict(head, id=ident), blob)
+                while True:  # an interrupted earlier request may have left its reply unread
+                    size = struct.unpack(">Q", self._recv_exactly(8))[0]
+                    reply = pickle.loads(self._recv_exactly(size))
+                    if isinstance(reply, dict) and reply.get("id") == ident:
+                        return reply
             except (OSError, EOFError, struct.error, pickle.UnpicklingError) as exc:
                 return {"ok": False, "internal": True,
                         "error": f"the checker's judge process is not answering ({type(exc).__name__}). "

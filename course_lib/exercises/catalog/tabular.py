@@ -68,7 +68,7 @@ register(Exercise(
     cases=_td_cases,
     signature="td0_update(V, s, r, s_next, terminated, alpha, gamma) -> new V",
     notebook="02_learning_from_experience",
-    library=("course_lib.tabular:td0_update",),
+    library=("course_lib.tabular:td0_update", "course_lib.tabular:_td0_step"),
     teaching=teaching_td0_update,
     hint="TD(0) nudges V(s) toward a one-step guess of the return: the reward just received plus what you "
          "now expect from the next state. α says how far it moves; nothing follows a terminal step.",
@@ -165,7 +165,8 @@ register(Exercise(
     cases=_q_cases,
     signature="q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma) -> new Q",
     notebook="02_learning_from_experience",
-    library=("course_lib.tabular:q_learning_update", "course_lib.tabular:sarsa_update"),
+    library=("course_lib.tabular:q_learning_update", "course_lib.tabular:sarsa_update",
+             "course_lib.tabular:_q_learning_step", "course_lib.tabular:_sarsa_step"),
     teaching=teaching_q_learning_update,
     hint="Like TD(0), but for the value of the action taken, Q(s, a); and the guess of the future assumes "
          "you act greedily from the next state on, whatever action you actually take there.",
@@ -249,7 +250,7 @@ register(Exercise(
     cases=_eps_cases,
     signature="epsilon_greedy_probs(q_values, epsilon) -> probabilities of shape (A,)",
     notebook="02_learning_from_experience",
-    library=("course_lib.tabular:epsilon_greedy_probs",),
+    library=("course_lib.tabular:epsilon_greedy_probs", "course_lib.tabular:_epsilon_greedy_probs"),
     teaching=teaching_epsilon_greedy_probs,
     hint="ε-greedy mixes two ways of choosing: with probability ε a uniform random action (any of the A, the "
          "best one included), otherwise the greedy one. Add up the ways each action can be chosen.",
