@@ -10,7 +10,7 @@ LOSS_AGGREGATIONS = ("grpo", "dr_grpo", "dapo")
 
 @dataclass(frozen=True)
 class GRPOConfig:
-    """Hyperparameters of GRPO (DeepSeekMath §4.1) with the Dr. GRPO and DAPO variants.
+    """Hyperparameters of GRPO (DeepSeekMath §4.1) with the Dr. GRPO and DAPO variants and PPO-ptx.
 
     Papers' settings for comparison: DeepSeekMath G = 64 (arXiv 2402.03300 §4.2), R1-Zero G = 16
     (DeepSeek-R1, Nature version, Methods), DAPO G = 16 (arXiv 2503.14476 §4.1); TRL's default
@@ -34,6 +34,9 @@ class GRPOConfig:
     max_grad_norm: float = 1.0  # gradients are clipped to this global norm
     eval_every: int = 10  # evaluate on the held-out set every N steps (and at the start and the end)
     seed: int = 0  # seeds prompt order, sampling and the torch RNG
+    ptx_coef: float = 0.0  # γ of PPO-ptx (InstructGPT Eq. 2, γ = 27.8 there): the loss adds −γ · mean token
+    #                        log-likelihood of pretraining text; 0 trains exactly as without it
+    ptx_batch_size: int = 64  # pretraining documents per update when ptx_coef > 0
 
     def __post_init__(self):
         # One set of validators (course_lib.core): finite numbers only (lr=inf would train into
@@ -61,6 +64,8 @@ class GRPOConfig:
             raise ValueError(f"dynamic_sampling must be True or False, got {self.dynamic_sampling!r}")
         put("max_grad_norm", check_finite_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True))
         put("seed", check_nonnegative_int("seed", self.seed))
+        put("ptx_coef", check_finite_number("ptx_coef", self.ptx_coef, low=0.0))
+        put("ptx_batch_size", check_positive_int("ptx_batch_size", self.ptx_batch_size))
 
     @property
     def advantage_scale(self) -> str:

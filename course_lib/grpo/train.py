@@ -8,8 +8,12 @@ One step:
   3. group-relative advantages;
   4. μ policy updates on the batch with the clipped objective, the ratio taken to the policy that
      sampled it (its log-probs are kept), and a k3 KL to the frozen reference model when β > 0;
+     with PPO-ptx (``ptx_coef`` = γ > 0, InstructGPT Eq. 2) each update also adds γ times the
+     next-token loss on a fresh batch of pretraining text, drawn from its own generator, so a run
+     with γ = 0 draws exactly the same random numbers as before the option existed;
   5. log.
-Every ``eval_every`` steps the held-out set is scored with greedy decoding.
+Every ``eval_every`` steps the held-out set is scored with greedy decoding, and the next-token
+loss on a fixed set of pretraining documents is measured (no random numbers are drawn for it).
 """
 from __future__ import annotations
 
@@ -32,6 +36,26 @@ from .losses import group_advantages, grpo_loss, zero_variance_groups
 
 MAX_DYNAMIC_TRIES = 4  # dynamic sampling draws at most this many batches to fill one step
 METRICS = {"accuracy": accuracy_reward, "format": format_reward}  # logged for every sampled batch
+PTX_EVAL_DOCS = 256  # pretraining documents in the fixed set whose loss every evaluation measures
+PTX_EVAL_SEED = 12345  # seeds that fixed set (never the training generators)
+
+
+def pretraining_text_batch(tok, n: int, rng, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens, loss mask), each (n, block_size): ``n`` pretraining documents ``<bos>doc<eos>``.
+
+    The text the shipped model was pretrained on (``tasks.pretraining_documents``); ``rng`` is a
+    seed or a NumPy generator.
+    """
+    from ..lm.train import text_batch
+
+    return text_batch(tok, tasks.pretraining_documents(n, rng), block_size)
+
+
+def pretraining_text_loss(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss −(1/N) Σ log π(x_t | x_<t) over the masked tokens: PPO-ptx's −E[log π(x)] per token."""
+    from ..lm.train import lm_loss
+
+    return lm_loss(model, tokens, mask)
 
 
 def _rollout(model: GPT, tok, problems: Sequence[tasks.Problem], cfg: GRPOConfig, gen: torch.Generator,
@@ -79,8 +103,10 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         A ``History`` (a dict of lists), one entry per step: "step", "reward", "accuracy", "format_rate" (of the
         sampled training completions), "zero_variance_frac" (share of groups with all rewards
         equal), "groups_used", "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len",
+        "ptx_loss" (PPO-ptx's loss on that step's pretraining text; NaN when ptx_coef == 0),
         "seconds" (wall-clock since the start); per evaluation: "eval_step", "eval_accuracy",
-        "eval_format_rate"; and the totals "completions_sampled", "tokens_trained",
+        "eval_format_rate", "eval_ptx_loss" (next-token loss on a fixed set of pretraining
+        documents, whatever ptx_coef is); and the totals "completions_sampled", "tokens_trained",
         "train_seconds" (time spent outside evaluation), "config".
     """
     if not isinstance(model, GPT):
@@ -102,8 +128,9 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
     G = cfg.group_size
 
     hist = History(updates=("step", "reward", "accuracy", "format_rate", "zero_variance_frac", "groups_used",
-                            "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len", "seconds"),
-                   evals=("eval_step", "eval_accuracy", "eval_format_rate"),
+                            "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len", "ptx_loss",
+                            "seconds"),
+                   evals=("eval_step", "eval_accuracy", "eval_format_rate", "eval_ptx_loss"),
                    completions_sampled=0, tokens_trained=0, train_seconds=0.0, config=asdict(cfg))
 
     with threads(run.threads):
@@ -117,14 +144,20 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
             for p in ref_model.parameters():
                 p.requires_grad_(False)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        block = model.config.block_size
+        ptx_eval = pretraining_text_batch(tok, PTX_EVAL_DOCS, PTX_EVAL_SEED, block)  # its own seed: no RNG drawn
+        # PPO-ptx's pretraining batches come from a generator of their own, created only when used
+        ptx_rng = np.random.default_rng([cfg.seed, 1]) if cfg.ptx_coef > 0 else None
 
         def draw_prompts():
             return [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
 
         def evaluate_now(step):
             ev = _evaluate(model, eval_set, tok)
+            with torch.no_grad():
+                ptx_eval_loss = float(pretraining_text_loss(model, *ptx_eval))
             hist.record("evals", {"eval_step": step, "eval_accuracy": ev["accuracy"],
-                                  "eval_format_rate": ev["format_rate"]})
+                                  "eval_format_rate": ev["format_rate"], "eval_ptx_loss": ptx_eval_loss})
 
         evaluate_now(0)
         steps = range(1, cfg.steps + 1)
@@ -158,7 +191,8 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                 batch = RolloutBatch.concat(kept) if kept else None
 
             # 3. group-relative advantages
-            losses, stats = [], {"clip_fraction": 0.0, "kl": 0.0, "entropy_proxy": float("nan")}
+            losses, ptx_losses = [], []
+            stats = {"clip_fraction": 0.0, "kl": 0.0, "entropy_proxy": float("nan")}
             if batch is not None:
                 adv = group_advantages(batch.rewards, G, scale=cfg.advantage_scale)
                 logp_old = batch.logprobs  # log π_old, recorded while sampling: needed once μ > 1
@@ -172,6 +206,11 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                 for _ in range(cfg.mu):
                     logp = batch.token_logprobs(model)
                     loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
+                    if ptx_rng is not None:  # PPO-ptx: minimise −J + γ · (−mean log π(pretraining text))
+                        ptx = pretraining_text_loss(model, *pretraining_text_batch(tok, cfg.ptx_batch_size,
+                                                                                   ptx_rng, block))
+                        loss = loss + cfg.ptx_coef * ptx
+                        ptx_losses.append(float(ptx.detach()))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -190,6 +229,7 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                    "clip_fraction": stats["clip_fraction"], "kl": stats["kl"],
                    "entropy_proxy": stats["entropy_proxy"],
                    "completion_len": float(sampled.lengths().float().mean()),
+                   "ptx_loss": float(np.mean(ptx_losses)) if ptx_losses else float("nan"),
                    "seconds": time.perf_counter() - start}
             hist.record("updates", rec)
             if bar is not None:
