@@ -57,3 +57,22 @@ def test_interactive_figure_rejects_bad_arguments():
     box = interactive_figure(lambda x: calls.append(x) or discount_weights(0.5), x=widgets.IntSlider(1))
     box.children[0].children[0].value = 4
     assert calls == [1, 4]
+
+
+def test_every_slider_also_carries_its_starting_figure_as_a_static_png():
+    import base64
+
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from course_lib.widgets import interactive_figure
+
+    def draw(x):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, x])
+        return fig
+
+    box = interactive_figure(draw, x=widgets.FloatSlider(value=0.5, min=0, max=1))
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"

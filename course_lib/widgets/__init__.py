@@ -7,7 +7,15 @@ computed once and the slider only chooses among them.
 """
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any, Callable
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def interactive_figure(draw: Callable[..., Any], **controls: Any):
@@ -18,7 +26,10 @@ def interactive_figure(draw: Callable[..., Any], **controls: Any):
         **controls: ipywidgets value widgets (sliders, dropdowns) keyed by draw's argument names.
 
     Returns:
-        An ipywidgets VBox; display it (or make it the cell's last expression).
+        An ipywidgets VBox; display it (or make it the cell's last expression). Its display data
+        also carries the figure at the controls' starting values as a PNG, so a notebook read
+        without a running kernel (on GitHub, exported, executed headless) still shows it; a live
+        JupyterLab shows the slider and its figure instead.
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -35,8 +46,16 @@ def interactive_figure(draw: Callable[..., Any], **controls: Any):
         out.clear_output(wait=True)
         with out:
             display(fig)
+        return fig
 
     for control in controls.values():
         control.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    still = _png(redraw())
+
+    class _FigureBox(widgets.VBox):
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            bundle["image/png"] = still  # the static fallback of the starting figure
+            return bundle
+
+    return _FigureBox([widgets.HBox(list(controls.values())), out])
