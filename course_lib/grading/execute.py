@@ -1,0 +1,60 @@
+"""Execute one notebook on a fresh kernel inside an isolated, read-only filesystem (the executor).
+
+Run by the grader's worker as ``python -I -c <bootstrap> execute WORKDIR NOTEBOOK TIMEOUT MEMORY``:
+it makes everything but WORKDIR read-only for itself and the kernel it starts (``regrade.isolate``),
+limits the address space, runs every cell with nbclient (errors do not stop the run), and writes
+``executed.ipynb`` and ``status.json`` into WORKDIR. Everything it writes is read back by the worker
+as untrusted data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    workdir, notebook, timeout, memory = argv[0], argv[1], float(argv[2]), int(argv[3])
+    status: dict = {"finished": False, "reason": "", "protections": [], "missing": []}
+
+    def save() -> None:
+        with open(os.path.join(workdir, "status.json"), "w", encoding="utf-8") as f:
+            json.dump(status, f)
+
+    from .regrade import isolate
+
+    status["protections"], status["missing"] = isolate(workdir)
+    os.chdir(workdir)
+    if memory > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            status["protections"].append(f"address space limit {memory / 2**30:g} GiB")
+        except (ValueError, OSError) as exc:
+            status["missing"].append(f"address space limit ({exc})")
+    save()
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                            resources={"metadata": {"path": workdir}}, record_timing=False)
+    started = time.perf_counter()
+    try:
+        client.execute()
+        status["finished"] = True
+    except DeadKernelError as exc:
+        status["reason"] = f"the kernel died ({str(exc).strip()[:200] or 'DeadKernelError'})"
+    except CellTimeoutError:
+        status["reason"] = f"a cell ran longer than {timeout:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure to run is a reason, not a crash of the grader
+        status["reason"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    status["seconds"] = round(time.perf_counter() - started, 2)
+    try:
+        nbformat.write(nb, os.path.join(workdir, "executed.ipynb"))
+    except Exception as exc:  # noqa: BLE001
+        status["reason"] += f"; the executed copy could not be written ({exc})"
+    save()
+    return 0

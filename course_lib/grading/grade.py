@@ -1,0 +1,195 @@
+"""``python -m course_lib grade SUBMISSIONS/ --out GRADEBOOK/``: grade collected notebooks.
+
+Submissions come in either layout (both may be mixed):
+
+    SUBMISSIONS/alice/01_mdp_and_discounted_return.ipynb      one folder per learner
+    SUBMISSIONS/bob__01_mdp_and_discounted_return.ipynb        <learner>__<notebook>.ipynb
+
+A notebook is recognised by its name (``01_mdp_and_discounted_return``) or its number (``01``, as in
+``01_mine.ipynb``). Each submission is re-executed and graded by its own worker process (see
+``worker``); ``--jobs`` workers run at once. The stored outputs of a submission are never trusted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import report
+from .worker import bootstrap, repo_root
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submitted file: who, which notebook, where."""
+
+    learner: str  # folder name, or the part before "__"
+    notebook: str  # the course notebook's stem, e.g. "01_mdp_and_discounted_return"
+    path: Path
+
+
+def course_notebooks() -> list[str]:
+    """Stems of every notebook the course has or its exercises name, sorted."""
+    from course_lib.exercises import get_exercise, list_exercises
+
+    stems = {p.stem for p in (Path(repo_root()) / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    for name in list_exercises():
+        stems.update(get_exercise(name).all_notebooks)
+    return sorted(stems)
+
+
+def match_notebook(stem: str, known: list[str]) -> str | None:
+    """The course notebook a file stem names: exactly, or by its two-digit number."""
+    if stem in known:
+        return stem
+    m = re.match(r"(\d\d)(?:_|$)", stem)
+    if m:
+        hits = [k for k in known if k.startswith(m.group(1) + "_")]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def discover(folder: Path) -> tuple[list[Submission], list[str]]:
+    """Every submission in ``folder`` and one line per file that was left out, and why."""
+    known = course_notebooks()
+    subs, ignored = [], []
+
+    def add(learner: str, file: Path, stem: str) -> None:
+        nb = match_notebook(stem, known)
+        if nb is None:
+            ignored.append(f"{file.relative_to(folder)}: names no course notebook (expected e.g. "
+                           f"{known[1] if len(known) > 1 else known[0]}.ipynb)")
+        else:
+            subs.append(Submission(learner, nb, file))
+
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            for file in sorted(entry.iterdir()):
+                if file.is_file() and not file.name.startswith("."):
+                    add(entry.name, file, file.stem)
+        elif entry.is_file():
+            learner, sep, stem = entry.stem.partition("__")
+            if not sep or not learner:
+                ignored.append(f"{entry.name}: not <learner>__<notebook>.ipynb and not in a learner's folder")
+            else:
+                add(learner, entry, stem)
+    seen: dict[tuple[str, str], Submission] = {}
+    for s in subs:
+        if (s.learner, s.notebook) in seen:
+            ignored.append(f"{s.path.relative_to(folder)}: a second file for {s.learner}'s {s.notebook}; "
+                           f"graded {seen[(s.learner, s.notebook)].path.relative_to(folder)}")
+            continue
+        seen[(s.learner, s.notebook)] = s
+    return list(seen.values()), ignored
+
+
+def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, memory: int, policy: str) -> dict:
+    """Grade one submission in a fresh worker process; a worker that fails gives zero with the reason."""
+    job = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
+    cmd = bootstrap(repo_root(), "course_lib.grading.worker") + [
+        str(sub.path.resolve()), sub.notebook, str(job), "1" if fast else "0", str(timeout), str(memory), policy]
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST"}
+    started = time.perf_counter()
+    reason = ""
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=job, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=2 * timeout + 300, start_new_session=True)
+        if proc.returncode != 0:
+            tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+            reason = f"the grading worker failed (exit {proc.returncode}: {tail[0][:300]})"
+    except subprocess.TimeoutExpired:
+        reason = "the grading worker did not finish in time"
+    try:
+        result = json.loads((job / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        result = None
+    shutil.rmtree(job, ignore_errors=True)
+    if result is None:
+        from course_lib.exercises import get_exercise, list_exercises
+
+        names = [n for n in list_exercises() if sub.notebook in get_exercise(n).all_notebooks]
+        result = {"notebook": sub.notebook, "file": sub.path.name, "forged": [], "problems": [], "execution": {},
+                  "exercises": {n: {"status": "not graded", "points": 0, "reason": reason or "no result",
+                                    "hint": "", "mistake": None, "flag": ""} for n in names}}
+    result["learner"] = sub.learner
+    result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout: float = 600.0,
+          memory: int = 8 * 2**30, policy: str = "zero", progress: bool = True) -> dict:
+    """Grade every submission in ``folder`` and write the gradebook into ``out``; returns a summary."""
+    subs, ignored = discover(folder)
+    if not subs:
+        raise ValueError(f"SUBMISSIONS has no notebook to grade: {folder} "
+                         + (f"({len(ignored)} file(s) left out: {ignored[0]})" if ignored else "(it is empty)"))
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    results, started = [], time.perf_counter()
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=timeout, memory=memory, policy=policy)
+                       for s in subs]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                bar.update(1)
+        bar.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary = {"seconds": round(time.perf_counter() - started, 1), "jobs": jobs, "mode": "fast" if fast else "full",
+               "library_policy": policy, "ignored": ignored}
+    report.write_all(results, summary, out)
+    return {"results": results, **summary}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib grade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("submissions", type=Path, help="folder of learners' notebooks")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the gradebook (created)")
+    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help="submissions graded at once (default: half the cores)")
+    parser.add_argument("--full", action="store_true", help="execute in full mode (default: fast mode)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+    parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit per notebook (default 8)")
+    parser.add_argument("--library", choices=("zero", "flag"), default="zero",
+                        help="a function that is or calls or copies the library's implementation: zero points "
+                             "(default) or full points with a flag in the gradebook")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if not args.submissions.exists():
+        print(f"grade: SUBMISSIONS folder not found: {args.submissions}", file=sys.stderr)
+        return 2
+    if not args.submissions.is_dir():
+        print(f"grade: SUBMISSIONS must be a folder, got a file: {args.submissions}", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.timeout <= 0 or args.memory_gb <= 0:
+        print("grade: --jobs must be >= 1, --timeout and --memory-gb > 0", file=sys.stderr)
+        return 2
+    try:
+        summary = grade(args.submissions, args.out, jobs=args.jobs, fast=not args.full, timeout=args.timeout,
+                        memory=int(args.memory_gb * 2**30), policy=args.library, progress=not args.no_progress)
+    except ValueError as exc:
+        print(f"grade: {exc}", file=sys.stderr)
+        return 2
+    n = len(summary["results"])
+    learners = len({r["learner"] for r in summary["results"]})
+    print(f"graded {n} notebook(s) of {learners} learner(s) in {summary['seconds']:.1f} s "
+          f"({summary['mode']} mode, {args.jobs} job(s)); gradebook in {args.out}")
+    for line in summary["ignored"]:
+        print(f"  left out: {line}")
+    return 0

@@ -1,0 +1,308 @@
+"""Grade a captured learner function in a pristine process: rebuild it from source, then ``check`` it.
+
+The grader's worker process imports ``course_lib.exercises`` before it ever looks at learner code,
+so its checker (and the judge process the checker forks at import) is the library as shipped. For
+each captured function the worker forks a *sub-grader* that
+
+1. enters a mount namespace where the whole filesystem is read-only except an empty temporary
+   directory (``isolate``; reported when the kernel does not allow it),
+2. rebuilds the function from its source with nothing executed at definition time: the source
+   must be one plain ``def`` (no decorators, literal default values, annotations left unevaluated),
+   its globals are modules and functions from an allow-list of packages, helper functions from the
+   notebook (the same rules) and literal constants,
+3. calls the library's ``check(name, fn)``: the learner's code runs only in the checker's own
+   forked child, with its time limit, memory limit and output cap,
+4. exits with a code that encodes the verdict (``EXIT_CODES``). The exit code, not anything the
+   sub-grader prints, is what the grader believes; the printed record only adds the hint.
+
+``copied_from`` compares a function's syntax tree with the library's implementations and the
+teaching solution, so a verbatim copy is reported even when its bytecode differs.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import inspect
+import json
+import os
+import select
+import signal
+import sys
+import textwrap
+import time
+from typing import Any
+
+ALLOWED_PACKAGES = frozenset({
+    "numpy", "torch", "math", "cmath", "random", "itertools", "functools", "collections", "operator",
+    "statistics", "typing", "dataclasses", "course_lib", "gymnasium", "copy", "heapq", "bisect",
+    "fractions", "decimal", "numbers", "string", "re", "scipy", "enum",
+})
+# The sub-grader's exit code for each check status (anything else: the sub-grader itself failed).
+EXIT_CODES = {"passed": 0, "failed": 10, "not attempted": 11, "error": 12, "timeout": 13, "invalid": 14,
+              "library": 15}
+STATUS_OF_EXIT = {code: status for status, code in EXIT_CODES.items()}
+BUILD_FAILED = 20  # the function could not be rebuilt (the reason is on the pipe)
+
+
+class BuildError(ValueError):
+    """The captured function cannot be rebuilt safely; the message says why, for the learner."""
+
+
+def isolate(workdir: str) -> tuple[list[str], list[str]]:
+    """Make everything but ``workdir`` read-only for this process and its children (Linux, root or
+    user namespaces); return (protections in force, protections missing with the reason)."""
+    from course_lib import _sandbox_child as sc
+
+    ctypes, libc = sc._libc()
+    if libc is None:
+        return [], [f"read-only filesystem (Linux only; this is {sys.platform})"]
+    err = sc._unshare(libc, ctypes, sc.CLONE_NEWNS)
+    if err is not None:
+        uid, gid = os.getuid(), os.getgid()
+        err_user = sc._unshare(libc, ctypes, sc.CLONE_NEWNS | sc.CLONE_NEWUSER)
+        if err_user is not None:
+            return [], [f"mount namespace ({err}; as a user: {err_user})"]
+        try:
+            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
+                               ("/proc/self/gid_map", f"{gid} {gid} 1")):
+                with open(path, "w") as f:
+                    f.write(text)
+        except OSError as exc:
+            return [], [f"user namespace id maps ({exc.strerror})"]
+    done, missing = sc._private_mounts(libc, ctypes, os.path.realpath(workdir))
+    return ["mount namespace", *done], missing
+
+
+# --- rebuilding a function from its source -----------------------------------------------------------
+
+
+def _literal(node: ast.AST, what: str) -> None:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        raise BuildError(f"{what} must be a literal value (a number, string, None, tuple ...), "
+                         f"so that nothing runs when the function is defined") from None
+
+
+def parse_function(source: str) -> ast.FunctionDef | ast.Lambda:
+    """The one function (a ``def`` or a ``lambda``) in ``source``, checked to run nothing at definition."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise BuildError(f"its source does not parse ({type(exc).__name__}: {exc})") from None
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
+        fn = tree.body[0]
+    else:
+        lambdas = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda)]
+        if len(lambdas) != 1:
+            raise BuildError("the check can be graded only for a function defined with one plain `def` "
+                             "(or one lambda) in a cell")
+        fn = lambdas[0]
+    if isinstance(fn, ast.FunctionDef) and fn.decorator_list:
+        raise BuildError("decorated functions are not graded (a decorator runs code when the function is "
+                         "defined); remove the decorator")
+    for default in [*fn.args.defaults, *[d for d in fn.args.kw_defaults if d is not None]]:
+        _literal(default, "a default argument")
+    return fn
+
+
+def _compile_function(node: ast.FunctionDef | ast.Lambda, filename: str):
+    import __future__
+
+    if isinstance(node, ast.Lambda):
+        module = ast.Module(body=[ast.Assign(targets=[ast.Name("__answer__", ast.Store())], value=node)],
+                            type_ignores=[])
+    else:
+        module = ast.Module(body=[node], type_ignores=[])
+    ast.fix_missing_locations(module)
+    # Annotations stay strings (PEP 563): nothing is evaluated when the def runs.
+    return compile(module, filename, "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
+
+
+def _import_global(dep: dict) -> Any:
+    module = dep.get("module", "")
+    if module.split(".")[0] not in ALLOWED_PACKAGES and module not in sys.modules:
+        raise BuildError(f"it uses {module!r}, which the grader does not import (allowed: modules already "
+                         f"loaded and {', '.join(sorted(ALLOWED_PACKAGES))})")
+    try:
+        obj = importlib.import_module(module)
+        if dep["kind"] == "import":
+            for part in dep["qualname"].split("."):
+                obj = getattr(obj, part)
+    except (ImportError, AttributeError, KeyError) as exc:
+        raise BuildError(f"it uses {module}.{dep.get('qualname', '')}, which cannot be imported ({exc})") from None
+    return obj
+
+
+def build_function(capture: dict):
+    """The learner's function rebuilt from a capture (see ``capture.describe``), in a fresh namespace."""
+    if capture.get("freevars"):
+        raise BuildError(f"it uses variables of an enclosing function ({', '.join(capture['freevars'])}); "
+                         f"define it at the top level of a cell")
+    namespace: dict[str, Any] = {"__name__": "__learner__", "__builtins__": builtins}
+    helpers = []
+    for name, dep in capture["globals"].items():
+        kind = dep["kind"]
+        if kind in ("module", "import"):
+            namespace[name] = _import_global(dep)
+        elif kind == "value":
+            try:
+                namespace[name] = ast.literal_eval(dep.get("repr", ""))
+            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                raise BuildError(f"the value of {name!r} is not a literal") from None
+        elif kind == "function":
+            helpers.append((name, dep))
+        # "unavailable": left undefined; using it raises NameError inside the check, shown to the learner
+    for name, dep in helpers:
+        node = parse_function(dep.get("source", ""))
+        if isinstance(node, ast.Lambda):
+            raise BuildError(f"helper {name!r} must be a plain def")
+        exec(_compile_function(node, f"<helper {name}>"), namespace)  # noqa: S102 - only defines a function
+        if node.name != name:
+            namespace[name] = namespace[node.name]
+    node = parse_function(capture["source"])
+    exec(_compile_function(node, "<your function>"), namespace)  # noqa: S102 - only defines a function
+    return namespace["__answer__" if isinstance(node, ast.Lambda) else node.name]
+
+
+# --- library copies -----------------------------------------------------------------------------------
+
+
+def _shape(node: ast.AST) -> str:
+    """A function's syntax tree without its name, docstring, comments, annotations or layout."""
+    node = ast.parse(ast.unparse(node)).body[0]  # a fresh copy
+    if isinstance(node, ast.FunctionDef):
+        node.name = "_"
+        node.returns = None
+        for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs]:
+            arg.annotation = None
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+def copied_from(source: str, exercise) -> str | None:
+    """"the library's <name>" or "the teaching solution" when ``source`` is a copy of one, else None."""
+    from course_lib.exercises.checker import teaching_source
+
+    try:
+        mine = _shape(parse_function(source))
+    except (BuildError, SyntaxError, RecursionError, MemoryError, IndexError):
+        return None
+    for qualified in exercise.library:
+        module, _, attr = qualified.partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            theirs = _shape(ast.parse(textwrap.dedent(inspect.getsource(obj))).body[0])
+        except Exception:  # noqa: BLE001 - a library function without source cannot be copied from a file
+            continue
+        if theirs == mine:
+            return f"the library's {qualified.replace(':', '.')}"
+    try:
+        if _shape(ast.parse(teaching_source(exercise)).body[0]) == mine:
+            return "the teaching solution that solution() shows"
+    except (SyntaxError, IndexError):
+        pass
+    return None
+
+
+# --- the sub-grader -----------------------------------------------------------------------------------
+
+
+def grade_capture(name: str, capture: dict, check, *, time_limit: float = 120.0) -> dict:
+    """Rebuild and check one captured function in a forked, isolated sub-grader.
+
+    Returns ``{"status", "passed", "hint", "message", "mistake", "details", "trusted"}``; ``status``
+    comes from the sub-grader's exit code. ``check`` is the worker's pristine ``check``.
+    """
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="course-grade-sub-")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the sub-grader
+        code = BUILD_FAILED
+        try:
+            os.close(r)
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            sys.stdout = sys.stderr = open(os.devnull, "w")
+            isolate(scratch)
+            os.chdir(scratch)
+            try:
+                fn = build_function(capture)
+            except BuildError as exc:
+                os.write(w, json.dumps({"status": "invalid", "message": f"cannot be graded: {exc}"}).encode())
+                os._exit(BUILD_FAILED)
+            result = check(name, fn)
+            record = result.record()
+            os.write(w, json.dumps({k: record.get(k) for k in
+                                    ("status", "hint", "message", "mistake", "details")}).encode()[:200_000])
+            code = EXIT_CODES.get(result.status, BUILD_FAILED + 1)
+        except BaseException:  # noqa: BLE001
+            code = BUILD_FAILED + 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks, deadline = [], time.monotonic() + time_limit
+    status = None
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _kill_group(pid)
+            break
+        ready, _, _ = select.select([r], [], [], min(left, 1.0))
+        if ready:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            if sum(map(len, chunks)) < 400_000:
+                chunks.append(chunk)
+    os.close(r)
+    _, wait_status = os.waitpid(pid, 0)
+    _kill_group(pid)
+    _remove(scratch)
+    try:
+        said = json.loads(b"".join(chunks).decode("utf-8", "replace"))
+        said = said if isinstance(said, dict) else {}
+    except ValueError:
+        said = {}
+    said = {k: v for k, v in said.items() if isinstance(v, str)}
+    if os.WIFEXITED(wait_status):
+        code = os.WEXITSTATUS(wait_status)
+        status = STATUS_OF_EXIT.get(code)
+        if code == BUILD_FAILED:
+            return {"status": "invalid", "passed": False, "hint": "",
+                    "message": said.get("message", "the function could not be rebuilt") if said.get("status") == "invalid"
+                    else "the function could not be rebuilt", "mistake": None, "details": ""}
+    if status is None:
+        how = (f"signal {os.WTERMSIG(wait_status)}" if os.WIFSIGNALED(wait_status)
+               else f"exit code {os.WEXITSTATUS(wait_status)}")
+        return {"status": "error", "passed": False, "hint": "", "mistake": None, "details": "",
+                "message": f"grading this function did not finish normally ({how})"}
+    trusted = said.get("status") == status  # the pipe's text agrees with the exit code
+    return {"status": status, "passed": status == "passed",
+            "hint": said.get("hint", "") if trusted else "",
+            "message": said.get("message", "") if trusted else status,
+            "mistake": said.get("mistake") if trusted else None,
+            "details": said.get("details", "") if trusted else ""}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _remove(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

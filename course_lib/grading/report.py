@@ -1,0 +1,175 @@
+"""The gradebook: ``gradebook.csv``, ``gradebook.md``, ``feedback/<learner>.md`` and Gradescope's
+``gradescope/<learner>/results.json`` (the autograder results format: top-level ``score`` and a
+``tests`` list with ``name``, ``score``, ``max_score``, ``status``, ``output``)."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+
+def _column(notebook: str, exercise: str) -> str:
+    return f"{notebook[:2]}:{exercise}"
+
+
+def _columns(results: list[dict]) -> list[tuple[str, str]]:
+    cols = {(r["notebook"], ex) for r in results for ex in r["exercises"]}
+    return sorted(cols)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def _cell(entry: dict | None) -> str:
+    if entry is None:
+        return "0"
+    return str(entry["points"])
+
+
+def write_all(results: list[dict], summary: dict, out: Path) -> None:
+    by_learner: dict[str, dict[str, dict]] = {}
+    for r in results:
+        by_learner.setdefault(r["learner"], {})[r["notebook"]] = r
+    cols = _columns(results)
+    learners = sorted(by_learner)
+    _write_csv(out / "gradebook.csv", learners, by_learner, cols)
+    _write_md(out / "gradebook.md", learners, by_learner, cols, results, summary)
+    (out / "feedback").mkdir(exist_ok=True)
+    (out / "gradescope").mkdir(exist_ok=True)
+    for learner in learners:
+        _write_feedback(out / "feedback" / f"{_safe(learner)}.md", learner, by_learner[learner], cols)
+        folder = out / "gradescope" / _safe(learner)
+        folder.mkdir(exist_ok=True)
+        (folder / "results.json").write_text(json.dumps(gradescope(by_learner[learner], cols), indent=1),
+                                             encoding="utf-8")
+    (out / "results.json").write_text(json.dumps({"summary": summary, "results": results}, indent=1),
+                                      encoding="utf-8")
+
+
+def _entry(mine: dict[str, dict], nb: str, ex: str) -> dict | None:
+    r = mine.get(nb)
+    return None if r is None else r["exercises"].get(ex)
+
+
+def _write_csv(path: Path, learners, by_learner, cols) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["learner", *[_column(nb, ex) for nb, ex in cols], "total", "max", "flags", "forged"])
+        for learner in learners:
+            mine = by_learner[learner]
+            entries = [_entry(mine, nb, ex) for nb, ex in cols]
+            total = sum(e["points"] for e in entries if e)
+            flags = [f"{_column(nb, ex)}: {e['flag']}" for (nb, ex), e in zip(cols, entries) if e and e.get("flag")]
+            forged = sum(len(r["forged"]) for r in mine.values())
+            w.writerow([learner, *[_cell(e) for e in entries], total, len(cols), "; ".join(flags), forged])
+
+
+def _write_md(path: Path, learners, by_learner, cols, results, summary) -> None:
+    lines = ["# Gradebook", "",
+             f"{len(learners)} learner(s), {len(results)} notebook(s) graded in {summary['seconds']} s "
+             f"({summary['mode']} mode, {summary['jobs']} job(s); a library answer counts "
+             f"{'zero' if summary['library_policy'] == 'zero' else 'with a flag'}). Every notebook was "
+             f"re-executed; the outputs stored in the submissions were not used for marks.", "",
+             "## Pass rate per exercise", "", "| exercise | passed | pass rate | most frequent mistake (learners) |",
+             "|---|---|---|---|"]
+    reteach = []
+    for nb, ex in cols:
+        entries = [_entry(by_learner[l], nb, ex) for l in learners]
+        passed = sum(1 for e in entries if e and e["points"])
+        rate = passed / len(learners)
+        mistakes = Counter(e["mistake"] or e["status"] for e in entries if e and not e["points"])
+        common = ", ".join(f"{m} ({n})" for m, n in mistakes.most_common(3)) or "—"
+        lines.append(f"| {_column(nb, ex)} | {passed}/{len(learners)} | {rate:.0%} | {common} |")
+        if rate < 0.6:
+            reteach.append((rate, nb, ex, mistakes))
+    lines += ["", "## Most frequent mistakes, by their hints", ""]
+    hints = Counter()
+    for r in results:
+        for ex, e in r["exercises"].items():
+            if not e["points"] and e.get("mistake"):
+                hints[(ex, e["mistake"], e.get("hint", ""))] += 1
+    if hints:
+        for (ex, mistake, hint), n in hints.most_common(10):
+            lines.append(f"- **{ex} / {mistake}** ({n} learner(s)): {hint}")
+    else:
+        lines.append("- No registered mistake was made.")
+    lines += ["", "## What to re-teach", ""]
+    if reteach:
+        for rate, nb, ex, mistakes in sorted(reteach):
+            top = mistakes.most_common(1)
+            why = f"; most often: {top[0][0]}" if top else ""
+            lines.append(f"- `{ex}` (notebook {nb}): {rate:.0%} passed{why}.")
+    else:
+        lines.append("- Every exercise was passed by at least 60% of the class.")
+    forged = [(r["learner"], f) for r in results for f in r["forged"]]
+    flagged = [(r["learner"], ex, e["flag"]) for r in results for ex, e in r["exercises"].items() if e.get("flag")]
+    lines += ["", "## Forged outputs and flagged answers", ""]
+    if not forged and not flagged:
+        lines.append("- None.")
+    for learner, f in forged:
+        lines.append(f"- forged ({learner}): {f}")
+    for learner, ex, flag in flagged:
+        lines.append(f"- flagged ({learner}, {ex}): {flag}")
+    problems = [(r["learner"], r["file"], r["execution"].get("reason", "")) for r in results
+                if r.get("execution") and not r["execution"].get("finished")]
+    lines += ["", "## Notebooks that did not run to the end", ""]
+    lines += [f"- {l} ({f}): {why}" for l, f, why in problems] or ["- None."]
+    if summary.get("ignored"):
+        lines += ["", "## Files left out", ""] + [f"- {x}" for x in summary["ignored"]]
+    lines += ["", "## Grading time per notebook", "", "| learner | notebook | execution s | grading s in all |",
+              "|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: (r["learner"], r["notebook"])):
+        lines.append(f"| {r['learner']} | {r['notebook']} | {r.get('execution', {}).get('seconds', '—')} | "
+                     f"{r.get('wall_seconds', '—')} |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_feedback(path: Path, learner: str, mine: dict[str, dict], cols) -> None:
+    total = sum((_entry(mine, nb, ex) or {"points": 0})["points"] for nb, ex in cols)
+    lines = [f"# Feedback for {learner}", "", f"Score: {total} of {len(cols)}.", ""]
+    for nb, ex in cols:
+        e = _entry(mine, nb, ex)
+        if e is None:
+            lines.append(f"- **{ex}** (notebook {nb}): 0, notebook not submitted.")
+            continue
+        mark = "passed" if e["points"] else e["status"]
+        text = f"- **{ex}** (notebook {nb}): {e['points']} ({mark})"
+        if e.get("reason") and not e["points"]:
+            text += f". {e['reason']}"
+        if e.get("hint") and not e["points"]:
+            text += f" Hint: {e['hint']}"
+        if e.get("flag"):
+            text += f" Note: {e['flag']}."
+        lines.append(text)
+    for r in mine.values():
+        for f in r["forged"]:
+            lines.append(f"- Your submitted file shows a result that re-running it did not give: {f}.")
+        if r.get("execution") and not r["execution"].get("finished"):
+            lines.append(f"- {r['notebook']} did not run to the end when re-executed: {r['execution'].get('reason')}.")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def gradescope(mine: dict[str, dict], cols) -> dict:
+    """One learner's results in Gradescope's autograder ``results.json`` format."""
+    tests = []
+    for nb, ex in cols:
+        e = _entry(mine, nb, ex)
+        if e is None:
+            tests.append({"name": _column(nb, ex), "score": 0, "max_score": 1, "status": "failed",
+                          "output": "notebook not submitted"})
+            continue
+        out = e.get("reason", "")
+        if e.get("hint") and not e["points"]:
+            out += f"\nHint: {e['hint']}"
+        if e.get("flag"):
+            out += f"\nNote: {e['flag']}"
+        tests.append({"name": _column(nb, ex), "score": e["points"], "max_score": 1,
+                      "status": "passed" if e["points"] else "failed", "output": out.strip()})
+    forged = [f for r in mine.values() for f in r["forged"]]
+    return {"score": sum(t["score"] for t in tests),
+            "output": "Re-executed and graded by course_lib; stored outputs were not used."
+                      + (f" Forged results found: {'; '.join(forged)}" if forged else ""),
+            "tests": tests}
