@@ -315,3 +315,56 @@ def test_every_public_library_name_an_exercise_refuses_exists(ex):
         module, _, attr = qualified.partition(":")
         if not attr.startswith("_"):  # private helpers are refused when present, best effort
             assert callable(getattr(importlib.import_module(module), attr)), qualified
+
+
+def _tuple_loss_exercise():
+    # Shaped like the future grpo_loss exercise: a loss returned with its statistics.
+    from course_lib.exercises import Case, Exercise, Mistake
+
+    def reference(logp, adv, mask):
+        per_token = -(torch.exp(logp - logp.detach()) * adv[:, None]) * mask
+        return per_token.sum() / mask.sum(), {"tokens": float(mask.sum())}
+
+    def no_ratio(logp, adv, mask):  # the value is right (ρ = 1), the gradient is gone
+        return -(torch.ones_like(logp) * adv[:, None] * mask).sum() / mask.sum(), {}
+
+    gen = torch.Generator().manual_seed(0)
+    cases = lambda: [Case((-torch.rand(2, 3, generator=gen), torch.randn(2, generator=gen),  # noqa: E731
+                           torch.tensor([[1.0, 1, 0], [1, 0, 0]])))]
+    return Exercise("tuple_loss", reference, cases, "f(logp, adv, mask) -> (loss, stats)",
+                    mistakes=(Mistake("no_ratio", no_ratio, "the ratio carries the gradient"),),
+                    grad_args=("logp",), tensor_out=True)
+
+
+def _judge_in_process(ex, fn):
+    from course_lib.exercises import judge, wire
+
+    prep = judge.prepare(ex)
+    records = []
+    for args, kwargs, weight in prep.calls:
+        import copy
+
+        a, k, w = copy.deepcopy((args, kwargs, weight))
+        records.append(wire.decode(wire.encode(judge.run_case(fn, a, k, prep.names, w))))
+    return judge.judge(prep, records)
+
+
+def test_a_loss_returned_with_its_statistics_has_its_gradient_checked():
+    ex = _tuple_loss_exercise()
+    assert _judge_in_process(ex, ex.reference)["status"] == "passed"
+    verdict = _judge_in_process(ex, ex.mistakes[0].fn)
+    assert verdict["status"] == "failed" and verdict["mistake"] == "no_ratio"
+    verdict = _judge_in_process(ex, lambda logp, adv, mask: (0.0, {}))
+    assert verdict["mistake"] == "wrong_type" and "backpropagated" in verdict["hint"]
+
+
+def test_use_if_passed_picks_the_learners_function_only_after_a_pass(capsys):
+    from course_lib.exercises import use_if_passed
+    from course_lib.exercises.catalog.mdp import teaching_discounted_returns as mine
+
+    library = object()
+    assert use_if_passed(check("discounted_returns", mine), mine, library) is mine
+    assert "Using your" in capsys.readouterr().out
+    wrong = lambda rewards, gamma, dones=None: np.zeros(len(rewards))  # noqa: E731
+    assert use_if_passed(check("discounted_returns", wrong), wrong, library) is library
+    assert "using course_lib's version" in capsys.readouterr().out

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from .checker import (
     RECORD_SCHEMA, RESULT_MIME, STATUSES, CheckResult, ExerciseFailed, Hint, Solution, check, compare_outputs,
-    hint, solution,
+    hint, solution, use_if_passed,
 )
 from .registry import Case, Exercise, Mistake, get_exercise, list_exercises, register
 
 __all__ = [
-    "check", "hint", "solution", "list_exercises", "get_exercise", "register", "results_from_notebook",
+    "check", "hint", "solution", "use_if_passed", "list_exercises", "get_exercise", "register", "results_from_notebook",
     "NotebookRecords", "CheckResult", "ExerciseFailed", "Solution", "Hint", "Exercise", "Mistake", "Case",
     "compare_outputs", "RESULT_MIME",
 ]

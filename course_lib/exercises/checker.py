@@ -18,8 +18,20 @@ How a check stays trustworthy (issue 13):
   through references captured when this module was imported (closure cells), not through
   module attributes that a cell could replace.
 
-Where ``os.fork`` does not exist (Windows) the check runs in-process with a thread-based time
-limit: the same comparisons, without the isolation.
+* **What is checked.** Values within tolerance; for a loss, the gradients with respect to its
+  tensor inputs (``Exercise.grad_args``); the promised type (``tensor_out``); inputs left
+  untouched; and that the function is not, and does not call, the library's implementation
+  (``Exercise.library``: in the child those functions' code is swapped for a trap).
+
+Off Linux (Windows has no ``fork``; on macOS a forked child can crash) the check runs
+in-process with a thread-based time limit: the same comparisons, without the isolation.
+
+Limits: a check result is formative evidence, not proof. A learner who wants to cheat can
+still replace ``check`` itself in their namespace, rewrite a closure cell or the ``__code__`` of
+the kernel-side functions, reach the judge's socket and send it answers computed by the library,
+copy the library's code into a fresh function object (``types.FunctionType``), kill the judge
+(checks then say so and record no pass), or edit the notebook's JSON. Grading that must be
+trusted re-runs the learner's functions in a fresh process (see ``results_from_notebook``).
 """
 from __future__ import annotations
 
@@ -673,3 +685,17 @@ check = _make_check(_CLIENT, _library_objects(), _runner.run_in_child, _judge.ru
                     __import__("course_lib.exercises.wire", fromlist=["encode"]).encode,
                     __import__("course_lib.exercises.wire", fromlist=["pack_frame"]).pack_frame,
                     _runner.fork_available)
+
+
+def use_if_passed(result: CheckResult, yours: Callable, library: Callable) -> Callable:
+    """The function the rest of a notebook should use: ``yours`` if its check passed, else the
+    library's, saying which in one line. A buggy attempt then never stops "Run All".
+
+        kl = use_if_passed(check("kl_k3", my_kl_k3), my_kl_k3, course_kl_k3)
+    """
+    name = getattr(result, "exercise", "the exercise")
+    if isinstance(result, CheckResult) and result.passed and callable(yours):
+        print(f"Using your {getattr(yours, '__name__', 'function')} from here on (its check passed).")
+        return yours
+    print(f"Your {name} has not passed its check yet: using course_lib's version from here on.")
+    return library

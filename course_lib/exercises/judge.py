@@ -67,13 +67,19 @@ def named_args(names: list[str], args: tuple, kwargs: dict) -> list[tuple[str, A
     return out + list(kwargs.items())
 
 
+def differentiable_part(out: Any) -> Any:
+    """What gradients are taken of: the output, or the first item of a returned tuple/list."""
+    return out[0] if isinstance(out, (tuple, list)) and len(out) > 0 else out
+
+
 def run_case(fn, args: tuple, kwargs: dict, names: list[str], weight: Any = None) -> dict:
     """Call ``fn(*args, **kwargs)`` and record what a check compares.
 
     Returns {"out": the returned value, "grads": {name: gradient} or None, "mutated": [names of
-    arguments changed in place]}. The gradients are those of sum(out · weight) with respect to
-    every argument that requires grad (zeros where the output does not depend on it); they are
-    recorded only when ``out`` is a tensor with a graph and ``weight`` has its shape.
+    arguments changed in place]}. The gradients are those of sum(y · weight) with respect to
+    every argument that requires grad (zeros where the output does not depend on it), where y is
+    the output, or its first item when it returns a tuple such as (loss, stats); they are
+    recorded only when y is a tensor with a graph and ``weight`` has its shape.
     """
     pristine = copy.deepcopy((args, kwargs))
     out = fn(*args, **kwargs)
@@ -81,12 +87,13 @@ def run_case(fn, args: tuple, kwargs: dict, names: list[str], weight: Any = None
                zip(named_args(names, args, kwargs), named_args(names, *pristine)) if not _same(before, after)]
     grads = None
     torch = _torch()
-    if (torch is not None and weight is not None and isinstance(out, torch.Tensor) and out.grad_fn is not None
-            and tuple(out.shape) == tuple(weight.shape) and not mutated):  # a changed input breaks autograd
+    y = differentiable_part(out)
+    if (torch is not None and weight is not None and isinstance(y, torch.Tensor) and y.grad_fn is not None
+            and tuple(y.shape) == tuple(weight.shape) and not mutated):  # a changed input breaks autograd
         inputs = [(n, a) for n, a in named_args(names, args, kwargs)
                   if isinstance(a, torch.Tensor) and a.requires_grad]
         if inputs:
-            total = (out * weight.to(out.dtype)).sum()
+            total = (y * weight.to(y.dtype)).sum()
             gs = torch.autograd.grad(total, [a for _, a in inputs], allow_unused=True)
             grads = {n: (g if g is not None else torch.zeros_like(a)).detach() for (n, a), g in zip(inputs, gs)}
     return {"out": out, "grads": grads, "mutated": mutated}
@@ -132,6 +139,7 @@ def _with_grad(ex: Exercise, names: list[str], case: Case) -> tuple[tuple, dict]
 
 def _weight_for(ex: Exercise, out: Any, index: int) -> Any:
     torch = _torch()
+    out = differentiable_part(out)
     if not ex.grad_args or torch is None or not isinstance(out, torch.Tensor):
         return None
     if out.dim() == 0:
@@ -202,6 +210,14 @@ def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1
             if diff:
                 return f"item {i} of the returned tuple: {diff}"
         return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return f"expected a dict with keys {sorted(expected)}, got {short_repr(got)}"
+        for key in sorted(expected):
+            diff = compare_outputs(got[key], expected[key], rtol, atol)
+            if diff:
+                return f"item {key!r} of the returned dict: {diff}"
+        return None
     if got is None:
         return "your function returned None"
     if isinstance(got, wire.Opaque):
@@ -269,6 +285,8 @@ def _is_tensor(x: Any) -> bool:
 
 
 def _type_problem(ex: Exercise, out: Any, expected: dict) -> str | None:
+    if isinstance(expected["out"], (tuple, list)) and isinstance(out, (tuple, list)):
+        out = differentiable_part(out)  # e.g. (loss, stats): the loss is what must be a tensor
     if not (ex.tensor_out or ex.grad_args) or _is_tensor(out):
         return None
     what = "None" if out is None else f"a {type(out).__name__}" if not isinstance(out, wire.Opaque) else out.type_name
@@ -297,14 +315,14 @@ def judge(prep: Prepared, records: list[dict], seconds: float = 0.0) -> dict:
                     "details": f"case: {case.describe()}",
                     "hint": f"The caller's `{arg}` must stay as it was: work on a copy ({arg} = {arg}.copy() "
                             f"for an array, {arg}.clone() for a tensor) or build a new result, and return it."}
-    for case, rec in zip(prep.cases, records):
+    for case, rec, exp in zip(prep.cases, records, prep.expected):
         out = rec["out"]
         if isinstance(out, wire.Opaque) and not (ex.tensor_out or ex.grad_args):
             return {**base, "status": INVALID, "message": "your function returned something the check cannot compare.",
                     "details": f"case: {case.describe()}\nyou returned {out!r}",
                     "hint": "Return numbers: a numpy array, a list of floats or a torch tensor (or a tuple of "
                             "them where the exercise asks for several)."}
-        problem = _type_problem(ex, out, rec)
+        problem = _type_problem(ex, out, exp)
         if problem:
             return {**base, "status": FAILED, "mistake": "wrong_type", "message": "wrong return type.",
                     "details": f"case: {case.describe()}", "hint": problem[0].upper() + problem[1:]}
