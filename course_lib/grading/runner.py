@@ -1,0 +1,224 @@
+"""``python -m course_lib run [--full] [--out DIR] [--only NN ...]``: run the whole course headless.
+
+Executes every notebook top to bottom on a fresh kernel (nbclient), writes the executed copies into
+DIR, and prints and writes (``DIR/summary.md``, ``DIR/summary.json``) each notebook's run time next
+to the README's syllabus time, and every result the course claims (``CLAIMS``), read from the
+executed outputs, next to the README's figure. Claims are checked in full mode; fast mode trains
+too little to reach them and reports them as not checked. An instructor runs it before class to
+check a machine; the README's syllabus times come from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .worker import repo_root
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A result the README states and a notebook prints: where to read it, and how close it must be."""
+
+    notebook: str  # notebook number, e.g. "08"
+    what: str  # what the figure is, in words
+    cell: str  # id of the code cell whose output prints it
+    pattern: str  # regex over that cell's output text; ``group`` is the figure
+    expected: float  # the README's figure
+    readme: str  # the README's words that state it (a test checks they are there)
+    tolerance: float = 0.0  # |measured - expected| allowed ("close"); unused for at_most / at_least
+    kind: str = "close"  # "close", "at_most" or "at_least"
+    group: int = 1  # which regex group holds the figure
+    modes: tuple[str, ...] = ("full",)  # modes in which the figure is expected
+
+    def judge(self, value: float) -> bool:
+        if self.kind == "at_most":
+            return value <= self.expected
+        if self.kind == "at_least":
+            return value >= self.expected
+        return abs(value - self.expected) <= self.tolerance
+
+
+# Every figure the course claims and a notebook prints. Add one here when a notebook states a result.
+CLAIMS: tuple[Claim, ...] = (
+    Claim("04", "each seed solves CartPole-v1 (two greedy evaluations in a row >= 475) within 100k steps",
+          "ppo04-19", r"solved \(two evaluations in a row >= 475\) at (\d+) steps", 100_000,
+          "100000 env steps per run", kind="at_most"),
+    Claim("05", "SFT model's greedy accuracy on the 500 held-out problems (%)", "9e0b54ed",
+          r"after SFT\s*: accuracy ([\d.]+)%", 43.2, "SFT greedy accuracy: 43.2 %", tolerance=3.0),
+    Claim("05", "SFT model's greedy format rate (%)", "9e0b54ed",
+          r"after SFT\s*: accuracy [\d.]+%, format rate ([\d.]+)%", 100.0, "SFT greedy format rate: 100.0 %",
+          tolerance=3.0),
+    Claim("05", "pretrained model's greedy accuracy (%)", "9e0b54ed",
+          r"pretrained\s*: accuracy ([\d.]+)%", 1.2, "pretrained greedy accuracy: 1.2 %", tolerance=3.0),
+    Claim("08", "GRPO run (seed 0): held-out greedy accuracy before (%)", "8202fdba",
+          r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 43.2, "43.2 % → 78.2 %", tolerance=3.0),
+    Claim("08", "GRPO run (seed 0): held-out greedy accuracy after (%)", "8202fdba",
+          r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 78.2, "43.2 % → 78.2 %", tolerance=5.0, group=2),
+)
+
+
+def cell_text(cell) -> str:
+    """The text a code cell printed or displayed (streams and text/plain)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif "data" in out:
+            parts.append(out["data"].get("text/plain", ""))
+        elif out.get("output_type") == "error":
+            parts.append("\n".join(out.get("traceback", [])))
+    return "".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def read_claims(nb, number: str, mode: str) -> list[dict]:
+    """Each claim of notebook ``number``: the figures found in ``nb``'s outputs and the verdict."""
+    by_id = {c.get("id"): c for c in nb.cells}
+    out = []
+    for claim in CLAIMS:
+        if claim.notebook != number:
+            continue
+        row = {"what": claim.what, "expected": claim.expected, "kind": claim.kind, "tolerance": claim.tolerance,
+               "found": [], "verdict": ""}
+        cell = by_id.get(claim.cell)
+        values = [float(m.group(claim.group)) for m in re.finditer(claim.pattern, cell_text(cell))] if cell else []
+        row["found"] = values
+        if mode not in claim.modes:
+            row["verdict"] = f"not checked in {mode} mode"
+        elif cell is None:
+            row["verdict"] = f"FAILED: cell {claim.cell} not found"
+        elif not values:
+            row["verdict"] = "FAILED: the figure was not printed"
+        elif all(claim.judge(v) for v in values):
+            row["verdict"] = "ok"
+        else:
+            row["verdict"] = "FAILED: " + ", ".join(f"{v:g}" for v in values if not claim.judge(v))
+        out.append(row)
+    return out
+
+
+def readme_times(readme: str) -> dict[str, dict[str, float | None]]:
+    """Notebook number -> {"full": seconds, "fast": seconds} from the README's syllabus table."""
+    def seconds(text: str) -> float | None:
+        m = re.fullmatch(r"\s*([\d.]+)\s*(s|min)\s*", text)
+        return None if not m else float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+    times = {}
+    for line in readme.splitlines():
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) >= 7 and re.fullmatch(r"\d\d", cols[0]):
+            times[cols[0]] = {"full": seconds(cols[-2]), "fast": seconds(cols[-1])}
+    return times
+
+
+def select(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
+    """The notebooks to run, in course order; ValueError naming the unknown ones."""
+    all_nbs = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return all_nbs
+    chosen, unknown = [], []
+    for want in only:
+        hits = [p for p in all_nbs if p.stem == want or p.stem.startswith(f"{want}_") or p.name == want]
+        (chosen.extend(hits) if hits else unknown.append(want))
+    if unknown:
+        names = ", ".join(p.stem for p in all_nbs)
+        raise ValueError(f"--only: no notebook named {', '.join(map(repr, unknown))}; the course has: {names}")
+    return sorted(set(chosen))
+
+
+def run_one(path: Path, out: Path, *, timeout: float) -> dict:
+    """Execute one notebook on a fresh kernel; its executed copy goes to ``out``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    started, error = time.perf_counter(), ""
+    try:
+        client.execute()
+    except Exception as exc:  # noqa: BLE001 - a failing notebook is reported, the run goes on
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:400]
+    seconds = time.perf_counter() - started
+    nbformat.write(nb, out / path.name)
+    return {"nb": nb, "seconds": round(seconds, 1), "error": error}
+
+
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def run_course(notebooks_dir: Path, out: Path, *, full: bool = False, only: list[str] | None = None,
+               timeout: float = 1800.0, readme: Path | None = None, echo=print) -> dict:
+    """Run the chosen notebooks, check the claims, write the summary; returns it."""
+    mode = "full" if full else "fast"
+    paths = select(notebooks_dir, only)
+    out.mkdir(parents=True, exist_ok=True)
+    readme = readme or Path(repo_root()) / "README.md"
+    stated = readme_times(readme.read_text(encoding="utf-8")) if readme.exists() else {}
+    old = os.environ.get("COURSE_FAST")
+    if full:
+        os.environ.pop("COURSE_FAST", None)
+    else:
+        os.environ["COURSE_FAST"] = "1"
+    rows = []
+    try:
+        for path in paths:
+            number = path.stem[:2]
+            echo(f"running {path.name} ({mode} mode) ...", flush=True)
+            res = run_one(path, out, timeout=timeout)
+            readme_s = stated.get(number, {}).get(mode)
+            row = {"notebook": path.stem, "seconds": res["seconds"], "readme_seconds": readme_s,
+                   "error": res["error"], "claims": read_claims(res["nb"], number, mode)}
+            rows.append(row)
+            echo(f"  {res['seconds']:.1f} s (README: {_fmt(readme_s)})" + (f"; FAILED: {res['error']}" if res["error"] else ""))
+            for c in row["claims"]:
+                echo(f"  {c['what']}: found {c['found'] or '-'}, README {c['expected']:g}: {c['verdict']}")
+    finally:
+        if old is None:
+            os.environ.pop("COURSE_FAST", None)
+        else:
+            os.environ["COURSE_FAST"] = old
+    import platform
+
+    summary = {"mode": mode, "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
+               "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "notebooks": rows,
+               "claims": [asdict(c) for c in CLAIMS]}
+    summary["ok"] = all(not r["error"] and not any(c["verdict"].startswith("FAILED") for c in r["claims"]) for r in rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    lines = [f"# Course run ({mode} mode)", "",
+             f"Machine: {summary['machine']}; load average at the end {summary['load_average']}.", "",
+             "| notebook | run time | README | result |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['notebook']} | {_fmt(r['seconds'])} | {_fmt(r['readme_seconds'])} | "
+                     f"{'FAILED: ' + r['error'] if r['error'] else 'ran to the end'} |")
+    lines += ["", "| notebook | claim | README | found | verdict |", "|---|---|---|---|---|"]
+    for r in rows:
+        for c in r["claims"]:
+            found = ", ".join(f"{v:g}" for v in c["found"]) or "—"
+            lines.append(f"| {r['notebook'][:2]} | {c['what']} | {c['expected']:g} | {found} | {c['verdict']} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="full mode (default: fast mode, COURSE_FAST=1)")
+    parser.add_argument("--out", type=Path, default=Path("course-run"), help="folder for executed copies and the summary")
+    parser.add_argument("--only", action="append", metavar="NN", help="run only this notebook (number or name; repeat)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
+    args = parser.parse_args(argv)
+    try:
+        summary = run_course(Path(repo_root()) / "notebooks", args.out, full=args.full, only=args.only,
+                             timeout=args.timeout)
+    except ValueError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return 2
+    print(f"summary: {args.out / 'summary.md'} ({'all ran and every checked claim holds' if summary['ok'] else 'FAILURES above'})")
+    return 0 if summary["ok"] else 1

@@ -1,0 +1,73 @@
+"""``python -m course_lib run``: the claims registry matches the README and the notebooks, unknown
+names are refused clearly, and a run executes, times, reads claims and writes its summary."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading import runner
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("claim", runner.CLAIMS, ids=lambda c: f"{c.notebook}:{c.what[:30]}")
+def test_every_claim_states_a_readme_figure_and_points_at_a_real_cell(claim):
+    assert claim.readme in README, f"README no longer says {claim.readme!r}"
+    nbs = list((ROOT / "notebooks").glob(f"{claim.notebook}_*.ipynb"))
+    assert len(nbs) == 1
+    ids = {c.get("id") for c in nbformat.read(nbs[0], as_version=4).cells}
+    assert claim.cell in ids, f"{nbs[0].name} has no cell {claim.cell}"
+
+
+def test_the_readme_syllabus_gives_a_time_for_every_notebook():
+    times = runner.readme_times(README)
+    for nb in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        number = nb.stem[:2]
+        if number in times and times[number]["full"] is not None:
+            assert times[number]["fast"] is not None
+    assert times["01"]["fast"] == 9.0 and times["00"]["full"] == pytest.approx(66.0)
+
+
+def test_claims_are_read_from_outputs_and_judged():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("...")
+    cell.id = "8202fdba"
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text="seed 0: held-out greedy accuracy 43.0% -> 60.0% (+17.0 points)\n")]
+    nb.cells = [cell]
+    rows = runner.read_claims(nb, "08", "full")
+    assert [r["verdict"] for r in rows] == ["ok", "FAILED: 60"]
+    assert all(r["verdict"] == "not checked in fast mode" for r in runner.read_claims(nb, "08", "fast"))
+    assert [r["verdict"] for r in runner.read_claims(nbformat.v4.new_notebook(), "08", "full")] == \
+        ["FAILED: cell 8202fdba not found"] * 2
+
+
+def test_unknown_notebook_name_is_a_clear_message(capsys):
+    assert runner.main(["--only", "77", "--out", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert "no notebook named '77'" in err and "01_mdp_and_discounted_return" in err
+
+
+def test_a_run_executes_times_and_writes_the_summary(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint('fast' if os.environ.get('COURSE_FAST') else 'full')")]
+    nbformat.write(nb, nbs / "01_tiny.ipynb")
+    bad = nbformat.v4.new_notebook()
+    bad.metadata = nb.metadata
+    bad.cells = [nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nbformat.write(bad, nbs / "02_broken.ipynb")
+    summary = runner.run_course(nbs, tmp_path / "out", readme=ROOT / "README.md", echo=lambda *a, **k: None)
+    first, second = summary["notebooks"]
+    assert first["notebook"] == "01_tiny" and not first["error"] and first["readme_seconds"] == 9.0
+    assert "RuntimeError" in second["error"] and not summary["ok"]
+    executed = nbformat.read(tmp_path / "out" / "01_tiny.ipynb", as_version=4)
+    assert runner.cell_text(executed.cells[0]).strip() == "fast"
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["mode"] == "fast"
+    assert "| 01_tiny |" in (tmp_path / "out" / "summary.md").read_text()
