@@ -332,6 +332,11 @@ def test_named_edge_cases():
     with pytest.raises(ValueError, match="mask must hold only 0 and 1"):
         logprobs_from_logits(_logits(), torch.ones(2, 4, dtype=torch.long), torch.tensor([[0, 0.5, 1, 1]] * 2))
     assert np.allclose(tempered([1.0, 3.0, 3.0], 1e-320), [0.0, 0.5, 0.5])  # the T -> 0 limit, not NaN
+    for t in (1e-300, 1e-40):  # logits / t would overflow float32 to inf, then NaN
+        with pytest.raises(ValueError, match="temperature must be 0 \\(greedy\\) or at least"):
+            _gen(prompts=[[1, 2]], max_new_tokens=2, eos_id=2, temperature=t)
+        with pytest.raises(ValueError, match="temperature must be at least"):
+            _token_logprobs(tokens=torch.tensor([[1, 3]]), mask=torch.tensor([[0, 1]]), temperature=t)
 
 
 def test_a_checkpoint_whose_tokenizer_does_not_match_is_refused(tmp_path):

@@ -20,6 +20,16 @@ import torch.nn.functional as F
 from ..core import check_finite_array, check_finite_number, check_indices, check_positive_int
 from .model import GPT, KVCache
 
+MIN_TEMPERATURE = 1e-6  # below this (but above 0) logits / temperature can overflow to inf, and NaN follows
+
+
+def _check_temperature(temperature, allow_greedy: bool) -> float:
+    t = check_finite_number("temperature", temperature, low=0.0, low_open=not allow_greedy)
+    if 0.0 < t < MIN_TEMPERATURE or (t == 0.0 and not allow_greedy):
+        raise ValueError(f"temperature must be {'0 (greedy) or ' if allow_greedy else ''}at least "
+                         f"{MIN_TEMPERATURE:g} (smaller ones overflow the scaled logits), got {temperature!r}")
+    return t
+
 
 @dataclass
 class Generation:
@@ -126,7 +136,7 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
     if not isinstance(getattr(getattr(model, "config", None), "vocab_size", None), int):
         raise ValueError(f"model must be a GPT (with a config.vocab_size), got {type(model).__name__}")
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
-    temperature = check_finite_number("temperature", temperature, low=0.0)  # 0 = greedy
+    temperature = _check_temperature(temperature, allow_greedy=True)  # 0 = greedy
     if top_k is not None:
         top_k = check_positive_int("top_k", top_k)
     V = model.config.vocab_size
@@ -242,7 +252,7 @@ def token_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,
     if not torch.is_tensor(tokens) or tokens.dim() != 2:
         raise ValueError(f"tokens must have shape (B, T), got {tuple(getattr(tokens, 'shape', ())) or type(tokens).__name__}")
     check_indices("tokens", tokens, model.config.vocab_size)
-    temperature = check_finite_number("temperature", temperature, low=0.0, low_open=True)
+    temperature = _check_temperature(temperature, allow_greedy=False)
     if key_valid is None:
         key_valid = tokens != model.config.pad_id
     logits = model(tokens, key_valid=key_valid)
