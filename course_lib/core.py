@@ -38,6 +38,9 @@ def budget(full: T, fast: T) -> T:
 def set_seed(seed: int, env: Any = None) -> np.random.Generator:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA).
 
+    This is the one function of the course that sets the global generators, on purpose: a
+    notebook calls it once at the top. Training functions use their own generators instead.
+
     Args:
         seed: a non-negative integer.
         env: optionally a gymnasium environment (or vector environment); it is reset with
@@ -47,9 +50,7 @@ def set_seed(seed: int, env: Any = None) -> np.random.Generator:
         A fresh ``numpy.random.Generator`` seeded with ``seed``, for code that prefers an
         explicit generator to the global one.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_nonnegative_int("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     try:
