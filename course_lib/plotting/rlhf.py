@@ -1,0 +1,193 @@
+"""Figures of notebook 07 (RLHF with PPO): the training run, reward hacking against the learned reward
+model (proxy and gold against the KL to the reference, Gao et al. 2022's Fig. 1 shape), the β
+sweep, DPO against PPO, and the cost of PPO against GRPO."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..core import check_finite_number
+from . import PALETTE, finish, house_style, new_figure
+
+
+def _need(d: Mapping, keys, what: str) -> None:
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{what} must be a dict (a history), got {type(d).__name__}")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ValueError(f"{what} must have the keys {list(keys)}; missing {missing}")
+
+
+def rlhf_training_figure(hist: Mapping, sft_accuracy: float | None = None, title: str = "RLHF-PPO on the rule reward"):
+    """Four panels of a ``train_rlhf`` history: held-out gold accuracy, KL to the reference, the value
+    model's explained variance and the clip fraction, each against the training time.
+
+    Args:
+        hist: the history returned by ``course_lib.rlhf.train_rlhf``.
+        sft_accuracy: drawn as a dashed line (default: the first evaluation).
+    """
+    _need(hist, ("step", "seconds", "eval_step", "eval_accuracy", "kl", "explained_variance", "clip_fraction"),
+          "hist")
+    if not hist["eval_step"] or not hist["step"]:
+        raise ValueError("hist must hold at least one training step and one evaluation")
+    secs = dict(zip(hist["step"], hist["seconds"]))
+    secs[0] = 0.0
+    t_eval = [secs.get(s, np.nan) for s in hist["eval_step"]]
+    base = hist["eval_accuracy"][0] if sft_accuracy is None else check_finite_number("sft_accuracy", sft_accuracy)
+    fig, axes = new_figure(ncols=4, width=14.0, height=3.2)
+    with house_style():
+        ax = axes[0]
+        ax.plot(t_eval, np.array(hist["eval_accuracy"]) * 100, marker="o", color=PALETTE[0], label="RLHF-PPO")
+        ax.axhline(base * 100, color="0.4", linestyle="--", linewidth=1, label="SFT model")
+        ax.axhline(base * 100 + 20, color=PALETTE[3], linestyle=":", linewidth=1, label="SFT + 20 points")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title("gold accuracy (greedy)", fontsize=10)
+        ax.legend(fontsize=8)
+        for ax, key, label in ((axes[1], "kl", "KL[π ‖ π_ref] per completion (nats)"),
+                               (axes[2], "explained_variance", "explained variance of V"),
+                               (axes[3], "clip_fraction", "share of tokens clipped")):
+            ax.plot(hist["seconds"], hist[key], color=PALETTE[1 if key == "kl" else 2])
+            ax.set_title(label, fontsize=10)
+        for ax in axes:
+            ax.set_xlabel("training time (s)")
+    return finish(fig, title)
+
+
+def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | None = None):
+    """Proxy (the reward model's score) and gold (held-out accuracy) against d = sqrt(KL to the reference).
+
+    The shape of Gao et al. 2022 (arXiv 2210.10760), Fig. 1: the proxy keeps rising with d while
+    the gold accuracy peaks, then falls. The peak of the gold curve is marked.
+
+    Args:
+        run: a run of ``experiments.rlhf_sweep`` or a ``train_rlhf`` history on the reward model
+            (keys "eval_kl", "eval_reward", "eval_accuracy").
+        ax: draw on this axis (a second y axis is added for the proxy); default a new figure.
+        highlight: full colours (False: faded, for the runs behind the chosen one).
+        label: legend suffix (e.g. "β = 0.05").
+    """
+    _need(run, ("eval_kl", "eval_reward", "eval_accuracy"), "run")
+    d = np.sqrt(np.clip(np.asarray(run["eval_kl"], dtype=float), 0, None))
+    gold = np.asarray(run["eval_accuracy"], dtype=float) * 100
+    proxy = np.asarray(run["eval_reward"], dtype=float)
+    if not (len(d) == len(gold) == len(proxy)) or len(d) == 0:
+        raise ValueError("eval_kl, eval_reward and eval_accuracy must be non-empty lists of one length")
+    own = ax is None
+    if own:
+        fig, ax = new_figure(width=6.8, height=3.8)
+    else:
+        fig = ax.figure
+    alpha = 1.0 if highlight else 0.25
+    suffix = f" ({label})" if label else ""
+    with house_style():
+        ax.plot(d, gold, marker="o", color=PALETTE[0], alpha=alpha, label=f"gold: held-out accuracy{suffix}")
+        best = int(np.argmax(gold))
+        if highlight:
+            ax.plot([d[best]], [gold[best]], marker="*", markersize=14, color=PALETTE[3], zorder=5,
+                    label=f"gold peak {gold[best]:.1f}%")
+        ax.set_xlabel("d = sqrt(KL[π ‖ π_SFT]) (sqrt nats)")
+        ax.set_ylabel("held-out accuracy (%)", color=PALETTE[0])
+        twin = getattr(ax, "_proxy_twin", None)
+        if twin is None:
+            twin = ax.twinx()
+            ax._proxy_twin = twin
+        twin.plot(d, proxy, marker="s", linestyle="--", color=PALETTE[1], alpha=alpha,
+                  label=f"proxy: reward-model score{suffix}")
+        twin.set_ylabel("reward-model score", color=PALETTE[1])
+        twin.grid(False)
+        if highlight:
+            lines = ax.get_legend_handles_labels()
+            lines2 = twin.get_legend_handles_labels()
+            ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="lower left")
+    return finish(fig, "Optimising a learned reward: proxy against gold") if own else fig
+
+
+def beta_sweep_figure(sweep: Mapping, beta: float):
+    """The β slider's figure: proxy and gold against sqrt(KL) for the chosen β (the other runs faded),
+    and the answers' length (the annotators' bias) against sqrt(KL).
+
+    Args:
+        sweep: from ``experiments.rlhf_sweep.load_sweep()``.
+        beta: one of the sweep's β values.
+    """
+    from ..experiments.rlhf_sweep import find_run
+
+    beta = check_finite_number("beta", beta, low=0.0)
+    chosen = find_run(sweep, beta)
+    fig, axes = new_figure(ncols=2, width=13.0, height=3.9)
+    for run in sweep["runs"]:
+        if run is not chosen:
+            hacking_figure(run, ax=axes[0], highlight=False)
+    hacking_figure(chosen, ax=axes[0], highlight=True, label=f"β = {beta:g}")
+    with house_style():
+        ax = axes[1]
+        for i, run in enumerate(sweep["runs"]):
+            d = np.sqrt(np.clip(np.asarray(run["eval_kl"], dtype=float), 0, None))
+            share = np.asarray(run["eval_longer_than_truth"], dtype=float) * 100
+            ax.plot(d, share, marker="o", color=PALETTE[i % len(PALETTE)],
+                    alpha=1.0 if run is chosen else 0.3, label=f"β = {run['beta']:g}")
+        ax.set_xlabel("d = sqrt(KL[π ‖ π_SFT]) (sqrt nats)")
+        ax.set_ylabel("answers longer than the truth (%)")
+        ax.set_title("what the policy learned: the annotators' length bias", fontsize=10)
+        ax.legend(fontsize=8)
+    return finish(fig, f"PPO against the learned reward model, β = {beta:g}: the KL penalty as a leash")
+
+
+def dpo_vs_ppo_figure(runs: Mapping[str, Mapping]):
+    """Held-out gold accuracy against the KL to the reference for several runs (e.g. DPO, PPO on the
+    reward model, PPO on the rule reward).
+
+    Args:
+        runs: name -> a history with "eval_kl" and "eval_accuracy".
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty dict name -> history")
+    fig, ax = new_figure(width=6.8, height=3.8)
+    with house_style():
+        for colour, (name, h) in zip(PALETTE, runs.items()):
+            _need(h, ("eval_kl", "eval_accuracy"), f"runs[{name!r}]")
+            kl = np.clip(np.asarray(h["eval_kl"], dtype=float), 0, None)
+            ax.plot(kl, np.asarray(h["eval_accuracy"], dtype=float) * 100, marker="o", color=colour, label=name)
+        ax.set_xlabel("KL[π ‖ π_SFT] per completion (nats)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.legend(fontsize=8)
+    return finish(fig, "Gold accuracy against the distance travelled from the SFT model")
+
+
+def cost_figure(summary: Mapping):
+    """Time per step split into sampling, scoring and update, and model state, for each method.
+
+    Args:
+        summary: from ``experiments.bench_rlhf.summarize`` (name -> {"sampling_s", "scoring_s",
+            "update_s", "state_bytes", "peak_bytes"}).
+    """
+    if not isinstance(summary, Mapping) or not summary:
+        raise ValueError("summary must be a non-empty dict method -> figures")
+    names = list(summary)
+    for n in names:
+        _need(summary[n], ("sampling_s", "scoring_s", "update_s", "state_bytes"), f"summary[{n!r}]")
+    fig, axes = new_figure(ncols=2, width=11.0, height=3.2)
+    with house_style():
+        left = np.zeros(len(names))
+        for colour, phase in zip(PALETTE, ("sampling", "scoring", "update")):
+            vals = np.array([summary[n][f"{phase}_s"] for n in names])
+            axes[0].barh(names, vals, left=left, color=colour, label=phase)
+            left += vals
+        axes[0].set_xlabel("seconds per step")
+        axes[0].legend(fontsize=8)
+        axes[0].set_title("time per step", fontsize=10)
+        state = np.array([summary[n]["state_bytes"] for n in names]) / 2**20
+        peak = np.array([summary[n].get("peak_bytes") or 0 for n in names]) / 2**20
+        y = np.arange(len(names))
+        axes[1].barh(y - 0.2, state, 0.4, color=PALETTE[0], label="model state")
+        axes[1].barh(y + 0.2, peak, 0.4, color=PALETTE[3], label="peak of a step (above what was in use)")
+        axes[1].set_yticks(y)
+        axes[1].set_yticklabels(names)
+        axes[1].set_xlabel("MiB")
+        axes[1].legend(fontsize=8)
+        axes[1].set_title("memory", fontsize=10)
+    return finish(fig, "What a step costs, measured on this machine")
+
+
+__all__ = ["rlhf_training_figure", "hacking_figure", "beta_sweep_figure", "dpo_vs_ppo_figure", "cost_figure"]
