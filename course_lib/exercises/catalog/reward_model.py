@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 
 from ...reward_model import bradley_terry_loss
-from ..checker import compare_outputs
 from ..registry import Case, Exercise, Mistake, register
 
 # ---------------------------------------------------------------------------------------------
@@ -14,7 +13,7 @@ from ..registry import Case, Exercise, Mistake, register
 
 
 def _leaf(xs) -> torch.Tensor:
-    return torch.tensor(xs, dtype=torch.float32, requires_grad=True)
+    return torch.tensor(xs, dtype=torch.float32)
 
 
 def _bt_cases() -> list[Case]:
@@ -31,18 +30,14 @@ def _bt_cases() -> list[Case]:
     for B in (4, 8, 16):
         rc = torch.randn(B, generator=gen) * 2
         rr = torch.randn(B, generator=gen) * 2
-        cases.append(Case((rc.clone().requires_grad_(True), rr.clone().requires_grad_(True))))
+        cases.append(Case((rc, rr)))
     return cases
 
 
-def _bt_compare(got, expected) -> str | None:
-    if not isinstance(got, torch.Tensor):
-        return (f"expected a torch tensor (a loss to call .backward() on), got {type(got).__name__}; "
-                "do not call .item() or float() on the result")
-    if got.grad_fn is None and not got.requires_grad:
-        return ("your loss has no gradient: it is not connected to r_chosen and r_rejected. Compute it with "
-                "torch operations on the inputs (no .item(), .detach(), .numpy() or torch.tensor(...) around a result)")
-    return compare_outputs(got, expected, rtol=1e-5, atol=1e-5)
+def teaching_bradley_terry_loss(r_chosen, r_rejected):
+    """L = −mean over the B pairs of log σ(r_chosen − r_rejected); r_chosen, r_rejected: (B,)."""
+    margin = r_chosen - r_rejected  # (B,) how much higher the preferred answer scores
+    return -F.logsigmoid(margin).mean()  # logsigmoid: log σ in one stable step
 
 
 def _bt_reference(r_chosen, r_rejected):
@@ -92,9 +87,17 @@ register(Exercise(
     cases=_bt_cases,
     signature="bradley_terry_loss(r_chosen, r_rejected) -> scalar tensor (r_chosen, r_rejected: (B,) tensors)",
     notebook="06_rewards_and_reward_models",
-    compare=_bt_compare,
-    hint="The loss is −mean over pairs of log σ(r_chosen − r_rejected). torch.nn.functional.logsigmoid "
-         "computes log σ(x) in one stable step; finish with .mean() and a minus sign.",
+    library=("course_lib.reward_model:bradley_terry_loss",),
+    grad_args=("r_chosen", "r_rejected"),
+    tensor_out=True,
+    teaching=teaching_bradley_terry_loss,
+    hint="The Bradley–Terry model turns the difference of two scores into the probability that the first "
+         "answer is preferred; the loss is the negative log-likelihood of the annotators' choices, averaged "
+         "over the pairs.",
+    formula="L = −(1/B) Σ_i log σ(r_chosen[i] − r_rejected[i]), with σ(z) = 1/(1 + e^(−z)); compute log σ "
+            "with torch.nn.functional.logsigmoid, which stays finite for large negative margins.",
+    code_hint="margin = r_chosen - r_rejected; return -F.logsigmoid(margin).mean()  "
+              "(import torch.nn.functional as F).",
     mistakes=(
         Mistake("difference_reversed", _bt_reversed,
                 "Your difference is the wrong way round: the model should be rewarded when the chosen answer "
