@@ -279,3 +279,14 @@ def test_figures_reject_bad_input_and_draw_the_shipped_history(shipped):
         rp.score_curve_figure([1, 2], [0.5], 1)
     with pytest.raises(ValueError, match="by_distance"):
         rp.length_bias_figure({})
+
+
+def test_a_small_build_writes_the_pairs_and_a_loadable_reward_model(tmp_path):
+    out = R.build(tmp_path, cfg=R.RewardModelConfig(steps=2, eval_every=1), compare_scalar_only=False,
+                  sizes={"train": 20, "val": 10, "test": 40}, log=lambda *a: None)
+    rm, meta = R.load_reward_model(tmp_path / "reward_model.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reward_model.pt", "test.jsonl", "train.jsonl", "val.jsonl"]
+    assert meta["train"]["steps"] == 2 and meta["figures"]["truth_n"] == out["figures"]["truth_n"] > 0
+    assert "seconds" not in meta["history"]  # no wall-clock in the file: the bytes depend on the seed only
+    pairs = P.read_pairs(tmp_path / "test.jsonl")[:5]
+    assert torch.allclose(R.score_pairs(rm, pairs)[0], R.score_pairs(out["model"], pairs)[0])
