@@ -101,6 +101,8 @@ def test_last_token_bad_input():
         last_token_values(v, torch.tensor([[True, False, False, False], [False] * 4]))
     with pytest.raises(ValueError, match="rows"):
         last_token_values(v, torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="tensor"):
+        last_token_values(v, [1, 2])
     with pytest.raises(ValueError, match="trunk"):
         ScalarHeadModel(torch.nn.Linear(2, 2))
 

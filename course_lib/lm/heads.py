@@ -121,6 +121,8 @@ def last_token_values(values: torch.Tensor, key_valid_or_lengths: torch.Tensor) 
     if not isinstance(values, torch.Tensor) or values.dim() != 2:
         raise ValueError(f"values must be a (B, T) tensor, got {getattr(values, 'shape', values)!r}")
     B, T = values.shape
+    if not isinstance(key_valid_or_lengths, torch.Tensor):
+        raise ValueError(f"key_valid_or_lengths must be a tensor, got {type(key_valid_or_lengths).__name__}")
     if key_valid_or_lengths.shape[0] != B or (key_valid_or_lengths.dim() == 2 and key_valid_or_lengths.shape[1] != T):
         raise ValueError(f"key_valid_or_lengths must have {B} rows (and {T} columns if a mask), "
                          f"got shape {tuple(key_valid_or_lengths.shape)}")
