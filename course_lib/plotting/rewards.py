@@ -168,7 +168,7 @@ def length_bias_figure(by_distance: Mapping[int, float], annotator_bonus: float 
         ax.bar(k, g, color=PALETTE[0], label="reward model")
         ax.axhline(0, color="0.3", linewidth=0.8)
         ax.axhline(float(np.mean(g)), color=PALETTE[0], linestyle=":", linewidth=1.2,
-                   label=f"mean gap {np.mean(g):+.2f}")
+                   label=f"mean over distances {np.mean(g):+.2f}")
         if annotator_bonus is not None:
             ax.axhline(annotator_bonus, color=PALETTE[3], linestyle="--", linewidth=1.2,
                        label=f"annotators' bias {annotator_bonus:+.2f}")
