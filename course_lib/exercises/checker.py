@@ -199,12 +199,6 @@ def _show(result: CheckResult) -> None:
 # --- the judge process ------------------------------------------------------------------------------
 
 
-def _send(sock: socket.socket, head: dict, blob: bytes = b"") -> None:
-    from .wire import pack_frame
-
-    sock.sendall(pack_frame(head.pop("kind"), head, blob))
-
-
 def _serve(sock: socket.socket) -> None:
     """The judge's loop: one reply (pickled, length-prefixed) per request frame, until EOF."""
     from .wire import unpack_frames
@@ -283,8 +277,12 @@ class _JudgeClient:
     """The kernel's end of the judge: one request at a time, answered by the judge process."""
 
     def __init__(self):
+        from .wire import pack_frame
+
         self.lock = threading.Lock()
         self.counter = 0
+        # bound now, so that patching these modules later cannot change what a reply says
+        self._loads, self._unpack, self._pack_frame = pickle.loads, struct.unpack, pack_frame
         self.sock: socket.socket | None = None
         self.pid: int | None = None
         self.local: _judge.Judge | None = None
@@ -297,7 +295,7 @@ class _JudgeClient:
             ours.close()
             _become_judge(theirs, theirs.fileno())
         theirs.close()
-        ours.settimeout(120)
+        ours.settimeout(30)  # the judge answers in well under a second; never wait forever
         self.sock, self.pid = ours, pid
 
     def fileno(self) -> int | None:
@@ -310,10 +308,11 @@ class _JudgeClient:
             self.counter += 1
             ident = self.counter
             try:
-                _send(self.sock, dict(head, id=ident), blob)
+                head = dict(head, id=ident)
+                self.sock.sendall(self._pack_frame(head.pop("kind"), head, blob))
                 while True:  # an interrupted earlier request may have left its reply unread
-                    size = struct.unpack(">Q", self._recv_exactly(8))[0]
-                    reply = pickle.loads(self._recv_exactly(size))
+                    size = self._unpack(">Q", self._recv_exactly(8))[0]
+                    reply = self._loads(self._recv_exactly(size))
                     if isinstance(reply, dict) and reply.get("id") == ident:
                         return reply
             except (OSError, EOFError, struct.error, pickle.UnpicklingError) as exc:
@@ -476,7 +475,7 @@ def _shown_output(outcome) -> str:
 
 
 def _make_check(client: _JudgeClient, library: dict, run_in_child, run_case, encode, pack_frame,
-                fork_available: Callable[[], bool]):
+                fork_available: Callable[[], bool], unpack_frames: Callable | None = None):
     """``check``, with everything it uses bound here, at import (see the module docstring)."""
     _pickle_loads = pickle.loads
     _CheckResult = CheckResult
@@ -517,7 +516,8 @@ def _make_check(client: _JudgeClient, library: dict, run_in_child, run_case, enc
             return _library_result_(ex_name, total)
         if fork_available():
             outcome = run_in_child(fn, calls, reply["names"], lib, reply["time_limit"],
-                                   close_fds=[client.fileno()])
+                                   close_fds=[client.fileno()], run_case=run_case, encode=encode,
+                                   pack_frame=pack_frame, unpack_frames=unpack_frames)
         else:
             outcome = _run_in_process_(fn, calls, reply["names"], reply["time_limit"], run_case, encode)
         early = _outcome_result_(ex_name, outcome, labels, reply["time_limit"])
@@ -684,7 +684,8 @@ _CLIENT = _JudgeClient()
 check = _make_check(_CLIENT, _library_objects(), _runner.run_in_child, _judge.run_case,
                     __import__("course_lib.exercises.wire", fromlist=["encode"]).encode,
                     __import__("course_lib.exercises.wire", fromlist=["pack_frame"]).pack_frame,
-                    _runner.fork_available)
+                    _runner.fork_available,
+                    __import__("course_lib.exercises.wire", fromlist=["unpack_frames"]).unpack_frames)
 
 
 def use_if_passed(result: CheckResult, yours: Callable, library: Callable) -> Callable:

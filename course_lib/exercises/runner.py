@@ -266,11 +266,16 @@ def _describe_safely(exc: BaseException) -> str:
         return type(exc).__name__
 
 
-def run_in_child(fn, calls, names, library, time_limit: float, close_fds=()) -> ChildOutcome:
+def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, run_case=None, encode=None,
+                 pack_frame=None, unpack_frames=None) -> ChildOutcome:
     """Run ``fn`` on every call in a forked child with a hard time limit, a memory limit and an
-    output cap. ``calls`` are (args, kwargs, weight); the records come back encoded."""
-    from .judge import run_case
-    from .wire import encode, pack_frame, unpack_frames
+    output cap. ``calls`` are (args, kwargs, weight); the records come back encoded. The helpers
+    default to ``judge.run_case`` and ``wire``'s; ``check`` passes the ones it bound at import."""
+    from . import judge, wire
+
+    run_case = run_case or judge.run_case
+    encode, pack_frame = encode or wire.encode, pack_frame or wire.pack_frame
+    unpack_frames = unpack_frames or wire.unpack_frames
 
     res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
