@@ -61,7 +61,9 @@ def fill(nb, answers: dict[str, str]):
     nb = copy.deepcopy(nb)
     for exercise, (i, fname) in stub_cells(nb).items():
         kind = answers.get(exercise, "stub")
-        nb.cells[i].source = _answer(exercise, fname, kind, nb.cells[i].source)
+        source = nb.cells[i].source
+        start = re.search(rf"^def {fname}\(", source, re.M).start()  # keep the cell's imports above the stub
+        nb.cells[i].source = source[:start] + _answer(exercise, fname, kind, source[start:])
     return nb
 
 
