@@ -204,8 +204,7 @@ def _mutate_first(x):
 @pytest.mark.parametrize("ex", ALL, ids=lambda e: e.name)
 def test_every_exercise_fails_a_function_that_changes_its_inputs(ex):
     teaching = ex.teaching
-    if teaching is None:
-        pytest.skip(f"{ex.name} has no teaching solution to wrap")
+    assert teaching is not None, f"{ex.name} has no teaching solution"
 
     def vandal(*args, **kwargs):
         out = teaching(*args, **kwargs)
