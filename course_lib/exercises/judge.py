@@ -266,8 +266,16 @@ def _grad_diff(got: dict | None, expected: dict | None) -> str | None:
         return "your result carries no gradient"
     for k in expected:
         g, e = np.asarray(_to_array(got.get(k)), float), np.asarray(_to_array(expected[k]), float)
-        if g.shape == e.shape and not np.allclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False):
+        if g.shape != e.shape or np.allclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False):
+            continue
+        if e.size <= 12:
             return f"the gradient with respect to {k} differs: expected {short_repr(e)}, got {short_repr(g)}"
+        bad = ~np.isclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False)
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        nan = int(np.isnan(g[bad]).sum())
+        return (f"the gradient with respect to {k} differs at {int(bad.sum())} of {e.size} positions"
+                + (f" ({nan} of them NaN)" if nan else "")
+                + f"; e.g. at {list(where)}: expected {e[where]:.4g}, got {g[where]:.4g}")
     return "the gradients differ from the reference's"
 
 
