@@ -216,3 +216,13 @@ def test_submissions_are_matched_to_notebooks_in_both_layouts(tmp_path):
     subs, ignored = grade_mod.discover(tmp_path)
     assert {(s.learner, s.notebook) for s in subs} == {("ann", "01_mdp_and_discounted_return"), ("bob", NB)}
     assert ignored == []
+
+
+def test_instructor_guide_is_current():
+    from course_lib.grading import guide
+
+    text = guide.guide_path().read_text(encoding="utf-8")
+    assert text == guide.current(text), ("docs/instructors.md is stale: the exercise registry changed. "
+                                         "Run: python -m course_lib.grading.guide")
+    for name in __import__("course_lib.exercises", fromlist=["list_exercises"]).list_exercises():
+        assert f"#### `{name}`" in text
