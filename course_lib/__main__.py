@@ -46,7 +46,13 @@ def _route(target: tuple[str, str], argv: list[str], what: str) -> int:
                   file=sys.stderr)
             return 2
         raise
-    return int(getattr(mod, func)(argv) or 0)
+    from .data import DataNotWritable
+
+    try:
+        return int(getattr(mod, func)(argv) or 0)
+    except DataNotWritable as exc:  # a read-only data/ folder: say so, no raw OSError
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from .core import (check_finite_array, check_finite_number, check_nonnegative_int, check_positive_int,
-                   check_probability)
+                   check_probability, get_device)
 from .mdp import _as_1d, discounted_returns
+from .runs import History, RunOptions, threads
 
 
 def reward_to_go(rewards, gamma: float = 1.0) -> np.ndarray:
@@ -84,6 +85,7 @@ class REINFORCEConfig:
     target_return: float | None = 195.0  # stop once the mean return of the last 100 episodes reaches it
     measure_variance: bool = True  # record the per-episode gradient variance of every batch
     seed: int = 0
+    device: str | None = None  # "cpu", "cuda" or None (CUDA when available; tiny nets are faster on the CPU)
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -111,10 +113,13 @@ def collect_episodes(envs: list, policy: nn.Module, gamma: float, generator: tor
     obs = [env.reset()[0] for env in envs]
     alive = list(range(len(envs)))
     traj = {i: ([], [], []) for i in alive}
+    dev = next(policy.parameters()).device
     while alive:
-        x = torch.as_tensor(np.stack([obs[i] for i in alive]), dtype=torch.float32)
+        x = torch.as_tensor(np.stack([obs[i] for i in alive]), dtype=torch.float32, device=dev)
         with torch.no_grad():
             probs = torch.softmax(policy(x), dim=-1)
+        if generator.device != probs.device:  # a CPU generator drives sampling for a CUDA policy
+            probs = probs.cpu()
         acts = torch.multinomial(probs, 1, generator=generator).squeeze(1).tolist()
         still = []
         for i, a in zip(alive, acts):
@@ -135,8 +140,9 @@ def collect_episodes(envs: list, policy: nn.Module, gamma: float, generator: tor
         E += [i] * len(r)
         rets.append(sum(r))
         lens.append(len(r))
-    return Batch(torch.as_tensor(np.array(O), dtype=torch.float32), torch.as_tensor(A),
-                 torch.as_tensor(np.concatenate(G), dtype=torch.float32), torch.as_tensor(E), rets, lens)
+    return Batch(torch.as_tensor(np.array(O), dtype=torch.float32, device=dev), torch.as_tensor(A, device=dev),
+                 torch.as_tensor(np.concatenate(G), dtype=torch.float32, device=dev), torch.as_tensor(E, device=dev),
+                 rets, lens)
 
 
 def per_episode_gradients(policy: nn.Module, batch: Batch, weights: torch.Tensor) -> torch.Tensor:
@@ -156,7 +162,7 @@ def per_episode_gradients(policy: nn.Module, batch: Batch, weights: torch.Tensor
     g = vmap(grad(logp_one), in_dims=(None, 0, 0))(params, batch.obs, batch.actions)
     flat = torch.cat([g[k].reshape(len(batch.actions), -1) for k in params], dim=1)  # (N, n_params)
     n_ep = len(batch.returns)
-    out = torch.zeros(n_ep, flat.shape[1])
+    out = torch.zeros(n_ep, flat.shape[1], device=flat.device)
     out.index_add_(0, batch.episode, flat * weights.unsqueeze(1))
     return out
 
@@ -184,6 +190,9 @@ class REINFORCEResult:
         policy, value: the trained networks (value is None without a baseline).
         solved_at: iteration at which the mean of the last 100 returns reached the target, or None.
         seconds: wall-clock time of the run.
+        history: the same series as a ``course_lib.runs.History`` (the run contract every
+            trainer shares): per update "iteration", "batch_mean_return", "env_steps",
+            "train_seconds"; per episode "episode_return".
     """
 
     config: REINFORCEConfig
@@ -195,6 +204,7 @@ class REINFORCEResult:
     value: nn.Module | None = None
     solved_at: int | None = None
     seconds: float = 0.0
+    history: History | None = None
 
     def last_mean(self, n: int = 100) -> float:
         """Mean return of the last n episodes."""
@@ -217,26 +227,40 @@ def _check_config(cfg: REINFORCEConfig) -> REINFORCEConfig:
     if cfg.target_return is not None:
         fields["target_return"] = check_finite_number("target_return", cfg.target_return)
     fields["seed"] = check_nonnegative_int("seed", cfg.seed)
+    if cfg.device not in (None, "cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or None, got {cfg.device!r}")
     return replace(cfg, **fields)
 
 
-def reinforce(config: REINFORCEConfig = REINFORCEConfig()) -> REINFORCEResult:
+def reinforce(config: REINFORCEConfig = REINFORCEConfig(), *, run: RunOptions | None = None) -> REINFORCEResult:
     """Train a softmax MLP policy with REINFORCE (reward-to-go, optional learned baseline).
 
     The networks are initialised from ``config.seed`` inside ``torch.random.fork_rng``, so the
     caller's global torch generator is left as it was (and the run is the same whatever it was).
 
+    Args:
+        config: the hyperparameters.
+        run: the run contract's options (``course_lib.runs.RunOptions``): its seed overrides the
+            config's, threads sets torch's threads (without ``run`` they are left as they are),
+            progress shows a bar over iterations, training stops after the iteration that
+            exceeds max_seconds, and log receives each iteration's record.
+
     Returns:
         A REINFORCEResult with the history of returns and gradient variances.
     """
-    config = _check_config(config)
-    with torch.random.fork_rng(devices=[]):  # seed the CPU generator here only; restored on exit
+    if run is None:
+        run = RunOptions(threads=None)
+    elif not isinstance(run, RunOptions):
+        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    config = run.configure(_check_config(config))
+    with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
         torch.default_generator.manual_seed(config.seed)
-        return _reinforce(config)
+        return _reinforce(config, run)
 
 
-def _reinforce(cfg: REINFORCEConfig) -> REINFORCEResult:
+def _reinforce(cfg: REINFORCEConfig, run: RunOptions) -> REINFORCEResult:
     start = time.perf_counter()
+    dev = get_device(cfg.device)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     envs = [gym.make(cfg.env_id) for _ in range(cfg.episodes_per_batch)]
     obs_space, act_space = envs[0].observation_space, envs[0].action_space
@@ -245,13 +269,20 @@ def _reinforce(cfg: REINFORCEConfig) -> REINFORCEResult:
     for i, env in enumerate(envs):  # seed once; later resets continue each env's own generator
         env.reset(seed=cfg.seed * 10_000 + i)
     n_obs, n_act = int(np.prod(obs_space.shape)), int(act_space.n)
-    policy = _mlp(n_obs, cfg.hidden, n_act)
-    value = _mlp(n_obs, cfg.hidden, 1) if cfg.baseline else None
+    policy = _mlp(n_obs, cfg.hidden, n_act).to(dev)
+    value = _mlp(n_obs, cfg.hidden, 1).to(dev) if cfg.baseline else None
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     vopt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value is not None else None
-    res = REINFORCEResult(cfg, policy=policy, value=value)
+    hist = History(updates=("iteration", "batch_mean_return", "env_steps", "train_seconds"),
+                   episodes=("episode_return",), config=cfg)
+    res = REINFORCEResult(cfg, policy=policy, value=value, history=hist)
     steps = 0
-    for it in range(cfg.n_iterations):
+    iterations = range(cfg.n_iterations)
+    if run.progress:
+        from tqdm.auto import tqdm
+
+        iterations = tqdm(iterations, desc="REINFORCE", leave=False)
+    for it in iterations:
         # 1. collect a batch of whole episodes with the current policy
         batch = collect_episodes(envs, policy, cfg.gamma, gen)
         steps += len(batch.actions)
@@ -279,8 +310,17 @@ def _reinforce(cfg: REINFORCEConfig) -> REINFORCEResult:
         res.returns += batch.returns
         res.batch_mean_returns.append(float(np.mean(batch.returns)))
         res.env_steps.append(steps)
+        rec = {"iteration": it, "batch_mean_return": res.batch_mean_returns[-1], "env_steps": steps,
+               "train_seconds": time.perf_counter() - start}
+        hist.record("updates", rec)
+        for ret in batch.returns:
+            hist.record("episodes", {"episode_return": ret})
+        if run.log is not None:
+            run.log(rec)
         if cfg.target_return is not None and len(res.returns) >= 100 and res.last_mean() >= cfg.target_return:
             res.solved_at = it
+            break
+        if run.out_of_time(rec["train_seconds"]):
             break
     for env in envs:
         env.close()

@@ -173,3 +173,17 @@ def test_run_contract_history_groups_and_options():
             RunOptions(**bad)
     with pytest.raises(ValueError, match="run must be a RunOptions"):
         train_grpo(model, GRPOConfig(), run={"threads": 1})
+
+
+def test_reinforce_and_pretraining_share_the_run_contract():
+    from course_lib.policy_gradient import REINFORCEConfig, reinforce
+    from course_lib.runs import History, RunOptions
+
+    seen = []
+    res = reinforce(REINFORCEConfig(n_iterations=3, episodes_per_batch=2, measure_variance=False),
+                    run=RunOptions(seed=5, log=seen.append))
+    assert res.config.seed == 5 and isinstance(res.history, History) and len(seen) == 3
+    assert res.history["batch_mean_return"] == res.batch_mean_returns
+    assert len(res.history.episodes["episode_return"]) == len(res.returns) == 6
+    with pytest.raises(ValueError, match="device must be"):
+        reinforce(REINFORCEConfig(device="tpu"))

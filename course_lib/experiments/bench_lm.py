@@ -78,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from ..data import data_path
+    from ..data import verified_path
 
     with threads(args.threads):
         tok = tasks.make_tokenizer()
         try:
             from ..lm.checkpoint import load_checkpoint
 
-            path = data_path("lm/sft.pt")
+            path = verified_path("lm/sft.pt")
             model, tok, _ = load_checkpoint(path)
             size = f"shipped SFT checkpoint ({path.stat().st_size / 1024:.0f} KiB on disk)"
         except FileNotFoundError:

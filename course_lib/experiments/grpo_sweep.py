@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data import data_dir
+from ..data import writable_dir
 from ..grpo.config import GRPOConfig
 
 SWEEP_FILE = "grpo/sweep.json"
@@ -123,9 +123,9 @@ def load_sweep(recompute: bool = False, **kwargs) -> dict:
     (kwargs go to ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
     if recompute:
         return run_sweep(**kwargs)
-    from ..data import data_path
+    from ..data import load_json
 
-    return json.loads(data_path(SWEEP_FILE).read_text())
+    return load_json(SWEEP_FILE)
 
 
 def find_run(sweep: dict, G: int, beta: float) -> dict:
@@ -276,9 +276,9 @@ def load_ablation(recompute: bool = False, **kwargs) -> dict:
     to ``run_ablation``)."""
     if recompute:
         return run_ablation(**kwargs)
-    from ..data import data_path
+    from ..data import load_json
 
-    return json.loads(data_path(ABLATION_FILE).read_text())
+    return load_json(ABLATION_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,8 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
     parser.add_argument("--only", choices=("sweep", "ablation"), default=None, help="rebuild only this file")
     args = parser.parse_args(argv)
-    out = data_dir() / "grpo"
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir("grpo")  # a clear error on a read-only course folder
     if args.only in (None, "sweep"):
         sweep = run_sweep(jobs=args.jobs, progress=True)
         (out / "sweep.json").write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
@@ -300,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['eval_accuracy'][-1]:.1%}")
         (out / "ablation.json").write_text(json.dumps(ablation, separators=(",", ":")) + "\n")
         print(f"wrote {out / 'ablation.json'}")
-    print("now run `python -m course_lib manifest`")
+    print("now run `python -m course_lib manifest --force` to approve the rebuilt files")
     return 0
 
 

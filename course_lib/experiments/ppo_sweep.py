@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from ..data import data_dir
+from ..data import writable_dir
 from ..ppo.config import PPOConfig
 from ..ppo.train import train_ppo
 
@@ -77,9 +77,9 @@ def load_clip_sweep(recompute: bool = False, **kwargs) -> dict:
     ``run_clip_sweep``; the cache is not overwritten, see ``main`` for that)."""
     if recompute:
         return run_clip_sweep(**kwargs)
-    from ..data import data_path
+    from ..data import load_json
 
-    return json.loads(data_path(SWEEP_FILE).read_text())
+    return load_json(SWEEP_FILE)
 
 
 def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -> dict:
@@ -119,19 +119,18 @@ def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -
 
 def load_recorded_rollout() -> dict:
     """The shipped rollout of ``record_rollout`` (data/ppo/recorded_rollout.json)."""
-    from ..data import data_path
+    from ..data import load_json
 
-    return json.loads(data_path(ROLLOUT_FILE).read_text())
+    return load_json(ROLLOUT_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Rebuild data/ppo/clip_sweep.json and data/ppo/recorded_rollout.json."""
-    out = data_dir() / "ppo"
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir("ppo")  # a clear error on a read-only course folder
     (out / "recorded_rollout.json").write_text(json.dumps(record_rollout()) + "\n")
     sweep = run_clip_sweep(progress=True)
     (out / "clip_sweep.json").write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
-    print(f"wrote {out}; now run `python -m course_lib manifest`")
+    print(f"wrote {out}; now run `python -m course_lib manifest --force` to approve the rebuilt files")
     return 0
 
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core import check_int_in_range, check_positive_int
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -33,14 +35,15 @@ class GPTConfig:
     pad_id: int = 0  # the <pad> token: never attended to when it is padding
 
     def __post_init__(self):
+        # NumPy and torch integers are accepted and stored as Python ints (course_lib.core's validators)
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id must be a token id in [0, {self.vocab_size}), got {self.pad_id!r}")
+        try:
+            object.__setattr__(self, "pad_id", check_int_in_range("pad_id", self.pad_id, 0, self.vocab_size - 1))
+        except ValueError:
+            raise ValueError(f"pad_id must be a token id in [0, {self.vocab_size}), got {self.pad_id!r}") from None
 
 
 class KVCache:
