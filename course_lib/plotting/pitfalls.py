@@ -1,0 +1,242 @@
+"""Figures of notebook 09 (pitfalls and fixes): diversity and pass@k, PPO-ptx's mix weight, the
+length bias of the loss, clip-higher, dynamic sampling, verification, the reward search."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..core import check_finite_array, check_finite_number
+from . import PALETTE, finish, house_style, new_figure
+
+
+def _runs(cache: Mapping) -> Mapping:
+    if not isinstance(cache, Mapping) or "runs" not in cache:
+        raise ValueError("cache must be the runs file of sweep pitfalls (pitfalls.load_cached('runs'))")
+    return cache["runs"]
+
+
+def _run(cache: Mapping, name: str) -> Mapping:
+    runs = _runs(cache)
+    if name not in runs:
+        raise ValueError(f"no run named {name!r} in the cache; it has {sorted(runs)}")
+    return runs[name]
+
+
+def _pass_curve(counts: Sequence[int], n: int, ks: Sequence[int]) -> list[float]:
+    from ..pitfalls import pass_at_k_curve
+
+    return pass_at_k_curve(counts, n, ks)
+
+
+def _ks(n: int) -> list[int]:
+    return [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= n]
+
+
+def diversity_figure(cache: Mapping, run: str = "grpo_long"):
+    """Entropy and distinct answers over a GRPO run, and pass@k against k for the SFT and RL models."""
+    r = _run(cache, run)
+    n = int(cache["pass_n"])
+    ks = _ks(n)
+    fig, axes = new_figure(ncols=3, width=13.0, height=3.6)
+    d = r["diversity"]
+    with house_style():
+        axes[0].plot(d["step"], d["entropy"], marker="o", color=PALETTE[0])
+        axes[0].set_xlabel("GRPO step")
+        axes[0].set_ylabel("token entropy (nats, T = 1)")
+        axes[0].set_title("entropy of the samples")
+        axes[1].plot(d["step"], d["distinct"], marker="o", color=PALETTE[1])
+        axes[1].set_xlabel("GRPO step")
+        axes[1].set_ylabel(f"distinct answers among G = {r['config']['group_size']}")
+        axes[1].set_title("distinct answers per prompt")
+        sft = _pass_curve(cache["sft"]["correct_counts"], n, ks)
+        rl = _pass_curve(r["pass"]["correct_counts"], n, ks)
+        axes[2].plot(ks, sft, marker="o", label="SFT", color=PALETTE[3])
+        axes[2].plot(ks, rl, marker="s", label=f"GRPO ({r['config']['steps']} steps)", color=PALETTE[0])
+        axes[2].set_xscale("log", base=2)
+        axes[2].set_xticks(ks)
+        axes[2].set_xticklabels([str(k) for k in ks])
+        axes[2].set_xlabel("k (samples per problem)")
+        axes[2].set_ylabel("pass@k (unbiased)")
+        axes[2].set_ylim(0, 1.02)
+        axes[2].set_title(f"pass@k on {len(cache['sft']['correct_counts'])} held-out problems")
+        axes[2].legend()
+    return finish(fig, "Diversity over a GRPO run, and what it does to pass@k")
+
+
+def ptx_figure(cache: Mapping, coef: float = 0.0):
+    """PPO-ptx runs: held-out accuracy, loss on pretraining text, pass@k and entropy; ``coef`` highlighted."""
+    coef = check_finite_number("coef", coef, low=0.0)
+    runs = _runs(cache)
+    by_coef = {}
+    for name, r in runs.items():
+        if name == "grpo" or name.startswith("ptx_"):
+            by_coef[float(r["config"]["ptx_coef"])] = r
+    if coef not in by_coef:
+        raise ValueError(f"coef must be one of the cached mix weights {sorted(by_coef)}, got {coef!r}")
+    n = int(cache["pass_n"])
+    ks = _ks(n)
+    fig, axes = new_figure(ncols=4, width=15.0, height=3.6)
+    with house_style():
+        for i, (g, r) in enumerate(sorted(by_coef.items())):
+            on = g == coef
+            style = dict(color=PALETTE[i % len(PALETTE)], alpha=1.0 if on else 0.3, linewidth=2.4 if on else 1.2,
+                         label=f"γ = {g:g}")
+            axes[0].plot(r["eval_step"], r["eval_accuracy"], **style)
+            axes[1].plot(r["eval_step"], r["eval_ptx_loss"], **style)
+            axes[2].plot(ks, _pass_curve(r["pass"]["correct_counts"], n, ks), marker="o" if on else None, **style)
+            axes[3].plot(r["diversity"]["step"], r["diversity"]["entropy"], **style)
+        axes[0].set_ylabel("held-out accuracy (greedy)")
+        axes[1].set_ylabel("loss on pretraining text (nats/token)")
+        axes[2].set_ylabel("pass@k")
+        axes[2].set_xscale("log", base=2)
+        axes[2].set_xticks(ks)
+        axes[2].set_xticklabels([str(k) for k in ks])
+        axes[2].set_xlabel("k")
+        axes[3].set_ylabel("token entropy (T = 1)")
+        for ax in (axes[0], axes[1], axes[3]):
+            ax.set_xlabel("GRPO step")
+        axes[0].legend(fontsize=8)
+    r = by_coef[coef]
+    return finish(fig, f"PPO-ptx with γ = {coef:g}: accuracy {r['eval_accuracy'][-1]:.1%}, "
+                       f"pretraining-text loss {r['eval_ptx_loss'][-1]:.3f}")
+
+
+def length_bias_figure(weights: Mapping[str, Sequence[float]], labels: Sequence[str], lengths: Sequence[int]):
+    """Gradient weight per token and per completion for each aggregation.
+
+    Args:
+        weights: {aggregation: per-token weight of each completion shown} (one value per completion).
+        labels: a label per completion (e.g. "wrong, 1 token").
+        lengths: tokens of each completion.
+    """
+    lengths = check_finite_array("lengths", lengths, ndim=1)
+    if len(labels) != len(lengths):
+        raise ValueError(f"labels has {len(labels)} entries for {len(lengths)} completions")
+    names = list(weights)
+    fig, axes = new_figure(ncols=2, width=11.0, height=3.6)
+    x = np.arange(len(names))
+    w = 0.8 / max(len(labels), 1)
+    with house_style():
+        for j, lab in enumerate(labels):
+            per_tok = [abs(float(weights[a][j])) for a in names]
+            axes[0].bar(x + j * w, per_tok, w, label=lab, color=PALETTE[j % len(PALETTE)])
+            axes[1].bar(x + j * w, [p * lengths[j] for p in per_tok], w, label=lab, color=PALETTE[j % len(PALETTE)])
+        for ax, t in zip(axes, ("|gradient weight| per token", "|gradient weight| × tokens (whole answer)")):
+            ax.set_xticks(x + w * (len(labels) - 1) / 2)
+            ax.set_xticklabels(names)
+            ax.set_ylabel(t)
+        axes[0].legend(fontsize=8)
+    return finish(fig, "How hard the loss pushes down a wrong short and a wrong long answer")
+
+
+def clip_higher_figure(cache: Mapping, runs: Sequence[str] = ("clip_0.2_mu4", "clip_0.28_mu4")):
+    """Entropy over training and the share of clipped tokens, ε_high = 0.2 against 0.28 (μ > 1)."""
+    fig, axes = new_figure(ncols=3, width=13.0, height=3.6)
+    with house_style():
+        for i, name in enumerate(runs):
+            r = _run(cache, name)
+            lab = f"ε_high = {r['config']['eps_high']:g}, μ = {r['config']['mu']}"
+            axes[0].plot(r["diversity"]["step"], r["diversity"]["entropy"], marker="o", label=lab, color=PALETTE[i])
+            axes[1].plot(r["step"], _smooth(r["clip_fraction"]), label=lab, color=PALETTE[i])
+            axes[2].plot(r["eval_step"], r["eval_accuracy"], marker="o", label=lab, color=PALETTE[i])
+        axes[0].set_ylabel("token entropy (T = 1)")
+        axes[1].set_ylabel("share of tokens clipped (smoothed)")
+        axes[2].set_ylabel("held-out accuracy (greedy)")
+        for ax in axes:
+            ax.set_xlabel("GRPO step")
+        axes[0].legend(fontsize=8)
+    return finish(fig, "Clip-higher (DAPO): entropy and clipping with the upper clip raised")
+
+
+def _smooth(y, window: int = 5) -> np.ndarray:
+    from . import smooth
+
+    return smooth([np.nan if v is None else v for v in y], window)
+
+
+def dynamic_sampling_figure(cache: Mapping, runs: Sequence[str] = ("grpo", "dynamic")):
+    """Zero-variance groups per step, and held-out accuracy against completions sampled."""
+    fig, axes = new_figure(ncols=2, width=11.0, height=3.6)
+    with house_style():
+        for i, name in enumerate(runs):
+            r = _run(cache, name)
+            lab = "dynamic sampling (DAPO)" if r["config"]["dynamic_sampling"] else "every group kept"
+            axes[0].plot(r["step"], _smooth(r["zero_variance_frac"]), label=lab, color=PALETTE[i])
+            cum = [0] + list(r["completions_cum"])
+            axes[1].plot([cum[s] for s in r["eval_step"]], r["eval_accuracy"], marker="o", label=lab, color=PALETTE[i])
+        axes[0].set_xlabel("GRPO step")
+        axes[0].set_ylabel("share of groups with zero variance")
+        axes[1].set_xlabel("completions sampled")
+        axes[1].set_ylabel("held-out accuracy (greedy)")
+        axes[1].legend(fontsize=8)
+    return finish(fig, "Dynamic sampling: zero-variance groups dropped, more sampled")
+
+
+def length_drift_figure(cache: Mapping, runs: Sequence[str] = ("grpo", "dr_grpo")):
+    """Mean completion length per step under GRPO's and Dr. GRPO's aggregation."""
+    fig, ax = new_figure(width=6.0, height=3.4)
+    with house_style():
+        for i, name in enumerate(runs):
+            r = _run(cache, name)
+            ax.plot(r["step"], _smooth(r["completion_len"]), label=f"{r['config']['loss_aggregation']}",
+                    color=PALETTE[i])
+        ax.set_xlabel("GRPO step")
+        ax.set_ylabel("tokens per completion (with <eos>)")
+        ax.legend()
+    return finish(fig, "Completion length during training")
+
+
+def verification_figure(curves: Mapping[str, Mapping[str, Sequence[float]]]):
+    """Accuracy against k: pass@k, maj@k, best-of-n by verifier and by reward model, per model.
+
+    Args:
+        curves: {model name: ``pitfalls.verification_curves(...)``}.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one model")
+    fig, axes = new_figure(ncols=len(curves), width=5.5 * len(curves), height=3.8)
+    axes = np.atleast_1d(axes)
+    names = {"pass@k": "pass@k (some sample right)", "best_of_n_verifier": "best-of-k, rule verifier",
+             "maj@k": "maj@k (majority vote)", "best_of_n_rm": "best-of-k, reward model (nb 06)"}
+    with house_style():
+        for ax, (model, c) in zip(axes, curves.items()):
+            for i, key in enumerate(names):
+                if key in c:
+                    ax.plot(c["k"], c[key], marker="o", label=names[key], color=PALETTE[i],
+                            linestyle="--" if key == "pass@k" else "-")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(c["k"])
+            ax.set_xticklabels([str(k) for k in c["k"]])
+            ax.set_xlabel("k (samples per problem)")
+            ax.set_ylabel("accuracy")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(model)
+        axes[0].legend(fontsize=8)
+    return finish(fig, "Verification at inference time: turning k samples into one answer")
+
+
+def eureka_figure(search: Mapping):
+    """Held-out accuracy of every candidate reward (bars, by round) and its shaped reward over training."""
+    results = [r for rnd in search["rounds"] for r in rnd]
+    if not results:
+        raise ValueError("search must hold at least one scored candidate")
+    fig, axes = new_figure(ncols=2, width=13.0, height=4.0)
+    with house_style():
+        names = [r["name"] for r in results]
+        y = np.arange(len(results))
+        colors = [PALETTE[r.get("round", 0) % len(PALETTE)] for r in results]
+        axes[0].barh(y, [r["gold_end"] for r in results], color=colors)
+        axes[0].axvline(results[0]["gold_start"], color="0.3", linestyle="--", linewidth=1, label="SFT start")
+        axes[0].set_yticks(y)
+        axes[0].set_yticklabels(names, fontsize=8)
+        axes[0].invert_yaxis()
+        axes[0].set_xlabel("held-out accuracy after training (gold)")
+        axes[0].legend(fontsize=8)
+        for i, r in enumerate(results):
+            steps = np.arange(1, len(r["shaped"]) + 1)
+            axes[1].plot(steps, _smooth(r["shaped"]), color=PALETTE[i % len(PALETTE)], label=r["name"])
+        axes[1].set_xlabel("GRPO step")
+        axes[1].set_ylabel("the candidate's own reward (smoothed)")
+        axes[1].legend(fontsize=7, ncol=2)
+    return finish(fig, f"Eureka-style search: best '{search['best']}'")
