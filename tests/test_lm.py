@@ -392,3 +392,30 @@ def test_bench_lm_command_prints_the_figures(capsys):
     out = capsys.readouterr().out
     for needle in ("training:", "tokens/s", "with KV cache", "without (recompute)", "speed-up"):
         assert needle in out
+
+
+def test_pretraining_stops_by_the_validation_rule_not_a_step_count(tok):
+    from course_lib.tasks import recipe
+
+    m = new_model(tok, seed=0, n_layer=1, n_embd=16, n_head=2)
+    examples = tasks.sft_examples(16, seed=2)
+    rule = recipe.sft_stop_rule(tok, examples, sft_cfg=TrainConfig(steps=2, batch_size=8, warmup=1),
+                                start=3, every=2, accuracy=0.0, log=lambda *_: None)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    assert rule(2, m) is False and rule(4, m) is False and rule.checks == []  # not a check step
+    assert rule(5, m) is True and rule.checks[0]["step"] == 5  # accuracy >= 0: stops at the first check
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # the model is not touched
+    h = pretrain(m, tok, TrainConfig(steps=50, batch_size=8, warmup=1), documents=tasks.pretraining_documents,
+                 stop_when=lambda steps, model: steps == 7)
+    assert len(h["loss"]) == 7
+
+
+@pytest.mark.slow
+def test_a_rebuild_of_the_shipped_recipe_lands_in_the_stated_band():
+    from course_lib.tasks import recipe
+
+    run = recipe.build(out_dir=None, log=lambda *_: None)
+    lo, hi = recipe.SFT_ACCURACY_BAND
+    assert lo <= run["eval_sft"]["accuracy"] <= hi, run["stop_checks"]
+    assert run["stop_checks"] and run["stop_checks"][-1]["validation_accuracy"] >= recipe.STOP_ACCURACY
+    assert recipe.STOP_FROM <= run["pretrain_steps"] <= recipe.PRETRAIN.steps

@@ -117,7 +117,7 @@ def lm_loss(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
 
 
 def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-           run: RunOptions, desc: str) -> History:
+           run: RunOptions, desc: str, stop_when: Callable[[int, GPT], bool] | None = None) -> History:
     history = History(updates=("step", "loss", "lr", "train_seconds"), config=cfg)
     with threads(run.threads):
         set_seed(cfg.seed)
@@ -148,6 +148,12 @@ def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch
                 run.log(rec)
             if run.out_of_time(rec["train_seconds"]):
                 break
+            if stop_when is not None:  # a measured criterion (e.g. a validation score) may end the stage early
+                model.eval()
+                done = bool(stop_when(step + 1, model))
+                model.train()
+                if done:
+                    break
         model.eval()
     return history
 
@@ -162,7 +168,8 @@ def _run(run: RunOptions | None, num_threads: int | None, progress: bool) -> Run
 
 def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
              documents: Callable[[int, np.random.Generator], Sequence[str]],
-             num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None) -> History:
+             num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None,
+             stop_when: Callable[[int, GPT], bool] | None = None) -> History:
     """Stage 1: next-token prediction on unlabelled text (seeded by ``cfg.seed``).
 
     Args:
@@ -173,6 +180,9 @@ def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
         num_threads, progress: as ``run``'s threads and progress (ignored when ``run`` is given).
         run: the run contract's options (``course_lib.runs.RunOptions``); its seed and
             eval_every are not used (the seed is ``cfg.seed``; there is no evaluation here).
+        stop_when: optional ``stop_when(steps_done, model) -> bool``, called after every step
+            with the model in eval mode; True ends pretraining there (``cfg.steps`` is then the
+            most it may run). It must not change the model.
 
     Returns:
         A History: "step", "loss" (mean cross-entropy per token, nats), "lr", "train_seconds".
@@ -183,7 +193,7 @@ def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
     rng = np.random.default_rng(cfg.seed)
     block = model.config.block_size
     return _train(model, cfg, lambda step: text_batch(tokenizer, documents(cfg.batch_size, rng), block),
-                  run, "pretrain")
+                  run, "pretrain", stop_when)
 
 
 def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: TrainConfig, *,
