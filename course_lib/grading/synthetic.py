@@ -13,7 +13,6 @@ import argparse
 import copy
 import random
 import re
-import textwrap
 from pathlib import Path
 
 import nbformat
