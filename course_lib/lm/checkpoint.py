@@ -64,6 +64,40 @@ def _mismatch(tokenizer: CharTokenizer, config: GPTConfig) -> str | None:
     return None
 
 
+def read_payload(path: str | Path, fmt: str, version: int, rebuild: str, what: str) -> dict:
+    """The dict saved at ``path``, loaded with ``weights_only=True`` and checked to be of format ``fmt``.
+
+    The one reader of the course's torch checkpoints (the language model here, scalar-head models
+    in ``course_lib.lm.heads``): a missing file, a damaged or truncated one, another format or
+    another version each get a clear error that names the file and ``rebuild``, the command that
+    makes it again.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path} could not be read as a torch checkpoint: it is damaged, truncated or not a "
+            f"checkpoint at all ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"Rebuild it with `{rebuild}`.") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{path} is a torch file but not a course_lib {what} checkpoint (expected format {fmt!r})")
+    if payload.get("version") != version:
+        raise ValueError(f"{path} has checkpoint format version {payload.get('version')!r}; this course_lib reads "
+                         f"version {version}. Rebuild it with `{rebuild}`.")
+    return payload
+
+
+def check_finite_state(path, state: dict, rebuild: str) -> None:
+    """Refuse weights that hold NaN or inf (a checkpoint saved from a diverged run)."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path} holds non-finite weights (NaN or inf) in {name}: it was saved from a "
+                             f"diverged run; retrain it (or rebuild the shipped one with `{rebuild}`)")
+
+
 def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, dict]:
     """Load a checkpoint written by ``save_checkpoint``.
 
@@ -77,22 +111,7 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, 
             holds non-finite weights (saved from a diverged run).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} could not be read as a torch checkpoint: it is damaged, truncated or not a "
-            f"checkpoint at all ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            "Rebuild it with `python -m course_lib train-lm`.") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is a torch file but not a course_lib language-model checkpoint "
-                         f"(expected format {FORMAT!r})")
-    version = payload.get("version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {version!r}; this course_lib reads "
-                         f"version {FORMAT_VERSION}. Rebuild it with `python -m course_lib train-lm`.")
+    payload = read_payload(path, FORMAT, FORMAT_VERSION, "python -m course_lib train-lm", "language-model")
     try:
         config = GPTConfig(**payload["config"])
         tokenizer = CharTokenizer.from_dict(payload["tokenizer"])
@@ -105,11 +124,7 @@ def load_checkpoint(path: str | Path, device=None) -> tuple[GPT, CharTokenizer, 
     problem = _mismatch(tokenizer, config)
     if problem:
         raise ValueError(f"{path} is an inconsistent checkpoint: {problem}")
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ValueError(f"{path} holds non-finite weights (NaN or inf) in {name}: it was saved from a "
-                             "diverged run; retrain it (or rebuild the shipped ones with "
-                             "`python -m course_lib train-lm`)")
+    check_finite_state(path, state, "python -m course_lib train-lm")
     if device is not None:
         model.to(device)
     model.eval()

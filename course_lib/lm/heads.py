@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .checkpoint import check_finite_state, read_payload
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
 
@@ -181,21 +182,7 @@ def load_scalar_head(path: str | Path, kind: str, rebuild: str, model_cls: type 
             of an unsupported format version.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} could not be read as a torch checkpoint: it is damaged, truncated or not a "
-            f"checkpoint at all ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            f"Rebuild it with `{rebuild}`.") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is a torch file but not a course_lib scalar-head checkpoint "
-                         f"(expected format {FORMAT!r})")
-    if payload.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {payload.get('version')!r}; this course_lib "
-                         f"reads version {FORMAT_VERSION}. Rebuild it with `{rebuild}`.")
+    payload = read_payload(path, FORMAT, FORMAT_VERSION, rebuild, "scalar-head")
     if payload.get("kind") != kind:
         raise ValueError(f"{path} holds a {payload.get('kind')!r} model, not a {kind!r}")
     try:
@@ -204,8 +191,11 @@ def load_scalar_head(path: str | Path, kind: str, rebuild: str, model_cls: type 
         state = dict(payload["state_dict"])
         state["trunk.lm_head.weight"] = state["trunk.wte.weight"]
         model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is an incomplete or inconsistent checkpoint: {exc}") from exc
+    if tokenizer.vocab_size != model.config.vocab_size or tokenizer.pad_id != model.config.pad_id:
+        raise ValueError(f"{path} is an inconsistent checkpoint: its tokenizer does not match the model")
+    check_finite_state(path, state, rebuild)
     if device is not None:
         model.to(device)
     model.eval()
