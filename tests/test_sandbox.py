@@ -382,7 +382,7 @@ def test_audit_hook_alone_blocks_the_hostile_programs(box, listener):
 # --- the problems and candidates of notebook 06 ----------------------------------------------------
 
 def test_every_candidate_scores_what_its_kind_says(box):
-    from course_lib.code_task import KINDS, candidates, format_table, score_table
+    from course_lib.tasks.code import KINDS, candidates, format_table, score_table
     rows = score_table(time_limit=4.0)  # generous for a busy CI machine; the slow ones still time out
     assert [r["candidate"] for r in rows] == [c.name for c in candidates()]
     assert {r["kind"] for r in rows} == set(KINDS)
@@ -406,7 +406,7 @@ def test_every_candidate_scores_what_its_kind_says(box):
 
 
 def test_code_task_catalogue_and_bad_names():
-    from course_lib.code_task import candidate, candidates, problem, problems
+    from course_lib.tasks.code import candidate, candidates, problem, problems
     names = [c.name for c in candidates()]
     assert len(names) == len(set(names)) >= 12
     for p in problems():

@@ -1,6 +1,6 @@
 """``python -m course_lib bench sandbox``: programs scored per second in the code sandbox.
 
-Scores the hand-written candidates of ``course_lib.code_task`` (all but the two that run into the
+Scores the hand-written candidates of ``course_lib.tasks.code`` (all but the two that run into the
 time limit on purpose: they measure the limit, not the sandbox) on their hidden tests, round
 robin, ``--workers`` sandboxes at a time, with every limit on. Then times one sandboxed run of a
 trivial program against a bare ``python -c pass`` subprocess, run one after the other: the
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.programs < 1 or workers < 1 or repeats < 1:
         parser.error("--programs, --workers and --repeats must be positive")
 
-    from ..code_task import candidates, problem
+    from ..tasks.code import candidates, problem
     from ..sandbox import available_protections, run_program, run_programs
 
     protections, missing = available_protections()

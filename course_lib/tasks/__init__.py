@@ -6,8 +6,8 @@
   ``from course_lib import tasks; tasks.evaluate(...)`` reads as it always has.
 * ``recipe``: how the shipped language model is built for that task (pretraining text, SFT
   demonstrations, ``python -m course_lib train-lm``).
-* the code task of notebook 06 (small programming problems with visible and hidden tests, scored
-  by running candidate programs in the sandbox) is a sibling: ``course_lib.code_task``.
+* ``code`` (notebook 06): small programming problems with visible and hidden tests, scored by
+  running candidate programs in the sandbox (``course_lib.sandbox``).
 
 The language model (``course_lib.lm``) never imports a task: a task uses the model, not the
 other way round.
