@@ -5,7 +5,7 @@
     bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf)
     train-lm           rebuild the small language model's shipped checkpoints
     train-rm           rebuild the preference pairs and the reward model of notebook 06
-    sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf)
+    sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf, pitfalls)
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
 """
@@ -32,6 +32,7 @@ SWEEPS = {
     "ppo": ("course_lib.experiments.ppo_sweep", "main"),
     "grpo": ("course_lib.experiments.grpo_sweep", "main"),
     "rlhf": ("course_lib.experiments.rlhf_sweep", "main"),
+    "pitfalls": ("course_lib.experiments.pitfalls_sweep", "main"),
 }
 GROUPS = {"bench": BENCHES, "sweep": SWEEPS}  # commands with a second word
 

@@ -26,6 +26,8 @@ REBUILD = {
     "ppo/": "python -m course_lib sweep ppo",
     "grpo/": "python -m course_lib sweep grpo",
     "rm/": "python -m course_lib train-rm",
+    "pitfalls/": "python -m course_lib sweep pitfalls",
+    "rlhf/": "python -m course_lib sweep rlhf",
 }
 
 
