@@ -2,9 +2,11 @@
 
     doctor             check versions, CPU/GPU, widgets and the shipped data files
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
-    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf)
+    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks)
     train-lm           rebuild the small language model's shipped checkpoints
     train-rm           rebuild the preference pairs and the reward model of notebook 06
+    grade SUBMISSIONS/ --out GRADEBOOK/    re-execute and grade learners' notebooks (see docs/instructors.md)
+    run [--full] [--out DIR]               execute every notebook headless; run times and claimed results
     sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf, pitfalls)
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
@@ -19,6 +21,8 @@ COMMANDS = {
     "manifest": ("course_lib.data", "manifest_main"),
     "train-lm": ("course_lib.tasks.recipe", "main"),
     "train-rm": ("course_lib.reward_model", "main"),
+    "grade": ("course_lib.grading.grade", "main"),
+    "run": ("course_lib.grading.runner", "main"),
 }
 BENCHES = {
     "ppo": ("course_lib.experiments.bench_ppo", "main"),
@@ -27,6 +31,7 @@ BENCHES = {
     "sandbox": ("course_lib.experiments.bench_sandbox", "main"),
     "trl": ("course_lib.experiments.bench_trl", "main"),
     "rlhf": ("course_lib.experiments.bench_rlhf", "main"),
+    "checks": ("course_lib.exercises.bench", "main"),
 }
 SWEEPS = {
     "ppo": ("course_lib.experiments.ppo_sweep", "main"),
