@@ -4,7 +4,7 @@ import torch
 from course_lib.exercises import check, list_exercises
 from course_lib.exercises.registry import get_exercise
 
-NAMES = ["group_advantages", "kl_k3"]
+NAMES = ["group_advantages", "kl_k3", "grpo_loss"]
 
 
 def test_registered():
@@ -59,3 +59,40 @@ def test_unattempted_stub_is_not_attempted():
         raise NotImplementedError
 
     assert check("group_advantages", stub).status == "not attempted"
+
+
+def test_grpo_loss_mistakes_cover_mask_aggregation_clip_kl_ratio_and_detaching():
+    names = {m.name for m in get_exercise("grpo_loss").mistakes}
+    assert {"padding_counted", "token_mean", "max_not_min", "kl_sign_flipped", "ratio_not_exp",
+            "adv_not_detached"} <= names
+
+
+def test_a_learner_grpo_loss_written_differently_passes_and_may_return_stats_separately():
+    def learner(logp, logp_old, logp_ref, adv, mask, eps, beta):
+        total = 0.0
+        for i in range(logp.shape[0]):
+            real = mask[i] > 0
+            lp, lp_old, lp_ref = logp[i][real], logp_old[i][real].detach(), logp_ref[i][real].detach()
+            ratio = (lp - lp_old).exp()
+            a = adv[i].detach()
+            surr = torch.minimum(ratio * a, ratio.clamp(1 - eps, 1 + eps) * a)
+            kl = (lp_ref - lp).exp() - (lp_ref - lp) - 1
+            total = total + (surr - beta * kl).mean()
+        return -total / logp.shape[0]
+
+    assert check("grpo_loss", learner).passed
+
+
+def test_a_grpo_loss_returning_a_float_fails():
+    ex = get_exercise("grpo_loss")
+    result = check("grpo_loss", lambda *a: float(ex.teaching(*a)))
+    assert not result.passed
+
+
+def test_a_grpo_loss_that_calls_the_library_is_refused():
+    from course_lib.grpo import grpo_loss
+
+    def calls_library(logp, logp_old, logp_ref, adv, mask, eps, beta):
+        return grpo_loss(logp, logp_old, logp_ref, adv, mask, eps_low=eps, beta=beta)[0]
+
+    assert check("grpo_loss", calls_library).status == "library"

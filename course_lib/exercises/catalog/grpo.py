@@ -275,3 +275,189 @@ register(Exercise(
                 "Clean the inputs before the exp: torch.where(mask.bool(), logp, 0), the same for logp_ref."),
     ),
 ))
+
+# ---------------------------------------------------------------------------------------------
+# grpo_loss(logp, logp_old, logp_ref, adv, mask, eps, beta): the whole objective, assembled
+# ---------------------------------------------------------------------------------------------
+from ...grpo.losses import grpo_loss as _library_grpo_loss  # noqa: E402
+
+
+def _grpo_batch(gen, B, T, spread):
+    logp_old = -torch.rand(B, T, generator=gen) * 3 - 0.05
+    logp = logp_old + torch.randn(B, T, generator=gen) * spread  # far enough for ρ to leave [1−ε, 1+ε]
+    logp_ref = logp_old + torch.randn(B, T, generator=gen) * 0.5
+    lengths = torch.randint(1, T, (B,), generator=gen)
+    lengths[0] = T  # one completion without padding
+    mask = (torch.arange(T)[None, :] < lengths[:, None]).float()
+    pad = ~mask.bool()
+    # padding holds whatever the sampler left there: 0 in logp and logp_old, a pad token's log-prob in logp_ref
+    logp = torch.where(pad, torch.zeros_like(logp), logp)
+    logp_old = torch.where(pad, torch.zeros_like(logp_old), logp_old)
+    logp_ref = torch.where(pad, torch.full_like(logp_ref, -4.0), logp_ref)
+    adv = torch.randn(B, generator=gen)
+    return logp, logp_old, logp_ref, adv, mask
+
+
+def _grpo_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(810)
+    t = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
+    cases = [Case((t([[-1.0, -0.5, 0.0]]), t([[-1.0, -0.5, 0.0]]), t([[-1.0, -0.5, 0.0]]), t([1.0]),
+                   t([[1.0, 1.0, 0.0]]), 0.2, 0.04),
+                  label="one completion of 2 tokens + 1 padding, on-policy (ρ = 1), π_ref = π_θ, Â = 1")]
+    for B, T, spread, eps, beta in ((4, 5, 0.4, 0.2, 0.0), (6, 7, 0.5, 0.2, 0.04), (3, 6, 0.8, 0.1, 0.1),
+                                    (8, 4, 0.3, 0.28, 0.02), (5, 9, 0.6, 0.2, 0.5)):
+        logp, logp_old, logp_ref, adv, mask = _grpo_batch(gen, B, T, spread)
+        cases.append(Case((logp, logp_old, logp_ref, adv, mask, eps, beta),
+                          label=f"B={B} completions of up to T={T} tokens, eps={eps}, beta={beta}"))
+    return cases
+
+
+def teaching_grpo_loss(logp, logp_old, logp_ref, adv, mask, eps, beta):
+    """−J of DeepSeekMath Eq. 3 for one batch. logp*, mask: (B, T); adv: (B,) -> scalar tensor."""
+    keep = mask.bool()
+    zero = torch.zeros_like(logp)
+    # Padding holds arbitrary numbers: replace it before any exp.
+    logp = torch.where(keep, logp, zero)
+    logp_old = torch.where(keep, logp_old, zero).detach()  # π_old sampled the tokens: a constant
+    logp_ref = torch.where(keep, logp_ref, zero).detach()  # the frozen reference: a constant
+    A = adv.detach()[:, None]  # (B, 1): one advantage shared by all tokens of a completion
+    ratio = torch.exp(logp - logp_old)  # ρ = π_θ / π_old per token
+    surrogate = torch.min(ratio * A, torch.clamp(ratio, 1 - eps, 1 + eps) * A)  # pessimistic
+    x = logp_ref - logp
+    k3 = torch.exp(x) - x - 1  # per-token KL estimate to the reference, ≥ 0
+    per_token = -(surrogate - beta * k3)  # the loss is −J
+    m = keep.float()
+    per_sequence = (per_token * m).sum(dim=1) / m.sum(dim=1).clamp_min(1)  # 1/|o_i| Σ_t
+    return per_sequence.mean()  # 1/G Σ_i (over all completions of the batch)
+
+
+def library_grpo_loss(logp, logp_old, logp_ref, adv, mask, eps, beta):
+    """The library's ``course_lib.grpo.grpo_loss`` in the exercise's signature (the expected outputs)."""
+    return _library_grpo_loss(logp, logp_old, logp_ref, adv, mask, eps_low=eps, beta=beta,
+                              aggregation="grpo")[0]
+
+
+def _grpo_variant(logp, logp_old, logp_ref, adv, mask, eps, beta, *, ratio_fn=None, combine=None,
+                  kl_sign=1.0, aggregate="sequence", detach_adv=True, detach_old=True, sign=-1.0):
+    """The teaching solution with one step changed: each mistake below names its change."""
+    keep = mask.bool()
+    zero = torch.zeros_like(logp)
+    logp = torch.where(keep, logp, zero)
+    logp_old = torch.where(keep, logp_old, zero)
+    logp_old = logp_old.detach() if detach_old else logp_old
+    logp_ref = torch.where(keep, logp_ref, zero).detach()
+    A = (adv.detach() if detach_adv else adv)[:, None]
+    ratio = ratio_fn(logp, logp_old) if ratio_fn else torch.exp(logp - logp_old)
+    clipped = torch.clamp(ratio, 1 - eps, 1 + eps) * A
+    surrogate = combine(ratio * A, clipped) if combine else torch.min(ratio * A, clipped)
+    x = logp_ref - logp
+    per_token = sign * (surrogate - kl_sign * beta * (torch.exp(x) - x - 1))
+    m = keep.float()
+    if aggregate == "all_positions":  # padding counted: divide by T, not by the completion's length
+        return ((per_token * m).sum(1) / logp.shape[1]).mean()
+    if aggregate == "token_mean":  # one mean over every real token of the batch (DAPO's choice)
+        return (per_token * m).sum() / m.sum()
+    if aggregate == "sum":
+        return ((per_token * m).sum(1)).mean()
+    return ((per_token * m).sum(1) / m.sum(1).clamp_min(1)).mean()
+
+
+def _grpo_padding_counted(*a):
+    return _grpo_variant(*a, aggregate="all_positions")
+
+
+def _grpo_token_mean(*a):
+    return _grpo_variant(*a, aggregate="token_mean")
+
+
+def _grpo_sum_per_sequence(*a):
+    return _grpo_variant(*a, aggregate="sum")
+
+
+def _grpo_max_not_min(*a):
+    return _grpo_variant(*a, combine=torch.max)
+
+
+def _grpo_no_clip(*a):
+    return _grpo_variant(*a, combine=lambda unclipped, clipped: unclipped)
+
+
+def _grpo_kl_sign(*a):
+    return _grpo_variant(*a, kl_sign=-1.0)
+
+
+def _grpo_not_negated(*a):
+    return _grpo_variant(*a, sign=1.0)
+
+
+def _grpo_ratio_not_exp(*a):
+    return _grpo_variant(*a, ratio_fn=lambda lp, lp_old: lp - lp_old)
+
+
+def _grpo_adv_not_detached(*a):
+    return _grpo_variant(*a, detach_adv=False)
+
+
+def _grpo_old_not_detached(*a):
+    return _grpo_variant(*a, detach_old=False)
+
+
+register(Exercise(
+    name="grpo_loss",
+    reference=library_grpo_loss,
+    cases=_grpo_cases,
+    signature="grpo_loss(logp, logp_old, logp_ref, adv, mask, eps, beta) -> scalar tensor",
+    notebook="08_grpo",
+    library=("course_lib.exercises.catalog.grpo:library_grpo_loss", "course_lib.grpo.losses:grpo_loss",
+             "course_lib.lmrl.objectives:aggregate_token_loss", "course_lib.lmrl.objectives:clipped_objective",
+             "course_lib.lmrl.objectives:kl_k3"),
+    grad_args=("logp", "logp_old", "logp_ref", "adv"),  # only logp may receive a gradient
+    tensor_out=True,
+    teaching=teaching_grpo_loss,
+    rtol=1e-4,
+    atol=1e-6,
+    hint="Assemble the pieces you have: per token, the clipped surrogate of the ratio π_θ/π_old times the "
+         "completion's advantage, minus β times the k3 KL to the reference; then average over each "
+         "completion's real tokens, then over the completions, and negate (optimisers minimise). Only "
+         "logp may carry a gradient: logp_old, logp_ref and adv are constants of the loss.",
+    formula="ρ = exp(logp − logp_old); per token J_t = min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â) − β·k3 with "
+            "k3 = exp(x) − x − 1, x = logp_ref − logp; loss = −mean_i [ Σ_t mask·J_t / Σ_t mask ] "
+            "(DeepSeekMath Eq. 3: 1/G Σ_i 1/|o_i| Σ_t). Padding must not count.",
+    code_hint="keep = mask.bool(); clean logp, logp_old, logp_ref with torch.where(keep, ·, 0) and detach "
+              "logp_old, logp_ref and adv; A = adv[:, None]; ratio = torch.exp(logp - logp_old); "
+              "surr = torch.min(ratio * A, torch.clamp(ratio, 1 - eps, 1 + eps) * A); per_token = -(surr - "
+              "beta * k3); m = keep.float(); return ((per_token * m).sum(1) / m.sum(1)).mean().",
+    mistakes=(
+        Mistake("not_negated", _grpo_not_negated,
+                "Your value is −1 times the loss: you returned the objective J. Optimisers minimise, so the "
+                "loss is −J; descending J would make the good completions less likely."),
+        Mistake("padding_counted", _grpo_padding_counted,
+                "Padding counts in your average: you divided each completion's sum by T, the padded length. "
+                "Divide by the completion's own number of real tokens, mask.sum(dim=1) (1/|o_i|)."),
+        Mistake("token_mean", _grpo_token_mean,
+                "You took one mean over every real token of the batch (DAPO's aggregation). GRPO first "
+                "averages over each completion's tokens (1/|o_i|), then over the completions, so a long "
+                "completion weighs as much as a short one."),
+        Mistake("sum_per_sequence", _grpo_sum_per_sequence,
+                "You summed over each completion's tokens; GRPO averages them: divide by the completion's "
+                "number of real tokens, mask.sum(dim=1), before averaging over completions."),
+        Mistake("max_not_min", _grpo_max_not_min,
+                "You took the max of the two surrogates. The clipped objective is the pessimistic bound: "
+                "min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â), so that moving the ratio past the clip earns nothing."),
+        Mistake("no_clip", _grpo_no_clip,
+                "Your loss ignores eps: without min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â) nothing stops a single "
+                "update from moving the policy far from the one that sampled the data."),
+        Mistake("kl_sign_flipped", _grpo_kl_sign,
+                "Your KL term has the wrong sign: you added β·k3 to the objective, which rewards drifting "
+                "away from the reference. J = surrogate − β·k3, so the loss is −surrogate + β·k3."),
+        Mistake("ratio_not_exp", _grpo_ratio_not_exp,
+                "Your ratio is logp − logp_old, a log-ratio. The ratio π_θ/π_old is exp(logp − logp_old) "
+                "(1 when the policies agree, not 0)."),
+        Mistake("adv_not_detached", _grpo_adv_not_detached,
+                "The value is right but gradients flow into adv. The advantage is a constant of the loss "
+                "(it came from the rewards, not from π_θ): use adv.detach()."),
+        Mistake("old_not_detached", _grpo_old_not_detached,
+                "The value is right but gradients flow into logp_old. π_old is the policy that sampled the "
+                "data, a constant of this loss: use logp_old.detach() (and logp_ref.detach())."),
+    ),
+))
