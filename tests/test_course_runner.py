@@ -30,6 +30,8 @@ def test_the_readme_syllabus_gives_a_time_for_every_notebook():
         if number in times and times[number]["full"] is not None:
             assert times[number]["fast"] is not None
     assert times["01"]["fast"] == 9.0 and times["00"]["full"] == pytest.approx(66.0)
+    annotated = runner.readme_times("| 09 | x | y | z | w | 1.1 min* | 86 s (load ≈ 9) |\n| 07 | x | y | z | w | not yet built | — |")
+    assert annotated == {"09": {"full": pytest.approx(66.0), "fast": 86.0}, "07": {"full": None, "fast": None}}
 
 
 def test_claims_are_read_from_outputs_and_judged():

@@ -108,7 +108,7 @@ def read_claims(nb, number: str, mode: str) -> list[dict]:
 def readme_times(readme: str) -> dict[str, dict[str, float | None]]:
     """Notebook number -> {"full": seconds, "fast": seconds} from the README's syllabus table."""
     def seconds(text: str) -> float | None:
-        m = re.fullmatch(r"\s*([\d.]+)\s*(s|min)\s*", text)
+        m = re.match(r"\s*([\d.]+)\s*(s|min)\b", text)  # "1.1 min", "30 s*", "4.7 min (load 9–12)"
         return None if not m else float(m.group(1)) * (60 if m.group(2) == "min" else 1)
 
     times = {}
