@@ -53,3 +53,46 @@ def test_unattempted_and_broken_answers_do_not_crash():
         return ratio.nonexistent
 
     assert check("clipped_surrogate", broken).status == "error"
+
+
+def test_ppo_minibatch_loss_mistakes_cover_ratio_value_sign_clip_and_normalisation():
+    names = {m.name for m in get_exercise("ppo_minibatch_loss").mistakes}
+    assert {"ratio_not_exp", "value_loss_sign", "no_clip", "advantages_not_normalised",
+            "returns_not_detached"} <= names
+
+
+def test_ppo_minibatch_loss_equals_what_train_ppo_computes_on_a_minibatch():
+    # the reference is train_ppo's own minibatch loss (course_lib.ppo.train, manual_grad=False)
+    from course_lib.ppo import clipped_surrogate, value_loss
+
+    ex = get_exercise("ppo_minibatch_loss")
+    for case in ex.cases():
+        logp_new, logp_old, adv, values, returns, eps, vf_coef = case.args
+        ad = (adv - adv.mean()) / (adv.std() + 1e-8)
+        expected = clipped_surrogate(torch.exp(logp_new - logp_old), ad, eps) + vf_coef * value_loss(values, returns)
+        assert torch.allclose(ex.reference(*case.args), expected)
+
+
+def test_a_learner_ppo_minibatch_loss_written_with_the_learners_own_surrogate_passes():
+    def my_surrogate(ratio, adv, eps):
+        return -torch.minimum(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv).mean()
+
+    def learner(logp_new, logp_old, adv, values, returns, eps, vf_coef):
+        with torch.no_grad():
+            a = (adv - adv.mean()) / (adv.std() + 1e-8)
+            target = returns.clone()
+        ratio = (logp_new - logp_old.detach()).exp()
+        return my_surrogate(ratio, a, eps) + vf_coef * torch.nn.functional.mse_loss(values, target)
+
+    assert check("ppo_minibatch_loss", learner).passed
+
+
+def test_a_ppo_minibatch_loss_that_normalises_adv_in_place_fails():
+    ex = get_exercise("ppo_minibatch_loss")
+
+    def in_place(logp_new, logp_old, adv, values, returns, eps, vf_coef):
+        with torch.no_grad():
+            adv -= adv.mean()
+        return ex.teaching(logp_new, logp_old, adv, values, returns, eps, vf_coef)
+
+    assert not check("ppo_minibatch_loss", in_place).passed

@@ -252,3 +252,169 @@ register(Exercise(
                 "You summed over the samples; take the mean, so the loss does not grow with the batch size."),
     ),
 ))
+
+
+# --- ppo_minibatch_loss: one minibatch of PPO's update, assembled ------------------------------
+
+from ...ppo.math import clipped_surrogate as _clipped_surrogate, value_loss as _value_loss  # noqa: E402
+
+ADV_NORM_EPS = 1e-8  # as course_lib.ppo.train normalises each minibatch's advantages
+
+
+def _minibatch_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(2004)
+    t = lambda xs: torch.tensor(xs, dtype=torch.float32)  # noqa: E731
+    cases = [Case((t([-0.5, -1.0, -0.7, -2.0]), t([-0.5, -1.0, -0.7, -2.0]), t([1.0, -1.0, 2.0, 0.0]),
+                   t([0.5, 0.0, 1.0, -1.0]), t([1.0, 0.0, 0.5, -1.0]), 0.2, 0.5),
+                  label="4 samples, first epoch (logp_new == logp_old), adv=[1, -1, 2, 0], eps=0.2, vf_coef=0.5")]
+    for n, spread, eps, vf_coef in ((8, 0.3, 0.2, 0.5), (16, 0.4, 0.1, 1.0), (12, 0.5, 0.3, 0.25),
+                                    (32, 0.3, 0.2, 0.5), (6, 0.6, 0.2, 2.0)):
+        logp_old = -torch.rand(n, generator=gen) * 2 - 0.05
+        logp_new = logp_old + torch.randn(n, generator=gen) * spread
+        adv = torch.randn(n, generator=gen) * 3 + 1  # raw GAE advantages: not centred, not unit scale
+        values = torch.randn(n, generator=gen) * 2
+        returns = values + torch.randn(n, generator=gen) * 2
+        cases.append(Case((logp_new, logp_old, adv, values, returns, eps, vf_coef),
+                          label=f"a minibatch of {n} samples, eps={eps}, vf_coef={vf_coef}"))
+    return cases
+
+
+def library_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
+    """What ``course_lib.ppo.train`` computes on one minibatch, from the library's pieces."""
+    adv = adv.detach()
+    adv = (adv - adv.mean()) / (adv.std() + ADV_NORM_EPS)
+    ratio = torch.exp(logp_new - logp_old.detach())
+    return _clipped_surrogate(ratio, adv, eps) + vf_coef * _value_loss(values, returns.detach())
+
+
+def teaching_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
+    """PPO's loss on one minibatch: clipped surrogate + vf_coef · value loss. All inputs (N,) -> scalar."""
+    adv = adv.detach()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)  # normalised per minibatch: a scale-free step
+    ratio = torch.exp(logp_new - logp_old.detach())  # ρ = π_θ(a|s) / π_old(a|s)
+    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv)
+    policy_loss = -surrogate.mean()  # maximise the pessimistic surrogate
+    value_loss = ((values - returns.detach()) ** 2).mean()  # the critic regresses on the returns
+    return policy_loss + vf_coef * value_loss
+
+
+def _mb_variant(logp_new, logp_old, adv, values, returns, eps, vf_coef, *, norm="sample", ratio_fn=None,
+                clip=True, v_sign=1.0, coef_on_policy=False, detach_ret=True, detach_old=True, detach_adv=True):
+    """The teaching solution with one step changed: each mistake below names its change."""
+    adv = adv.detach() if detach_adv else adv
+    if norm == "sample":
+        adv = (adv - adv.mean()) / (adv.std() + ADV_NORM_EPS)
+    elif norm == "population":
+        adv = (adv - adv.mean()) / (adv.std(unbiased=False) + ADV_NORM_EPS)
+    elif norm == "scale_only":
+        adv = adv / (adv.std() + ADV_NORM_EPS)
+    lp_old = logp_old.detach() if detach_old else logp_old
+    ratio = ratio_fn(logp_new, lp_old) if ratio_fn else torch.exp(logp_new - lp_old)
+    surr = torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv) if clip else ratio * adv
+    ret = returns.detach() if detach_ret else returns
+    v_loss = ((values - ret) ** 2).mean()
+    if coef_on_policy:
+        return vf_coef * -surr.mean() + v_loss
+    return -surr.mean() + v_sign * vf_coef * v_loss
+
+
+def _mb_ratio_not_exp(*a):
+    return _mb_variant(*a, ratio_fn=lambda new, old: new - old)
+
+
+def _mb_ratio_of_logs(*a):
+    return _mb_variant(*a, ratio_fn=lambda new, old: new / old)
+
+
+def _mb_value_sign(*a):
+    return _mb_variant(*a, v_sign=-1.0)
+
+
+def _mb_no_clip(*a):
+    return _mb_variant(*a, clip=False)
+
+
+def _mb_no_norm(*a):
+    return _mb_variant(*a, norm="none")
+
+
+def _mb_population_std(*a):
+    return _mb_variant(*a, norm="population")
+
+
+def _mb_not_centred(*a):
+    return _mb_variant(*a, norm="scale_only")
+
+
+def _mb_coef_on_policy(*a):
+    return _mb_variant(*a, coef_on_policy=True)
+
+
+def _mb_returns_not_detached(*a):
+    return _mb_variant(*a, detach_ret=False)
+
+
+def _mb_old_not_detached(*a):
+    return _mb_variant(*a, detach_old=False)
+
+
+def _mb_adv_not_detached(*a):
+    return _mb_variant(*a, detach_adv=False)
+
+
+register(Exercise(
+    name="ppo_minibatch_loss",
+    reference=library_ppo_minibatch_loss,
+    cases=_minibatch_cases,
+    signature="ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef) -> scalar tensor",
+    notebook="04_ppo_cartpole",
+    library=("course_lib.exercises.catalog.ppo:library_ppo_minibatch_loss", "course_lib.ppo.math:clipped_surrogate",
+             "course_lib.ppo.math:clipped_objective", "course_lib.ppo.math:value_loss"),
+    grad_args=("logp_new", "logp_old", "adv", "values", "returns"),  # only logp_new and values may get gradients
+    tensor_out=True,
+    teaching=teaching_ppo_minibatch_loss,
+    rtol=1e-4,
+    atol=1e-6,
+    hint="One minibatch of PPO trains the actor and the critic with one loss: the actor's clipped surrogate "
+         "on normalised advantages, plus vf_coef times the critic's regression error. Only the new "
+         "log-probabilities and the values are being trained; everything from the rollout is a constant.",
+    formula="Â = (adv − mean(adv)) / (std(adv) + 1e-8) over the minibatch (torch.std); ρ = exp(logp_new − "
+            "logp_old); L = −mean(min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â)) + vf_coef · mean((values − returns)²).",
+    code_hint="a = adv.detach(); a = (a - a.mean()) / (a.std() + 1e-8); ratio = torch.exp(logp_new - "
+              "logp_old.detach()); surr = torch.min(ratio * a, torch.clamp(ratio, 1 - eps, 1 + eps) * a); "
+              "return -surr.mean() + vf_coef * ((values - returns.detach()) ** 2).mean().",
+    mistakes=(
+        Mistake("ratio_not_exp", _mb_ratio_not_exp,
+                "Your ratio is logp_new − logp_old, a log-ratio (0 when nothing changed). The probability ratio "
+                "is exp(logp_new − logp_old), 1 when the policy has not moved."),
+        Mistake("ratio_of_logprobs", _mb_ratio_of_logs,
+                "You divided the log-probabilities. π_θ/π_old = exp(log π_θ − log π_old): subtract the logs, "
+                "then exponentiate."),
+        Mistake("value_loss_sign", _mb_value_sign,
+                "Your value term has the wrong sign: the critic's squared error is a loss to *minimise*, so it "
+                "is added: policy loss + vf_coef · mean((values − returns)²)."),
+        Mistake("no_clip", _mb_no_clip,
+                "Your policy term ignores eps: take min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â), so later epochs on the same "
+                "data cannot push the ratio far past 1 ± ε."),
+        Mistake("advantages_not_normalised", _mb_no_norm,
+                "You used the raw advantages. The course (like SB3 and CleanRL) normalises them per minibatch: "
+                "(adv − mean) / (std + 1e-8), so the step size does not depend on the reward scale."),
+        Mistake("population_std", _mb_population_std,
+                "Close: you normalised with the population std (divide by N). Use torch.std's default, the "
+                "sample std (divide by N − 1), as course_lib.ppo.train does."),
+        Mistake("advantages_not_centred", _mb_not_centred,
+                "You divided the advantages by their std but did not subtract their mean first: "
+                "Â = (adv − mean(adv)) / (std(adv) + 1e-8)."),
+        Mistake("vf_coef_on_policy_loss", _mb_coef_on_policy,
+                "vf_coef weights the value loss, not the policy loss: L = policy loss + vf_coef · value loss."),
+        Mistake("returns_not_detached", _mb_returns_not_detached,
+                "The value is right, but gradients flow into returns. The returns are the critic's target, a "
+                "constant of the loss: regress values on returns.detach()."),
+        Mistake("old_not_detached", _mb_old_not_detached,
+                "The value is right, but gradients flow into logp_old. π_old collected the data; it is a "
+                "constant of this loss: use logp_old.detach()."),
+        Mistake("adv_not_detached", _mb_adv_not_detached,
+                "The value is right, but gradients flow into adv (in a full PPO they would reach the critic "
+                "through GAE). Advantages are constants of the policy loss: use adv.detach()."),
+    ),
+))
