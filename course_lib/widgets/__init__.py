@@ -12,10 +12,18 @@ import io
 from typing import Any, Callable
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
+def _figure_bundle(fig) -> dict:
+    """The figure's display data, rendered once: what IPython shows, reused as the static fallback."""
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    if ip is not None:
+        data, _ = ip.display_formatter.format(fig)
+        if "image/png" in data:
+            return data
+    buf = io.BytesIO()  # outside IPython (scripts, tests): render the PNG ourselves
     fig.savefig(buf, format="png", bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": repr(fig)}
 
 
 def interactive_figure(draw: Callable[..., Any], **controls: Any):
@@ -43,14 +51,15 @@ def interactive_figure(draw: Callable[..., Any], **controls: Any):
 
     def redraw(_change=None):
         fig = draw(**{k: c.value for k, c in controls.items()})
+        bundle = _figure_bundle(fig)  # rendered once, shown live and kept as the static fallback
         out.clear_output(wait=True)
         with out:
-            display(fig)
-        return fig
+            display(bundle, raw=True)
+        return bundle
 
     for control in controls.values():
         control.observe(redraw, names="value")
-    still = _png(redraw())
+    still = redraw()["image/png"]
 
     class _FigureBox(widgets.VBox):
         def _repr_mimebundle_(self, **kwargs):
