@@ -64,3 +64,41 @@ def test_notebooks_check_their_exercises(repo_root, notebook, expected):
     stubs = [c.source for c in code if "raise NotImplementedError" in c.source]
     assert len(stubs) == len(expected)  # one stub per exercise, each followed by its check
     assert "use_house_style()" in code[0].source and "set_seed(" in code[0].source and "fast_mode()" in code[0].source
+
+
+def test_reinforce_step_mistakes_and_a_learner_version_with_an_optimizer():
+    import torch
+
+    from course_lib.exercises import check, get_exercise
+
+    names = {m.name for m in get_exercise("reinforce_step").mistakes}
+    assert {"ascends_the_loss", "sum_not_mean", "greedy_actions", "ignores_baseline"} <= names
+
+    def learner(W, obs, actions, returns, baseline, lr):
+        W = torch.nn.Parameter(W.clone())
+        opt = torch.optim.SGD([W], lr=lr)
+        dist = torch.distributions.Categorical(logits=obs @ W)
+        loss = -(dist.log_prob(actions) * (returns - baseline)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return W.detach()
+
+    assert check("reinforce_step", learner).passed
+
+
+def test_a_reinforce_step_that_updates_the_callers_W_in_place_fails():
+    import torch
+
+    from course_lib.exercises import check, get_exercise
+
+    teaching = get_exercise("reinforce_step").teaching
+
+    def in_place(W, obs, actions, returns, baseline, lr):
+        new = teaching(W, obs, actions, returns, baseline, lr)
+        with torch.no_grad():
+            W.copy_(new)  # an optimiser step on the caller's tensor
+        return W
+
+    result = check("reinforce_step", in_place)
+    assert not result.passed and result.mistake == "modifies_input"

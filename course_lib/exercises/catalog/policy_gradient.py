@@ -179,3 +179,129 @@ register(Exercise(
                 "(returns − baseline).detach() as the weight."),
     ),
 ))
+
+
+# ---------------------------------------------------------------------------------------------
+# reinforce_step(W, obs, actions, returns, baseline, lr): one REINFORCE update, assembled
+# ---------------------------------------------------------------------------------------------
+
+
+def _step_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(33)
+    cases = [Case((torch.zeros(2, 3), torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), torch.tensor([0, 1, 2]),
+                   torch.tensor([1.0, -1.0, 0.0]), torch.zeros(3), 1.0),
+                  label="W = 0 (uniform policy), 3 states, actions [0, 1, 2], returns [1, -1, 0], baseline 0, lr=1")]
+    for n, d, n_actions, lr in ((6, 3, 2, 0.5), (10, 4, 3, 0.1), (16, 4, 2, 0.05), (8, 2, 4, 1.0), (12, 5, 3, 0.2)):
+        W = torch.randn(d, n_actions, generator=g) * 0.5
+        obs = torch.randn(n, d, generator=g)
+        actions = torch.randint(0, n_actions, (n,), generator=g)
+        returns = torch.rand(n, generator=g) * 10
+        baseline = returns.mean() + torch.randn(n, generator=g)  # a critic's rough estimate
+        cases.append(Case((W, obs, actions, returns, baseline, lr),
+                          label=f"{n} states of dimension {d}, {n_actions} actions, lr={lr}"))
+    return cases
+
+
+def library_reinforce_step(W, obs, actions, returns, baseline, lr):
+    """One SGD step of the library's REINFORCE loss for the linear softmax policy π(·|s) = softmax(s W)."""
+    W = W.detach().clone().requires_grad_(True)
+    logp = torch.log_softmax(obs @ W, dim=1).gather(1, actions[:, None]).squeeze(1)
+    loss = policy_gradient_loss(logp, returns, baseline)
+    (grad,) = torch.autograd.grad(loss, W)
+    return (W - lr * grad).detach()
+
+
+def teaching_reinforce_step(W, obs, actions, returns, baseline, lr):
+    """One REINFORCE step for π(·|s) = softmax(s W). W: (d, A); obs: (N, d); actions, returns, baseline: (N,)."""
+    W = W.detach().clone().requires_grad_(True)  # a copy: the caller's W stays as it was
+    logp_all = torch.log_softmax(obs @ W, dim=1)  # (N, A): log π(a|s) of every action
+    logp = logp_all.gather(1, actions[:, None]).squeeze(1)  # (N,): of the actions actually taken
+    weight = (returns - baseline).detach()  # how much better than expected: a constant
+    loss = -(logp * weight).mean()  # descending it raises the log-prob of better-than-expected actions
+    (grad,) = torch.autograd.grad(loss, W)
+    return (W - lr * grad).detach()  # one step of gradient descent
+
+
+def _step_variant(W, obs, actions, returns, baseline, lr, *, logp_fn=None, reduce="mean", sign=1.0,
+                  use_baseline=True):
+    W = W.detach().clone().requires_grad_(True)
+    logits = obs @ W
+    logp = logp_fn(logits, actions) if logp_fn else torch.log_softmax(logits, 1).gather(1, actions[:, None]).squeeze(1)
+    weight = (returns - baseline if use_baseline else returns).detach()
+    terms = logp * weight
+    loss = -(terms.sum() if reduce == "sum" else terms.mean())
+    (grad,) = torch.autograd.grad(loss, W)
+    return (W - sign * lr * grad).detach()
+
+
+def _step_ascends_loss(*a):
+    return _step_variant(*a, sign=-1.0)
+
+
+def _step_sum(*a):
+    return _step_variant(*a, reduce="sum")
+
+
+def _step_greedy_actions(*a):
+    return _step_variant(*a, logp_fn=lambda z, act: torch.log_softmax(z, 1).max(dim=1).values)
+
+
+def _step_logits_not_logprobs(*a):
+    return _step_variant(*a, logp_fn=lambda z, act: z.gather(1, act[:, None]).squeeze(1))
+
+
+def _step_probabilities(*a):
+    return _step_variant(*a, logp_fn=lambda z, act: torch.softmax(z, 1).gather(1, act[:, None]).squeeze(1))
+
+
+def _step_ignores_baseline(*a):
+    return _step_variant(*a, use_baseline=False)
+
+
+def _step_wrong_axis(*a):
+    return _step_variant(*a, logp_fn=lambda z, act: torch.log_softmax(z, 0).gather(1, act[:, None]).squeeze(1))
+
+
+register(Exercise(
+    name="reinforce_step",
+    reference=library_reinforce_step,
+    cases=_step_cases,
+    signature="reinforce_step(W, obs, actions, returns, baseline, lr) -> tensor of shape (d, A), the new W",
+    notebook="03_policy_gradient",
+    library=("course_lib.exercises.catalog.policy_gradient:library_reinforce_step",
+             "course_lib.policy_gradient:policy_gradient_loss"),
+    tensor_out=True,
+    teaching=teaching_reinforce_step,
+    rtol=1e-4,
+    atol=1e-6,
+    hint="One REINFORCE step: the policy's log-probability of each action it took, weighted by how much better "
+         "than the baseline that action turned out, averaged, negated into a loss; autograd gives the gradient "
+         "with respect to W, and one step of gradient descent gives the new W (the caller's W stays unchanged).",
+    formula="logits = obs @ W (N, A); log π(a_t|s_t) = log_softmax(logits, dim=1) at the taken action a_t; "
+            "L = −mean_t[ log π(a_t|s_t) · (G_t − b_t) ] with the weights detached; W_new = W − lr · ∇_W L.",
+    code_hint="W = W.detach().clone().requires_grad_(True); logp = torch.log_softmax(obs @ W, dim=1).gather(1, "
+              "actions[:, None]).squeeze(1); loss = -(logp * (returns - baseline).detach()).mean(); "
+              "(grad,) = torch.autograd.grad(loss, W); return (W - lr * grad).detach().",
+    mistakes=(
+        Mistake("ascends_the_loss", _step_ascends_loss,
+                "Your step goes the wrong way: W + lr·∇L climbs the loss, making better-than-expected actions "
+                "*less* likely. Gradient descent on the loss is W − lr·∇_W L."),
+        Mistake("sum_not_mean", _step_sum,
+                "Your step is N times too large: you summed over the samples. Average them, so the step size "
+                "does not grow with the batch."),
+        Mistake("greedy_actions", _step_greedy_actions,
+                "You used the log-probability of the most likely action in each state, not of the action that "
+                "was taken. The weight G_t − b_t belongs to a_t: gather the taken actions' log-probs."),
+        Mistake("logits_not_logprobs", _step_logits_not_logprobs,
+                "You used the raw logits of the taken actions. The estimator needs log π(a|s): apply "
+                "log_softmax over the actions first, so every logit of the state takes part."),
+        Mistake("probabilities_not_logprobs", _step_probabilities,
+                "You used the probabilities π(a|s). The policy gradient is E[∇ log π(a|s) · weight]: use "
+                "log_softmax, not softmax."),
+        Mistake("ignores_baseline", _step_ignores_baseline,
+                "You weighted by the returns alone: subtract the baseline, weight = returns − baseline."),
+        Mistake("softmax_over_states", _step_wrong_axis,
+                "Your softmax runs over the batch (dim=0), so each column sums to 1 across states. A policy is "
+                "a distribution over actions in one state: log_softmax(obs @ W, dim=1)."),
+    ),
+))
