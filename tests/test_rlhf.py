@@ -320,3 +320,76 @@ def test_grpo_and_ppo_steps_measure_the_same_phases(sft):
     assert set(p_frozen) == {"reference"} and g_frozen == {}
     ratio = cost.state_bytes(p_trained, p_frozen)["total"] / cost.state_bytes(g_trained, g_frozen)["total"]
     assert 2.0 < ratio < 2.4  # PPO: two trained networks (4 copies each) + a reference; GRPO: one trained
+
+
+# -- figures and the slider (any values, no training) -------------------------------------------
+
+
+def _fake_run(beta, rm="strong", n=6):
+    kl = np.linspace(0, 2.0 / (1 + 10 * beta), n)
+    return {"reward_model": rm, "beta": beta, "eval_step": list(range(0, 5 * n, 5)), "eval_kl": kl.tolist(),
+            "eval_sampled_reward": (0.5 + kl).tolist(), "eval_sampled_accuracy": (0.2 + kl * (1 - kl) / 4).tolist(),
+            "eval_accuracy": np.linspace(0.43, 0.38, n).tolist(), "eval_longer_than_truth": (kl / 4).tolist(),
+            "eval_reward": (1 + kl).tolist(), "eval_answer_len": (2.2 + kl).tolist()}
+
+
+def test_hacking_and_sweep_figures_and_the_beta_slider():
+    from course_lib.experiments.rlhf_sweep import find_run, summary_rows
+    from course_lib.plotting import rlhf as rplots
+    from course_lib.widgets.rlhf import beta_slider
+
+    sweep = {"runs": [_fake_run(b) for b in (0.0, 0.02, 0.1, 0.5)] + [_fake_run(0.0, "shipped")]}
+    assert rplots.hacking_figure(sweep["runs"][0]) is not None
+    for b in (0.0, 0.02, 0.1, 0.5):
+        fig = rplots.beta_sweep_figure(sweep, b)
+        assert "β = " in fig._suptitle.get_text()
+    assert rplots.beta_sweep_figure(sweep, 0.0, "shipped") is not None
+    with pytest.raises(ValueError, match="no run"):
+        rplots.beta_sweep_figure(sweep, 0.3)
+    with pytest.raises(ValueError, match="run must have"):
+        rplots.hacking_figure({"eval_kl": [0.0]})
+    rows = summary_rows(sweep)
+    assert len(rows) == 5 and rows[0]["gold_peak"] >= rows[0]["gold_end"]
+    assert find_run(sweep, 0.0, "shipped")["reward_model"] == "shipped"
+    box = beta_slider(sweep, beta=0.1)
+    assert box.children[0].children[0].value == 0.1
+    with pytest.raises(ValueError, match="sweep"):
+        beta_slider({"runs": []})
+
+
+def test_training_dpo_and_cost_figures_accept_histories():
+    from course_lib.plotting import rlhf as rplots
+
+    hist = {"step": [1, 2, 3], "seconds": [1.0, 2.0, 3.0], "eval_step": [0, 3], "eval_accuracy": [0.43, 0.6],
+            "kl": [0.1, 0.2, 0.3], "explained_variance": [0.0, 0.2, 0.3], "clip_fraction": [0.01, 0.02, 0.02],
+            "eval_kl": [0.0, 0.3]}
+    assert rplots.rlhf_training_figure(hist) is not None
+    assert rplots.dpo_vs_ppo_figure({"PPO": hist, "DPO": {"eval_kl": [0, 0.1], "eval_accuracy": [0.43, 0.4]}})
+    with pytest.raises(ValueError, match="hist must have"):
+        rplots.rlhf_training_figure({"step": [1]})
+    summary = {n: {"sampling_s": 0.3, "scoring_s": 0.5, "update_s": 2.0, "state_bytes": 7e6, "peak_bytes": 1e8}
+               for n in ("RLHF-PPO", "GRPO")}
+    assert rplots.cost_figure(summary) is not None
+    with pytest.raises(ValueError, match="summary"):
+        rplots.cost_figure({})
+
+
+def test_bench_summary_and_table_from_histories():
+    from course_lib.experiments import bench_rlhf as B
+
+    def rec(acc, secs):
+        return {"seed": 0, "eval_step": [0, 5, 10], "eval_accuracy": acc, "steps": 10, "train_seconds": secs,
+                "completions_per_step": 512}
+
+    cost_rows = {n: {"state": {"rows": [{"name": "policy", "role": "trained", "params": 10, "total": 160}],
+                               "params": 10, "total": 160},
+                     "step": {"sampling": 0.1, "scoring": 0.2, "update": 0.3, "total": 0.6, "peak_bytes": 2**20,
+                              "peak_method": "test"}} for n in (B.PPO_NAME, B.GRPO_NAME)}
+    runs = [{B.PPO_NAME: rec([0.4, 0.5, 0.7], 40.0), B.GRPO_NAME: rec([0.4, 0.66, 0.68], 20.0)}]
+    s = B.summarize(cost_rows, runs)
+    assert s[B.PPO_NAME]["accuracy_equal_completions"] == 0.7
+    assert s[B.PPO_NAME]["accuracy_equal_time"] == 0.5  # PPO at 20 s (step 5), GRPO's whole run
+    assert s[B.PPO_NAME]["steps_to_gain"] == [10] and s[B.GRPO_NAME]["steps_to_gain"] == [5]
+    assert s[B.GRPO_NAME]["seconds_to_gain"] == [10.0]
+    table = B.format_table(s)
+    assert table.count("\n") == 12 and "| RLHF-PPO | GRPO |" in table and "5 steps (10 s)" in table

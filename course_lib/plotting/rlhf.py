@@ -55,36 +55,41 @@ def rlhf_training_figure(hist: Mapping, sft_accuracy: float | None = None, title
 
 
 def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | None = None):
-    """Proxy (the reward model's score) and gold (held-out accuracy) against d = sqrt(KL to the reference).
+    """Proxy (the reward model's score) and gold (the verifier's accuracy) against d = sqrt(KL to the reference).
 
-    The shape of Gao et al. 2022 (arXiv 2210.10760), Fig. 1: the proxy keeps rising with d while
-    the gold accuracy peaks, then falls. The peak of the gold curve is marked.
+    The shape of Gao et al. 2022 (arXiv 2210.10760), Fig. 1, measured on answers sampled from the
+    policy on the held-out prompts (as the policy is trained: at its sampling temperature): the proxy
+    keeps rising with d while the gold accuracy peaks, then falls. The greedy answers' gold accuracy
+    is drawn thin and dotted; the peak of the sampled gold curve is marked.
 
     Args:
-        run: a run of ``experiments.rlhf_sweep`` or a ``train_rlhf`` history on the reward model
-            (keys "eval_kl", "eval_reward", "eval_accuracy").
+        run: a run of ``experiments.rlhf_sweep`` or a ``train_rlhf`` history on a reward model (keys
+            "eval_kl", "eval_sampled_reward", "eval_sampled_accuracy", "eval_accuracy").
         ax: draw on this axis (a second y axis is added for the proxy); default a new figure.
         highlight: full colours (False: faded, for the runs behind the chosen one).
         label: legend suffix (e.g. "β = 0.05").
     """
-    _need(run, ("eval_kl", "eval_reward", "eval_accuracy"), "run")
+    _need(run, ("eval_kl", "eval_sampled_reward", "eval_sampled_accuracy", "eval_accuracy"), "run")
     d = np.sqrt(np.clip(np.asarray(run["eval_kl"], dtype=float), 0, None))
-    gold = np.asarray(run["eval_accuracy"], dtype=float) * 100
-    proxy = np.asarray(run["eval_reward"], dtype=float)
-    if not (len(d) == len(gold) == len(proxy)) or len(d) == 0:
-        raise ValueError("eval_kl, eval_reward and eval_accuracy must be non-empty lists of one length")
+    gold = np.asarray(run["eval_sampled_accuracy"], dtype=float) * 100
+    greedy = np.asarray(run["eval_accuracy"], dtype=float) * 100
+    proxy = np.asarray(run["eval_sampled_reward"], dtype=float)
+    if not (len(d) == len(gold) == len(proxy) == len(greedy)) or len(d) == 0:
+        raise ValueError("eval_kl, eval_sampled_reward, eval_sampled_accuracy and eval_accuracy must be non-empty "
+                         "lists of one length")
     own = ax is None
     if own:
         fig, ax = new_figure(width=6.8, height=3.8)
     else:
         fig = ax.figure
-    alpha = 1.0 if highlight else 0.25
+    alpha = 1.0 if highlight else 0.2
     suffix = f" ({label})" if label else ""
     with house_style():
-        ax.plot(d, gold, marker="o", color=PALETTE[0], alpha=alpha, label=f"gold: held-out accuracy{suffix}")
-        best = int(np.argmax(gold))
+        ax.plot(d, gold, marker="o", color=PALETTE[0], alpha=alpha, label=f"gold: accuracy of samples{suffix}")
         if highlight:
-            ax.plot([d[best]], [gold[best]], marker="*", markersize=14, color=PALETTE[3], zorder=5,
+            ax.plot(d, greedy, linestyle=":", linewidth=1.2, color=PALETTE[0], label="gold: accuracy of greedy answers")
+            best = int(np.argmax(gold))
+            ax.plot([d[best]], [gold[best]], marker="*", markersize=14, color=PALETTE[3], zorder=5, linestyle="none",
                     label=f"gold peak {gold[best]:.1f}%")
         ax.set_xlabel("d = sqrt(KL[π ‖ π_SFT]) (sqrt nats)")
         ax.set_ylabel("held-out accuracy (%)", color=PALETTE[0])
@@ -93,45 +98,47 @@ def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | N
             twin = ax.twinx()
             ax._proxy_twin = twin
         twin.plot(d, proxy, marker="s", linestyle="--", color=PALETTE[1], alpha=alpha,
-                  label=f"proxy: reward-model score{suffix}")
+                  label=f"proxy: reward-model score of samples{suffix}")
         twin.set_ylabel("reward-model score", color=PALETTE[1])
         twin.grid(False)
         if highlight:
-            lines = ax.get_legend_handles_labels()
-            lines2 = twin.get_legend_handles_labels()
-            ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="lower left")
+            lines, lines2 = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
+            ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="lower left")
     return finish(fig, "Optimising a learned reward: proxy against gold") if own else fig
 
 
-def beta_sweep_figure(sweep: Mapping, beta: float):
+def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong"):
     """The β slider's figure: proxy and gold against sqrt(KL) for the chosen β (the other runs faded),
-    and the answers' length (the annotators' bias) against sqrt(KL).
+    and the share of greedy answers longer than the truth (the annotators' bias) against sqrt(KL).
 
     Args:
         sweep: from ``experiments.rlhf_sweep.load_sweep()``.
-        beta: one of the sweep's β values.
+        beta: one of the sweep's β values for ``reward_model``.
+        reward_model: "strong" (the strong-length-bias reward model) or "shipped" (notebook 06's).
     """
-    from ..experiments.rlhf_sweep import find_run
+    from ..experiments.rlhf_sweep import find_run, runs_of
 
     beta = check_finite_number("beta", beta, low=0.0)
-    chosen = find_run(sweep, beta)
+    chosen = find_run(sweep, beta, reward_model)
+    others = runs_of(sweep, reward_model)
     fig, axes = new_figure(ncols=2, width=13.0, height=3.9)
-    for run in sweep["runs"]:
+    for run in others:
         if run is not chosen:
             hacking_figure(run, ax=axes[0], highlight=False)
     hacking_figure(chosen, ax=axes[0], highlight=True, label=f"β = {beta:g}")
     with house_style():
         ax = axes[1]
-        for i, run in enumerate(sweep["runs"]):
+        for i, run in enumerate(others):
             d = np.sqrt(np.clip(np.asarray(run["eval_kl"], dtype=float), 0, None))
             share = np.asarray(run["eval_longer_than_truth"], dtype=float) * 100
             ax.plot(d, share, marker="o", color=PALETTE[i % len(PALETTE)],
                     alpha=1.0 if run is chosen else 0.3, label=f"β = {run['beta']:g}")
         ax.set_xlabel("d = sqrt(KL[π ‖ π_SFT]) (sqrt nats)")
-        ax.set_ylabel("answers longer than the truth (%)")
+        ax.set_ylabel("greedy answers longer than the truth (%)")
         ax.set_title("what the policy learned: the annotators' length bias", fontsize=10)
         ax.legend(fontsize=8)
-    return finish(fig, f"PPO against the learned reward model, β = {beta:g}: the KL penalty as a leash")
+    which = "the strong-length-bias reward model" if reward_model == "strong" else "notebook 06's reward model"
+    return finish(fig, f"PPO against {which}, β = {beta:g}: the KL penalty as a leash")
 
 
 def dpo_vs_ppo_figure(runs: Mapping[str, Mapping]):

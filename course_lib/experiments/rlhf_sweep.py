@@ -1,0 +1,252 @@
+"""Reward hacking, measured: RLHF-PPO against the learned reward model for several β, cached in data/rlhf/.
+
+    python -m course_lib.experiments.rlhf_sweep          # recompute data/rlhf/sweep.json (~15 min on 2 cores)
+    python -m course_lib manifest                        # then record the new file
+
+Every run starts from the shipped SFT checkpoint and trains PPO (``train_rlhf``) against the shipped
+reward model of notebook 06 (``data/rm/reward_model.pt``, trained on simulated annotators who prefer
+longer answers). Only β, the weight of the KL penalty, differs between runs. At every evaluation
+the cache keeps, on the held-out problems: the gold accuracy of the greedy answers (the true
+verifier, which the policy never sees), the reward model's score of the same answers (the proxy
+that is optimised), the KL to the SFT model of sampled completions, the mean answer length and the
+share of answers longer than the true answer. Gao et al. 2022 (arXiv 2210.10760, Fig. 1) plot the
+proxy and the gold reward against d = sqrt(KL): the proxy keeps rising while the gold peaks and
+falls. The cache also keeps a few held-out answers before and after each run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Sequence
+
+import numpy as np
+
+SWEEP_FILE = "rlhf/sweep.json"
+BETAS = (0.0, 0.02, 0.1, 0.5)  # against the strong-bias reward model
+SHIPPED_BETAS = (0.0,)  # against the shipped reward model of notebook 06
+STEPS = 40
+EVAL_EVERY = 5
+SEED = 0
+N_EXAMPLES = 12  # held-out answers kept before and after each run
+SETTINGS = {}  # changes to RLHFConfig's defaults for every run of the sweep
+STRONG_LENGTH_BONUS = 2.0  # the annotators' length bias of the second reward model (the shipped one: 0.5)
+STRONG_RM_FILE = "rlhf/reward_model_length2.pt"
+
+
+def build_strong_bias_reward_model(length_bonus: float = STRONG_LENGTH_BONUS, seed: int = SEED, log=print):
+    """A reward model trained exactly as notebook 06's (``reward_model.CONFIG``, the SFT model's
+    samples, the same prompts and seed), on the labels of annotators with a stronger length bias.
+
+    Returns:
+        (model, figures): figures are the model's length gap per digit and truth agreement on its
+        test pairs (``reward_model.length_bias``, ``truth_agreement``).
+    """
+    from ..lm.train import threads
+    from ..preferences import AnnotatorConfig, build_preferences
+    from ..reward_model import (CONFIG, RewardModel, center_scores, length_bias, probe_problems, train_reward_model,
+                                truth_agreement)
+
+    pairs = build_preferences(None, seed=seed, cfg=AnnotatorConfig(length_bonus=length_bonus), log=log)
+    model = RewardModel.from_sft()
+    hist = train_reward_model(model, pairs["train"], pairs["val"], CONFIG, num_threads=1)
+    center_scores(model, pairs["train"])
+    with threads(1):
+        figures = {"length_bonus": length_bonus, "length_gap": length_bias(model, probe_problems())["score_gap"],
+                   "truth_agreement": truth_agreement(model, pairs["test"])["agreement"],
+                   "val_accuracy": hist["val_accuracy"][-1]}
+    log(f"reward model with length bonus {length_bonus}: length gap {figures['length_gap']:+.2f} per digit, "
+        f"truth agreement {figures['truth_agreement']:.1%}")
+    return model, figures
+
+
+def sweep_config(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int = EVAL_EVERY, **changes):
+    """RLHFConfig's defaults with this β and a smaller batch (128 prompts × 2), so runs go further in KL."""
+    from ..rlhf import RLHFConfig
+
+    settings = dict(beta=float(beta), steps=steps, eval_every=eval_every, seed=seed, prompts_per_step=128,
+                    samples_per_prompt=2, minibatch_size=128, **SETTINGS)
+    settings.update(changes)
+    return RLHFConfig(**settings)
+
+
+def _r(xs, digits: int = 4) -> list:
+    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
+
+
+def _examples(model, tok, rm, problems) -> list[dict]:
+    from .. import tasks
+    from ..reward_model import score
+
+    texts, _ = tasks.complete(model, tok, [p.prompt for p in problems])
+    scores = score(rm, [p.prompt for p in problems], texts).tolist()
+    return [{"prompt": p.prompt, "truth": p.completion, "answer": t, "rm_score": round(s, 3)}
+            for p, t, s in zip(problems, texts, scores)]
+
+
+def load_strong_reward_model(device=None):
+    """The strong-length-bias reward model shipped with the sweep (data/rlhf/reward_model_length2.pt),
+    verified against data/MANIFEST.json; returns (model, meta)."""
+    from ..data import verified_path
+    from ..reward_model import load_reward_model
+
+    return load_reward_model(verified_path(STRONG_RM_FILE), device)
+
+
+def run_one(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int = EVAL_EVERY, *, rm=None,
+            rm_name: str = "shipped", **changes) -> dict:
+    """One PPO run against a reward model (default: the shipped one of notebook 06); the curves the notebook plots."""
+    import copy
+
+    from .. import tasks
+    from ..lm import load_shipped
+    from ..reward_model import load_shipped_reward_model
+    from ..rlhf import train_rlhf
+
+    cfg = sweep_config(beta, steps, seed, eval_every, **changes)
+    model, tok, _ = load_shipped("sft")
+    rm = load_shipped_reward_model()[0] if rm is None else copy.deepcopy(rm)
+    probe = list(tasks.eval_problems()[:N_EXAMPLES])
+    before = _examples(model, tok, rm, probe)
+    h = train_rlhf(model, rm, cfg, tokenizer=tok, num_threads=1)
+    after = _examples(model, tok, rm, probe)
+    keys = ("eval_accuracy", "eval_reward", "eval_kl", "eval_answer_len", "eval_longer_than_truth",
+            "eval_format_rate", "eval_sampled_accuracy", "eval_sampled_reward")
+    return {"reward_model": rm_name, "beta": float(beta), "seed": seed, "value_init": h["value_init"], "step": h["step"],
+            "reward": _r(h["reward"]), "accuracy": _r(h["accuracy"]), "kl": _r(h["kl"]),
+            "completion_len": _r(h["completion_len"]), "eval_step": h["eval_step"],
+            **{k: _r(h[k]) for k in keys}, "train_seconds": round(h["train_seconds"], 1),
+            "examples": [{**b, "answer_after": a["answer"], "rm_score_after": a["rm_score"]}
+                         for b, a in zip(before, after)]}
+
+
+def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SEED, eval_every: int = EVAL_EVERY,
+              shipped_betas: Sequence[float] = SHIPPED_BETAS, length_bonus: float = STRONG_LENGTH_BONUS,
+              strong_rm_path: str | None = None, progress: bool = False) -> tuple[dict, object]:
+    """PPO against the shipped reward model for ``shipped_betas``, then against a reward model of
+    annotators with a stronger length bias for ``betas``; one run after the other.
+
+    ``strong_rm_path``: load the strong-bias reward model from this file (written by an earlier
+    ``main``) instead of building it (about 6 minutes on a busy 2-core machine).
+
+    Returns:
+        (sweep, the strong-bias reward model) — ``main`` saves both.
+    """
+    if not betas:
+        raise ValueError("betas must be non-empty")
+    for b in list(betas) + list(shipped_betas):
+        sweep_config(b, steps, seed, eval_every)  # fail before any training
+    started = time.perf_counter()
+    log = print if progress else (lambda *a, **k: None)
+    if strong_rm_path is None:
+        strong, strong_figures = build_strong_bias_reward_model(length_bonus, seed, log=log)
+    else:
+        from ..reward_model import load_reward_model
+
+        strong, meta = load_reward_model(strong_rm_path)
+        strong_figures = meta["figures"]
+        if strong_figures.get("length_bonus") != length_bonus:
+            raise ValueError(f"{strong_rm_path} was built with length bonus {strong_figures.get('length_bonus')}, "
+                             f"not {length_bonus}")
+    from ..reward_model import load_shipped_reward_model
+
+    shipped, shipped_meta = load_shipped_reward_model()
+    runs = []
+    for name, rm, bs in (("shipped", shipped, shipped_betas), ("strong", strong, betas)):
+        for b in bs:
+            run = run_one(b, steps, seed, eval_every, rm=rm, rm_name=name)
+            runs.append(run)
+            best = int(np.argmax(run["eval_sampled_accuracy"]))
+            log(f"{name} RM, beta={b:<5g}: sampled gold {run['eval_sampled_accuracy'][0]:.1%} -> peak "
+                f"{run['eval_sampled_accuracy'][best]:.1%} (step {run['eval_step'][best]}) -> "
+                f"{run['eval_sampled_accuracy'][-1]:.1%}; greedy gold {run['eval_accuracy'][0]:.1%} -> "
+                f"{run['eval_accuracy'][-1]:.1%}; proxy {run['eval_sampled_reward'][0]:+.2f} -> "
+                f"{run['eval_sampled_reward'][-1]:+.2f}; KL {run['eval_kl'][-1]:.2f}; {run['train_seconds']:.0f} s "
+                f"({time.perf_counter() - started:.0f} s so far)")
+    cfg = sweep_config(betas[0], steps, seed, eval_every)
+    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "epochs", "minibatch_size",
+                                             "prompts_per_step", "samples_per_prompt", "eps", "lam", "gamma",
+                                             "eval_every")}
+    sweep = {"schema": "course_lib.rlhf.sweep/1", "betas": [float(b) for b in betas],
+             "shipped_betas": [float(b) for b in shipped_betas], "seed": seed, "settings": settings,
+             "reward_models": {"shipped": {"length_bonus": 0.5,
+                                           "length_gap": shipped_meta.get("figures", {}).get("length_gap"),
+                                           "truth_agreement": shipped_meta.get("figures", {}).get("truth_agreement")},
+                               "strong": strong_figures},
+             "wall_seconds": round(time.perf_counter() - started, 1), "runs": runs}
+    return sweep, strong
+
+
+def load_sweep(recompute: bool = False, **kwargs) -> dict:
+    """The cached sweep (data/rlhf/sweep.json), or a fresh one when ``recompute`` (kwargs go to
+    ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
+    if recompute:
+        return run_sweep(**kwargs)
+    from ..data import load_json
+
+    return load_json(SWEEP_FILE)
+
+
+def find_run(sweep: dict, beta: float, reward_model: str = "strong") -> dict:
+    """The run of ``sweep`` against ``reward_model`` ("strong" or "shipped") with this β."""
+    if not isinstance(sweep, dict) or "runs" not in sweep:
+        raise ValueError("sweep must be the dict returned by load_sweep()")
+    for run in sweep["runs"]:
+        if run["reward_model"] == reward_model and abs(run["beta"] - beta) < 1e-12:
+            return run
+    have = sorted((r["reward_model"], r["beta"]) for r in sweep["runs"])
+    raise ValueError(f"no run with reward_model={reward_model!r} and beta={beta!r} in the sweep; it has {have}")
+
+
+def runs_of(sweep: dict, reward_model: str = "strong") -> list[dict]:
+    """The runs against one reward model, in order of β."""
+    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model), key=lambda r: r["beta"])
+
+
+def summary_rows(sweep: dict) -> list[dict]:
+    """One row per run: gold accuracy of sampled answers at the start, at its peak (with the KL
+    there) and at the end; greedy gold at the start and the end; the proxy (the reward model's
+    score of sampled answers) at the start and the end; the share of greedy answers longer than
+    the truth at the end."""
+    rows = []
+    for r in sweep["runs"]:
+        g = r["eval_sampled_accuracy"]
+        best = int(np.argmax(g))
+        rows.append({"reward_model": r["reward_model"], "beta": r["beta"], "gold_start": g[0], "gold_peak": g[best],
+                     "peak_step": r["eval_step"][best], "kl_at_peak": r["eval_kl"][best], "gold_end": g[-1],
+                     "greedy_start": r["eval_accuracy"][0], "greedy_end": r["eval_accuracy"][-1],
+                     "proxy_start": r["eval_sampled_reward"][0], "proxy_end": r["eval_sampled_reward"][-1],
+                     "kl_end": r["eval_kl"][-1], "longer_end": r["eval_longer_than_truth"][-1],
+                     "answer_len_end": r["eval_answer_len"][-1]})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rebuild data/rlhf/sweep.json."""
+    parser = argparse.ArgumentParser(prog="python -m course_lib.experiments.rlhf_sweep",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"PPO steps per run (default {STEPS})")
+    parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS), help="the β values")
+    parser.add_argument("--out", default=None, help="write here instead of data/rlhf/sweep.json")
+    parser.add_argument("--reward-model", default=None,
+                        help="reuse this strong-bias reward model file instead of building it")
+    args = parser.parse_args(argv)
+    sweep, strong = run_sweep(args.betas, args.steps, strong_rm_path=args.reward_model, progress=True)
+    from pathlib import Path
+
+    from ..data import data_dir
+    from ..reward_model import save_reward_model
+
+    path = Path(args.out) if args.out else data_dir() / SWEEP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
+    rm_path = save_reward_model(path.parent / Path(STRONG_RM_FILE).name, strong,
+                                {"length_bonus": sweep["reward_models"]["strong"]["length_bonus"],
+                                 "figures": sweep["reward_models"]["strong"]})
+    print(f"wrote {path} and {rm_path} in {sweep['wall_seconds']:.0f} s; now run `python -m course_lib manifest`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
