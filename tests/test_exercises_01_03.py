@@ -46,9 +46,10 @@ def test_a_learner_solution_written_differently_passes():
 
 
 NOTEBOOKS = {
-    "01_mdp_and_discounted_return.ipynb": {"discounted_returns", "bellman_backup", "value_iteration"},
+    "01_mdp_and_discounted_return.ipynb": {"discounted_returns", "bellman_backup", "policy_evaluation",
+                                           "value_iteration"},
     "02_learning_from_experience.ipynb": {"td0_update", "epsilon_greedy_probs", "q_learning_update"},
-    "03_policy_gradient.ipynb": {"reward_to_go", "policy_gradient_loss"},
+    "03_policy_gradient.ipynb": {"reward_to_go", "policy_gradient_loss", "reinforce_step"},
 }
 
 
@@ -102,3 +103,21 @@ def test_a_reinforce_step_that_updates_the_callers_W_in_place_fails():
 
     result = check("reinforce_step", in_place)
     assert not result.passed and result.mistake == "modifies_input"
+
+
+def test_policy_evaluation_accepts_a_learner_loop_built_on_their_own_backup():
+    def backup(P, R, V, policy, gamma):
+        return np.einsum("sa,sat,sat->s", policy, P, R) + gamma * np.einsum("sa,sat,t->s", policy, P, V)
+
+    def learner(P, R, policy, gamma, tol):
+        V = np.zeros(len(P))
+        delta = np.inf
+        while delta >= tol:
+            V_new = backup(P, R, V, policy, gamma)
+            delta = np.abs(V_new - V).max()
+            V = V_new
+        return V
+
+    assert check("policy_evaluation", learner).passed
+    names = {m.name for m in get_exercise("policy_evaluation").mistakes}
+    assert {"single_sweep", "max_over_actions", "ignores_policy"} <= names

@@ -366,3 +366,119 @@ register(Exercise(
                 "Q(s,a) = Σ_s' P(s'|s,a)[R(s,a,s') + γ V(s')], reward included, not just the next value."),
     ),
 ))
+
+
+# ---------------------------------------------------------------------------------------------
+# policy_evaluation(P, R, policy, gamma, tol): repeat the backup until V stops changing
+# ---------------------------------------------------------------------------------------------
+
+from ...mdp import policy_evaluation as _library_policy_evaluation  # noqa: E402
+
+
+def _evaluation_cases() -> list[Case]:
+    rng = np.random.default_rng(12)
+    P2, R2 = _two_state_mdp()
+    cases = [
+        Case((P2, R2, np.array([[0.5, 0.5], [1.0, 0.0]]), 0.9, 1e-8),
+             label="the two-state MDP of the notebook, π(·|0)=[0.5, 0.5], π(·|1)=[1, 0], gamma=0.9, tol=1e-8"),
+        Case((P2, R2, np.array([[0.0, 1.0], [1.0, 0.0]]), 0.5, 1e-8),
+             label="the two-state MDP, always 'go' from state 0, gamma=0.5, tol=1e-8"),
+    ]
+    for gamma in (0.5, 0.9, 0.95, 0.8):
+        S, A = int(rng.integers(3, 7)), int(rng.integers(2, 4))
+        P, R = _random_mdp(rng, S, A)
+        pi = rng.dirichlet(np.ones(A), size=S)
+        cases.append(Case((P, R, pi, gamma, 1e-8), label=f"a random MDP with {S} states, {A} actions, "
+                                                           f"a stochastic policy, gamma={gamma}, tol=1e-8"))
+    return cases
+
+
+def teaching_policy_evaluation(P, R, policy, gamma, tol):
+    """Iterative policy evaluation: from V = 0, repeat the Bellman backup until max_s |ΔV| < tol.
+
+    P, R: (S, A, S); policy: (S, A) probabilities; returns V^π of shape (S,).
+    """
+    V = np.zeros(P.shape[0])
+    while True:
+        Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A): one step, then V of where it lands
+        V_new = (policy * Q).sum(axis=1)  # averaged over the policy's actions
+        if np.max(np.abs(V_new - V)) < tol:  # a sweep shrinks the error by at least a factor γ
+            return V_new
+        V = V_new
+
+
+def _eval_sweeps(P, R, policy, gamma, tol, n):
+    V = np.zeros(P.shape[0])
+    for _ in range(n):
+        V = (policy * (P * (R + gamma * V[None, None, :])).sum(axis=2)).sum(axis=1)
+    return V
+
+
+def _eval_until(P, R, policy, gamma, tol, backup):
+    V = np.zeros(P.shape[0])
+    for _ in range(100_000):
+        V_new = backup(V)
+        if np.max(np.abs(V_new - V)) < tol:
+            return V_new
+        V = V_new
+    return V
+
+
+def _eval_single_sweep(P, R, policy, gamma, tol):
+    return _eval_sweeps(P, R, policy, gamma, tol, 1)
+
+
+def _eval_fixed_sweeps(P, R, policy, gamma, tol):
+    return _eval_sweeps(P, R, policy, gamma, tol, 10)
+
+
+def _eval_max_over_actions(P, R, policy, gamma, tol):
+    return _eval_until(P, R, policy, gamma, tol,
+                       lambda V: (P * (R + gamma * V[None, None, :])).sum(axis=2).max(axis=1))
+
+
+def _eval_ignores_policy(P, R, policy, gamma, tol):
+    return _eval_until(P, R, policy, gamma, tol,
+                       lambda V: (P * (R + gamma * V[None, None, :])).sum(axis=2).mean(axis=1))
+
+
+def _eval_current_state_value(P, R, policy, gamma, tol):
+    return _eval_until(P, R, policy, gamma, tol,
+                       lambda V: (policy * (P * (R + gamma * V[:, None, None])).sum(axis=2)).sum(axis=1))
+
+
+register(Exercise(
+    name="policy_evaluation",
+    reference=_library_policy_evaluation,
+    cases=_evaluation_cases,
+    signature="policy_evaluation(P, R, policy, gamma, tol) -> array of shape (S,)",
+    notebook="01_mdp_and_discounted_return",
+    library=("course_lib.mdp:policy_evaluation", "course_lib.mdp:policy_evaluation_exact",
+             "course_lib.mdp:bellman_backup", "course_lib.mdp:q_from_v"),
+    teaching=teaching_policy_evaluation,
+    rtol=1e-6,
+    atol=1e-6,  # any stopping rule at tol = 1e-8 lands this close to V^π
+    hint="V^π is the fixed point of the Bellman backup: start from any V (zeros), apply the backup for π again "
+         "and again, and stop when a sweep no longer changes V by more than tol. One sweep is not enough.",
+    formula="V_0 = 0; V_{k+1}(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V_k(s')]; stop when "
+            "max_s |V_{k+1}(s) − V_k(s)| < tol and return V_{k+1}. Each sweep shrinks the error by at least γ.",
+    code_hint="V = np.zeros(P.shape[0]); loop: V_new = your backup (Q = (P * (R + gamma * V[None, None, :])).sum(2); "
+              "V_new = (policy * Q).sum(1)); if np.max(np.abs(V_new - V)) < tol: return V_new; else V = V_new.",
+    mistakes=(
+        Mistake("single_sweep", _eval_single_sweep,
+                "You applied the backup once. From V = 0 one sweep gives only the expected immediate reward; "
+                "repeat the sweep until V stops changing (max |V_new − V| < tol)."),
+        Mistake("fixed_number_of_sweeps", _eval_fixed_sweeps,
+                "Your V is close but not converged: it looks like a fixed number of sweeps. Loop until the "
+                "largest change of a sweep is below tol; with γ near 1 that takes many sweeps."),
+        Mistake("max_over_actions", _eval_max_over_actions,
+                "You took the best action in every state: that is value iteration (V*), not the value of the "
+                "given policy. Average over actions with the policy's probabilities π(a|s)."),
+        Mistake("ignores_policy", _eval_ignores_policy,
+                "You weighted every action equally, whatever the policy. Weight each action by π(a|s), "
+                "the given policy's probability of it."),
+        Mistake("current_state_value", _eval_current_state_value,
+                "Your backup adds γ·V(s) of the current state. The future is the value of the *next* state: "
+                "Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')]."),
+    ),
+))
