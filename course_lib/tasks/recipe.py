@@ -39,11 +39,15 @@ SFT_EXAMPLES = 512  # size of the SFT set (demonstrations are the scarce resourc
 STOP_FROM, STOP_EVERY = 500, 25  # pretraining steps of the first check, and between checks
 STOP_ACCURACY = 0.40  # validation accuracy of the tried SFT model that ends pretraining
 VALIDATION_SIZE, VALIDATION_SEED = 300, 424242  # training problems the rule scores (not held out)
-# What a rebuild gives: the SFT model's held-out greedy accuracy lands in this band (the shipped
-# one has 43.2%); a test rebuilds and checks it.
-SFT_ACCURACY_BAND = (0.38, 0.60)
+# What the rule does and does not fix, measured: on the machine that built the shipped files it
+# stops at step 550 (validation 23.7% at 500, 36.7% at 525, 41.7% at 550) and rebuilds them byte
+# for byte. It adapts to a pretraining run that is ahead or behind. It does not fix a run whose
+# SFT stage itself lands elsewhere: the same recipe with two torch threads instead of one had
+# nearly the same pretraining loss (1.524 against 1.522 on validation text at step 550) but its
+# SFT model stayed at 10-14% held-out accuracy from step 450 to 750, so the rule would run to its
+# cap. Making the SFT stage itself portable is still open.
 
-__all__ = ["PRETRAIN", "SFT", "SFT_EXAMPLES", "MODEL", "SEED", "STOP_ACCURACY", "SFT_ACCURACY_BAND",
+__all__ = ["PRETRAIN", "SFT", "SFT_EXAMPLES", "MODEL", "SEED", "STOP_ACCURACY",
            "pretraining_batch", "sft_stop_rule", "build", "main"]
 
 
