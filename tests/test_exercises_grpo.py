@@ -96,3 +96,22 @@ def test_a_grpo_loss_that_calls_the_library_is_refused():
         return grpo_loss(logp, logp_old, logp_ref, adv, mask, eps_low=eps, beta=beta)[0]
 
     assert check("grpo_loss", calls_library).status == "library"
+
+
+def test_notebook_08_uses_a_learners_function_only_after_its_check_passed(repo_root):
+    # a buggy attempt never stops run-all: no cell calls my_* outside use_if_passed and the checks
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(repo_root / "notebooks" / "08_grpo.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert not any("except NotImplementedError" in s for s in code)
+    for src in code:
+        for line in src.splitlines():
+            calls = re.findall(r"\b(my_[a-z0-9_]+)\(", line)
+            if calls and not line.startswith("def "):
+                assert False, f"a learner's function is called directly: {line}"
+    assert any("use_if_passed(" in s for s in code)
+    first_import = code[0]
+    assert "as course_group_advantages" in first_import and "as course_kl_k3" in first_import

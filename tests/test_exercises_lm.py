@@ -50,3 +50,24 @@ def test_reference_agrees_with_the_model_function():
     logits = m(out.tokens, key_valid=valid)
     torch.testing.assert_close(logprobs_from_logits(logits, out.tokens, out.full_mask()),
                                sequence_logprobs(m, out.tokens, out.full_mask(), valid))
+
+
+def test_a_buggy_sequence_logprobs_does_not_stop_run_all_of_notebook_05(repo_root, monkeypatch):
+    # A shape error in the learner's function used to stop notebook 05 before pretraining: now the cell
+    # after the check uses the learner's function only if its check passed, else the library's.
+    import nbformat
+    import pytest
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("COURSE_FAST", "1")
+    nb = nbformat.read(repo_root / "notebooks" / "05_language_model_as_policy.ipynb", as_version=4)
+    stub = next(c for c in nb.cells if c.get("id") == "a1818d8b")
+    assert "raise NotImplementedError" in stub.source
+    stub.source = "def my_sequence_logprobs(logits, tokens, mask):\n    return logits.sum(-1)  # (B, T): wrong shape\n"
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(repo_root / "notebooks")}}).execute()
+    except Exception as err:  # pragma: no cover - the failure this test guards against
+        pytest.fail(f"run-all stopped: {err}")
+    after = next(c for c in nb.cells if c.get("id") == "e19409f4")
+    text = "".join(o.get("text", "") for o in after.outputs)
+    assert "has not passed its check yet" in text
