@@ -393,3 +393,11 @@ def test_bench_summary_and_table_from_histories():
     assert s[B.GRPO_NAME]["seconds_to_gain"] == [10.0]
     table = B.format_table(s)
     assert table.count("\n") == 12 and "| RLHF-PPO | GRPO |" in table and "5 steps (10 s)" in table
+
+
+def test_bench_rlhf_refuses_bad_options(capsys):
+    from course_lib.experiments import bench_rlhf
+
+    for argv in (["--minutes", "0"], ["--max-steps", "0"], ["--seeds"]):
+        with pytest.raises(SystemExit):
+            bench_rlhf.main(argv)

@@ -14,7 +14,7 @@ It prints one table:
 * peak memory of one training step and its time split into sampling, scoring and update
   (``lmrl.cost.measure_step``, median of a few steps);
 * held-out greedy accuracy at equal completions sampled (the last evaluation both runs reached),
-  at equal wall-clock (each trained for ``--minutes``), and the steps and seconds each needed to
+  at equal training time (each trained for ``--minutes``), and the steps and seconds each needed to
   gain 25 points over the SFT model.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ..lm.generate import sequence_logprobs
 from ..lm.model import GPT
 from ..lm.train import threads
 from .losses import dpo_loss
-from .train import evaluate_policy, heldout_samples
+from .train import evaluate_policy, frozen, heldout_samples
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,7 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
     elif not isinstance(ref_model, GPT) or ref_model.config.vocab_size != policy.config.vocab_size:
         raise ValueError("ref_model must be a course_lib GPT with the policy's vocabulary")
     dev = policy.device
-    ref_model = ref_model.to(dev).eval()
-    for p in ref_model.parameters():
-        p.requires_grad_(False)
+    ref_model = frozen(ref_model, dev)
     eval_set = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
 
     hist: dict = {k: [] for k in ("step", "loss", "pair_accuracy", "margin", "chosen_logratio", "rejected_logratio",

@@ -50,6 +50,14 @@ from .losses import clipped_value_loss, kl_penalized_rewards
 METRICS = {"accuracy": accuracy_reward}  # the gold verifier, logged for every sampled batch
 
 
+def frozen(model: torch.nn.Module, device) -> torch.nn.Module:
+    """``model`` on ``device``, in eval mode, with no parameter requiring a gradient (a reference or a reward model)."""
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 def _is_reward_model(x) -> bool:
     from ..reward_model import RewardModel
 
@@ -116,9 +124,7 @@ class RLHFState:
             if reward.config.vocab_size != policy.config.vocab_size:
                 raise ValueError(f"the reward model's vocabulary ({reward.config.vocab_size} tokens) differs from "
                                  f"the policy's ({policy.config.vocab_size})")
-            reward_model = reward.to(dev).eval()
-            for p in reward_model.parameters():
-                p.requires_grad_(False)
+            reward_model = frozen(reward, dev)
             reward_fn = reward_model_reward(reward_model)
         elif isinstance(reward, torch.nn.Module) or not callable(reward):
             raise ValueError("reward must be a reward function reward(completions, **kwargs) -> list[float] "
@@ -135,9 +141,7 @@ class RLHFState:
         elif ref_model.config.vocab_size != policy.config.vocab_size:
             raise ValueError(f"ref_model and policy must share a vocabulary: ref_model has "
                              f"{ref_model.config.vocab_size} tokens, the policy {policy.config.vocab_size}")
-        ref_model = ref_model.to(dev).eval()
-        for p in ref_model.parameters():
-            p.requires_grad_(False)
+        ref_model = frozen(ref_model, dev)
 
         # the value model: from the reward model or from the SFT model (see the module docstring)
         if value_model is None:
