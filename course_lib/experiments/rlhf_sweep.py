@@ -1,7 +1,8 @@
 """Reward hacking, measured: RLHF-PPO against the learned reward model for several β, cached in data/rlhf/.
 
-    python -m course_lib.experiments.rlhf_sweep          # recompute data/rlhf/sweep.json (~15 min on 2 cores)
-    python -m course_lib manifest                        # then record the new file
+    python -m course_lib sweep rlhf      # recompute data/rlhf/ (about 15 min on a busy 2-core machine;
+                                         # --reward-model FILE reuses a built strong-bias reward model: 9 min)
+    python -m course_lib manifest        # then record the new files
 
 Every run starts from the shipped SFT checkpoint and trains PPO (``train_rlhf``) against the shipped
 reward model of notebook 06 (``data/rm/reward_model.pt``, trained on simulated annotators who prefer
@@ -224,7 +225,7 @@ def summary_rows(sweep: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """Rebuild data/rlhf/sweep.json."""
-    parser = argparse.ArgumentParser(prog="python -m course_lib.experiments.rlhf_sweep",
+    parser = argparse.ArgumentParser(prog="python -m course_lib sweep rlhf",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=STEPS, help=f"PPO steps per run (default {STEPS})")
     parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS), help="the β values")
