@@ -33,15 +33,10 @@ needs_browser = pytest.mark.skipif(
     reason="Playwright is not installed (pip install -e .[test])" if playwright_api is None
     else "no Chromium found (apt-get install chromium, as .ci/run does; or set COURSE_CHROMIUM to its path)")
 
-WRONG_ANSWER = (  # the registered mistake "summed_forwards": accumulates from the first step forwards
-    "def my_discounted_returns(rewards, gamma, dones=None):\n"
-    "    out, g = [], 0.0\n"
-    "    for t in range(len(rewards)):\n"
-    "        g = rewards[t] + gamma * g\n"
-    "        out.append(g)\n"
-    "        if dones is not None and dones[t]:\n"
-    "            g = 0.0\n"
-    "    return out\n"
+WRONG_ANSWER = (  # the registered mistake "single_sweep": one Bellman backup from V = 0, no loop
+    "def my_policy_evaluation(P, R, policy, gamma, tol):\n"
+    "    V = np.zeros(P.shape[0])\n"
+    "    return (policy * (P * (R + gamma * V[None, None, :])).sum(axis=2)).sum(axis=1)\n"
 )
 # Console messages of JupyterLab itself that are not errors of the course (none are expected; add one
 # here only with the reason).
@@ -181,22 +176,22 @@ def test_notebook_01_slider_and_exercise_check_in_a_real_browser(lab):
     nb = Lab(browser, url, "01_mdp_and_discounted_return")
     nb.run("notebook:run-all-cells", 150)
     nb.slider_moves_figure("cell-10")
-    check = nb.index("cell-06")
+    check = nb.index("pe-check")
     assert "not attempted yet" in nb.output_text(check)
-    stub = nb.index("cell-05")
+    stub = nb.index("pe-stub")
     nb.select(stub)
     editor = nb.page.locator(f"{nb.root} .jp-Cell").nth(stub).locator(".cm-content")
     editor.click()
     nb.page.keyboard.press("Control+a")
     nb.page.keyboard.press("Delete")
     nb.page.keyboard.insert_text(WRONG_ANSWER)
-    assert "g = rewards[t] + gamma * g" in nb.js("return nb.content.widgets[arg].model.sharedModel.getSource();", stub)
+    assert "V = np.zeros(P.shape[0])" in nb.js("return nb.content.widgets[arg].model.sharedModel.getSource();", stub)
     nb.page.keyboard.press("Shift+Enter")  # runs the stub, selects the check cell
     nb.page.keyboard.press("Shift+Enter")  # runs the check
     time.sleep(1.0)
     nb.wait_idle(60)
     text = nb.output_text(check)
-    assert "You accumulated from the first step forwards" in text, text
+    assert "You applied the backup once" in text, text
     nb.assert_no_errors()
     nb.page.close()
 

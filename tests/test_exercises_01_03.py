@@ -46,8 +46,7 @@ def test_a_learner_solution_written_differently_passes():
 
 
 NOTEBOOKS = {
-    "01_mdp_and_discounted_return.ipynb": {"discounted_returns", "bellman_backup", "policy_evaluation",
-                                           "value_iteration"},
+    "01_mdp_and_discounted_return.ipynb": {"bellman_backup", "policy_evaluation", "value_iteration"},
     "02_learning_from_experience.ipynb": {"td0_update", "epsilon_greedy_probs", "q_learning_update"},
     "03_policy_gradient.ipynb": {"reward_to_go", "policy_gradient_loss", "reinforce_step"},
 }

@@ -109,8 +109,7 @@ register(Exercise(
     reference=discounted_returns,
     cases=_returns_cases,
     signature="discounted_returns(rewards, gamma, dones=None)",
-    notebook="01_mdp_and_discounted_return",
-    notebooks=("00_welcome",),
+    notebook="00_welcome",
     library=("course_lib.mdp:discounted_returns", "course_lib.policy_gradient:reward_to_go"),
     teaching=teaching_discounted_returns,
     hint="The return from step t looks *ahead*: this step's reward plus the discounted return from the "
