@@ -5,7 +5,8 @@
   texts, groups; select groups, concatenate, recompute log-probs under a model);
 * ``objectives``: masked objectives as pure functions (the clipped surrogate with ε_low/ε_high,
   a mask and an aggregation; the k3 KL; masked mean and whitening; GAE over tokens);
-* ``value``: a value model (the GPT trunk with a scalar head at every position);
+* the value model of RLHF-PPO (the GPT trunk with a scalar head at every position) is
+  ``course_lib.lm.heads.ScalarHeadModel``, the class the reward model uses too;
 * ``cost``: one measurement of what an RL step costs (model state, peak memory, time split).
 
 GRPO (``course_lib.grpo``), RLHF-PPO and DPO (``course_lib.rlhf``) are built from these.
