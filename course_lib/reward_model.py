@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from . import tasks
 from .core import set_seed
+from .runs import History, RunOptions
 from .lm.generate import logprobs_from_logits
 from .lm.heads import ScalarHeadModel, last_token_values, load_scalar_head, save_scalar_head
 from .lm.model import GPT
@@ -235,7 +236,8 @@ def _measure(model: RewardModel, pairs: Sequence[PreferencePair]) -> tuple[float
 def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair],
                        val_pairs: Sequence[PreferencePair] | None = None,
                        cfg: RewardModelConfig = RewardModelConfig(), *, num_threads: int | None = 1,
-                       time_budget: float | None = None, progress: bool = False) -> dict:
+                       time_budget: float | None = None, progress: bool = False,
+                       run: RunOptions | None = None) -> History:
     """Fit ``model`` to the comparisons with the Bradley–Terry loss (AdamW, warm-up then cosine decay).
 
     Args:
@@ -244,12 +246,20 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
         val_pairs: measured every ``cfg.eval_every`` steps (and at the start and end).
         num_threads: torch threads (1 is fastest for this model and exactly reproducible).
         time_budget: stop after this many seconds of training (None: run every step).
+        run: the run contract's options (``course_lib.runs.RunOptions``); when given, its threads,
+            progress and max_seconds replace num_threads, progress and time_budget, and its seed
+            and eval_every override the config's.
 
     Returns:
         History: {"step", "loss", "accuracy": per step (the batch's loss and pair accuracy),
         "eval_step", "train_loss", "train_accuracy" (on up to 1000 training pairs),
         "val_loss", "val_accuracy": at each measurement, "seconds": training time}.
     """
+    if run is not None:  # the run contract: threads, progress, the time budget and the seed apply
+        if not isinstance(run, RunOptions):
+            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+        cfg = run.configure(cfg)
+        num_threads, progress, time_budget = run.threads, run.progress, run.max_seconds
     from .lm.train import lr_at, threads
 
     if not train_pairs:
@@ -321,7 +331,7 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
                 break
         hist["seconds"] = time.perf_counter() - start
         model.eval()
-    return hist
+    return History.from_series(hist, evals=("train_loss", "train_accuracy", "val_loss", "val_accuracy"))
 
 
 @torch.no_grad()

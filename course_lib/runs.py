@@ -112,6 +112,20 @@ class History(dict):
                 self[k] = []
         self.update(totals)
 
+    @classmethod
+    def from_series(cls, series: dict, eval_prefix: str = "eval_", evals: Iterable[str] = ()) -> "History":
+        """A History from a trainer's plain dict: lists named ``eval_*`` (or listed in ``evals``)
+        are per evaluation, the other lists per update, everything else a total."""
+        if not isinstance(series, dict):
+            raise ValueError(f"series must be a dict of lists and totals, got {type(series).__name__}")
+        lists = [k for k, v in series.items() if isinstance(v, list)]
+        is_eval = lambda k: k.startswith(eval_prefix) or k in set(evals)  # noqa: E731
+        hist = cls()
+        hist.update(series)  # the series' own order (files written from a history keep their bytes)
+        hist.kinds = {"updates": tuple(k for k in lists if not is_eval(k)), "episodes": (),
+                      "evals": tuple(k for k in lists if is_eval(k))}
+        return hist
+
     def _series(self, kind: str) -> dict:
         return {k: self[k] for k in self.kinds[kind]}
 

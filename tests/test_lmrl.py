@@ -187,3 +187,26 @@ def test_reinforce_and_pretraining_share_the_run_contract():
     assert len(res.history.episodes["episode_return"]) == len(res.returns) == 6
     with pytest.raises(ValueError, match="device must be"):
         reinforce(REINFORCEConfig(device="tpu"))
+
+
+def test_the_lm_trainers_of_notebooks_06_and_07_share_the_run_contract():
+    from course_lib import preferences
+    from course_lib.reward_model import RewardModel, RewardModelConfig, train_reward_model
+    from course_lib.rewards import r1_reward
+    from course_lib.rlhf import RLHFConfig, train_rlhf
+    from course_lib.rlhf.dpo import DPOConfig, train_dpo
+    from course_lib.runs import History, RunOptions
+
+    policy, tok, _ = load_shipped("sft")
+    ev = tasks.eval_problems()[:16]
+    seen = []
+    h = train_rlhf(policy, r1_reward, RLHFConfig(steps=2, prompts_per_step=8, eval_every=2), tokenizer=tok,
+                   eval_set=ev, run=RunOptions(seed=1, log=seen.append))
+    assert isinstance(h, History) and len(seen) == 2 and "eval_accuracy" in h.evals and "step" in h.updates
+    pairs = preferences.load_pairs("train")[:32]
+    hd = train_dpo(load_shipped("sft")[0], pairs, DPOConfig(steps=2, batch_size=8), tokenizer=tok, eval_set=ev,
+                   run=RunOptions(seed=2))
+    assert isinstance(hd, History) and hd["config"]["seed"] == 2
+    hr = train_reward_model(RewardModel.from_sft(), pairs, pairs[:8], RewardModelConfig(steps=2, batch_size=8),
+                            run=RunOptions(seed=3))
+    assert isinstance(hr, History) and "val_accuracy" in hr.evals and "loss" in hr.updates

@@ -21,6 +21,7 @@ from ..core import check_finite_number, check_nonnegative_int, check_positive_in
 from ..lm.generate import sequence_logprobs
 from ..lm.model import GPT
 from ..lm.train import threads
+from ..runs import History, RunOptions
 from .losses import dpo_loss
 from .train import evaluate_policy, frozen, heldout_samples
 
@@ -88,7 +89,7 @@ def _pair_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> tupl
 
 def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), *, tokenizer=None,
               ref_model: GPT | None = None, val_pairs: Sequence | None = None, eval_set: Sequence | None = None,
-              num_threads: int | None = 1, log: Callable | None = None) -> dict:
+              num_threads: int | None = 1, log: Callable | None = None, run: RunOptions | None = None) -> History:
     """Train ``policy`` in place with DPO on ``train_pairs`` and return the history.
 
     Args:
@@ -102,6 +103,10 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         num_threads: torch threads while training.
         log: optional function called with each step's record.
 
+        run: the run contract's options (``course_lib.runs.RunOptions``): its threads and log
+            replace num_threads and log, its seed and eval_every override the config's (DPO has
+            no time budget or progress bar).
+
     Returns:
         {"step", "loss", "pair_accuracy" (share of the batch's pairs whose implicit reward ranks the
         chosen answer first), "margin" (mean β·[log-ratio chosen − log-ratio rejected]),
@@ -114,6 +119,11 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         raise ValueError(f"policy must be a course_lib GPT, got {type(policy).__name__}")
     if not isinstance(cfg, DPOConfig):
         raise ValueError(f"cfg must be a DPOConfig, got {type(cfg).__name__}")
+    if run is not None:  # the run contract: threads, log and the seed apply (DPO has no time budget or bar)
+        if not isinstance(run, RunOptions):
+            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+        cfg = run.configure(cfg)
+        num_threads, log = run.threads, run.log
     train_pairs = list(train_pairs)
     if not train_pairs:
         raise ValueError("train_pairs must be a non-empty list of PreferencePair")
@@ -199,7 +209,7 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
                 evaluate_now(step)
         hist["train_seconds"] = train_time
     policy.eval()
-    return hist
+    return History.from_series(hist)
 
 
 __all__ = ["DPOConfig", "train_dpo", "encode_pairs"]

@@ -44,6 +44,7 @@ from ..lmrl import RolloutBatch, clipped_surrogate, masked_mean, masked_whiten, 
 from ..lmrl.cost import PhaseTimer
 from ..ppo.math import explained_variance
 from ..rewards import accuracy_reward
+from ..runs import History, RunOptions
 from .config import RLHFConfig
 from .losses import clipped_value_loss, kl_penalized_rewards
 
@@ -306,7 +307,7 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
                ref_model: GPT | None = None, value_model: ScalarHeadModel | None = None,
                train_problems: Sequence[tasks.Problem] | None = None, eval_set: Sequence | None = None,
                num_threads: int | None = 1, progress: bool = False, log: Callable | None = None,
-               max_seconds: float | None = None) -> dict:
+               max_seconds: float | None = None, run: RunOptions | None = None) -> History:
     """Train ``policy`` in place with RLHF-PPO and return the history of the run.
 
     Args:
@@ -325,9 +326,12 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         log: optional function called with each step's record.
         max_seconds: optional budget of training time (evaluation excluded): the run stops after
             the step that exceeds it, evaluates and returns (``cfg.steps`` stays the cap).
+        run: the run contract's options (``course_lib.runs.RunOptions``); when given they replace
+            num_threads, progress, log and max_seconds, and its seed and eval_every override the
+            config's.
 
     Returns:
-        A dict of lists, one entry per step: "step", "reward" (mean reward of the sampled batch:
+        A ``course_lib.runs.History`` (a dict of lists), one entry per step: "step", "reward" (mean reward of the sampled batch:
         the proxy when training on the reward model), "accuracy" (gold accuracy of the sampled
         batch), "kl" (mean Σ_t log π/π_ref per completion, at the sampling temperature),
         "value_loss", "explained_variance" (of the values before the update for the GAE returns),
@@ -342,6 +346,11 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         gold accuracy and the reward's score of the samples); and "completions_sampled",
         "train_seconds", "config", "value_init".
     """
+    if run is not None:
+        if not isinstance(run, RunOptions):
+            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+        cfg = run.configure(cfg)
+        num_threads, progress, log, max_seconds = run.threads, run.progress, run.log, run.max_seconds
     if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool)
                                         and max_seconds > 0):
         raise ValueError(f"max_seconds must be a number > 0 or None, got {max_seconds!r}")
@@ -405,7 +414,7 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
                 break
         hist["train_seconds"] = sum(timer.seconds.values())
     policy.eval()
-    return hist
+    return History.from_series(hist)
 
 
 __all__ = ["RLHFState", "train_rlhf", "completion_values", "sequence_kl", "heldout_samples", "evaluate_policy"]
