@@ -102,7 +102,6 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         eval_set: held-out rows for the gold accuracy (default ``tasks.eval_problems()``).
         num_threads: torch threads while training.
         log: optional function called with each step's record.
-
         run: the run contract's options (``course_lib.runs.RunOptions``): its threads and log
             replace num_threads and log, its seed and eval_every override the config's (DPO has
             no time budget or progress bar).
