@@ -97,8 +97,9 @@ register(Exercise(
                 "A batch-wide baseline makes easy prompts look good and hard ones look bad."),
         Mistake("zero_std", _adv_zero_std,
                 "You get NaN for a group whose rewards are all equal: its std is 0 and you divide 0 by 0. "
-                "Add a small eps to the std (TRL uses 1e-4), or give such a group advantages of 0: "
-                "when every answer is equally good there is nothing to prefer."),
+                "Add a small eps to the std, or give such a group advantages of 0: when every answer is "
+                "equally good there is nothing to prefer. (DeepSeekMath's formula divides by the std with "
+                "no eps; the 1e-4 the course uses is TRL's.)"),
         Mistake("population_std", _adv_population_std,
                 "Close, but you used the population std (divide by G). The course, like torch.std and "
                 "TRL, uses the sample std with Bessel's correction (divide by G − 1): g.std(dim=1)."),
