@@ -7,7 +7,7 @@
     train-rm           rebuild the preference pairs and the reward model of notebook 06
     grade SUBMISSIONS/ --out GRADEBOOK/    re-execute and grade learners' notebooks (see docs/instructors.md)
     run [--full] [--out DIR]               execute every notebook headless; run times and claimed results
-    sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf, pitfalls)
+    sweep <what>       recompute a cached sweep in data/ (sweep ppo, grpo, rlhf, pitfalls, eureka)
 
 Each command lives in its topic's module as ``main(argv) -> int``; this table only routes.
 """
@@ -38,6 +38,7 @@ SWEEPS = {
     "grpo": ("course_lib.experiments.grpo_sweep", "main"),
     "rlhf": ("course_lib.experiments.rlhf_sweep", "main"),
     "pitfalls": ("course_lib.experiments.pitfalls_sweep", "main"),
+    "eureka": ("course_lib.experiments.eureka_cartpole", "main"),
 }
 GROUPS = {"bench": BENCHES, "sweep": SWEEPS}  # commands with a second word
 

@@ -240,3 +240,28 @@ def eureka_figure(search: Mapping):
         axes[1].set_ylabel("the candidate's own reward (smoothed)")
         axes[1].legend(fontsize=7, ncol=2)
     return finish(fig, f"Eureka-style search: best '{search['best']}'")
+
+
+def eureka_cartpole_figure(search: Mapping):
+    """CartPole: the true return of PPO trained with each candidate reward, and true against shaped return."""
+    results = search.get("results") if isinstance(search, Mapping) else None
+    if not results:
+        raise ValueError("search must hold at least one scored candidate under 'results'")
+    fig, axes = new_figure(ncols=2, width=13.0, height=4.2)
+    with house_style():
+        for i, r in enumerate(results):
+            style = "-" if not r.get("parent") else "--"
+            axes[0].plot(r["eval_steps"], r["true_return"], style, color=PALETTE[i % len(PALETTE)],
+                         label=r["name"] + (" (mutation)" if r.get("parent") else ""))
+        axes[0].axhline(475, color="0.4", linestyle=":", linewidth=1, label="solved (475)")
+        axes[0].set_xlabel("environment steps")
+        axes[0].set_ylabel("true return (greedy, unmodified CartPole)")
+        axes[0].legend(fontsize=7, ncol=2)
+        x = [r["shaped_return"] for r in results]
+        y = [r["auc"] for r in results]
+        axes[1].scatter(x, y, color=[PALETTE[i % len(PALETTE)] for i in range(len(results))])
+        for r, xi, yi in zip(results, x, y):
+            axes[1].annotate(r["name"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axes[1].set_xlabel("shaped return per training episode (what the candidate rewards)")
+        axes[1].set_ylabel("mean true return over the evaluations")
+    return finish(fig, "Eureka-style search on CartPole: the true return decides, not the shaped one")
