@@ -111,7 +111,7 @@ def learning_curves(
             ax.plot(grid, ys.mean(0), color=colour, label=f"{name} (mean of {len(runs)})")
             ax.fill_between(grid, ys.min(0), ys.max(0), color=colour, alpha=0.2, linewidth=0)
         if target is not None:
-            ax.axhline(target, color="0.4", linestyle="--", linewidth=1)
+            ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label=f"target {target:g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.legend()

@@ -194,10 +194,13 @@ def sweep_grid(sweep: Mapping):
                         pass
             ax.imshow(grid, cmap=cmap, aspect="auto")
             ax.grid(False)
+            lo, hi = np.nanmin(grid), np.nanmax(grid)
             for i in range(len(betas)):
                 for j in range(len(sizes)):
                     if np.isfinite(grid[i, j]):
-                        ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=9)
+                        dark = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.55  # white text on dark cells
+                        ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=9,
+                                color="white" if dark else "black")
             ax.set_xticks(range(len(sizes)))
             ax.set_xticklabels([f"G={g}" for g in sizes])
             ax.set_yticks(range(len(betas)))

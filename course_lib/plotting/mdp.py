@@ -73,10 +73,12 @@ def grid_heatmap(ax, values, shape, policy=None, walls=(), terminals=None, path=
         ax.grid(False)
         for r, c in walls:
             ax.add_patch(_rect(r, c, "0.25"))
+        best = max(terminals.values()) if terminals else 0
         for (r, c), rew in terminals.items():
-            ax.add_patch(_rect(r, c, PALETTE[2] if rew > 0 else PALETTE[3]))
-            ax.text(c, r, f"{rew:+g}", ha="center", va="center", color="white", fontweight="bold",
-                    fontsize=9 if cols <= 8 else 6)
+            good = rew > 0 or (rew == best and len(set(terminals.values())) > 1)  # the goal, even when it pays 0
+            ax.add_patch(_rect(r, c, PALETTE[2] if good else PALETTE[3]))
+            ax.text(c, r, f"{rew:+g}" if rew else "goal" if good else "0", ha="center", va="center", color="white",
+                    fontweight="bold", fontsize=9 if cols <= 8 else 6)
         for s in range(rows * cols):
             r, c = divmod(s, cols)
             if (r, c) in walls or (r, c) in terminals:
