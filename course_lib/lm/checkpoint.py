@@ -46,6 +46,11 @@ def save_checkpoint(path: str | Path, model: GPT, tokenizer: CharTokenizer, meta
         "state_dict": state,
         "meta": dict(meta or {}),
     }
+    return write_payload(path, payload)
+
+
+def write_payload(path: str | Path, payload: dict) -> Path:
+    """Write a checkpoint dict with ``torch.save`` in one write (the writer of ``read_payload``'s files)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

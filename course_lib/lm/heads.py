@@ -19,14 +19,13 @@ load with ``torch.load(weights_only=True)`` (no code runs on loading), like the 
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .checkpoint import check_finite_state, read_payload
+from .checkpoint import check_finite_state, read_payload, write_payload
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
 
@@ -156,12 +155,7 @@ def save_scalar_head(path: str | Path, model: ScalarHeadModel, tokenizer: CharTo
              if k != "trunk.lm_head.weight"}  # tied to trunk.wte.weight
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, "config": asdict(model.config),
                "tokenizer": tokenizer.to_dict(), "state_dict": state, "meta": dict(meta or {})}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    path.write_bytes(buf.getvalue())
-    return path
+    return write_payload(path, payload)
 
 
 def load_scalar_head(path: str | Path, kind: str, rebuild: str, model_cls: type = ScalarHeadModel,
