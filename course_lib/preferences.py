@@ -194,7 +194,7 @@ def build_split(model, tokenizer, problems: Sequence[tasks.Problem], seed: int,
     """
     if not problems:
         raise ValueError("problems must be a non-empty list of tasks.Problem")
-    from .lm.train import threads
+    from .runs import threads
 
     k = cfg.samples_per_prompt
     prompts = [p.prompt for p in problems for _ in range(k)]

@@ -260,7 +260,8 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
             raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
         cfg = run.configure(cfg)
         num_threads, progress, time_budget = run.threads, run.progress, run.max_seconds
-    from .lm.train import lr_at, threads
+    from .lm.train import lr_at
+    from .runs import threads
 
     if not train_pairs:
         raise ValueError("train_pairs must be a non-empty list of PreferencePair")
@@ -563,7 +564,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, cfg: RewardMod
     t0 = time.perf_counter()
     pairs = build_preferences(out_dir, seed=seed, sizes=sizes, log=log)
     log(f"preference pairs built in {time.perf_counter() - t0:.1f} s")
-    from .lm.train import threads
+    from .runs import threads
 
     model = RewardModel.from_sft()
     with threads(num_threads):  # before training: the scalar head is 0, so r = log π_SFT(y | x)

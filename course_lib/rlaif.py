@@ -119,7 +119,7 @@ def rlaif_reward_model(judge: RewardModel, train_pairs: Sequence[PreferencePair]
         {"model", "history", "figures": evaluate_reward_model(...), "labels": label_quality of the
         judge's training labels against the given ones, "train_pairs": the judge-labelled pairs}.
     """
-    from .lm.train import threads
+    from .runs import threads
 
     ai_train = ai_label(train_pairs, judge)
     ai_val = ai_label(val_pairs, judge, seed=1)

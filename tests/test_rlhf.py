@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from course_lib import tasks
 from course_lib.lm import GPT, GPTConfig, load_shipped
-from course_lib.lm.train import threads
+from course_lib.runs import threads
 from course_lib.lm.heads import ScalarHeadModel
 from course_lib.lmrl import cost, token_gae
 from course_lib.rewards import r1_reward

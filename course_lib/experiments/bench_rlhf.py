@@ -93,7 +93,7 @@ def cost_rows(threads: int = 1, device=None, repeats: int = 3, seed: int = 0) ->
     from .. import tasks
     from ..grpo import GRPOConfig
     from ..lm import load_shipped
-    from ..lm.train import threads as torch_threads
+    from ..runs import threads as torch_threads
     from ..lmrl import cost
     from ..rewards import r1_reward
     from ..rlhf import RLHFConfig

@@ -57,7 +57,7 @@ def _trl_trainer(cfg, tok):
 
 
 def _trl_run(cfg, tok, threads: int) -> dict:
-    from ..lm.train import threads as torch_threads
+    from ..runs import threads as torch_threads
 
     with torch_threads(threads):
         t = time.perf_counter()
@@ -72,7 +72,7 @@ def _trl_run(cfg, tok, threads: int) -> dict:
 
 def profile_trl(cfg, tok, threads: int, top: int = 12) -> tuple[dict, str]:
     """Profile one TRL training run: seconds per group of ``PROFILE_GROUPS`` and the top entries."""
-    from ..lm.train import threads as torch_threads
+    from ..runs import threads as torch_threads
 
     with torch_threads(threads):
         trainer = _trl_trainer(cfg, tok)

@@ -44,7 +44,7 @@ def build_strong_bias_reward_model(length_bonus: float = STRONG_LENGTH_BONUS, se
         (model, figures): figures are the model's length gap per digit and truth agreement on its
         test pairs (``reward_model.length_bias``, ``truth_agreement``).
     """
-    from ..lm.train import threads
+    from ..runs import threads
     from ..preferences import AnnotatorConfig, build_preferences
     from ..reward_model import (CONFIG, RewardModel, center_scores, length_bias, probe_problems, train_reward_model,
                                 truth_agreement)

@@ -219,7 +219,7 @@ def train_with_trl(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer: Cha
         "eval_step", "eval_accuracy", "eval_format_rate", "completions_sampled", "train_seconds"
         (wall-clock of ``trainer.train()`` less evaluation), "config".
     """
-    from ..lm.train import threads
+    from ..runs import threads
 
     tok = tokenizer or tasks.make_tokenizer()
     eval_rows = list(eval_set) if eval_set is not None else list(tasks.eval_problems())

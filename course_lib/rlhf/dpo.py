@@ -20,8 +20,7 @@ from .. import tasks
 from ..core import check_finite_number, check_nonnegative_int, check_positive_int, set_seed
 from ..lm.generate import sequence_logprobs
 from ..lm.model import GPT
-from ..lm.train import threads
-from ..runs import History, RunOptions
+from ..runs import History, RunOptions, threads
 from .losses import dpo_loss
 from .train import evaluate_policy, frozen, heldout_samples
 

@@ -39,12 +39,11 @@ from ..core import set_seed
 from ..lm.generate import token_logprobs
 from ..lm.heads import ScalarHeadModel
 from ..lm.model import GPT
-from ..lm.train import threads
 from ..lmrl import RolloutBatch, clipped_surrogate, masked_mean, masked_whiten, sample_rollouts, token_gae
 from ..lmrl.cost import PhaseTimer
 from ..ppo.math import explained_variance
 from ..rewards import accuracy_reward
-from ..runs import History, RunOptions
+from ..runs import History, RunOptions, threads
 from .config import RLHFConfig
 from .losses import clipped_value_loss, kl_penalized_rewards
 
