@@ -4,8 +4,9 @@ Executes every notebook top to bottom on a fresh kernel (nbclient), writes the e
 DIR, and prints and writes (``DIR/summary.md``, ``DIR/summary.json``) each notebook's run time next
 to the README's syllabus time, and every result the course claims (``CLAIMS``), read from the
 executed outputs, next to the README's figure. Training results are checked in full mode (fast mode
-trains too little and reports them as not checked); figures that do not depend on the mode, in both. An instructor runs it before class to
-check a machine; the README's syllabus times come from it.
+trains too little and reports them as not checked); figures that do not depend on the mode, in both. An
+instructor runs it before class to check a machine. The README's syllabus times and the notebooks'
+headers come from it: ``--record`` writes one measurement into both.
 """
 from __future__ import annotations
 
@@ -107,16 +108,83 @@ def read_claims(nb, number: str, mode: str) -> list[dict]:
 
 def readme_times(readme: str) -> dict[str, dict[str, float | None]]:
     """Notebook number -> {"full": seconds, "fast": seconds} from the README's syllabus table."""
-    def seconds(text: str) -> float | None:
-        m = re.match(r"\s*([\d.]+)\s*(s|min)\b", text)  # "1.1 min", "30 s*", "4.7 min (load 9–12)"
-        return None if not m else float(m.group(1)) * (60 if m.group(2) == "min" else 1)
-
     times = {}
     for line in readme.splitlines():
         cols = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cols) >= 7 and re.fullmatch(r"\d\d", cols[0]):
-            times[cols[0]] = {"full": seconds(cols[-2]), "fast": seconds(cols[-1])}
+            times[cols[0]] = {"full": _seconds(cols[-2]), "fast": _seconds(cols[-1])}
     return times
+
+
+# The one sentence of each notebook's opening cell that states its run times (a test checks that it
+# agrees with the README's syllabus; ``run --record`` rewrites both from one measurement).
+HEADER_TIMES = re.compile(r"(\*\*Run time\*\* on 2 CPU cores: )(?P<full>[^,]+?)( in full mode, )(?P<fast>[^,]+?)"
+                          r"( in fast mode)")
+RECORD_NOTE = {"full": "*Full-mode times:", "fast": "*Fast-mode times:"}  # README lines that say when and how
+
+
+def _seconds(text: str) -> float | None:
+    m = re.match(r"\s*([\d.]+)\s*(s|min)\b", text)  # "1.1 min", "30 s*", "4.7 min (load 9–12)"
+    return None if not m else float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+def header_times(nb) -> dict[str, float | None]:
+    """{"full": seconds, "fast": seconds} from a notebook's opening cell (``HEADER_TIMES``); {} if absent."""
+    cells = nb["cells"]
+    source = cells[0]["source"] if cells else ""
+    m = HEADER_TIMES.search(source if isinstance(source, str) else "".join(source))
+    return {} if m is None else {"full": _seconds(m.group("full")), "fast": _seconds(m.group("fast"))}
+
+
+def _replace_readme_time(readme: str, number: str, mode: str, value: str) -> str:
+    lines = readme.split("\n")
+    for i, line in enumerate(lines):
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) >= 7 and cols[0] == number:
+            head, full, fast, tail = line.rstrip().rsplit("|", 3)
+            full, fast = (f" {value} ", fast) if mode == "full" else (full, f" {value} ")
+            lines[i] = "|".join((head, full, fast, tail))
+            return "\n".join(lines)
+    raise ValueError(f"the README's syllabus has no row for notebook {number}")
+
+
+def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Path, load: float | None) -> None:
+    """Write the measured run times of ``rows`` into the README's syllabus and the notebooks' headers.
+
+    One measurement, two places that show it: the syllabus column of ``mode`` and the notebook's
+    ``**Run time**`` sentence; the README's ``RECORD_NOTE`` line says when, with which command and
+    at what load. Notebooks that failed are not recorded.
+    """
+    import nbformat
+
+    text = readme.read_text(encoding="utf-8")
+    for row in rows:
+        if row["error"]:
+            continue
+        value = _fmt(row["seconds"])
+        text = _replace_readme_time(text, row["notebook"][:2], mode, value)
+        path = notebooks_dir / f"{row['notebook']}.ipynb"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        first = raw["cells"][0]
+        src = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
+        if not HEADER_TIMES.search(src):
+            raise ValueError(f"{path.name}: its opening cell has no '**Run time** on 2 CPU cores: X in full mode, "
+                             "Y in fast mode' sentence to record into")
+        src = HEADER_TIMES.sub(lambda m: m.group(1) + (value if mode == "full" else m.group("full")) + m.group(3)
+                               + (value if mode == "fast" else m.group("fast")) + m.group(5), src, count=1)
+        first["source"] = src.splitlines(keepends=True)
+        path.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        nbformat.validate(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+    flag = " --full" if mode == "full" else ""
+    note = (f"{RECORD_NOTE[mode]} `python -m course_lib run{flag} --record` on {time.strftime('%d %b %Y')}"
+            f"{'' if load is None else f', load average {load:.1f} at the end'}.*")
+    lines = text.split("\n")
+    at = [i for i, line in enumerate(lines) if line.startswith(RECORD_NOTE[mode])]
+    if at:
+        lines[at[0]] = note
+    else:
+        raise ValueError(f"the README has no line starting {RECORD_NOTE[mode]!r} to record the date into")
+    readme.write_text("\n".join(lines), encoding="utf-8")
 
 
 def select(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
@@ -158,8 +226,12 @@ def _fmt(seconds: float | None) -> str:
 
 
 def run_course(notebooks_dir: Path, out: Path, *, full: bool = False, only: list[str] | None = None,
-               timeout: float = 1800.0, readme: Path | None = None, echo=print) -> dict:
-    """Run the chosen notebooks, check the claims, write the summary; returns it."""
+               timeout: float = 1800.0, readme: Path | None = None, echo=print, record: bool = False) -> dict:
+    """Run the chosen notebooks, check the claims, write the summary; returns it.
+
+    With ``record`` the measured times are written into the README and the notebooks' headers
+    (``record_times``), only if every notebook ran and every checked claim held.
+    """
     mode = "full" if full else "fast"
     paths = select(notebooks_dir, only)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +279,11 @@ def run_course(notebooks_dir: Path, out: Path, *, full: bool = False, only: list
             found = ", ".join(f"{v:g}" for v in c["found"]) or "—"
             lines.append(f"| {r['notebook'][:2]} | {c['what']} | {c['expected']:g} | {found} | {c['verdict']} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if record and summary["ok"]:
+        record_times(rows, mode, readme=readme, notebooks_dir=notebooks_dir, load=summary["load_average"])
+        echo(f"recorded the {mode}-mode times in {readme.name} and the notebooks' headers")
+    elif record:
+        echo("not recorded: a notebook failed or a claim did not hold")
     return summary
 
 
@@ -216,10 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("course-run"), help="folder for executed copies and the summary")
     parser.add_argument("--only", action="append", metavar="NN", help="run only this notebook (number or name; repeat)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
+    parser.add_argument("--record", action="store_true",
+                        help="write the measured times into the README's syllabus and the notebooks' headers "
+                             "(run it on an idle machine; nothing is written if anything failed)")
     args = parser.parse_args(argv)
     try:
         summary = run_course(Path(repo_root()) / "notebooks", args.out, full=args.full, only=args.only,
-                             timeout=args.timeout)
+                             timeout=args.timeout, record=args.record)
     except ValueError as exc:
         print(f"run: {exc}", file=sys.stderr)
         return 2
