@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 import matplotlib
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 import numpy as np
 
 # A colour-blind-safe palette (Okabe & Ito 2008), in the order series are drawn.
@@ -86,6 +87,7 @@ def learning_curves(
     ylabel: str = "episode return",
     smooth_window: int = 1,
     target: float | None = None,
+    band_label: str | None = None,
 ):
     """Mean and min–max band over seeds for each named method.
 
@@ -95,7 +97,10 @@ def learning_curves(
             different x; they are interpolated onto a common grid.
         smooth_window: moving-average window applied to each seed's y first.
         target: draws a dashed horizontal line (e.g. the return that counts as solved).
+        band_label: if given and a band is drawn, a legend entry (a grey swatch) that says what
+            the shaded band is, e.g. "shaded: min–max over seeds".
     """
+    banded = False
     with house_style():
         for colour, (name, runs) in zip(PALETTE * 4, curves.items()):
             runs = [(np.asarray(x, float), smooth(y, smooth_window)) for x, y in runs if len(x)]
@@ -110,9 +115,15 @@ def learning_curves(
             ys = np.stack([np.interp(grid, x, y) for x, y in runs])
             ax.plot(grid, ys.mean(0), color=colour, label=f"{name} (mean of {len(runs)})")
             ax.fill_between(grid, ys.min(0), ys.max(0), color=colour, alpha=0.2, linewidth=0)
+            banded = True
         if target is not None:
             ax.axhline(target, color="0.4", linestyle="--", linewidth=1, label=f"target {target:g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.legend()
+        if band_label and banded:
+            handles, labels = ax.get_legend_handles_labels()
+            band = Patch(facecolor="0.5", alpha=0.3, linewidth=0)
+            ax.legend(handles + [band], labels + [band_label])
+        else:
+            ax.legend()
     return ax

@@ -8,8 +8,9 @@ from . import PALETTE, finish, house_style, learning_curves, new_figure
 
 
 def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None = None):
-    """Left: mean episode return per batch against environment steps. Right: the measured
-    per-episode gradient variance of the estimator each run used (log scale).
+    """Left: mean episode return per batch against environment steps (mean over seeds, shaded
+    min–max). Right: the measured per-episode gradient variance of the estimator each run used,
+    one line per seed, on a log scale (the variance spans decades as the episodes grow).
 
     Args:
         runs: {name: [REINFORCEResult per seed]}.
@@ -20,17 +21,19 @@ def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None =
         target = check_finite_number("target", target)
     fig, (a1, a2) = new_figure(ncols=2, width=10.0, height=3.6)
     curves = {name: [(r.env_steps, r.batch_mean_returns) for r in rs] for name, rs in runs.items()}
-    learning_curves(a1, curves, xlabel="environment steps", ylabel="mean return of the batch", target=target)
+    learning_curves(a1, curves, xlabel="environment steps", ylabel="mean return of the batch", target=target,
+                    band_label="shaded: min–max over seeds")
     a1.set_title("learning curves")
     with house_style():
         for colour, (name, rs) in zip(PALETTE, runs.items()):
-            for i, r in enumerate(rs):
-                if r.grad_variance:
-                    a2.plot(r.env_steps[: len(r.grad_variance)], r.grad_variance, color=colour, alpha=0.7,
-                            label=name if i == 0 else None)
+            n_drawn = sum(1 for r in rs if r.grad_variance)
+            label = f"{name} (one line per seed)" if n_drawn > 1 else name
+            for i, r in enumerate(r for r in rs if r.grad_variance):
+                a2.plot(r.env_steps[: len(r.grad_variance)], r.grad_variance, color=colour, alpha=0.7,
+                        label=label if i == 0 else None)
         a2.set_yscale("log")
         a2.set_xlabel("environment steps")
-        a2.set_ylabel("gradient variance per parameter")
+        a2.set_ylabel("gradient variance per parameter\n(log scale)")
         a2.set_title("variance of the per-episode gradient")
         a2.legend()
     return finish(fig, title)
@@ -38,6 +41,9 @@ def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None =
 
 def variance_comparison(measurements: list[dict], title: str | None = None):
     """Bars of the gradient variance without and with the baseline, on the same episodes.
+
+    The axis is linear from zero, so the bars' heights compare as the variances do; the ratio
+    is written above each pair.
 
     Args:
         measurements: dicts from ``compare_gradient_variance`` (one per seed).
@@ -48,17 +54,21 @@ def variance_comparison(measurements: list[dict], title: str | None = None):
     for i, m in enumerate(measurements):
         for key in ("no_baseline", "baseline", "ratio"):
             check_finite_number(f"measurements[{i}][{key!r}]", m[key], low=0.0)
-    fig, ax = new_figure(width=6.0, height=3.2)
+    fig, ax = new_figure(width=6.0, height=3.4)
     with house_style():
         x = np.arange(len(measurements))
-        ax.bar(x - 0.2, [m["no_baseline"] for m in measurements], 0.4, color=PALETTE[3], label="weight Ĝ_t")
-        ax.bar(x + 0.2, [m["baseline"] for m in measurements], 0.4, color=PALETTE[0], label="weight Ĝ_t − V(s_t)")
+        without = [m["no_baseline"] for m in measurements]
+        with_baseline = [m["baseline"] for m in measurements]
+        ax.bar(x - 0.2, without, 0.4, color=PALETTE[3], label="weight Ĝ_t (no baseline)")
+        ax.bar(x + 0.2, with_baseline, 0.4, color=PALETTE[0], label="weight Ĝ_t − V(s_t) (baseline)")
+        top = max(without + with_baseline) or 1.0
         for xi, m in zip(x, measurements):
-            ax.text(xi, max(m["no_baseline"], m["baseline"]) * 1.05, f"÷{m['ratio']:.1f}", ha="center")
+            ax.text(xi, max(m["no_baseline"], m["baseline"]) + 0.03 * top, f"baseline: ÷{m['ratio']:.1f}",
+                    ha="center", va="bottom", fontsize=9)
         ax.set_xticks(x, [f"seed {m.get('seed', i)}" for i, m in enumerate(measurements)])
         ax.set_ylabel("gradient variance per parameter")
-        ax.set_yscale("log")
-        ax.legend(loc="lower right")
+        ax.set_ylim(0, 1.15 * top)
+        fig.legend(loc="outside lower center", ncols=2)
     return finish(fig, title)
 
 

@@ -1,0 +1,106 @@
+"""Figures of notebooks 03–05 read without misleading: legends clear of what they label, every
+legend entry with a swatch, thin/thick and shaded encodings explained, bars on a linear scale."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from course_lib.experiments.ppo_sweep import load_clip_sweep, load_recorded_rollout
+from course_lib.plotting import learning_curves, new_figure
+from course_lib.plotting import lm as plm
+from course_lib.plotting import policy_gradient as pg_plots
+from course_lib.plotting import ppo as ppo_plots
+
+
+def _renderer(fig):
+    canvas = FigureCanvasAgg(fig)  # the figures come closed (no pyplot canvas): draw them with Agg
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _legends(fig):
+    return list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+
+
+def _overlap(a, b) -> bool:
+    """True if two display-space boxes share an area (touching edges do not count)."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+
+
+def _data_artists(ax):
+    return list(ax.lines) + list(ax.patches) + list(ax.texts)
+
+
+def _assert_legends_clear(fig):
+    """No legend covers a line, bar, span or value label of any axes."""
+    r = _renderer(fig)
+    for legend in _legends(fig):
+        box = legend.get_window_extent(r)
+        for ax in fig.axes:
+            for artist in _data_artists(ax):
+                extent = artist.get_window_extent(r).intersection(artist.get_window_extent(r), ax.bbox)
+                if extent is not None and _overlap(box, extent):
+                    if hasattr(artist, "get_xydata"):  # a line: check along its segments, not its bounding box
+                        pts = artist.get_transform().transform(np.asarray(artist.get_xydata(), float))
+                        s = np.linspace(0, 1, 25)[:, None, None]
+                        pts = (pts[:-1] * (1 - s) + pts[1:] * s).reshape(-1, 2) if len(pts) > 1 else pts
+                        inside = ((pts[:, 0] > box.x0) & (pts[:, 0] < box.x1)
+                                  & (pts[:, 1] > box.y0) & (pts[:, 1] < box.y1))
+                        assert not inside.any(), f"legend covers the line {artist.get_label()!r}"
+                    else:
+                        raise AssertionError(f"legend covers {type(artist).__name__} {artist}")
+
+
+def _assert_every_entry_has_a_swatch(fig):
+    for legend in _legends(fig):
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            visible = handle.get_visible() and (handle.get_alpha() is None or handle.get_alpha() > 0)
+            if hasattr(handle, "get_linewidth") and hasattr(handle, "get_xdata"):
+                visible = visible and (handle.get_linewidth() > 0 or handle.get_marker() not in (None, "", "None"))
+            else:
+                visible = visible and handle.get_facecolor()[3] > 0
+            assert visible, f"legend entry {text.get_text()!r} has no visible swatch"
+
+
+def _run(seed_offset: float):
+    steps = np.cumsum(np.full(20, 300))
+    return SimpleNamespace(env_steps=list(steps), batch_mean_returns=list(np.linspace(20, 60, 20) + seed_offset),
+                           grad_variance=list(np.linspace(10, 300, 20) + seed_offset))
+
+
+def test_variance_bars_are_linear_from_zero_with_every_swatch():
+    measured = [dict(no_baseline=347.0, baseline=180.0, ratio=347 / 180, seed=0),
+                dict(no_baseline=197.0, baseline=73.0, ratio=197 / 73, seed=1)]
+    fig = pg_plots.variance_comparison(measured, title="t")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[0] / heights[2] == pytest.approx(347 / 180)  # the picture's ratio is the data's ratio
+    assert any("÷1.9" in t.get_text() for t in ax.texts)
+    _assert_every_entry_has_a_swatch(fig)
+    _assert_legends_clear(fig)
+
+
+def test_reinforce_runs_explain_band_and_log_scale():
+    fig = pg_plots.reinforce_runs({"with baseline": [_run(0), _run(5)], "no baseline": [_run(1), _run(3)]})
+    left, right = fig.axes
+    assert any("min–max" in t.get_text() for t in left.get_legend().get_texts())
+    assert "log scale" in right.get_ylabel()
+    assert any("one line per seed" in t.get_text() for t in right.get_legend().get_texts())
+    _assert_every_entry_has_a_swatch(fig)
+
+
+def test_learning_curves_band_label_is_an_option():
+    runs = [(np.arange(10), np.arange(10.0)), (np.arange(10), np.arange(10.0) + 1)]
+    fig, ax = new_figure()
+    learning_curves(ax, {"a": runs})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (mean of 2)"]  # default unchanged
+    fig, ax = new_figure()
+    learning_curves(ax, {"a": runs}, band_label="shaded: min–max over seeds")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (mean of 2)", "shaded: min–max over seeds"]
+    fig, ax = new_figure()
+    learning_curves(ax, {"a": runs[:1]}, band_label="shaded: min–max over seeds")  # one seed: no band to explain
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]
+
+
