@@ -104,3 +104,41 @@ def test_learning_curves_band_label_is_an_option():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]
 
 
+def test_ppo_diagnostics_explain_thin_and_thick():
+    h = {k: np.linspace(0.1, 0.2, 12) for k in ("clip_fraction", "approx_kl", "entropy", "explained_variance")}
+    h["env_steps"] = np.arange(1, 13) * 2048
+    title = ppo_plots.diagnostics(h)._suptitle.get_text()
+    assert "thin" in title and "thick" in title and "moving average over 10 updates" in title
+    with pytest.raises(ValueError, match="window"):
+        ppo_plots.diagnostics(h, window=0)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2, 0.5])
+def test_clip_objective_legend_is_clear(eps):
+    fig = ppo_plots.clip_objective(eps)
+    _assert_every_entry_has_a_swatch(fig)
+    _assert_legends_clear(fig)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.8, 1.0])
+def test_gae_legend_is_clear(lam):
+    fig = ppo_plots.gae_weights(lam, load_recorded_rollout())
+    _assert_legends_clear(fig)
+
+
+def test_clip_sweep_legend_is_clear():
+    sweep = load_clip_sweep()
+    for eps in sorted({r["eps"] for r in sweep["runs"]}):
+        _assert_legends_clear(ppo_plots.clip_sweep(sweep, eps))
+
+
+def test_side_by_side_legend_is_clear_of_curves_and_target():
+    steps = np.cumsum(np.full(200, 150))
+    h = dict(episode_steps=steps, episode_seconds=steps / 5000.0, episode_returns=np.minimum(500, steps / 50))
+    fig = ppo_plots.side_by_side({"course_lib": [h, dict(h, episode_returns=h["episode_returns"] * 0.9)],
+                                  "Stable-Baselines3": [h]})
+    _assert_every_entry_has_a_swatch(fig)
+    _assert_legends_clear(fig)
+    assert any("min–max" in t.get_text() for legend in _legends(fig) for t in legend.get_texts())
+
+

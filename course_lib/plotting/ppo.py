@@ -42,7 +42,8 @@ def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
             ax.set_ylim(-ratio_max - 0.1, ratio_max + 0.1)
             ax.set_title(f"A = {adv:+.0f}: " + ("a good action, made likelier up to 1+ε" if adv > 0
                                                 else "a bad action, made rarer down to 1−ε"), fontsize=10)
-            ax.legend(loc="upper left" if adv > 0 else "lower left", fontsize=8)
+        # one legend for both panels, below them, so it never hides a curve whatever ε is
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=9)
     return finish(fig, f"The clipped surrogate, ε = {eps:.2f}")
 
 
@@ -82,13 +83,14 @@ def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: 
         ax.plot(t, adv1, color="0.75", linewidth=1.0, label="λ = 1 (Monte Carlo − V: unbiased, noisy)")
         ax.plot(t, adv0, color=PALETTE[1], linewidth=1.0, label="λ = 0 (one TD error: trusts V)")
         ax.plot(t, adv, color=PALETTE[0], linewidth=1.8, label=f"λ = {lam:.2f}")
-        for e in ends:
-            ax.axvline(e + 0.5, color=PALETTE[3], linewidth=0.8, alpha=0.6)
-        ax.set_xlabel("step t of the recorded rollout (red lines: episode ends)")
+        for i, e in enumerate(ends):
+            ax.axvline(e + 0.5, color=PALETTE[3], linewidth=0.8, alpha=0.6, label="an episode ends" if i == 0 else None)
+        ax.set_xlabel("step t of the recorded rollout")
         ax.set_ylabel(r"advantage $A_t$")
         ax.set_title(f"std of A over the rollout: λ=0 {adv0.std():.2f}, λ={lam:.2f} {adv.std():.2f}, "
                      f"λ=1 {adv1.std():.2f}", fontsize=9)
-        ax.legend(fontsize=8, loc="lower left")
+        # below the panels: inside, the curves of some λ and the episode ends would cross it
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=9)
     return finish(fig, "GAE: λ trades the critic's bias against the variance of sampled rewards")
 
 
@@ -128,15 +130,24 @@ def side_by_side(runs: dict[str, Sequence[dict]], smooth_window: int = 20, targe
     for ax, (x_key, label) in zip(axes, (("episode_steps", "environment steps"),
                                          ("episode_seconds", "training wall-clock (s, evaluation excluded)"))):
         learning_curves(ax, {name: _curves(hs, x_key, smooth_window) for name, hs in runs.items()},
-                        xlabel=label, ylabel=f"episode return (mean of {smooth_window})", target=target)
+                        xlabel=label, ylabel=f"episode return\n(moving average of {smooth_window} episodes)",
+                        target=target, band_label="shaded: min–max over seeds")
         if x_key == "episode_steps":
             ax.xaxis.set_major_formatter(_THOUSANDS)
+    # both panels have the same entries: one legend below them, clear of the curves and the target line
+    legend = axes[0].get_legend()
+    fig.legend(legend.legend_handles, [t.get_text() for t in legend.get_texts()], loc="outside lower center",
+               ncols=len(legend.legend_handles))
+    for ax in axes:
+        ax.get_legend().remove()
     return finish(fig, "PPO on CartPole-v1, same hyperparameters: course_lib vs Stable-Baselines3")
 
 
-def diagnostics(history: dict):
+def diagnostics(history: dict, window: int = 10):
     """Per-update diagnostics of a ``train_ppo`` run: clip fraction, approximate KL, entropy,
-    explained variance against env steps."""
+    explained variance against env steps; each as a thin line (every update) and a thick one
+    (its moving average over ``window`` updates)."""
+    window = check_positive_int("window", window)
     keys = [("clip_fraction", "clip fraction"), ("approx_kl", "approx. KL(old ‖ new)"),
             ("entropy", "policy entropy (nats)"), ("explained_variance", "explained variance of V")]
     for k, _ in keys:
@@ -148,11 +159,11 @@ def diagnostics(history: dict):
         for ax, (k, label), colour in zip(axes, keys, PALETTE):
             y = np.asarray(history[k], float)
             ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
-            ax.plot(x, smooth(y, 10), color=colour)
+            ax.plot(x, smooth(y, window), color=colour)
             ax.set_title(label, fontsize=10)
             ax.set_xlabel("environment steps")
             ax.xaxis.set_major_formatter(_THOUSANDS)
-    return finish(fig)
+    return finish(fig, f"thin: the value at each update; thick: its moving average over {window} updates")
 
 
 def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
@@ -160,7 +171,8 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
 
     Args:
         sweep: from ``course_lib.experiments.ppo_sweep.load_clip_sweep()``.
-        eps: one of ``sweep["eps"]``; its seeds are drawn bold, the other ε as thin means.
+        eps: one of ``sweep["eps"]``; its seeds are drawn as strong lines, the other ε as faint means;
+            one legend below the panels.
     """
     from ..experiments.ppo_sweep import eps_label
 
@@ -184,14 +196,16 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
                 if v == chosen:
                     for y in ys:
                         ax.plot(x, smooth(y, smooth_window), color=colour, linewidth=1.2, alpha=0.8)
-                    ax.plot([], [], color=colour, linewidth=2, label=f"ε = {eps_label(v)} ({len(ys)} seeds)")
+                    ax.plot([], [], color=colour, linewidth=2, label=f"ε = {eps_label(v)} (each of {len(ys)} seeds)")
                 else:
                     ax.plot(x, smooth(np.nanmean(ys, 0), smooth_window), color=colour, linewidth=0.8,
-                            alpha=0.35, label=f"ε = {eps_label(v)} (mean)")
+                            alpha=0.35, label=f"ε = {eps_label(v)} (mean of {len(ys)})")
             ax.set_title(label, fontsize=10)
             ax.set_xlabel("environment steps")
             ax.xaxis.set_major_formatter(_THOUSANDS)
             if key == "approx_kl":
                 ax.set_yscale("log")
-        axes[0].legend(fontsize=7, loc="upper left")
-    return finish(fig, f"Clip sweep: ε = {eps_label(chosen)} (bold) against the other ε")
+        # one legend below the panels: inside the return panel it would hide curves for some ε
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(values), fontsize=9)
+    return finish(fig, f"Clip sweep: each seed of ε = {eps_label(chosen)} (strong lines) against the mean "
+                       f"of each other ε (faint lines)")
