@@ -142,3 +142,29 @@ def test_side_by_side_legend_is_clear_of_curves_and_target():
     assert any("min–max" in t.get_text() for legend in _legends(fig) for t in legend.get_texts())
 
 
+def test_stage_comparison_legend_leaves_the_value_labels_readable():
+    results = {"pretrained": {"accuracy": 0.01, "format_rate": 0.05, "lenient_accuracy": 0.19},
+               "after SFT": {"accuracy": 0.43, "format_rate": 1.0, "lenient_accuracy": 0.43}}
+    fig = plm.stage_comparison(results)
+    assert "100" in [t.get_text() for t in fig.axes[0].texts]
+    _assert_legends_clear(fig)
+
+
+def test_loss_curves_explain_thin_and_thick():
+    title = plm.loss_curves(np.linspace(3, 1.5, 50), np.linspace(1, 0.6, 30))._suptitle.get_text()
+    assert "thin" in title and "thick" in title and "moving average over 20 steps" in title
+
+
+def test_token_and_next_token_colours_are_explained():
+    fig = plm.token_logprobs_figure(["<bos>", "1", "=", "2", "<eos>"], [0.0, -1.0, -0.1, -0.5, -0.2],
+                                    [False, False, False, True, True])
+    texts = [t.get_text() for legend in _legends(fig) for t in legend.get_texts()]
+    assert any("completion" in t for t in texts) and any("prompt" in t for t in texts)
+    _assert_legends_clear(fig)
+    labels = [str(d) for d in range(10)]
+    for temperature in (0.1, 1.0, 10.0):
+        fig = plm.next_token_distribution(np.linspace(2, -2, 10), labels, temperature, correct="05")
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert any("correct answer" in t for t in texts)
+        _assert_every_entry_has_a_swatch(fig)
+        _assert_legends_clear(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib.patches import Patch
 
 from ..core import check_finite_array, check_finite_number, check_positive_int
 from . import PALETTE, finish, house_style, new_figure, smooth
@@ -56,8 +57,11 @@ def next_token_distribution(logits: Sequence[float], labels: Sequence[str], temp
     entropy = float(-(p[p > 0] * np.log(p[p > 0])).sum())
     fig, (ax, ax_txt) = new_figure(ncols=2, width=9.5, height=3.4)
     with house_style():
-        colours = [PALETTE[2] if correct and labels[i] == correct[:1] else PALETTE[0] for i in order]
-        ax.bar(range(len(order)), p[order], color=colours)
+        starts_answer = [bool(correct) and labels[i] == correct[:1] for i in order]
+        ax.bar(range(len(order)), p[order], color=[PALETTE[2] if s else PALETTE[0] for s in starts_answer])
+        if any(starts_answer):  # the bars fall from left to right, so the upper right is free
+            ax.legend([Patch(color=PALETTE[2]), Patch(color=PALETTE[0])],
+                      [f"first token of the correct answer {correct!r}", "any other token"], loc="upper right")
         ax.set_xticks(range(len(order)), [labels[i] for i in order], rotation=45 if top > 12 else 0)
         ax.set_ylim(0, 1.0)
         ax.set_ylabel("π(next token | text so far)")
@@ -68,7 +72,7 @@ def next_token_distribution(logits: Sequence[float], labels: Sequence[str], temp
             n_ok = sum(s == correct for s in samples) if correct is not None else None
             head = f"{len(samples)} samples at T = {temperature:.2f}"
             if n_ok is not None:
-                head += f": {n_ok} correct"
+                head += f": {n_ok} correct (✓)"
             lines = [head, ""]
             cols = 2 if len(samples) > 8 else 1
             rows = int(np.ceil(len(samples) / cols))
@@ -108,11 +112,14 @@ def token_logprobs_figure(tokens: Sequence[str], logprobs: Sequence[float], coun
         total = float(logprobs[counted].sum())
         ax.set_title(f"log π(completion | prompt) = sum of the coloured bars = {total:.3f}"
                      f"  (probability {np.exp(total):.3f})", fontsize=10)
+        fig.legend([Patch(color=PALETTE[3]), Patch(color="0.75")],
+                   ["completion token: counted in log π(completion | prompt)", "prompt token: not counted"],
+                   loc="outside lower center", ncols=2)
     return finish(fig)
 
 
 def loss_curves(pretrain_loss: Sequence[float], sft_loss: Sequence[float], window: int = 20):
-    """Training loss of pretraining and of SFT (per step, smoothed)."""
+    """Training loss of pretraining and of SFT: each step (thin) and its moving average (thick)."""
     window = check_positive_int("window", window)
     pretrain_loss = check_finite_array("pretrain_loss", pretrain_loss, ndim=1, nonempty=False)
     sft_loss = check_finite_array("sft_loss", sft_loss, ndim=1, nonempty=False)
@@ -128,7 +135,8 @@ def loss_curves(pretrain_loss: Sequence[float], sft_loss: Sequence[float], windo
             ax.set_title(name, fontsize=10)
             ax.set_xlabel("step")
             ax.set_ylabel("cross-entropy (nats / token)")
-    return finish(fig, "The first two training stages")
+    return finish(fig, f"The first two training stages (thin: the loss at each step; thick: its moving average "
+                       f"over {window} steps)")
 
 
 def stage_comparison(results: Mapping[str, Mapping[str, float]]):
@@ -155,5 +163,5 @@ def stage_comparison(results: Mapping[str, Mapping[str, float]]):
         ax.set_xticks(range(len(names)), names)
         ax.set_ylim(0, 110)
         ax.set_ylabel("% of held-out problems")
-        ax.legend(loc="upper left", ncols=3)
+        fig.legend(loc="outside lower center", ncols=3)  # below the axes: a bar of 100 % leaves no room above
     return finish(fig, "Held-out evaluation (greedy decoding)")
