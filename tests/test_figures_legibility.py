@@ -85,10 +85,12 @@ def test_variance_bars_are_linear_from_zero_with_every_swatch():
 def test_reinforce_runs_explain_band_and_log_scale():
     fig = pg_plots.reinforce_runs({"with baseline": [_run(0), _run(5)], "no baseline": [_run(1), _run(3)]})
     left, right = fig.axes
-    assert any("min–max" in t.get_text() for t in left.get_legend().get_texts())
+    texts = [t.get_text() for legend in _legends(fig) for t in legend.get_texts()]
+    assert any("min–max" in t for t in texts) and "target 195" in texts
     assert "log scale" in right.get_ylabel()
-    assert any("one line per seed" in t.get_text() for t in right.get_legend().get_texts())
+    assert any("one line per seed" in t for t in texts)
     _assert_every_entry_has_a_swatch(fig)
+    _assert_legends_clear(fig)
 
 
 def test_learning_curves_band_label_is_an_option():

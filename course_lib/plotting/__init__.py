@@ -67,6 +67,19 @@ def finish(fig, title: str | None = None):
     return fig
 
 
+def legend_below(fig, ax, loc: str = "outside lower center", ncols: int | None = None):
+    """Move ``ax``'s legend (or, if it has none, its labelled artists) into a figure legend below
+    the panels, where no curve can cross it. ``ncols`` defaults to one row."""
+    legend = ax.get_legend()
+    if legend is not None:
+        handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
+        legend.remove()
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+    with house_style():
+        return fig.legend(handles, labels, loc=loc, ncols=ncols or max(1, len(handles)))
+
+
 def smooth(y: Sequence[float], window: int) -> np.ndarray:
     """Trailing moving average over ``window`` points (the first points average what exists)."""
     if window < 1:

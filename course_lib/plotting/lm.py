@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.patches import Patch
 
 from ..core import check_finite_array, check_finite_number, check_positive_int
-from . import PALETTE, finish, house_style, new_figure, smooth
+from . import PALETTE, finish, house_style, legend_below, new_figure, smooth
 
 
 def _check_temperature(temperature) -> float:
@@ -163,5 +163,5 @@ def stage_comparison(results: Mapping[str, Mapping[str, float]]):
         ax.set_xticks(range(len(names)), names)
         ax.set_ylim(0, 110)
         ax.set_ylabel("% of held-out problems")
-        fig.legend(loc="outside lower center", ncols=3)  # below the axes: a bar of 100 % leaves no room above
+        legend_below(fig, ax)  # below the axes: a bar of 100 % leaves no room above for a legend
     return finish(fig, "Held-out evaluation (greedy decoding)")

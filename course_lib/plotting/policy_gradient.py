@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import check_finite_array, check_finite_number
-from . import PALETTE, finish, house_style, learning_curves, new_figure
+from . import PALETTE, finish, house_style, learning_curves, legend_below, new_figure
 
 
 def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None = None):
@@ -35,7 +35,9 @@ def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None =
         a2.set_xlabel("environment steps")
         a2.set_ylabel("gradient variance per parameter\n(log scale)")
         a2.set_title("variance of the per-episode gradient")
-        a2.legend()
+        # the legends below the panels: inside, the curves of some runs and the target line would cross them
+        legend_below(fig, a1, "outside lower left", ncols=2)
+        legend_below(fig, a2, "outside lower right", ncols=1)
     return finish(fig, title)
 
 
@@ -68,7 +70,7 @@ def variance_comparison(measurements: list[dict], title: str | None = None):
         ax.set_xticks(x, [f"seed {m.get('seed', i)}" for i, m in enumerate(measurements)])
         ax.set_ylabel("gradient variance per parameter")
         ax.set_ylim(0, 1.15 * top)
-        fig.legend(loc="outside lower center", ncols=2)
+        legend_below(fig, ax)
     return finish(fig, title)
 
 

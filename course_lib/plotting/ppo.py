@@ -9,7 +9,7 @@ from matplotlib.ticker import FuncFormatter
 
 from ..core import check_finite_number, check_positive_int, check_probability
 from ..ppo.math import gae
-from . import PALETTE, finish, house_style, learning_curves, new_figure, smooth
+from . import PALETTE, finish, house_style, learning_curves, legend_below, new_figure, smooth
 
 
 def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
@@ -43,7 +43,7 @@ def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
             ax.set_title(f"A = {adv:+.0f}: " + ("a good action, made likelier up to 1+ε" if adv > 0
                                                 else "a bad action, made rarer down to 1−ε"), fontsize=10)
         # one legend for both panels, below them, so it never hides a curve whatever ε is
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=9)
+        legend_below(fig, axes[0])
     return finish(fig, f"The clipped surrogate, ε = {eps:.2f}")
 
 
@@ -90,7 +90,7 @@ def gae_weights(lam: float, rollout: dict, gamma: float | None = None, horizon: 
         ax.set_title(f"std of A over the rollout: λ=0 {adv0.std():.2f}, λ={lam:.2f} {adv.std():.2f}, "
                      f"λ=1 {adv1.std():.2f}", fontsize=9)
         # below the panels: inside, the curves of some λ and the episode ends would cross it
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=9)
+        legend_below(fig, ax)
     return finish(fig, "GAE: λ trades the critic's bias against the variance of sampled rewards")
 
 
@@ -135,11 +135,8 @@ def side_by_side(runs: dict[str, Sequence[dict]], smooth_window: int = 20, targe
         if x_key == "episode_steps":
             ax.xaxis.set_major_formatter(_THOUSANDS)
     # both panels have the same entries: one legend below them, clear of the curves and the target line
-    legend = axes[0].get_legend()
-    fig.legend(legend.legend_handles, [t.get_text() for t in legend.get_texts()], loc="outside lower center",
-               ncols=len(legend.legend_handles))
-    for ax in axes:
-        ax.get_legend().remove()
+    legend_below(fig, axes[0])
+    axes[1].get_legend().remove()
     return finish(fig, "PPO on CartPole-v1, same hyperparameters: course_lib vs Stable-Baselines3")
 
 
@@ -206,6 +203,6 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
             if key == "approx_kl":
                 ax.set_yscale("log")
         # one legend below the panels: inside the return panel it would hide curves for some ε
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(values), fontsize=9)
+        legend_below(fig, axes[0])
     return finish(fig, f"Clip sweep: each seed of ε = {eps_label(chosen)} (strong lines) against the mean "
                        f"of each other ε (faint lines)")
