@@ -4,8 +4,10 @@ Three stages, the first two here: pretraining on unlabelled task text (documents
 problems), SFT on 512 demonstrations (prompt -> answer <eos>), then RL in later notebooks.
 
 ``python -m course_lib train-lm`` rebuilds the shipped checkpoints (``data/lm/pretrained.pt``,
-``data/lm/sft.pt``) and the held-out set from scratch; the same seed gives the same bytes on the
-same machine (one thread, fixed step counts, no wall-clock in the files).
+``data/lm/sft.pt``) and the held-out set from scratch. On the machine that built them the same
+seed gives the same bytes (one thread, no wall-clock in the files). On another CPU the arithmetic
+rounds differently and the run takes another path; pretraining then stops by a measured rule, not
+a step count, so the SFT model still lands in the stated ``BAND`` of held-out accuracy.
 """
 from __future__ import annotations
 
@@ -27,28 +29,38 @@ from . import arithmetic as tasks
 # Pretraining stops on purpose in the middle of the model's steep learning phase (measured on
 # the machine that built the shipped files: 500 steps give an SFT model with about 21% held-out
 # accuracy, 550 steps 43%, 600 steps 55%, 700 steps 84%), so the SFT model is mediocre and RL has
-# room to improve it. In that phase rounding differences between CPUs move the curve by tens of
-# steps, so the stage does not end at a fixed step: from STOP_FROM on, every STOP_EVERY steps,
-# the SFT stage is tried on a copy and pretraining stops at the first check where that SFT
-# model's accuracy on a validation set of training problems (never the held-out ones) reaches
-# STOP_ACCURACY. PRETRAIN.steps is the most it may run. The learning rate is constant after the
-# warm-up (min_lr_frac=1.0), so where it stops changes nothing before.
-PRETRAIN = TrainConfig(steps=800, batch_size=64, lr=6e-3, warmup=50, min_lr_frac=1.0, seed=0)
+# room to improve it. Where that phase starts is chaotic: rounding differences between CPUs (or
+# between one and two torch threads) move it by hundreds of steps. So the stage does not end at a
+# fixed step: from STOP_FROM on, every STOP_EVERY steps, the SFT stage is tried on a copy and
+# pretraining stops at the first check where that SFT model's accuracy on a validation set of
+# training problems (never the held-out ones) reaches STOP_ACCURACY. PRETRAIN.steps is the most it
+# may run. The learning rate is constant after the warm-up (min_lr_frac=1.0), so where it stops
+# changes nothing before.
+PRETRAIN = TrainConfig(steps=4000, batch_size=64, lr=6e-3, warmup=50, min_lr_frac=1.0, seed=0)
 SFT = TrainConfig(steps=30, batch_size=32, lr=1e-3, warmup=10, seed=1)
 SFT_EXAMPLES = 512  # size of the SFT set (demonstrations are the scarce resource)
 STOP_FROM, STOP_EVERY = 500, 25  # pretraining steps of the first check, and between checks
 STOP_ACCURACY = 0.40  # validation accuracy of the tried SFT model that ends pretraining
 VALIDATION_SIZE, VALIDATION_SEED = 300, 424242  # training problems the rule scores (not held out)
-# What the rule does and does not fix, measured: on the machine that built the shipped files it
-# stops at step 550 (validation 23.7% at 500, 36.7% at 525, 41.7% at 550) and rebuilds them byte
-# for byte. It adapts to a pretraining run that is ahead or behind. It does not fix a run whose
-# SFT stage itself lands elsewhere: the same recipe with two torch threads instead of one had
-# nearly the same pretraining loss (1.524 against 1.522 on validation text at step 550) but its
-# SFT model stayed at 10-14% held-out accuracy from step 450 to 750, so the rule would run to its
-# cap. Making the SFT stage itself portable is still open.
+# The band a rebuild lands in: the SFT model's held-out greedy accuracy. The rule stops at the
+# first check at or above STOP_ACCURACY, and 25 steps in the steep phase add at most about 20
+# points, so a rebuild lands between about 40% and 60%. Measured (seed 0, this recipe, on the
+# course's 2-core machine): the shipped files are the first row, rebuilt byte for byte; the others
+# stand in for other CPUs. One run in six sat on a plateau until step 2,300 (about 4 minutes), so
+# PRETRAIN.steps leaves room for longer ones; a run that reaches it is reported outside the band.
+BAND = (0.35, 0.65)
+RUNS_MEASURED = (
+    # (how the run differed from the shipped one, pretraining steps, held-out accuracy of the SFT model)
+    ("none: the machine that built the shipped files, one thread", 550, 0.432),
+    ("two torch threads instead of one", 1025, 0.524),
+    ("initial weights jittered by 1e-6 (relative), jitter seed 1", 775, 0.468),
+    ("initial weights jittered by 1e-6, jitter seed 2", 2400, 0.454),
+    ("initial weights jittered by 1e-6, jitter seed 3", 625, 0.412),
+    ("initial weights jittered by 1e-6, jitter seed 4", 575, 0.492),
+)
 
-__all__ = ["PRETRAIN", "SFT", "SFT_EXAMPLES", "MODEL", "SEED", "STOP_ACCURACY",
-           "pretraining_batch", "sft_stop_rule", "build", "main"]
+__all__ = ["PRETRAIN", "SFT", "SFT_EXAMPLES", "MODEL", "SEED", "STOP_ACCURACY", "BAND", "RUNS_MEASURED",
+           "pretraining_batch", "jitter_", "sft_stop_rule", "build", "main"]
 
 
 def pretraining_batch(tokenizer: CharTokenizer, batch_size: int, block_size: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,13 +97,31 @@ def sft_stop_rule(tokenizer: CharTokenizer, examples, *, sft_cfg: TrainConfig = 
     return stop_when
 
 
+def jitter_(model: torch.nn.Module, scale: float, seed: int = 0) -> torch.nn.Module:
+    """Multiply every weight by (1 + scale · N(0, 1)) in place: a stand-in for another CPU's rounding.
+
+    ``scale`` = 1e-6 is far below anything a learner could see in the weights, about the relative
+    size of the rounding differences two processors make in one matrix product.
+    """
+    from ..core import check_finite_number
+
+    scale = check_finite_number("scale", scale, low=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + scale * torch.randn(p.shape, generator=gen))
+    return model
+
+
 def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: TrainConfig = PRETRAIN,
           sft_cfg: TrainConfig = SFT, sft_examples: int = SFT_EXAMPLES, num_threads: int | None = 1,
-          progress: bool = False, log=print, stop_rule: bool = True) -> dict:
+          progress: bool = False, log=print, stop_rule: bool = True, init_jitter: float = 0.0,
+          jitter_seed: int = 1) -> dict:
     """Run pretraining then SFT from scratch, evaluate both, and (if ``out_dir``) write the files.
 
     With ``stop_rule`` pretraining ends by ``sft_stop_rule`` (at most ``pretrain_cfg.steps``);
-    without it, it runs exactly ``pretrain_cfg.steps``.
+    without it, it runs exactly ``pretrain_cfg.steps``. ``init_jitter`` > 0 perturbs the initial
+    weights (``jitter_``) to show what another CPU's rounding does to the same seed.
 
     Returns:
         {"pretrained", "sft": the models, "tokenizer", "pretrain_loss", "sft_loss" (lists of
@@ -99,6 +129,8 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     """
     tok = tasks.make_tokenizer()
     model = new_model(tok, seed)
+    if init_jitter:
+        jitter_(model, init_jitter, jitter_seed)
     log(f"model: {model.num_params():,} parameters, {model.config}")
     examples = tasks.sft_examples(sft_examples, seed=1000 + seed)
     rule = sft_stop_rule(tok, examples, sft_cfg=sft_cfg, num_threads=num_threads, log=log) if stop_rule else None
@@ -106,8 +138,12 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     pre_loss = pretrain(model, tok, pretrain_cfg, documents=tasks.pretraining_documents,
                         num_threads=num_threads, progress=progress, stop_when=rule)["loss"]
     t1 = time.perf_counter()
+    capped = rule is not None and not (rule.checks and rule.checks[-1]["validation_accuracy"] >= STOP_ACCURACY)
     pretrain_cfg = replace(pretrain_cfg, steps=len(pre_loss))  # the steps it ran, as the files record
     log(f"pretraining: {pretrain_cfg.steps} steps in {t1 - t0:.1f} s, final loss {pre_loss[-1]:.3f}")
+    if capped:
+        log(f"WARNING: the stopping rule never fired: no tried SFT model reached {STOP_ACCURACY:.0%} on the "
+            f"validation problems within {pretrain_cfg.steps} pretraining steps; this model is outside the recipe's band")
     heldout = [p.to_dict() for p in tasks.eval_problems()]
     with threads(num_threads):
         ev_pre = tasks.evaluate(model, heldout, tok)
@@ -124,7 +160,8 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     with threads(num_threads):
         ev_sft = tasks.evaluate(model, heldout, tok)
     log(f"SFT model, held-out greedy: accuracy {ev_sft['accuracy']:.1%}, format {ev_sft['format_rate']:.1%}, "
-        f"lenient accuracy {ev_sft['lenient_accuracy']:.1%}")
+        f"lenient accuracy {ev_sft['lenient_accuracy']:.1%} (the recipe's band: {BAND[0]:.0%}-{BAND[1]:.0%}"
+        f"{'' if BAND[0] <= ev_sft['accuracy'] <= BAND[1] else '; OUTSIDE it'})")
 
     if out_dir is not None:
         out = Path(out_dir)
@@ -141,6 +178,8 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     return {"pretrained": pretrained, "sft": model, "tokenizer": tok, "pretrain_loss": pre_loss,
             "sft_loss": sft_loss, "eval_pretrained": ev_pre, "eval_sft": ev_sft,
             "pretrain_steps": len(pre_loss), "stop_checks": rule.checks if rule else [],
+            "rule_fired": rule is not None and not capped,
+            "in_band": BAND[0] <= ev_sft["accuracy"] <= BAND[1],
             "seconds": {"pretrain": t1 - t0, "sft": t3 - t2}}
 
 
