@@ -118,3 +118,10 @@ def test_record_writes_one_measurement_into_readme_and_header(tmp_path):
     with pytest.raises(ValueError, match="no row for notebook 03"):
         runner.record_times([{"notebook": "03_c", "seconds": 1.0, "error": ""}], "fast", readme=readme,
                             notebooks_dir=nbs, load=None)
+
+
+def test_the_runner_checks_a_rebuilt_lm_against_the_recipes_band():
+    from course_lib.tasks import recipe
+
+    band = sorted(c.expected for c in runner.CLAIMS if c.notebook == "05" and "band" in c.what)
+    assert band == [100 * recipe.BAND[0], 100 * recipe.BAND[1]]

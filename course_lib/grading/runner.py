@@ -52,8 +52,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("04", "each seed solves CartPole-v1 (two greedy evaluations in a row >= 475) within 100k steps",
           "ppo04-19", r"solved \(two evaluations in a row >= 475\) at (\d+) steps", 100_000,
           "100000 env steps per run", kind="at_most"),
+    # fast mode loads the shipped SFT model; full mode rebuilds it, which lands in the recipe's band
+    # (exactly 43.2% only on the machine that built the shipped files)
     Claim("05", "SFT model's greedy accuracy on the 500 held-out problems (%)", "9e0b54ed",
-          r"after SFT\s*: accuracy ([\d.]+)%", 43.2, "SFT greedy accuracy: 43.2 %", tolerance=3.0, modes=BOTH),
+          r"after SFT\s*: accuracy ([\d.]+)%", 43.2, "SFT greedy accuracy: 43.2 %", tolerance=3.0, modes=("fast",)),
+    Claim("05", "rebuilt SFT model's greedy accuracy, at least the band's floor (%)", "9e0b54ed",
+          r"after SFT\s*: accuracy ([\d.]+)%", 35.0, "band, 35–65 % held-out accuracy", kind="at_least"),
+    Claim("05", "rebuilt SFT model's greedy accuracy, at most the band's ceiling (%)", "9e0b54ed",
+          r"after SFT\s*: accuracy ([\d.]+)%", 65.0, "band, 35–65 % held-out accuracy", kind="at_most"),
     Claim("05", "SFT model's greedy format rate (%)", "9e0b54ed",
           r"after SFT\s*: accuracy [\d.]+%, format rate ([\d.]+)%", 100.0, "SFT greedy format rate: 100.0 %",
           tolerance=3.0, modes=BOTH),
