@@ -139,8 +139,18 @@ def test_bench_trl_prints_its_figures(capsys):
                  "--profile-steps", "1"]) == 0
     out = capsys.readouterr().out
     for needle in ("course_lib:", "TRL       :", "completions/s", "optimiser steps/s", "ratio course_lib/TRL:",
-                   "where TRL's time goes", "sampling: transformers generate", "backward pass", "ncalls"):
+                   "where TRL's time goes", "sampling: transformers generate", "backward pass", "ncalls",
+                   "floor: one forward + backward of the step's 4 sequences"):
         assert needle in out, needle
+
+
+def test_training_pass_floor_times_the_steps_batch():
+    from course_lib.experiments.bench_trl import training_pass_floor
+    from course_lib.grpo import GRPOConfig
+
+    floor = training_pass_floor(GRPOConfig(prompts_per_step=3, group_size=2), tasks.make_tokenizer(), 1, repeats=1)
+    assert floor["batch"] == 6 and floor["tokens"] > 6 * 4
+    assert floor["seconds"] > 0 and floor["completions_per_s"] == pytest.approx(6 / floor["seconds"])
 
 
 def test_exported_model_uses_the_course_device():

@@ -5,7 +5,9 @@ the same batch (prompts per step × G), G, completion length, temperature, learn
 reward (the course's accuracy + format, R1's equal-weight sum), in one process, one torch
 thread, for the same number of optimiser steps. Printed per batch size: completions sampled per
 second and optimiser steps per second for each, their ratio, and where TRL's time goes (a
-cProfile summary of a second, profiled TRL run; the timed runs are not profiled).
+cProfile summary of a second, profiled TRL run; the timed runs are not profiled), and the floor:
+how long one forward and backward pass of a step's batch takes alone, which bounds the
+completions per second of any trainer that runs it once per step.
 
 Training time excludes held-out evaluation for course_lib (``train_seconds``) and the
 trainer's construction for TRL (printed separately as set-up).
@@ -68,6 +70,40 @@ def _trl_run(cfg, tok, threads: int) -> dict:
         secs = time.perf_counter() - t
     steps = trainer.state.global_step
     return {"seconds": secs, "setup_seconds": setup, "steps": steps, "completions": steps * cfg.batch_size}
+
+
+def training_pass_floor(cfg, tok, threads: int, repeats: int = 5) -> dict:
+    """The least work any GRPO trainer does per step: one forward and backward of a step's batch.
+
+    One batch is sampled as ``train_grpo`` samples it (same prompts, G, completion length); then the
+    token log-probs of its completions under the model and their gradient are timed alone, with
+    no sampling, reward, loss bookkeeping or optimiser step. ``completions_per_s`` is then a ceiling
+    for every trainer that runs this pass once per step, course_lib and TRL alike.
+    """
+    from ..grpo.train import _rollout
+    from ..lm import load_shipped
+    from ..rewards import r1_reward
+    from ..runs import threads as torch_threads
+    from .. import tasks
+
+    model, _, _ = load_shipped("sft")
+    problems = list(tasks.train_problems())[:cfg.prompts_per_step]
+    with torch_threads(threads):
+        batch = _rollout(model, tok, problems, cfg, torch.Generator().manual_seed(0), r1_reward)
+        model.train()
+
+        def one_pass():
+            logp = batch.token_logprobs(model)
+            (logp * batch.mask).sum().backward()
+            model.zero_grad(set_to_none=True)
+
+        one_pass()  # warm-up
+        t = time.perf_counter()
+        for _ in range(repeats):
+            one_pass()
+        secs = (time.perf_counter() - t) / repeats
+    return {"seconds": secs, "completions_per_s": len(batch) / secs,
+            "tokens": int(batch.tokens.numel()), "batch": len(batch)}
 
 
 def profile_trl(cfg, tok, threads: int, top: int = 12) -> tuple[dict, str]:
@@ -140,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
               f"optimiser steps/s ({trl_r['steps']} steps in {trl_r['seconds']:.1f} s; trainer set-up "
               f"{trl_r['setup_seconds']:.1f} s not counted)")
         print(f"  ratio course_lib/TRL: {r['ratio']:.1f}x completions/s")
+        floor = training_pass_floor(cfg, tok, args.threads)
+        r["floor"] = floor
+        print(f"  floor: one forward + backward of the step's {floor['batch']} sequences ({floor['tokens']} token "
+              f"positions) alone takes {1000 * floor['seconds']:.0f} ms, so no trainer that runs it once per step "
+              f"exceeds {floor['completions_per_s']:.0f} completions/s; course_lib reaches "
+              f"{course['completions_per_s'] / floor['completions_per_s']:.0%} of that, TRL "
+              f"{trl_r['completions_per_s'] / floor['completions_per_s']:.0%}")
     if args.profile_steps:
         pps = args.prompts_per_step[-1]
         cfg = GRPOConfig(steps=args.profile_steps, prompts_per_step=pps, group_size=args.group_size, seed=0)
