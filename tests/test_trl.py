@@ -101,6 +101,10 @@ def test_two_trl_steps_train_and_come_back_as_a_course_gpt():
     assert all(0.0 <= r <= 2.0 for r in h["reward"])  # accuracy + format, each 0 or 1
     assert h["eval_step"] == [0, 2] and h["completions_sampled"] == 2 * cfg.batch_size
     assert isinstance(h["model"], GPT)
+    from course_lib.runs import History
+
+    assert isinstance(h, History) and set(h.updates) == {"step", "reward", "loss"}  # the course's run contract
+    assert set(h.evals) == {"eval_step", "eval_accuracy", "eval_format_rate"} and h.train_seconds > 0
     changed = [k for k, v in h["model"].state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "two optimiser steps must change the weights"
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()), "the input model stays as it was"

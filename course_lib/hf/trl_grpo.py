@@ -199,7 +199,7 @@ def train_with_trl(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer: Cha
                    train_problems: Sequence[tasks.Problem] | None = None, eval_set: Sequence | None = None,
                    eval_every: int | None = None, reward_funcs: Sequence[Callable] = COURSE_REWARDS,
                    output_dir: str | None = None, num_threads: int | None = 1, quiet: bool = True,
-                   **overrides) -> dict:
+                   **overrides) -> "History":
     """GRPO on the course's GPT with TRL's GRPOTrainer; the trained model comes back as a course GPT.
 
     Stages: 1. export the model and tokenizer; 2. TRL trains (sampling with ``generate``, the
@@ -215,11 +215,12 @@ def train_with_trl(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer: Cha
         Other args as in ``make_trl_trainer``.
 
     Returns:
-        A dict: "model" (the trained course GPT), "step", "reward", "loss" (TRL's per-step logs),
+        A ``runs.History`` like every course trainer's: "model" (the trained course GPT), "step",
+        "reward", "loss" (TRL's per-step logs, the per-update series),
         "eval_step", "eval_accuracy", "eval_format_rate", "completions_sampled", "train_seconds"
         (wall-clock of ``trainer.train()`` less evaluation), "config".
     """
-    from ..runs import threads
+    from ..runs import History, threads
 
     tok = tokenizer or tasks.make_tokenizer()
     eval_rows = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
@@ -234,9 +235,9 @@ def train_with_trl(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer: Cha
         trainer.train()
         seconds = time.perf_counter() - start - callback.history["eval_seconds"]
     logs = [r for r in trainer.state.log_history if "reward" in r]
-    return {"model": from_hf_model(trainer.model), "step": [int(r["step"]) for r in logs],
+    return History.from_series({"model": from_hf_model(trainer.model), "step": [int(r["step"]) for r in logs],
             "reward": [float(r["reward"]) for r in logs], "loss": [float(r.get("loss", float("nan"))) for r in logs],
             "eval_step": callback.history["eval_step"], "eval_accuracy": callback.history["eval_accuracy"],
             "eval_format_rate": callback.history["eval_format_rate"],
             "completions_sampled": trainer.state.global_step * cfg.batch_size, "train_seconds": seconds,
-            "config": asdict(cfg)}
+            "config": asdict(cfg)})
