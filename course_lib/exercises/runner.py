@@ -304,7 +304,9 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
                 if not finished:
                     outcome.status = "timeout"
                 break
-            ready, _, _ = select.select(list(open_fds), [], [], left)
+            # wake at least every 0.1 s: an interrupt (SIGINT) that the kernel's other threads
+            # received is acted on by this thread only between calls, not inside a long select
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.1))
             for fd in ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
