@@ -280,24 +280,36 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
     res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
     start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(res_r)
-        os.close(out_r)
-        _child_main(fn, calls, names, library, res_w, out_w, close_fds, run_case, encode, pack_frame)
-    os.close(res_w)
-    os.close(out_w)
-    try:
-        os.setpgid(pid, pid)  # the same as the child's own call, whichever runs first
-    except OSError:
-        pass
     outcome = ChildOutcome("exited")
     buf, printed = bytearray(), bytearray()
     open_fds = {res_r, out_r}
     deadline = start + time_limit
     finished = False
     interrupted = False
+    parent_fds = [res_r, out_r, res_w, out_w]
+    pid = 0
+    # Ctrl-C (SIGINT) is held back in this thread while the child is forked, and the fork is inside
+    # the try: an interrupt can never leave a child running that nobody stops
+    held = _hold_sigint()
     try:
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                _release_sigint(held)
+                os.close(res_r)
+                os.close(out_r)
+                _child_main(fn, calls, names, library, res_w, out_w, close_fds, run_case, encode, pack_frame)
+            finally:
+                os._exit(70)  # _child_main never returns; nothing here may reach the caller's code
+        _release_sigint(held)  # an interrupt that came meanwhile is raised here, inside the try
+        held = None
+        for fd in (res_w, out_w):  # the child's ends
+            parent_fds.remove(fd)
+            os.close(fd)
+        try:
+            os.setpgid(pid, pid)  # the same as the child's own call, whichever runs first
+        except OSError:
+            pass
         while open_fds:
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -344,9 +356,11 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        _stop(pid)
-        os.close(res_r)
-        os.close(out_r)
+        _release_sigint(held)
+        if pid > 0:
+            _stop(pid)
+        for fd in parent_fds:  # each closed once: a number closed twice may be another thread's file
+            os.close(fd)
     if interrupted:
         raise KeyboardInterrupt
     code = _reap(pid)
@@ -356,6 +370,18 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
         outcome.seconds = time.perf_counter() - start
     outcome.printed = printed.decode("utf-8", errors="replace")
     return outcome
+
+
+def _hold_sigint():
+    """Block SIGINT in this thread (the main thread only); returns what ``_release_sigint`` restores."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask"):
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return None
+
+
+def _release_sigint(held) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _stop(pid: int) -> None:
