@@ -194,8 +194,8 @@ def _stop(proc: subprocess.Popen, patience: float = 3.0) -> None:
     """End the sandbox and wait until every process of it has exited and been reaped.
 
     The supervisor kills its sandbox on SIGTERM and reaps it (it is a subreaper); if it does
-    not exit within ``patience`` s, SIGKILL its whole session (init and the harness die with it:
-    they asked the kernel for SIGKILL when their parent dies).
+    not exit within ``patience`` s, SIGKILL its process group, which it leads (init and the harness
+    die with it: they asked the kernel for SIGKILL when their parent dies).
     """
     if proc.poll() is None:
         try:

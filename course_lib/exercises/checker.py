@@ -1,6 +1,6 @@
 """``check``, ``hint`` and ``solution``: compare a learner's function with the reference, with help.
 
-How a check stays trustworthy (issue 13):
+How a check stays trustworthy:
 
 * **The judge.** When this module is imported, before any learner code can run, it forks a
   *judge* process that holds the registry as it was then. The judge builds each exercise's

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-FLOOR = 20.0  # programs per second the course asks for on 2 cores (issue 9)
+FLOOR = 20.0  # programs per second notebook 06's code reward needs on 2 cores
 
 
 def _cpu_seconds() -> float:
