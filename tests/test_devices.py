@@ -14,10 +14,6 @@ from course_lib.lm import load_shipped
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def on(model: torch.nn.Module, device: str) -> torch.nn.Module:
-    return model.to(device)
-
-
 def assert_on(model: torch.nn.Module, device: str) -> None:
     kinds = {p.device.type for p in model.parameters()}
     assert kinds == {device}, f"parameters on {kinds}, expected {device}"
@@ -32,7 +28,7 @@ def test_grpo_trains_on_the_models_device(device):
     from course_lib.grpo import GRPOConfig, train_grpo
 
     model, tok, _ = load_shipped("sft")
-    h = train_grpo(on(model, device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, mu=2,
+    h = train_grpo(model.to(device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, mu=2,
                                                  eval_every=2),
                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
     assert_on(model, device)
@@ -44,7 +40,7 @@ def test_pretraining_and_sft_train_on_the_models_device(device):
     from course_lib.lm.train import TrainConfig, new_model, pretrain, sft
 
     tok = tasks.make_tokenizer()
-    model = on(new_model(tok, seed=0, n_layer=1, n_embd=16, n_head=2), device)
+    model = new_model(tok, seed=0, n_layer=1, n_embd=16, n_head=2).to(device)
     hp = pretrain(model, tok, TrainConfig(steps=2, batch_size=4, warmup=1), documents=tasks.pretraining_documents)
     hs = sft(model, tok, tasks.sft_examples(8, seed=1), TrainConfig(steps=2, batch_size=4, warmup=1))
     assert_on(model, device)
@@ -61,22 +57,22 @@ def test_reward_model_rlhf_and_dpo_train_on_the_models_device(device):
 
     pairs = preferences.load_pairs("train")[:16]
     ev = tasks.eval_problems()[:8]
-    rm = on(RewardModel.from_sft(), device)
+    rm = RewardModel.from_sft().to(device)
     hr = train_reward_model(rm, pairs, pairs[:8], RewardModelConfig(steps=2, batch_size=8))
     assert_on(rm, device)
     assert finite(hr["loss"])
 
     policy, tok, _ = load_shipped("sft")
-    h = train_rlhf(on(policy, device), rm, RLHFConfig(steps=1, prompts_per_step=4, eval_every=1), tokenizer=tok,
+    h = train_rlhf(policy.to(device), rm, RLHFConfig(steps=1, prompts_per_step=4, eval_every=1), tokenizer=tok,
                    eval_set=ev)
     assert_on(policy, device)
     assert len(h["step"]) == 1 and finite(h["value_loss"]) and finite(h["kl"])
-    h = train_rlhf(on(load_shipped("sft")[0], device), r1_reward, RLHFConfig(steps=1, prompts_per_step=4,
+    h = train_rlhf(load_shipped("sft")[0].to(device), r1_reward, RLHFConfig(steps=1, prompts_per_step=4,
                                                                              eval_every=1),
                    tokenizer=tok, eval_set=ev)
     assert len(h["step"]) == 1
 
-    policy = on(load_shipped("sft")[0], device)
+    policy = load_shipped("sft")[0].to(device)
     hd = train_dpo(policy, pairs, DPOConfig(steps=2, batch_size=8), tokenizer=tok, eval_set=ev)
     assert_on(policy, device)
     assert len(hd["step"]) == 2 and finite(hd["loss"])

@@ -263,14 +263,10 @@ class _no_interrupt:
     never leave half a reply in the connection; it is delivered right after."""
 
     def __enter__(self):
-        self.blocked = (threading.current_thread() is threading.main_thread()
-                        and hasattr(signal, "pthread_sigmask"))
-        if self.blocked:
-            self.previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self.held = _runner.hold_sigint()
 
     def __exit__(self, *exc):
-        if self.blocked:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.previous)
+        _runner.release_sigint(self.held)
 
 
 class _JudgeClient:

@@ -290,18 +290,18 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
     pid = 0
     # Ctrl-C (SIGINT) is held back in this thread while the child is forked, and the fork is inside
     # the try: an interrupt can never leave a child running that nobody stops
-    held = _hold_sigint()
+    held = hold_sigint()
     try:
         pid = os.fork()
         if pid == 0:  # the child
             try:
-                _release_sigint(held)
+                release_sigint(held)
                 os.close(res_r)
                 os.close(out_r)
                 _child_main(fn, calls, names, library, res_w, out_w, close_fds, run_case, encode, pack_frame)
             finally:
                 os._exit(70)  # _child_main never returns; nothing here may reach the caller's code
-        _release_sigint(held)  # an interrupt that came meanwhile is raised here, inside the try
+        release_sigint(held)  # an interrupt that came meanwhile is raised here, inside the try
         held = None
         for fd in (res_w, out_w):  # the child's ends
             parent_fds.remove(fd)
@@ -356,7 +356,7 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        _release_sigint(held)
+        release_sigint(held)
         if pid > 0:
             _stop(pid)
         for fd in parent_fds:  # each closed once: a number closed twice may be another thread's file
@@ -372,14 +372,15 @@ def run_in_child(fn, calls, names, library, time_limit: float, close_fds=(), *, 
     return outcome
 
 
-def _hold_sigint():
-    """Block SIGINT in this thread (the main thread only); returns what ``_release_sigint`` restores."""
+def hold_sigint():
+    """Hold back Ctrl-C (SIGINT) in this thread, the main thread only: it stays pending until
+    ``release_sigint(held)`` and is delivered then. Returns what that call restores."""
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask"):
         return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     return None
 
 
-def _release_sigint(held) -> None:
+def release_sigint(held) -> None:
     if held is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 

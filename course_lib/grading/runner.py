@@ -116,9 +116,10 @@ def readme_times(readme: str) -> dict[str, dict[str, float | None]]:
     """Notebook number -> {"full": seconds, "fast": seconds} from the README's syllabus table."""
     times = {}
     for line in readme.splitlines():
-        cols = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cols) >= 7 and re.fullmatch(r"\d\d", cols[0]):
-            times[cols[0]] = {"full": _seconds(cols[-2]), "fast": _seconds(cols[-1])}
+        number = _syllabus_number(line)
+        if number is not None:
+            cols = line.strip().strip("|").split("|")
+            times[number] = {"full": _seconds(cols[-2]), "fast": _seconds(cols[-1])}
     return times
 
 
@@ -142,11 +143,16 @@ def header_times(nb) -> dict[str, float | None]:
     return {} if m is None else {"full": _seconds(m.group("full")), "fast": _seconds(m.group("fast"))}
 
 
+def _syllabus_number(line: str) -> str | None:
+    """The notebook number of a README syllabus row ("| 05 | ... | full | fast |"), else None."""
+    cols = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cols[0] if len(cols) >= 7 and re.fullmatch(r"\d\d", cols[0]) else None
+
+
 def _replace_readme_time(readme: str, number: str, mode: str, value: str) -> str:
     lines = readme.split("\n")
     for i, line in enumerate(lines):
-        cols = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cols) >= 7 and cols[0] == number:
+        if _syllabus_number(line) == number:
             head, full, fast, tail = line.rstrip().rsplit("|", 3)
             full, fast = (f" {value} ", fast) if mode == "full" else (full, f" {value} ")
             lines[i] = "|".join((head, full, fast, tail))
@@ -179,8 +185,8 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
         src = HEADER_TIMES.sub(lambda m: m.group(1) + (value if mode == "full" else m.group("full")) + m.group(3)
                                + (value if mode == "fast" else m.group("fast")) + m.group(5), src, count=1)
         first["source"] = src.splitlines(keepends=True)
+        nbformat.validate(nbformat.from_dict(raw))
         path.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        nbformat.validate(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
     flag = " --full" if mode == "full" else ""
     note = (f"{RECORD_NOTE[mode]} `python -m course_lib run{flag} --record` on {time.strftime('%d %b %Y')}"
             f"{'' if load is None else f', load average {load:.1f} at the end'}.*")

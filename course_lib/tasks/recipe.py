@@ -76,7 +76,7 @@ def sft_stop_rule(tokenizer: CharTokenizer, examples, *, sft_cfg: TrainConfig = 
     At steps ``start``, ``start + every``, ... it fine-tunes a copy of the model on ``examples``
     with ``sft_cfg`` and scores it greedily on ``VALIDATION_SIZE`` training problems; True once
     that accuracy reaches ``accuracy``. The model itself is not touched. Each check's numbers are
-    kept in the returned function's ``checks`` list.
+    kept in the returned function's ``checks`` list, and ``fired`` says whether it ended pretraining.
     """
     import copy
 
@@ -89,11 +89,12 @@ def sft_stop_rule(tokenizer: CharTokenizer, examples, *, sft_cfg: TrainConfig = 
         sft(trial, tokenizer, examples, sft_cfg, num_threads=num_threads)
         acc = tasks.evaluate(trial, validation, tokenizer)["accuracy"]
         stop_when.checks.append({"step": steps_done, "validation_accuracy": acc})
+        stop_when.fired = acc >= accuracy
         log(f"  pretraining step {steps_done}: the SFT model would reach {acc:.1%} on the validation problems"
-            f"{' -> stop' if acc >= accuracy else ''}")
-        return acc >= accuracy
+            f"{' -> stop' if stop_when.fired else ''}")
+        return stop_when.fired
 
-    stop_when.checks = []
+    stop_when.checks, stop_when.fired = [], False
     return stop_when
 
 
@@ -138,7 +139,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     pre_loss = pretrain(model, tok, pretrain_cfg, documents=tasks.pretraining_documents,
                         num_threads=num_threads, progress=progress, stop_when=rule)["loss"]
     t1 = time.perf_counter()
-    capped = rule is not None and not (rule.checks and rule.checks[-1]["validation_accuracy"] >= STOP_ACCURACY)
+    capped = rule is not None and not rule.fired
     pretrain_cfg = replace(pretrain_cfg, steps=len(pre_loss))  # the steps it ran, as the files record
     log(f"pretraining: {pretrain_cfg.steps} steps in {t1 - t0:.1f} s, final loss {pre_loss[-1]:.3f}")
     if capped:
@@ -159,9 +160,10 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     log(f"SFT: {sft_cfg.steps} steps on {len(examples)} examples in {t3 - t2:.1f} s, final loss {sft_loss[-1]:.3f}")
     with threads(num_threads):
         ev_sft = tasks.evaluate(model, heldout, tok)
+    in_band = BAND[0] <= ev_sft["accuracy"] <= BAND[1]
     log(f"SFT model, held-out greedy: accuracy {ev_sft['accuracy']:.1%}, format {ev_sft['format_rate']:.1%}, "
         f"lenient accuracy {ev_sft['lenient_accuracy']:.1%} (the recipe's band: {BAND[0]:.0%}-{BAND[1]:.0%}"
-        f"{'' if BAND[0] <= ev_sft['accuracy'] <= BAND[1] else '; OUTSIDE it'})")
+        f"{'' if in_band else '; OUTSIDE it'})")
 
     if out_dir is not None:
         out = Path(out_dir)
@@ -178,8 +180,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     return {"pretrained": pretrained, "sft": model, "tokenizer": tok, "pretrain_loss": pre_loss,
             "sft_loss": sft_loss, "eval_pretrained": ev_pre, "eval_sft": ev_sft,
             "pretrain_steps": len(pre_loss), "stop_checks": rule.checks if rule else [],
-            "rule_fired": rule is not None and not capped,
-            "in_band": BAND[0] <= ev_sft["accuracy"] <= BAND[1],
+            "rule_fired": rule is not None and rule.fired, "in_band": in_band,
             "seconds": {"pretrain": t1 - t0, "sft": t3 - t2}}
 
 
