@@ -3,7 +3,7 @@
 One module per topic (see the README's syllabus); notebooks import from here and never paste
 library code.
 """
-from .core import budget, fast_mode, get_device, set_seed
+from .core import budget, fast_mode, fast_note, get_device, set_seed
 
 __version__ = "0.1.0"
-__all__ = ["budget", "fast_mode", "get_device", "set_seed", "__version__"]
+__all__ = ["budget", "fast_mode", "fast_note", "get_device", "set_seed", "__version__"]
