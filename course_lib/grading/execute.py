@@ -1,10 +1,11 @@
-"""Execute one notebook on a fresh kernel inside an isolated, read-only filesystem (the executor).
+"""Execute one notebook on a fresh kernel inside the kernel's isolation (the executor).
 
-Run by the grader's worker as ``python -I -c <bootstrap> execute WORKDIR NOTEBOOK TIMEOUT MEMORY``:
-it makes everything but WORKDIR read-only for itself and the kernel it starts (``regrade.isolate``),
-limits the address space, runs every cell with nbclient (errors do not stop the run), and writes
-``executed.ipynb`` and ``status.json`` into WORKDIR. Everything it writes is read back by the worker
-as untrusted data.
+Run by the grader's worker as ``python -I -c <bootstrap> execute WORKDIR NOTEBOOK TIMEOUT MEMORY ISOLATED``:
+it becomes pid 1 of its own namespaces (``regrade.confine``: only the course and the interpreter
+visible, read-only but WORKDIR; its own loopback; an unprivileged user with no capability), so the
+kernel it starts and everything that kernel starts die when it exits. It limits the address space,
+runs every cell with nbclient (errors do not stop the run), and writes ``executed.ipynb`` and
+``status.json`` into WORKDIR. Everything it writes is read back by the worker as untrusted data.
 """
 from __future__ import annotations
 
@@ -16,15 +17,28 @@ import time
 
 def main(argv: list[str]) -> int:
     workdir, notebook, timeout, memory = argv[0], argv[1], float(argv[2]), int(argv[3])
+    isolated = argv[4:5] != ["0"]
     status: dict = {"finished": False, "reason": "", "protections": [], "missing": []}
 
     def save() -> None:
         with open(os.path.join(workdir, "status.json"), "w", encoding="utf-8") as f:
             json.dump(status, f)
 
-    from .regrade import isolate
+    from course_lib.isolation import die_with_parent
 
-    status["protections"], status["missing"] = isolate(workdir)
+    from .regrade import confine, unprotected
+
+    die_with_parent()  # a worker that is killed takes its executor, and so the notebook, with it
+
+    if isolated:
+        status["protections"], status["missing"] = confine(workdir)
+        why = unprotected(status["protections"], status["missing"])
+        if why is not None:
+            status["reason"] = why
+            save()
+            return 0
+    else:
+        status["missing"] = ["isolation (--unisolated: learner code ran with the grader's own rights)"]
     os.chdir(workdir)
     if memory > 0:
         try:

@@ -95,11 +95,13 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
     return list(seen.values()), ignored
 
 
-def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, memory: int, policy: str) -> dict:
+def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, memory: int, policy: str,
+               isolated: bool = True) -> dict:
     """Grade one submission in a fresh worker process; a worker that fails gives zero with the reason."""
     job = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
     cmd = bootstrap(repo_root(), "course_lib.grading.worker") + [
-        str(sub.path.resolve()), sub.notebook, str(job), "1" if fast else "0", str(timeout), str(memory), policy]
+        str(sub.path.resolve()), sub.notebook, str(job), "1" if fast else "0", str(timeout), str(memory), policy,
+        "1" if isolated else "0"]
     env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST"}
     started = time.perf_counter()
     reason = ""
@@ -129,7 +131,7 @@ def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, me
 
 
 def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout: float = 600.0,
-          memory: int = 8 * 2**30, policy: str = "zero", progress: bool = True) -> dict:
+          memory: int = 8 * 2**30, policy: str = "zero", progress: bool = True, isolated: bool = True) -> dict:
     """Grade every submission in ``folder`` and write the gradebook into ``out``; returns a summary."""
     subs, ignored = discover(folder)
     if not subs:
@@ -143,7 +145,8 @@ def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout:
 
         bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=timeout, memory=memory, policy=policy)
+            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=timeout, memory=memory, policy=policy,
+                                   isolated=isolated)
                        for s in subs]
             for fut in as_completed(futures):
                 results.append(fut.result())
@@ -152,7 +155,7 @@ def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     summary = {"seconds": round(time.perf_counter() - started, 1), "jobs": jobs, "mode": "fast" if fast else "full",
-               "library_policy": policy, "ignored": ignored}
+               "library_policy": policy, "ignored": ignored, "isolated": isolated}
     report.write_all(results, summary, out)
     return {"results": results, **summary}
 
@@ -170,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a function that is or calls or copies the library's implementation: zero points "
                              "(default) or full points with a flag in the gradebook")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--unisolated", action="store_true",
+                        help="run learner code without the kernel's isolation (only where the kernel refuses "
+                             "namespaces, e.g. macOS, and only for a class whose code you trust: a submission "
+                             "can then change other learners' files and marks)")
     args = parser.parse_args(argv)
     if not args.submissions.exists():
         print(f"grade: SUBMISSIONS folder not found: {args.submissions}", file=sys.stderr)
@@ -182,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = grade(args.submissions, args.out, jobs=args.jobs, fast=not args.full, timeout=args.timeout,
-                        memory=int(args.memory_gb * 2**30), policy=args.library, progress=not args.no_progress)
+                        memory=int(args.memory_gb * 2**30), policy=args.library, progress=not args.no_progress,
+                        isolated=not args.unisolated)
     except ValueError as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2

@@ -4,8 +4,10 @@ The grader's worker process imports ``course_lib.exercises`` before it ever look
 so its checker (and the judge process the checker forks at import) is the library as shipped. For
 each captured function the worker forks a *sub-grader* that
 
-1. enters a mount namespace where the whole filesystem is read-only except an empty temporary
-   directory (``isolate``; reported when the kernel does not allow it),
+1. becomes pid 1 of its own pid, mount and network namespaces (``confine``): it sees only
+   ``grader_view``, read-only, and an empty temporary directory; it runs as an unprivileged user with
+   no capability and ``no_new_privs``, so it cannot remount anything; when it exits the kernel kills
+   every process it left. Without these kernel layers it refuses to run the function (``unprotected``),
 2. rebuilds the function from its source with nothing executed at definition time: the source
    must be one plain ``def`` (no decorators, literal default values, annotations left unevaluated),
    its globals are modules and functions from an allow-list of packages, helper functions from the
@@ -31,6 +33,7 @@ import signal
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 ALLOWED_PACKAGES = frozenset({
@@ -49,29 +52,47 @@ class BuildError(ValueError):
     """The captured function cannot be rebuilt safely; the message says why, for the learner."""
 
 
-def isolate(workdir: str) -> tuple[list[str], list[str]]:
-    """Make everything but ``workdir`` read-only for this process and its children (Linux, root or
-    user namespaces); return (protections in force, protections missing with the reason)."""
-    from course_lib import _sandbox_child as sc
+def die_with_parent() -> None:
+    from course_lib.isolation import die_with_parent as die
 
-    ctypes, libc = sc._libc()
-    if libc is None:
-        return [], [f"read-only filesystem (Linux only; this is {sys.platform})"]
-    err = sc._unshare(libc, ctypes, sc.CLONE_NEWNS)
-    if err is not None:
-        uid, gid = os.getuid(), os.getgid()
-        err_user = sc._unshare(libc, ctypes, sc.CLONE_NEWNS | sc.CLONE_NEWUSER)
-        if err_user is not None:
-            return [], [f"mount namespace ({err}; as a user: {err_user})"]
-        try:
-            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
-                               ("/proc/self/gid_map", f"{gid} {gid} 1")):
-                with open(path, "w") as f:
-                    f.write(text)
-        except OSError as exc:
-            return [], [f"user namespace id maps ({exc.strerror})"]
-    done, missing = sc._private_mounts(libc, ctypes, os.path.realpath(workdir))
-    return ["mount namespace", *done], missing
+    die()
+
+
+def grader_view() -> list[str]:
+    """What learner code sees of the filesystem, read-only: the interpreter and its packages, the
+    system's libraries and settings, and the course (its code and ``data/``). Not the submissions
+    folder, the gradebook, home folders or other temporary files."""
+    from course_lib import isolation
+
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [*isolation.python_view(), sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(sys.executable)),
+             "/usr", "/bin", "/sbin", "/etc", "/sys", root]
+    paths += [p for p in sys.path if p and os.path.isdir(p)]
+    return list(dict.fromkeys(paths))
+
+
+def confine(workdir: str) -> tuple[list[str], list[str]]:
+    """Run the rest of this process as pid 1 of its own namespaces (``course_lib.isolation.confine``):
+    only ``grader_view`` visible and read-only but ``workdir``, its own loopback network, no
+    capabilities, an unprivileged user id. (protections in force, protections missing with the reason)."""
+    from course_lib import isolation
+
+    return isolation.confine(workdir, view=grader_view(), scratch=("/dev/shm",), network=True)
+
+
+REQUIRED = ("pid namespace", "mount namespace", "no capabilities, no_new_privs")
+
+
+def unprotected(done: list[str], missing: list[str]) -> str | None:
+    """Why learner code must not run with these protections, or None when the boundary is complete."""
+    lacking = [p for p in REQUIRED if p not in done]
+    if not any(p.startswith("only the interpreter") or p.startswith("read-only filesystem") for p in done):
+        lacking.append("read-only filesystem")
+    if not lacking:
+        return None
+    return (f"the kernel did not allow the grader's isolation ({'; '.join(missing) or ', '.join(lacking)}); "
+            f"learner code was not run (grade on Linux with user namespaces, or pass --unisolated for a "
+            f"class whose code you trust)")
 
 
 # --- rebuilding a function from its source -----------------------------------------------------------
@@ -214,7 +235,7 @@ def copied_from(source: str, exercise) -> str | None:
 # --- the sub-grader -----------------------------------------------------------------------------------
 
 
-def grade_capture(name: str, capture: dict, check, *, time_limit: float = 120.0) -> dict:
+def grade_capture(name: str, capture: dict, check, *, time_limit: float = 120.0, isolated: bool = True) -> dict:
     """Rebuild and check one captured function in a forked, isolated sub-grader.
 
     Returns ``{"status", "passed", "hint", "message", "mistake", "details", "trusted"}``; ``status``
@@ -230,12 +251,18 @@ def grade_capture(name: str, capture: dict, check, *, time_limit: float = 120.0)
         try:
             os.close(r)
             os.setsid()
+            die_with_parent()
             devnull = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
             sys.stdout = sys.stderr = open(os.devnull, "w")
-            isolate(scratch)
+            if isolated:  # from here on: pid 1 of its own namespaces, confined to scratch, nobody
+                why = unprotected(*confine(scratch))
+                if why is not None:
+                    os.write(w, json.dumps({"status": "invalid", "message": why}).encode())
+                    os._exit(BUILD_FAILED)
             os.chdir(scratch)
+            tempfile.tempdir = scratch
             try:
                 fn = build_function(capture)
             except BuildError as exc:

@@ -2,8 +2,9 @@
 
 Run by ``grade`` as a fresh isolated interpreter (``python -I``) per submission, so the checker it
 imports is the library as shipped. Writes ``result.json`` into its job folder; learner code never runs
-in this process and cannot write there (the kernel and every sub-grader see a read-only filesystem
-except their own scratch folder).
+in this process and cannot write there (the kernel and every sub-grader run in namespaces of their
+own, see ``course_lib.isolation``: they see the course read-only and their own scratch folder, run
+as an unprivileged user with no capability, and die with their namespace).
 """
 from __future__ import annotations
 
@@ -32,24 +33,7 @@ def repo_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _kill_leftovers(workdir: str) -> None:
-    """SIGKILL every process whose working directory is inside ``workdir`` (a kernel left running)."""
-    real = os.path.realpath(workdir)
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if cwd == real or cwd.startswith(real + os.sep):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def start_execution(notebook: Path, workdir: Path, *, fast: bool, timeout: float, memory: int):
+def start_execution(notebook: Path, workdir: Path, *, fast: bool, timeout: float, memory: int, isolated: bool = True):
     """Start executing the grader's copy of a notebook in a child executor; ``finish_execution`` waits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "JPY_", "JUPYTER_"))}
     for sub in ("tmp", ".runtime", ".ipython", ".mpl"):
@@ -68,22 +52,36 @@ def start_execution(notebook: Path, workdir: Path, *, fast: bool, timeout: float
     if fast:
         env["COURSE_FAST"] = "1"
     cmd = bootstrap(repo_root(), "course_lib.grading.execute") + [str(workdir), notebook.name, str(timeout),
-                                                                  str(memory)]
+                                                                  str(memory), "1" if isolated else "0"]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     return proc, time.perf_counter()
 
 
 def finish_execution(proc, started: float, workdir: Path, timeout: float) -> dict:
-    """Wait for the executor (killing it, and any process left in ``workdir``, past the limit); its status."""
-    hung = False
+    """Wait for the executor (killing it past the limit); its status.
+
+    The executor is pid 1 of its own pid namespace: when it exits or is killed, the kernel kills
+    every process the notebook started, so nothing of the learner's runs once this returns (with
+    ``--unisolated`` there is no such guarantee). Every wait here is bounded.
+    """
+    hung, err = False, b""
     try:
         _, err = proc.communicate(timeout=max(1.0, timeout + 30 - (time.perf_counter() - started)))
     except subprocess.TimeoutExpired:
         hung = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-    _kill_leftovers(str(workdir))
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # a process outside the namespace kept the pipe: stop reading
+            proc.kill()
+            for stream in (proc.stderr, proc.stdout):
+                if stream is not None:
+                    stream.close()
+            proc.wait(timeout=30)
     try:
         status = json.loads((workdir / "status.json").read_text(encoding="utf-8"))
         status = status if isinstance(status, dict) else {}
@@ -122,7 +120,7 @@ def forged_claims(claimed: list[dict], reproduced: list[dict]) -> list[str]:
 
 
 def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, timeout: float, memory: int,
-                   library_policy: str) -> dict:
+                   library_policy: str, isolated: bool = True) -> dict:
     """Everything ``result.json`` holds for one submission (see ``grade``)."""
     import nbformat
 
@@ -158,7 +156,8 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
     workdir = job / "work"
     workdir.mkdir(parents=True)
     nbformat.write(nb, workdir / f"{notebook}.ipynb")
-    proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout, memory=memory)
+    proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout, memory=memory,
+                               isolated=isolated)
     # While the notebook runs: load the pristine checker (no learner code has run in this process).
     from course_lib.exercises import get_exercise, list_exercises
     from course_lib.exercises.checker import check
@@ -191,7 +190,8 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
                 graded = {"status": "invalid", "passed": False, "hint": "", "mistake": None, "details": "",
                           "message": f"the function passed to check could not be recorded: {c['error']}"}
             else:
-                graded = regrade.grade_capture(name, c, check, time_limit=max(60.0, 4 * ex.time_limit + 30))
+                graded = regrade.grade_capture(name, c, check, time_limit=max(60.0, 4 * ex.time_limit + 30),
+                                               isolated=isolated)
                 copy = regrade.copied_from(c["source"], ex)
                 graded["flag"] = f"copy of {copy}" if copy else ""
                 if graded["status"] == "library":
@@ -222,11 +222,11 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
 
 
 def main(argv: list[str]) -> int:
-    """``worker SUBMISSION NOTEBOOK JOBDIR FAST TIMEOUT MEMORY LIBRARY_POLICY``: writes JOBDIR/result.json."""
+    """``worker SUBMISSION NOTEBOOK JOBDIR FAST TIMEOUT MEMORY LIBRARY_POLICY [ISOLATED]``: writes JOBDIR/result.json."""
     submission, notebook, job = Path(argv[0]), argv[1], Path(argv[2])
     fast, timeout, memory, policy = argv[3] == "1", float(argv[4]), int(argv[5]), argv[6]
     result = grade_notebook(submission, notebook, job, fast=fast, timeout=timeout, memory=memory,
-                            library_policy=policy)
+                            library_policy=policy, isolated=argv[7:8] != ["0"])
     tmp = job / "result.json.tmp"
     tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
     os.replace(tmp, job / "result.json")

@@ -1,0 +1,179 @@
+"""The grader as a security boundary: a hostile submission cannot change another learner's marks.
+
+One class is graded once (module fixture): an honest learner and an attacker whose notebook, and
+whose checked function (run again by the sub-grader), try to turn the read-only filesystem back on
+for writing (``mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND, NULL)`` and every mount point one by
+one), then rewrite the classmate's submission, add a file to the submissions folder, append to last
+week's gradebook, and leave a double-forked, ``setsid``, ``chdir('/')`` process that keeps the
+executor's stderr and tries to rewrite the new ``gradebook.csv`` after ``grade`` has returned.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+import uuid
+
+import nbformat
+import pytest
+
+from course_lib.grading import grade as grade_mod
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux only: the kernel's isolation")
+
+NB = "00_welcome"
+MARKER = f"course-security-leftover-{uuid.uuid4().hex}"
+
+CORRECT = '''\
+def my_returns(rewards, gamma, dones=None):
+    out, g = [0.0] * len(rewards), 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        if dones is not None and dones[t]:
+            g = 0.0
+        g = rewards[t] + gamma * g
+        out[t] = g
+    return out
+'''
+CHECK = 'from course_lib.exercises import check\ncheck("discounted_returns", my_returns)'
+
+# Learner code: remount "/" read-write (the exact call of the report), then every mount point, then
+# write where the learner must not. Prints what happened; returns the list of paths it wrote.
+ATTACK = '''\
+def _attack(targets):
+    import ctypes, os
+    MS_REMOUNT, MS_BIND = 32, 4096
+    libc = ctypes.CDLL(None, use_errno=True)
+    said = ["remount / -> %d (errno %d)" % (libc.mount(None, b"/", None, MS_REMOUNT | MS_BIND, None),
+                                            ctypes.get_errno())]
+    try:
+        points = [line.split()[4] for line in open("/proc/self/mountinfo")]
+    except OSError:
+        points = []
+    for p in points:
+        libc.mount(None, p.encode(), None, MS_REMOUNT | MS_BIND, None)
+    wrote = []
+    for path, mode in targets:
+        try:
+            with open(path, mode) as f:
+                f.write("tampered by the attacker\\n")
+            wrote.append(path)
+        except OSError as exc:
+            said.append("refused %s: %s" % (path, exc))
+    print(said, "wrote:", wrote)
+    return wrote
+'''
+
+LEFTOVER = '''\
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.chdir("/")
+        code = ("import ctypes, sys, time\\n"
+                "libc = ctypes.CDLL(None)\\n"
+                "end = time.time() + 90\\n"
+                "while time.time() < end:\\n"
+                "    libc.mount(None, b'/', None, 32 | 4096, None)\\n"
+                "    try:\\n"
+                "        open(sys.argv[2], 'a').write('attacker,1,1,1,,0\\\\n')\\n"
+                "    except OSError:\\n"
+                "        pass\\n"
+                "    time.sleep(0.2)\\n")
+        os.execv(sys.executable, [sys.executable, "-c", code, MARKER, BOOK])
+    os._exit(0)
+time.sleep(0.5)
+'''
+
+
+def _notebook(*sources: str):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    return nb
+
+
+def _marked_processes() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if MARKER.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attack")
+    subs, out = root / "subs", root / "book"
+    subs.mkdir()
+    out.mkdir()
+    victim = subs / f"victim__{NB}.ipynb"
+    nbformat.write(_notebook(CORRECT, CHECK), victim)
+    last_week = out / "last_week.csv"
+    last_week.write_text("learner,total\nvictim,3\n")
+    new_book = out / "gradebook.csv"
+    targets = [(str(victim), "w"), (str(subs / "planted__00_welcome.ipynb"), "w"), (str(last_week), "a")]
+    # The attacker's checked function attacks too (it runs again in the sub-grader), then answers.
+    fn = CORRECT.replace("    out, g =", f"    _attack({targets!r})\n    out, g =", 1)
+    nbformat.write(_notebook(ATTACK, f"print(_attack({targets!r}))",
+                             LEFTOVER.replace("MARKER", repr(MARKER)).replace("BOOK", repr(str(new_book))),
+                             fn, CHECK), subs / f"attacker__{NB}.ipynb")
+    before = {p.name: p.read_bytes() for p in subs.iterdir()}
+    started = time.monotonic()
+    rc = grade_mod.main([str(subs), "--out", str(out), "--jobs", "2", "--timeout", "40", "--no-progress"])
+    seconds = time.monotonic() - started
+    book = new_book.read_bytes()
+    time.sleep(3)  # anything left running would rewrite the gradebook now
+    leftovers = _marked_processes()
+    for pid in leftovers:  # do not leave the attacker running on the test machine
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    results = json.loads((out / "results.json").read_text())["results"]
+    return {"rc": rc, "subs": subs, "before": before, "last_week": last_week, "book_at_exit": book,
+            "book_now": new_book.read_bytes(), "leftovers": leftovers, "seconds": seconds,
+            "by": {r["learner"]: r for r in results}, "out": out}
+
+
+def test_the_classmates_submission_and_the_submissions_folder_are_unchanged(attacked):
+    assert attacked["rc"] == 0
+    now = {p.name: p.read_bytes() for p in attacked["subs"].iterdir()}
+    assert now == attacked["before"]
+
+
+def test_last_weeks_gradebook_is_unchanged(attacked):
+    assert attacked["last_week"].read_text() == "learner,total\nvictim,3\n"
+
+
+def test_the_honest_learner_gets_exact_marks_and_the_attacker_no_more_than_its_answer(attacked):
+    rows = {r["learner"]: r for r in csv.DictReader(attacked["book_now"].decode().splitlines())}
+    assert set(rows) == {"victim", "attacker"}
+    assert rows["victim"]["total"] == "1"
+    victim = attacked["by"]["victim"]["exercises"]["discounted_returns"]
+    assert (victim["points"], victim["status"]) == (1, "passed")
+    # the attacker's function ran its attack in the sub-grader, failed to write, and then answered
+    attacker = attacked["by"]["attacker"]["exercises"]["discounted_returns"]
+    assert (attacker["points"], attacker["status"]) == (1, "passed"), attacker
+
+
+def test_nothing_of_the_learner_runs_after_grading_and_the_gradebook_stays_as_written(attacked):
+    assert attacked["leftovers"] == []
+    assert attacked["book_now"] == attacked["book_at_exit"]
+
+
+def test_a_left_behind_process_does_not_hold_up_grading(attacked):
+    # the leftover keeps the executor's stderr; the worker must not wait for it past the notebook
+    assert attacked["seconds"] < 120, attacked["seconds"]
+    assert attacked["by"]["attacker"]["execution"]["finished"]
+
+
+def test_the_grader_reports_the_kernel_protections_it_used(attacked):
+    protections = " ".join(attacked["by"]["victim"]["execution"]["protections"])
+    for what in ("pid namespace", "read-only", "no capabilities", "no_new_privs"):
+        assert what in protections, protections
