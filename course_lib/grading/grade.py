@@ -59,8 +59,39 @@ def match_notebook(stem: str, known: list[str]) -> str | None:
     return None
 
 
+def shown(name: str) -> str:
+    """A file name as text that can always be printed and stored (undecodable bytes as escapes)."""
+    return ascii(name)[1:-1] if not name.isprintable() or _undecodable(name) else name
+
+
+def _undecodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def _refusal(entry: Path, folder: Path) -> str | None:
+    """Why a file or folder in SUBMISSIONS is left out before its name is read, or None."""
+    name = entry.name
+    if _undecodable(name) or not name.isprintable():
+        return "its name is not printable UTF-8 text; rename it"
+    if name.startswith("."):
+        return "a hidden file (its name starts with '.'); rename it to grade it"
+    if entry.is_symlink():
+        target = entry.resolve()
+        if not target.is_relative_to(folder.resolve()):
+            return "a symbolic link to a place outside the submissions folder"
+    return None
+
+
 def discover(folder: Path) -> tuple[list[Submission], list[str]]:
-    """Every submission in ``folder`` and one line per file that was left out, and why."""
+    """Every submission in ``folder`` and one line per file that was left out, and why.
+
+    Names that are not printable UTF-8, hidden files and links that lead out of ``folder`` are left
+    out (and listed), so every learner name that reaches the reports is plain text.
+    """
     known = course_notebooks()
     subs, ignored = [], []
 
@@ -73,11 +104,13 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
             subs.append(Submission(learner, nb, file))
 
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
+        if (why := _refusal(entry, folder)) is not None:
+            ignored.append(f"{shown(entry.name)}: {why}")
+        elif entry.is_dir():
             for file in sorted(entry.iterdir()):
-                if file.is_file() and not file.name.startswith("."):
+                if (why := _refusal(file, folder)) is not None:
+                    ignored.append(f"{entry.name}/{shown(file.name)}: {why}")
+                elif file.is_file():
                     add(entry.name, file, file.stem)
         elif entry.is_file():
             learner, sep, stem = entry.stem.partition("__")

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -20,7 +23,34 @@ def _columns(results: list[dict]) -> list[tuple[str, str]]:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+    """A file name for a learner: their name when it is plain, else a readable form plus a short hash
+    of the name, so that two learners never share a file (``x y`` and ``x_y``)."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
+    if plain == name:
+        return plain
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{plain[:60]}-{digest}"
+
+
+def _csv_text(value) -> str:
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading apostrophe
+    (OWASP's advice against CSV injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` all at once: a temporary file in the same folder, then ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _cell(entry: dict | None) -> str:
@@ -30,23 +60,25 @@ def _cell(entry: dict | None) -> str:
 
 
 def write_all(results: list[dict], summary: dict, out: Path) -> None:
+    """Write every report. All of them are made in memory first, so a failure writes nothing; each
+    file is then replaced whole (``write_text_atomically``), never left half written."""
     by_learner: dict[str, dict[str, dict]] = {}
     for r in results:
         by_learner.setdefault(r["learner"], {})[r["notebook"]] = r
     cols = _columns(results)
     learners = sorted(by_learner)
-    _write_csv(out / "gradebook.csv", learners, by_learner, cols)
-    _write_md(out / "gradebook.md", learners, by_learner, cols, results, summary)
-    (out / "feedback").mkdir(exist_ok=True)
-    (out / "gradescope").mkdir(exist_ok=True)
+    files = {Path("gradebook.csv"): _csv(learners, by_learner, cols),
+             Path("gradebook.md"): _md(learners, by_learner, cols, results, summary)}
     for learner in learners:
-        _write_feedback(out / "feedback" / f"{_safe(learner)}.md", learner, by_learner[learner], cols)
-        folder = out / "gradescope" / _safe(learner)
-        folder.mkdir(exist_ok=True)
-        (folder / "results.json").write_text(json.dumps(gradescope(by_learner[learner], cols), indent=1),
-                                             encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({"summary": summary, "results": results}, indent=1),
-                                      encoding="utf-8")
+        files[Path("feedback") / f"{_safe(learner)}.md"] = _feedback(learner, by_learner[learner], cols)
+        files[Path("gradescope") / _safe(learner) / "results.json"] = json.dumps(
+            gradescope(by_learner[learner], cols), indent=1)
+    files[Path("results.json")] = json.dumps({"summary": summary, "results": results}, indent=1)
+    for text in files.values():
+        text.encode("utf-8")  # raises here, before anything is written, if a text cannot be stored
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(out / rel, text)
 
 
 def _entry(mine: dict[str, dict], nb: str, ex: str) -> dict | None:
@@ -54,20 +86,22 @@ def _entry(mine: dict[str, dict], nb: str, ex: str) -> dict | None:
     return None if r is None else r["exercises"].get(ex)
 
 
-def _write_csv(path: Path, learners, by_learner, cols) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["learner", *[_column(nb, ex) for nb, ex in cols], "total", "max", "flags", "forged"])
-        for learner in learners:
-            mine = by_learner[learner]
-            entries = [_entry(mine, nb, ex) for nb, ex in cols]
-            total = sum(e["points"] for e in entries if e)
-            flags = [f"{_column(nb, ex)}: {e['flag']}" for (nb, ex), e in zip(cols, entries) if e and e.get("flag")]
-            forged = sum(len(r["forged"]) for r in mine.values())
-            w.writerow([learner, *[_cell(e) for e in entries], total, len(cols), "; ".join(flags), forged])
+def _csv(learners, by_learner, cols) -> str:
+    f = io.StringIO()
+    w = csv.writer(f)
+    w.writerow(["learner", *[_column(nb, ex) for nb, ex in cols], "total", "max", "flags", "forged"])
+    for learner in learners:
+        mine = by_learner[learner]
+        entries = [_entry(mine, nb, ex) for nb, ex in cols]
+        total = sum(e["points"] for e in entries if e)
+        flags = [f"{_column(nb, ex)}: {e['flag']}" for (nb, ex), e in zip(cols, entries) if e and e.get("flag")]
+        forged = sum(len(r["forged"]) for r in mine.values())
+        w.writerow([_csv_text(learner), *[_cell(e) for e in entries], total, len(cols),
+                    _csv_text("; ".join(flags)), forged])
+    return f.getvalue()
 
 
-def _write_md(path: Path, learners, by_learner, cols, results, summary) -> None:
+def _md(learners, by_learner, cols, results, summary) -> str:
     lines = ["# Gradebook", "",
              f"{len(learners)} learner(s), {len(results)} notebook(s) graded in {summary['seconds']} s "
              f"({summary['mode']} mode, {summary['jobs']} job(s); a library answer counts "
@@ -124,10 +158,10 @@ def _write_md(path: Path, learners, by_learner, cols, results, summary) -> None:
     for r in sorted(results, key=lambda r: (r["learner"], r["notebook"])):
         lines.append(f"| {r['learner']} | {r['notebook']} | {r.get('execution', {}).get('seconds', '—')} | "
                      f"{r.get('wall_seconds', '—')} |")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
-def _write_feedback(path: Path, learner: str, mine: dict[str, dict], cols) -> None:
+def _feedback(learner: str, mine: dict[str, dict], cols) -> str:
     total = sum((_entry(mine, nb, ex) or {"points": 0})["points"] for nb, ex in cols)
     lines = [f"# Feedback for {learner}", "", f"Score: {total} of {len(cols)}.", ""]
     for nb, ex in cols:
@@ -149,7 +183,7 @@ def _write_feedback(path: Path, learner: str, mine: dict[str, dict], cols) -> No
             lines.append(f"- Your submitted file shows a result that re-running it did not give: {f}.")
         if r.get("execution") and not r["execution"].get("finished"):
             lines.append(f"- {r['notebook']} did not run to the end when re-executed: {r['execution'].get('reason')}.")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def gradescope(mine: dict[str, dict], cols) -> dict:
