@@ -40,10 +40,16 @@ BLOCKED_MODULES = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_pos
 # Supervisor, init and harness
 # ----------------------------------------------------------------------------------------------
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
-SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+# Protections without which a program is refused (the audit hook alone is no boundary).
+REQUIRED = ("network namespace", "pid namespace", "mount namespace", "no capabilities, no_new_privs",
+            "only the interpreter, its libraries and the working directory visible, all read-only but the "
+            "working directory")
+
+try:  # run by the sandbox: its boot line put the module's code here (the child cannot import course_lib)
+    isolation  # noqa: B018
+except NameError:  # imported as course_lib._sandbox_child
+    from course_lib import isolation
 
 
 _ESCAPES = {**{i: f"\\u{i:04x}" for i in [*range(0x20), *range(0xD800, 0xE000)]},
@@ -89,107 +95,6 @@ def _record(fd: int, nonce: str, kind: str, **fields) -> None:
         data = data[os.write(fd, data):]
 
 
-def _libc():
-    """(ctypes, libc) on Linux, (None, None) elsewhere: the kernel layers are Linux's."""
-    if not sys.platform.startswith("linux"):
-        return None, None
-    import ctypes  # only in the supervisor: the harness is a fresh exec and never has it loaded
-    return ctypes, ctypes.CDLL(None, use_errno=True)
-
-
-def _unshare(libc, ctypes, flags: int) -> str | None:
-    """``unshare(2)``; None on success, else the error text."""
-    if hasattr(os, "unshare"):  # Python 3.12+
-        try:
-            os.unshare(flags)
-            return None
-        except OSError as exc:
-            return exc.strerror
-    if libc.unshare(flags) != 0:
-        return os.strerror(ctypes.get_errno())
-    return None
-
-
-def _enter_namespaces(libc, ctypes) -> tuple[list[str], list[str]]:
-    """Try new network + pid + mount namespaces (as root, else inside a new user namespace)."""
-    done, missing = [], []
-    base = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
-    err = _unshare(libc, ctypes, base)
-    if err is None:
-        return ["network namespace", "pid namespace", "mount namespace"], missing
-    uid, gid = os.getuid(), os.getgid()
-    err_user = _unshare(libc, ctypes, base | CLONE_NEWUSER)
-    if err_user is None:
-        try:  # map our own ids, so files keep their owners; we hold every capability inside
-            for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
-                               ("/proc/self/gid_map", f"{gid} {gid} 1")):
-                with open(path, "w") as f:
-                    f.write(text)
-        except OSError as exc:
-            missing.append(f"user namespace id maps ({exc.strerror})")
-        return ["user namespace", "network namespace", "pid namespace", "mount namespace"], missing
-    if _unshare(libc, ctypes, CLONE_NEWNET) is None:
-        done.append("network namespace")
-    else:
-        missing.append(f"network namespace ({err}; as a user: {err_user})")
-    missing.append(f"pid and mount namespaces ({err}; as a user: {err_user})")
-    return done, missing
-
-
-def _private_mounts(libc, ctypes, workdir: str) -> tuple[list[str], list[str]]:
-    """Inside the new mount namespace: a /proc of our own pid namespace, everything read-only but workdir."""
-    done, missing = [], []
-
-    def mount(src, dst, fstype, flags) -> str | None:
-        ok = libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags, None)
-        return None if ok == 0 else os.strerror(ctypes.get_errno())
-
-    if (err := mount(None, "/", None, MS_REC | MS_PRIVATE)) is not None:
-        return done, [f"private mounts ({err})"]
-    if (err := mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)) is None:
-        done.append("private /proc (only the sandbox's processes)")
-    else:
-        missing.append(f"private /proc ({err})")
-    if (err := mount(workdir, workdir, None, MS_BIND | MS_REC)) is not None:
-        return done, [*missing, f"read-only filesystem ({err})"]
-
-    class MountAttr(ctypes.Structure):
-        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-    def setattr_(path: str, flags: int, attr) -> str | None:
-        ok = libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), flags, ctypes.byref(attr),
-                          ctypes.sizeof(attr))
-        return None if ok == 0 else os.strerror(ctypes.get_errno())
-
-    err = setattr_("/", AT_RECURSIVE, MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0))
-    if err is None:
-        err = setattr_(workdir, AT_RECURSIVE, MountAttr(0, MOUNT_ATTR_RDONLY, 0, 0))
-    if err is None:
-        os.chdir(workdir)  # the old cwd still points below the new bind mount, at the read-only one
-        done.append("read-only filesystem except the working directory")
-    else:
-        missing.append(f"read-only filesystem ({err})")
-    return done, missing
-
-
-def _drop_privileges(libc, ctypes) -> str | None:
-    """Empty the capability bounding set and set no_new_privs; the next exec then holds no capability."""
-    errors = []
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = 40
-    for cap in range(last + 1):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            errors.append(os.strerror(ctypes.get_errno()))
-            break
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        errors.append("no_new_privs: " + os.strerror(ctypes.get_errno()))
-    return "; ".join(errors) or None
-
-
 def _wait_status(pid: int) -> dict:
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
@@ -215,12 +120,13 @@ def _supervise(workdir: str) -> int:
                 pass
     signal.signal(signal.SIGTERM, stop)
     cfg = _load_config(workdir)
-    ctypes, libc = _libc()
+    ctypes, libc = isolation.libc()
     if libc is None:
         done, missing = [], [f"namespaces, private mounts, capability drop (Linux only; this is {sys.platform})"]
     else:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        done, missing = _enter_namespaces(libc, ctypes) if cfg["namespaces"] else ([], ["namespaces (not asked for)"])
+        done, missing = isolation.new_namespaces(libc, ctypes, network=True) if cfg["namespaces"] \
+            else ([], ["namespaces (not asked for)"])
     init = os.fork()
     if init == 0:
         try:  # init: dies with the supervisor; when it exits, the kernel kills every process of the namespace
@@ -243,21 +149,26 @@ def _supervise(workdir: str) -> int:
 def _init(libc, ctypes, cfg: dict, workdir: str, done: list, missing: list) -> None:
     """Pid 1 of the new namespace (when there is one): mounts, capabilities, then the harness."""
     fd, nonce = cfg["result_fd"], cfg["nonce"]
+    python = os.path.realpath(sys.executable)  # the view holds the interpreter itself, not a venv's link
     if libc is not None:
         libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
         if "mount namespace" in done:
-            more, lacking = _private_mounts(libc, ctypes, workdir)
+            more, lacking = isolation.private_mounts(libc, ctypes, workdir, isolation.python_view(python))
             done, missing = done + more, missing + lacking
-        err = _drop_privileges(libc, ctypes)
-        done, missing = (done + ["no capabilities, no_new_privs"], missing) if err is None else \
-            (done, missing + [f"capability drop ({err})"])
+        more, lacking = isolation.drop_privileges(libc, ctypes, own=(workdir,), nobody=isolation.VIEW in done)
+        done, missing = done + more, missing + lacking
+    why = isolation.lacking(done, missing, REQUIRED) if cfg["namespaces"] else None
+    if why is not None:
+        _record(fd, nonce, "refused", detail=f"{why}; without them only the in-process audit hook would "
+                                             f"stand between the program and this machine, and it is no boundary")
+        return
     _record(fd, nonce, "setup", protections=done, missing=missing)
     harness = os.fork()
     if harness == 0:
         if libc is not None:
             libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
         try:
-            os.execv(sys.executable, command(sys.executable, "--harness", workdir, cfg["compiled"]))
+            os.execv(python, command(python, "--harness", workdir, cfg["compiled"]))
         finally:
             os._exit(EXIT_SETUP)
     _record(fd, nonce, "exit", **_wait_status(harness))
@@ -424,8 +335,9 @@ def _harness(workdir: str) -> int:
     return 0
 
 
-CODE_FILE = ".sandbox_child.bin"     # this module, compiled by the parent (marshal), in the working directory
-SOURCE_FILE = ".sandbox_child.py"   # or its source, when the child runs another interpreter
+CODE_FILE = ".sandbox_child.bin"     # course_lib.isolation and this module, compiled by the parent (marshal)
+SOURCE_FILE = ".sandbox_child.py"   # or their sources, when the child runs another interpreter
+ISOLATION_SOURCE = ".isolation.py"
 
 
 def command(python: str, mode: str, workdir: str, compiled: bool) -> list[str]:
@@ -438,9 +350,11 @@ def command(python: str, mode: str, workdir: str, compiled: bool) -> list[str]:
     """
     here = os.path.realpath(__file__)
     load = (f"marshal.loads(open(d + '/{CODE_FILE}', 'rb').read())" if compiled
-            else f"compile(open(d + '/{SOURCE_FILE}').read(), {here!r}, 'exec')")
-    boot = (f"import marshal, sys; d = sys.argv[2]; g = {{'__name__': '_sandbox_child', '__file__': {here!r}}}; "
-            f"exec({load}, g); sys.exit(g['main']())")
+            else f"(compile(open(d + '/{ISOLATION_SOURCE}').read(), 'isolation.py', 'exec'), "
+                 f"compile(open(d + '/{SOURCE_FILE}').read(), {here!r}, 'exec'))")
+    boot = (f"import marshal, sys; d = sys.argv[2]; iso, code = {load}; m = type(sys)('isolation'); "
+            f"exec(iso, m.__dict__); g = {{'__name__': '_sandbox_child', '__file__': {here!r}, 'isolation': m}}; "
+            f"exec(code, g); sys.exit(g['main']())")
     return [python, "-I", "-S", "-B", "-c", boot, mode, workdir]
 
 

@@ -196,9 +196,7 @@ def private_mounts(lib, ctypes, workdir: str, view=None, *, scratch=()) -> tuple
         os.chdir(workdir)
     except OSError as exc:
         return done, [f"a filesystem view of its own ({exc})"]
-    return ["private /proc (only the namespace's processes)",
-            "only the interpreter, its libraries and the working directory visible, all read-only but "
-            "the working directory", *done], missing
+    return ["private /proc (only the namespace's processes)", VIEW, *done], missing
 
 
 def loopback_up() -> str | None:
@@ -218,11 +216,12 @@ def loopback_up() -> str | None:
     return None
 
 
-def drop_privileges(lib, ctypes, *, own: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+def drop_privileges(lib, ctypes, *, own: tuple[str, ...] = (), nobody: bool = True) -> tuple[list[str], list[str]]:
     """No capabilities in any namespace, an unprivileged user id, ``no_new_privs``; (done, missing).
 
-    As root, the process becomes ``nobody`` (65534) after handing it the paths in ``own`` (its
-    working directory). Irreversible for this process and everything it starts.
+    As root (and ``nobody``), the process becomes ``nobody`` (65534) after handing it the paths in
+    ``own`` (its working directory); ``nobody=False`` where no view was built (``nobody`` may not
+    reach the interpreter then). Irreversible for this process and everything it starts.
     """
     errors = []
     try:
@@ -235,7 +234,7 @@ def drop_privileges(lib, ctypes, *, own: tuple[str, ...] = ()) -> tuple[list[str
             errors.append(f"bounding set: {os.strerror(ctypes.get_errno())}")
             break
     done = []
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and nobody:
         try:
             for top in own:
                 for folder, dirs, files in os.walk(top):
@@ -259,6 +258,24 @@ def drop_privileges(lib, ctypes, *, own: tuple[str, ...] = ()) -> tuple[list[str
     if errors:
         return done, [f"privilege drop ({'; '.join(errors)})"]
     return [*done, "no capabilities, no_new_privs"], []
+
+
+VIEW = "only the interpreter, its libraries and the working directory visible, all read-only but the working directory"
+BOUNDARY = ("pid namespace", "mount namespace", "no capabilities, no_new_privs")
+
+
+def lacking(done, missing, required=BOUNDARY) -> str | None:
+    """What keeps ``done`` (protections in force) from being a boundary, in words; None when nothing.
+
+    Besides ``required``, the filesystem must be read-only: a view of its own or, at least, every
+    mount read-only but the working directory.
+    """
+    absent = [p for p in required if p not in done]
+    if VIEW not in done and "read-only filesystem except the working directory" not in done:
+        absent.append("a read-only filesystem")
+    if not absent:
+        return None
+    return f"the kernel did not allow {', '.join(absent)} ({'; '.join(missing) or 'no reason given'})"
 
 
 def die_with_parent() -> None:

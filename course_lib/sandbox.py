@@ -48,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from . import _sandbox_child as child
+from . import isolation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +60,8 @@ class ProgramResult:
     """
     passed: int                     # tests whose returned value equals the expected one (0 unless status "ok")
     total: int                      # number of tests
-    status: str                     # "ok", "timeout", "memory", "output limit", "crashed", "forbidden: <what>"
+    status: str                     # "ok", "timeout", "memory", "output limit", "crashed", "forbidden: <what>",
+                                    # "refused" (the kernel's isolation is not available here; nothing ran)
     reason: str                     # one sentence for a person: why this score
     stdout: str                     # the program's stdout and stderr, cut at output_limit bytes
     seconds: float                  # wall-clock of the whole run, interpreter start-ups included
@@ -77,10 +79,14 @@ _CHILD_CODE: list[bytes] = []   # the child module compiled once per process (ma
 
 
 def _child_code() -> bytes:
+    """``course_lib.isolation`` and the child module, compiled (marshal), as the child's boot loads them."""
     if not _CHILD_CODE:
-        path = os.path.realpath(child.__file__)
-        with open(path, encoding="utf-8") as f:
-            _CHILD_CODE.append(marshal.dumps(compile(f.read(), path, "exec", dont_inherit=True)))
+        codes = []
+        for module in (isolation, child):
+            path = os.path.realpath(module.__file__)
+            with open(path, encoding="utf-8") as f:
+                codes.append(compile(f.read(), path, "exec", dont_inherit=True))
+        _CHILD_CODE.append(marshal.dumps(tuple(codes)))
     return _CHILD_CODE[0]
 
 
@@ -287,6 +293,7 @@ def run_program(source: str, tests: list, *, time_limit: float = 2.0, memory_lim
                 f.write(_child_code())
         else:
             shutil.copyfile(child.__file__, os.path.join(workdir, child.SOURCE_FILE))
+            shutil.copyfile(isolation.__file__, os.path.join(workdir, child.ISOLATION_SOURCE))
         cfg = {"nonce": nonce, "result_fd": res_w, "calls": [c for c, _ in checked], "compiled": compiled,
                "cpu_seconds": max(1, math.ceil(time_limit)), "memory_limit": int(memory_limit),
                "file_size_limit": int(file_size_limit), "open_files_limit": int(open_files_limit),
@@ -351,6 +358,9 @@ def _judge(checked: list, records: list[dict], stop: str | None, stdout: str, se
         what = str(violation.get("what"))
         return result(f"forbidden: {what}", f"{_VIOLATION_REASONS.get(what, what)}: "
                       f"{str(violation.get('detail'))[:200]}; stopped")
+    refusal = next((r for r in records if r["kind"] == "refused"), None)
+    if refusal is not None:
+        return result("refused", f"not run: {str(refusal.get('detail'))[:400]}")
     if not setup or not ready:
         setup_error = next((r for r in records if r["kind"] == "setup_error"), None)
         detail = setup_error.get("detail") if setup_error else stdout.strip()[-300:]

@@ -80,19 +80,15 @@ def confine(workdir: str) -> tuple[list[str], list[str]]:
     return isolation.confine(workdir, view=grader_view(), scratch=("/dev/shm",), network=True)
 
 
-REQUIRED = ("pid namespace", "mount namespace", "no capabilities, no_new_privs")
-
-
 def unprotected(done: list[str], missing: list[str]) -> str | None:
     """Why learner code must not run with these protections, or None when the boundary is complete."""
-    lacking = [p for p in REQUIRED if p not in done]
-    if not any(p.startswith("only the interpreter") or p.startswith("read-only filesystem") for p in done):
-        lacking.append("read-only filesystem")
-    if not lacking:
+    from course_lib import isolation
+
+    why = isolation.lacking(done, missing)
+    if why is None:
         return None
-    return (f"the kernel did not allow the grader's isolation ({'; '.join(missing) or ', '.join(lacking)}); "
-            f"learner code was not run (grade on Linux with user namespaces, or pass --unisolated for a "
-            f"class whose code you trust)")
+    return (f"{why}: learner code was not run (grade on Linux with user namespaces, or pass --unisolated "
+            f"for a class whose code you trust)")
 
 
 # --- rebuilding a function from its source -----------------------------------------------------------
