@@ -5,15 +5,18 @@ Run by ``run_program`` as ``python -I -S -B -c "<load this module's code>" --sup
 ``os`` and ``sys``: the modules the audit hook refuses (``ctypes``, ``_posixsubprocess``) must not be
 loaded before the hook is in place, and every import costs start-up time (it writes JSON with
 ``_dumps`` instead of importing ``json``). Kept apart from ``sandbox.py`` so that the child loads
-only this small module, compiled once by the parent.
+only this small module and ``course_lib.isolation`` (the kernel layers it shares with the grader),
+compiled once by the parent and handed in as the global ``isolation``.
 
 Processes::
 
     caller (run_program)                  reads output and results, enforces the wall clock
       └─ supervisor  (new session)        unshares network, pid and mount namespaces; subreaper
-           └─ init   (pid 1 inside)       private /proc, read-only filesystem but the work dir;
-                └─ harness + candidate    drops all capabilities, exec's a fresh interpreter:
-                                          rlimits, audit hook, then the program and the calls
+           └─ init   (pid 1 inside)       private /proc; a root holding only the interpreter, its
+                │                         libraries and the work dir, read-only but the work dir;
+                │                         nobody (when root), no capability, no_new_privs
+                └─ harness + candidate    a fresh interpreter (exec): rlimits, audit hook, then
+                                          the program and the calls
 """
 from __future__ import annotations
 

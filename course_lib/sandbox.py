@@ -18,13 +18,16 @@ Processes (the candidate never runs in the caller's process, nor as its child)::
 
     caller (run_program)                  reads output and results, enforces the wall clock
       └─ supervisor  (new session)        unshares network, pid and mount namespaces; subreaper
-           └─ init   (pid 1 inside)       private /proc, read-only filesystem but the work dir;
-                └─ harness + candidate    drops all capabilities, exec's a fresh interpreter:
-                                          rlimits, audit hook, then the program and the calls
+           └─ init   (pid 1 inside)       private /proc; a root holding only the interpreter, its
+                │                         libraries and the work dir, read-only but the work dir;
+                │                         nobody (when root), no capability, no_new_privs
+                └─ harness + candidate    a fresh interpreter (exec): rlimits, audit hook, then
+                                          the program and the calls
 
-Everything from the kernel (namespaces, read-only mounts, capabilities, rlimits) is applied when
-the kernel allows it and reported in ``ProgramResult.protections``; the audit hook (Python level)
-is always installed and is what turns an attempt into a clear "forbidden: ..." status.
+The kernel's layers (namespaces, the filesystem view, user id, capabilities; ``course_lib.isolation``)
+are the boundary: where the kernel refuses them the program is not run (status "refused", with the
+reason). The rlimits and the audit hook (Python level, what turns an attempt into a clear
+"forbidden: ..." status) are added on top; ``ProgramResult.protections`` lists what was in force.
 
 The sandboxed side (supervisor, init, harness) lives in ``course_lib._sandbox_child``, which
 imports nothing but ``os`` and ``sys`` at its top level.
