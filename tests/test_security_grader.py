@@ -177,3 +177,14 @@ def test_the_grader_reports_the_kernel_protections_it_used(attacked):
     protections = " ".join(attacked["by"]["victim"]["execution"]["protections"])
     for what in ("pid namespace", "read-only", "no capabilities", "no_new_privs"):
         assert what in protections, protections
+
+
+def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output():
+    from course_lib.grading.execute import capped_client
+
+    nb = _notebook("print('x' * 1_000_000)\nprint('y' * 1_000_000)\nprint('z' * 1_000_000)", "print('after')")
+    status: dict = {}
+    capped_client(nb, status, limit=2_500_000, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+    assert status.get("output_cut") and "dropped the output past" in text
+    assert len(text) < 2_600_000 and "after" not in text  # nothing kept past the cap, however small

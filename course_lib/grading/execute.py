@@ -14,6 +14,33 @@ import os
 import resource
 import time
 
+OUTPUT_LIMIT = 50 * 2**20  # bytes of cell output a graded notebook may keep; the rest is dropped
+
+
+def capped_client(nb, status: dict, limit: int = OUTPUT_LIMIT, **kwargs):
+    """An nbclient ``NotebookClient`` that keeps at most ``limit`` bytes of outputs (text, images, ...),
+    so a notebook that prints gigabytes cannot grow the executor to its memory limit; past it, one
+    note in the outputs and ``status["output_cut"]`` say so."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_output
+
+    class Capped(NotebookClient):
+        kept = 0
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg.get("content", {}), default=str)) \
+                if msg.get("msg_type") in ("stream", "display_data", "execute_result", "error") else 0
+            if status.get("output_cut") or self.kept + size > limit:  # past the cap: nothing more
+                if not status.get("output_cut"):
+                    status["output_cut"] = True
+                    outs.append(new_output("stream", name="stderr", text=f"[the grader dropped the output past "
+                                                                         f"{limit / 2**20:g} MB]\n"))
+                return None
+            self.kept += size
+            return super().output(outs, msg, display_id, cell_index)
+
+    return Capped(nb, **kwargs)
+
 
 def main(argv: list[str]) -> int:
     workdir, notebook, timeout, memory = argv[0], argv[1], float(argv[2]), int(argv[3])
@@ -48,11 +75,10 @@ def main(argv: list[str]) -> int:
             status["missing"].append(f"address space limit ({exc})")
     save()
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+    client = capped_client(nb, status, timeout=timeout, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": workdir}}, record_timing=False)
     started = time.perf_counter()
     try:
