@@ -76,9 +76,10 @@ def data_path(name: str) -> Path:
 # SHA-256 per (path, device, inode, size, mtime, ctime): a file is hashed once per change, so
 # verifying on every load costs a stat() after the first time. The status-change time (ctime) is in
 # the key because a program can write a file and set its modification time back (os.utime), but the
-# kernel moves ctime on every write and no call sets it. A file whose ctime is within the last two
-# seconds is not cached, since a second write within the file system's timestamp resolution would
-# keep it (the "racily clean" case git also guards against).
+# kernel moves ctime on every write and no call sets it (a rewrite within the same tick of the kernel's
+# clock, a few milliseconds, would keep it). A file modified in the last two seconds is not cached,
+# since a second write within the file system's timestamp resolution would keep its mtime (the
+# "racily clean" case git also guards against).
 _HASHES: dict[tuple, str] = {}
 
 
@@ -92,7 +93,7 @@ def sha256(path: Path) -> str:
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < 2_000_000_000:
+        if time.time_ns() - st.st_mtime_ns < 2_000_000_000:
             return h.hexdigest()
         _HASHES[key] = h.hexdigest()
     return _HASHES[key]
