@@ -192,7 +192,7 @@ def message(key: str, english: str, lang: str | None = None) -> str:
     if lang == "en":
         return english
     if lang not in _MESSAGES:
-        path = i18n_dir(lang) / "messages.json"
+        path = i18n_dir(lang, ROOT) / "messages.json"
         _MESSAGES[lang] = load_translation(path) if path.exists() else {}
     entry = _MESSAGES[lang].get(key)
     return entry[lang] if entry is not None and entry["en_hash"] == english_hash(english) else english
@@ -228,7 +228,8 @@ def build_notebook(english_path: Path, lang: str, root: Path = ROOT) -> str:
 
 def build(lang: str, root: Path = ROOT) -> tuple[list[Path], list[Report]]:
     """Write ``notebooks/<lang>/`` for every complete translation; remove built files whose English is
-    gone. Returns (written paths, reports of the notebooks that were not built)."""
+    gone. Returns (written paths, reports of the notebooks that were not built: an earlier build of a
+    notebook whose translation is now stale is left as it was)."""
     root = Path(root)
     out_dir = root / "notebooks" / _check_lang(lang)
     written, skipped = [], []
@@ -243,9 +244,9 @@ def build(lang: str, root: Path = ROOT) -> tuple[list[Path], list[Report]]:
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         written.append(target)
-    built_names = {p.name for p in written}
+    english_names = {p.name for p in english_notebooks(root)}
     for old in sorted(out_dir.glob("*.ipynb")) if out_dir.exists() else []:
-        if old.name not in built_names:  # its translation went stale or its English is gone
+        if old.name not in english_names:  # its English is gone (a stale one stays, and the tests name its cells)
             old.unlink()
     return written, skipped
 
