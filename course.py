@@ -2,6 +2,7 @@
 """One command to set the course up and use it (standard library only).
 
     python3 course.py lab      set up (first time only), then open JupyterLab on notebooks/
+                               (--lang ko: the Korean edition, notebooks/ko)
     python3 course.py test     set up (first time only), then run the whole test suite
     python3 course.py setup    only set up
     python3 course.py doctor   check the installation
@@ -115,6 +116,17 @@ def setup(force: bool = False) -> Path:
     return py
 
 
+def lab_language(rest: list[str]) -> tuple[str, list[str]]:
+    """``--lang ko`` opens the Korean edition (notebooks/ko, COURSE_LANG=ko for figures and messages)."""
+    if "--lang" not in rest:
+        return "en", rest
+    at = rest.index("--lang")
+    lang = rest[at + 1] if at + 1 < len(rest) else ""
+    if lang not in ("en", "ko"):
+        raise SystemExit(f"--lang must be en or ko; got {lang!r}")
+    return lang, rest[:at] + rest[at + 2:]
+
+
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "help"
     rest = argv[1:]
@@ -130,11 +142,12 @@ def main(argv: list[str]) -> int:
     if cmd == "doctor":
         return subprocess.run([str(py), "-m", "course_lib", "doctor", *rest], cwd=ROOT).returncode
     if cmd == "lab":
-        lab = [str(py), "-m", "jupyterlab", str(ROOT / "notebooks"), *rest]
+        lang, rest = lab_language(rest)
+        lab = [str(py), "-m", "jupyterlab", str(ROOT / "notebooks" / lang if lang != "en" else ROOT / "notebooks"), *rest]
         if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
             lab.append("--allow-root")  # containers often run as root; Jupyter refuses that otherwise
         say(" ".join(lab))
-        return subprocess.run(lab, cwd=ROOT).returncode
+        return subprocess.run(lab, cwd=ROOT, env=dict(os.environ, COURSE_LANG=lang)).returncode
     # test: fast mode shrinks every training budget so the notebooks run in CI in minutes.
     env = dict(os.environ, COURSE_FAST="1", MPLBACKEND="Agg")
     test = [str(py), *TEST_COMMAND, *rest]

@@ -23,6 +23,7 @@ COMMANDS = {
     "train-rm": ("course_lib.reward_model", "main"),
     "grade": ("course_lib.grading.grade", "main"),
     "run": ("course_lib.grading.runner", "main"),
+    "translate": ("course_lib.i18n", "main"),
 }
 BENCHES = {
     "ppo": ("course_lib.experiments.bench_ppo", "main"),

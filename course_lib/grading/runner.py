@@ -197,6 +197,9 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
     else:
         raise ValueError(f"the README has no line starting {RECORD_NOTE[mode]!r} to record the date into")
     readme.write_text("\n".join(lines), encoding="utf-8")
+    from .. import i18n  # README.ko.md and notebooks/ko show the same times
+
+    i18n.after_record(readme.parent)
 
 
 def select(notebooks_dir: Path, only: list[str] | None) -> list[Path]:

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 import numpy as np
 
+from ..i18n import current_lang as _current_lang
+
 # A colour-blind-safe palette (Okabe & Ito 2008), in the order series are drawn.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
@@ -36,6 +38,30 @@ STYLE = {
     "lines.linewidth": 1.8,
     "font.size": 10,
 }
+
+
+def korean_font() -> str | None:
+    """Register the Korean font the set-up installs (NanumGothic, shipped inside the pinned package
+    koreanize-matplotlib, which is not imported) with matplotlib; its path, or None if it is absent."""
+    import importlib.util
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "fonts" / "NanumGothic.ttf"
+    if not path.is_file():
+        return None
+    font_manager.fontManager.addfont(str(path))
+    return str(path)
+
+
+# The Korean edition (COURSE_LANG=ko, set by `course.py lab --lang ko`): Hangul from NanumGothic, and any
+# glyph it lacks (Greek, the minus sign) from matplotlib's own DejaVu Sans.
+if _current_lang() == "ko" and korean_font() is not None:
+    STYLE["font.family"] = ["NanumGothic", "DejaVu Sans"]
 
 
 @contextmanager

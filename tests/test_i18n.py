@@ -1,0 +1,309 @@
+"""The Korean edition stays in step with the English: hashes, built notebooks, glossary, README, figures.
+
+Every markdown cell of a translated notebook must carry the hash of the current English cell (an edited
+English cell fails here, naming the notebook and the cell, until its translation is updated); the built
+notebooks in ``notebooks/ko`` are exactly what ``python -m course_lib translate build --lang ko`` writes,
+so their code cells are the English ones byte for byte. The Korean notebooks themselves run top to
+bottom in fast mode under nbval with the rest of ``notebooks/`` (the README's test command).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+
+from course_lib import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+LANG = "ko"
+TRANSLATED = sorted(p.stem for p in (ROOT / "i18n" / LANG).glob("[0-9][0-9]_*.json"))
+HANGUL = "가-힣"
+
+
+def english_path(stem: str) -> Path:
+    return ROOT / "notebooks" / f"{stem}.ipynb"
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- the translation files ------------------------------------------------------------------------
+
+
+def test_the_stable_notebooks_are_translated():
+    assert {"00_welcome", "01_mdp_and_discounted_return", "02_learning_from_experience",
+            "03_policy_gradient"} <= set(TRANSLATED)
+
+
+def test_messages_file_follows_the_schema():
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    assert isinstance(table, dict)
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_every_markdown_cell_is_translated_from_the_current_english(stem):
+    report = i18n.notebook_report(english_path(stem), LANG)
+    assert report.complete, (f"{report.describe()}. Update the Korean of these cells in i18n/{LANG}/{stem}.json "
+                             f"(and its en_hash), then run: python -m course_lib translate build --lang {LANG}")
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_built_notebook_is_exactly_what_the_build_writes(stem):
+    built = ROOT / "notebooks" / LANG / f"{stem}.ipynb"
+    assert built.exists(), f"notebooks/{LANG}/{stem}.ipynb is missing: run python -m course_lib translate build --lang {LANG}"
+    assert built.read_text(encoding="utf-8") == i18n.build_notebook(english_path(stem), LANG), (
+        f"notebooks/{LANG}/{stem}.ipynb differs from its build: run python -m course_lib translate build --lang {LANG}")
+
+
+def test_no_built_notebook_without_a_translation():
+    built = {p.stem for p in (ROOT / "notebooks" / LANG).glob("*.ipynb")}
+    assert built == set(TRANSLATED)
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_korean_code_cells_equal_the_english(stem):
+    en, ko = read(english_path(stem)), read(ROOT / "notebooks" / LANG / f"{stem}.ipynb")
+    assert [(c["id"], c["cell_type"]) for c in ko["cells"]] == [(c["id"], c["cell_type"]) for c in en["cells"]]
+    for e, k in zip(en["cells"], ko["cells"]):
+        if e["cell_type"] == "code":
+            assert k["source"] == e["source"], f"{stem}: code cell {e['id']} differs from the English"
+            assert k["outputs"] == [] and k["execution_count"] is None
+        else:
+            assert k["source"] != e["source"], f"{stem}: markdown cell {e['id']} is still the English"
+
+
+# --- what a translation keeps from the English ----------------------------------------------------
+
+FENCED = re.compile(r"```.*?```", re.S)
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
+CODE = re.compile(r"`[^`\n]+`")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+CITATION = re.compile(r"(?:§|Eq\.|App\.|arXiv|Example)\s*[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*|\b[A-Z][a-z]+ (?:et al\. |& [A-Z][a-z]+ )?\d{4}")
+
+
+def _cells(stem: str) -> list[tuple[str, str, str]]:
+    """(cell id, English, Korean as built) for every markdown cell."""
+    en = read(english_path(stem))
+    ko = {c["id"]: "".join(c["source"]) for c in read(ROOT / "notebooks" / LANG / f"{stem}.ipynb")["cells"]}
+    return [(c["id"], "".join(c["source"]), ko[c["id"]]) for c in en["cells"] if c["cell_type"] == "markdown"]
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_mathematics_code_numbers_and_citations_are_kept(stem):
+    for cell_id, en, ko in _cells(stem):
+        for name, pattern in (("math", MATH), ("code", CODE), ("citation", CITATION)):
+            lost = sorted(set(pattern.findall(en)) - set(pattern.findall(ko)))
+            assert not lost, f"{stem} cell {cell_id}: the Korean lacks the English's {name} {lost}"
+        prose_en, prose_ko = (MATH.sub(" ", CODE.sub(" ", t)) for t in (en, ko))
+        lost = sorted(set(NUMBER.findall(prose_en)) - set(NUMBER.findall(prose_ko)))
+        assert not lost, f"{stem} cell {cell_id}: numbers of the English missing from the Korean: {lost}"
+
+
+# --- the glossary ---------------------------------------------------------------------------------
+
+
+def _english_glossary_terms() -> list[str]:
+    text = (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| \*\*(.+?)\*\* \|", text, re.M)
+
+
+def _korean_glossary() -> dict[str, tuple[str, list[str]]]:
+    """English term -> (chosen Korean, alternatives not to use), from docs/ko/glossary.md's main table."""
+    text = (ROOT / "docs" / "ko" / "glossary.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) == 4 and cols[0] not in ("English", "---"):
+            alts = [] if cols[2] == "—" else [a.strip() for a in cols[2].split(",")]
+            rows[cols[0]] = (cols[1], alts)
+    return rows
+
+
+def _strip(term: str) -> str:
+    """A term without its math, symbols and abbreviation: "return $G_t$" -> "return", "group size G" -> "group size"."""
+    term = re.sub(r"\$[^$]*\$|\([^)]*\)", "", term)
+    return " ".join(w for w in term.split() if not re.fullmatch(r"[A-Za-zα-ωΑ-Ω]", w))
+
+
+def _pairs(english: str, korean: str) -> list[tuple[str, str]]:
+    """(English word, chosen Korean word) for each part of a glossary entry."""
+    en = [p for p in (_strip(x) for x in re.split(r"[,;]", english)) if p]
+    ko = [p for p in (_strip(x) for x in korean.split(" · ")) if p]
+    if len(en) != len(ko):  # one Korean term for a list of symbols ("k1, k2, k3 estimators")
+        return [(_strip(english), _strip(korean))]
+    return list(zip(en, ko))
+
+
+def test_korean_glossary_covers_every_english_term_once():
+    english, korean = _english_glossary_terms(), _korean_glossary()
+    assert sorted(korean) == sorted(english)
+    for term, (ko, _) in korean.items():
+        parts = _pairs(term, ko)
+        assert all(k for _, k in parts), f"glossary: {term!r} has no Korean term"
+
+
+def _prose(text: str) -> str:
+    return MATH.sub(" ", CODE.sub(" ", FENCED.sub(" ", text)))
+
+
+def _word(word: str) -> str:
+    return rf"(?<![\w-]){re.escape(word)}(?:s|es)?(?![\w-])"
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_glossary_terms_are_used_in_their_chosen_korean_form(stem):
+    """Each glossary term the English uses appears in its chosen Korean form, none of the forms the
+    glossary rules out appears, and where the English introduces a term (in bold) the Korean gives the
+    English term in parentheses after the Korean one ("**정책**(policy)")."""
+    cells = [(i, re.sub(r"\s+", " ", en), re.sub(r"\s+", " ", ko)) for i, en, ko in _cells(stem)]
+    en_text = _prose("\n".join(en for _, en, _ in cells))
+    bold_en = " | ".join(re.findall(r"\*\*(.+?)\*\*", en_text, re.S))
+    ko_text = "\n".join(ko for _, _, ko in cells)
+    problems = []
+    for term, (korean, alternatives) in _korean_glossary().items():
+        for alt in alternatives:
+            if re.search(rf"(?<![{HANGUL}]){re.escape(alt)}", ko_text):
+                problems.append(f"uses {alt!r}, not the glossary's {korean!r} ({term})")
+        for en_word, ko_word in _pairs(term, korean):
+            if en_word.lower() == ko_word.lower() or not re.search(_word(en_word), en_text, re.I):
+                continue
+            if ko_word not in ko_text:
+                problems.append(f"the English uses {en_word!r} but the Korean never writes {ko_word!r}")
+            elif re.search(_word(en_word), bold_en, re.I) and not re.search(
+                    rf"{re.escape(ko_word)}[^\s(]{{0,3}}\s?\([^)]*{re.escape(en_word)}", ko_text, re.I):
+                problems.append(f"the English introduces {en_word!r}; the Korean never writes '{ko_word}({en_word})'")
+    assert not problems, f"{stem}: " + "; ".join(problems)
+
+
+# --- hashing and staleness ------------------------------------------------------------------------
+
+
+def test_hash_ignores_recorded_run_times_and_nothing_else():
+    base = "**Run time** on 2 CPU cores: 53 s in full mode, 14 s in fast mode (`COURSE_FAST=1`)"
+    assert i18n.english_hash(base) == i18n.english_hash(base.replace("53 s", "1.2 min").replace("14 s", "9 s"))
+    assert i18n.english_hash(base) != i18n.english_hash(base.replace("2 CPU", "4 CPU"))
+    assert i18n.english_hash("a") != i18n.english_hash("a ")
+    with pytest.raises(ValueError, match="text"):
+        i18n.english_hash(None)
+
+
+def test_a_changed_english_cell_is_reported_stale_by_name(tmp_path):
+    stem = TRANSLATED[0]
+    (tmp_path / "notebooks").mkdir()
+    shutil.copytree(ROOT / "i18n", tmp_path / "i18n")
+    nb = read(english_path(stem))
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    cell["source"] = "".join(cell["source"]) + "\nOne more English sentence."
+    (tmp_path / "notebooks" / f"{stem}.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    report = i18n.notebook_report(tmp_path / "notebooks" / f"{stem}.ipynb", LANG, root=tmp_path)
+    assert report.stale == (cell["id"],) and not report.missing
+    assert cell["id"] in report.describe()
+    with pytest.raises(ValueError, match=cell["id"]):
+        i18n.build_notebook(tmp_path / "notebooks" / f"{stem}.ipynb", LANG, root=tmp_path)
+    written, skipped = i18n.build(LANG, root=tmp_path)
+    assert not written and skipped[0].name == stem
+
+
+def test_build_fills_the_run_times_in_korean_units():
+    built = read(ROOT / "notebooks" / LANG / f"{TRANSLATED[0]}.ipynb")
+    full, fast = i18n.header_times_text("".join(read(english_path(TRANSLATED[0]))["cells"][0]["source"]))
+    header = "".join(built["cells"][0]["source"])
+    assert i18n.duration_ko(full) in header and i18n.duration_ko(fast) in header
+    assert "{{" not in header
+    assert i18n.duration_ko("1.1 min") == "1.1분" and i18n.duration_ko("30 s") == "30초"
+
+
+def test_bad_translation_files_are_refused_by_name(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"language": "ko", "cells": {"c1": {"en_hash": "0"}}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="c1"):
+        i18n.load_translation(bad)
+    bad.write_text('{"language": "fr", "cells": {}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="language"):
+        i18n.load_translation(bad)
+    with pytest.raises(ValueError, match="lang"):
+        i18n.build("fr")
+
+
+def test_message_falls_back_to_the_english_when_stale_or_missing(tmp_path, monkeypatch):
+    (tmp_path / "i18n" / LANG).mkdir(parents=True)
+    english = "Your return is summed forwards."
+    entry = {"en_hash": i18n.english_hash(english), "ko": "리턴을 앞쪽으로 더했습니다."}
+    (tmp_path / "i18n" / LANG / "messages.json").write_text(
+        json.dumps({"language": LANG, "messages": {"returns.forwards": entry}}, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(i18n, "ROOT", tmp_path)
+    monkeypatch.setattr(i18n, "_MESSAGES", {})
+    assert i18n.message("returns.forwards", english, lang=LANG) == "리턴을 앞쪽으로 더했습니다."
+    assert i18n.message("returns.forwards", english + " (edited)", lang=LANG).endswith("(edited)")
+    assert i18n.message("unknown.key", english, lang=LANG) == english
+    monkeypatch.setenv("COURSE_LANG", "ko")
+    assert i18n.current_lang() == "ko" and i18n.message("returns.forwards", english) == entry["ko"]
+    monkeypatch.setenv("COURSE_LANG", "xx")
+    assert i18n.current_lang() == "en"
+
+
+# --- README.ko.md ---------------------------------------------------------------------------------
+
+
+def test_korean_readme_has_the_english_times_and_the_translated_notebooks():
+    from course_lib.grading.runner import readme_times
+
+    en = (ROOT / "README.md").read_text(encoding="utf-8")
+    ko = (ROOT / "README.ko.md").read_text(encoding="utf-8")
+    assert "README.ko.md" in "\n".join(en.splitlines()[:5]), "the English README links the Korean one in its first lines"
+    ko_times = readme_times(ko.replace("분", " min").replace("초", " s"))
+    assert ko_times == readme_times(en)
+    assert "python3 course.py lab --lang ko" in ko and "python3 course.py test" in ko
+    for stem in TRANSLATED:
+        assert f"notebooks/ko/{stem}.ipynb" in ko
+
+
+def test_sync_readme_times_copies_a_new_measurement(tmp_path):
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    shutil.copy(ROOT / "README.ko.md", tmp_path / "README.ko.md")
+    from course_lib.grading.runner import _replace_readme_time, readme_times
+
+    en = _replace_readme_time((tmp_path / "README.md").read_text(encoding="utf-8"), "01", "full", "7.5 min")
+    (tmp_path / "README.md").write_text(en, encoding="utf-8")
+    assert i18n.sync_readme_times(LANG, tmp_path)
+    ko = (tmp_path / "README.ko.md").read_text(encoding="utf-8")
+    assert "7.5분" in ko and readme_times(ko.replace("분", " min").replace("초", " s"))["01"]["full"] == 450
+
+
+# --- figures in Korean ----------------------------------------------------------------------------
+
+
+def test_korean_figure_text_renders_with_a_real_glyph(monkeypatch):
+    monkeypatch.setenv("COURSE_LANG", "ko")
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import course_lib.plotting as plotting
+
+    plotting = importlib.reload(plotting)
+    try:
+        assert plotting.korean_font() is not None, (
+            "no Korean font: the set-up installs koreanize-matplotlib (pinned in requirements/lock.txt)")
+        import matplotlib.pyplot as plt
+
+        plt.rcParams.update(plotting.STYLE)  # as use_house_style() does in a notebook
+        fig, ax = plotting.new_figure()
+        ax.plot([0, 1], [0, -1], label="보상")
+        ax.set_title("할인율 γ에 따른 리턴")
+        ax.set_xlabel("스텝")
+        ax.legend()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "Glyph ... missing from font(s)" is a UserWarning
+            fig.canvas.draw()
+        plotting.finish(fig)
+    finally:
+        monkeypatch.delenv("COURSE_LANG")
+        importlib.reload(plotting)
+        matplotlib.rcdefaults()
