@@ -109,6 +109,19 @@ def test_mathematics_code_numbers_and_citations_are_kept(stem):
         assert not added, f"{stem} cell {cell_id}: numbers in the Korean that the English does not have: {added}"
 
 
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_emphasis_renders_before_korean_particles(stem):
+    """CommonMark does not close ``**`code`**`` when a Hangul particle follows it (``**`x`**에는``): the
+    learner would see the asterisks. Render every Korean cell and look for emphasis markers left over."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt()
+    for cell_id, _, ko in _cells(stem):
+        html = re.sub(r"<code>.*?</code>", "", md.render(MATH.sub("M", ko)), flags=re.S)
+        left = re.findall(r".{0,20}\*\*.{0,20}", html)
+        assert not left, f"{stem} cell {cell_id}: emphasis not rendered (put a space after the closing **): {left}"
+
+
 # --- the glossary ---------------------------------------------------------------------------------
 
 
