@@ -334,3 +334,19 @@ def test_korean_figure_text_renders_with_a_real_glyph(monkeypatch):
         monkeypatch.delenv("COURSE_LANG")
         importlib.reload(plotting)
         matplotlib.rcdefaults()
+
+
+# --- opening the Korean edition -------------------------------------------------------------------
+
+
+def test_course_py_lab_takes_a_language():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_script", ROOT / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    assert course.lab_language(["--lang", "ko", "--port", "9999"]) == ("ko", ["--port", "9999"])
+    assert course.lab_language(["--port", "9999"]) == ("en", ["--port", "9999"])
+    with pytest.raises(SystemExit, match="--lang"):
+        course.lab_language(["--lang", "fr"])
+    assert (ROOT / "notebooks" / "ko" / "00_welcome.ipynb").exists()
