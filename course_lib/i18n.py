@@ -1,6 +1,7 @@
 """Translations of the course, kept apart from the English and checked against it.
 
 ``python -m course_lib translate status --lang ko``   which cells are translated, missing or stale
+``python -m course_lib translate todo --lang ko --only 04``   the English, id and hash of each cell to translate
 ``python -m course_lib translate build --lang ko``    write ``notebooks/ko/NN_....ipynb`` for every notebook
                                                      whose translation is complete and up to date
 
@@ -17,8 +18,8 @@ An entry is *stale* when the English it was made from has changed (its ``en_hash
 hash of the current English) and *missing* when the English has no entry. A built notebook takes every
 code cell from the English byte for byte and every markdown cell from the translation, with the cell
 ids kept and no outputs. The opening cell's run-time sentence is the one place where the English
-changes by itself (``run --record`` writes measured times into it): its two times are left out of the
-hash, and the translation carries the placeholders ``{{full}}`` and ``{{fast}}``, which the build fills
+changes by itself (``run --record`` writes measured times into it, and into ``README.ko.md``): its two
+times are left out of the hash, and the translation carries the placeholders ``{{full}}`` and ``{{fast}}``, which the build fills
 with the English notebook's current times in Korean units.
 
 Standard library only; no notebook is executed here.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -49,25 +51,26 @@ def _source(cell: dict) -> str:
     return src if isinstance(src, str) else "".join(src)
 
 
-def _header_times():
-    from .grading.runner import HEADER_TIMES  # the one pattern of the run-time sentence
-
-    return HEADER_TIMES
+RUN_TIME_LINE = "**Run time**"  # the opening cell's line that ``run --record`` rewrites
+DURATION = re.compile(r"\b\d+(?:\.\d+)?\s*(?:s|min)\b")  # "53 s", "1.1 min", as the README writes times
 
 
 def english_hash(text: str) -> str:
     """The hash a translation stores of the English it translates (16 hex digits of SHA-256).
 
-    The measured times of a run-time sentence ("**Run time** on 2 CPU cores: X in full mode, Y in fast
-    mode") are replaced by the placeholders first, so recording new times does not make a translation
-    stale; any other change of the text does, down to one character.
+    On the run-time line ("**Run time** on 2 CPU cores: X in full mode, Y in fast mode ...") the measured
+    durations are replaced by the placeholders first, so recording new times does not make a
+    translation stale; any other change of the text does, down to one character.
     """
     if not isinstance(text, str):
         raise ValueError(f"text must be a str; got {type(text).__name__}")
-    pattern = _header_times()
-    text = pattern.sub(lambda m: m.group(1) + TIME_PLACEHOLDERS[0] + m.group(3) + TIME_PLACEHOLDERS[1] + m.group(5),
-                       text, count=1)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if RUN_TIME_LINE in line:
+            found = iter(TIME_PLACEHOLDERS)
+            lines[i] = DURATION.sub(lambda m: next(found, m.group(0)), line)
+            break
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
 _UNITS_KO = ((re.compile(r"(\d)\s*min\b"), r"\1분"), (re.compile(r"(\d)\s*s\b"), r"\1초"))
@@ -81,9 +84,12 @@ def duration_ko(text: str) -> str:
 
 
 def header_times_text(english_source: str) -> tuple[str, str] | None:
-    """The (full, fast) times written in an English opening cell, or None if it has no run-time sentence."""
-    m = _header_times().search(english_source)
-    return None if m is None else (m.group("full").strip(), m.group("fast").strip())
+    """The (full, fast) times on an English cell's run-time line, or None if it has none."""
+    for line in english_source.split("\n"):
+        if RUN_TIME_LINE in line:
+            times = DURATION.findall(line)
+            return (times[0], times[1]) if len(times) >= 2 else None
+    return None
 
 
 # --- loading and checking -------------------------------------------------------------------------
@@ -172,8 +178,6 @@ def notebook_report(english_path: Path, lang: str, root: Path = ROOT) -> Report:
 
 def current_lang() -> str:
     """The learner's language: ``COURSE_LANG`` ("ko"), or "en" when unset or unknown."""
-    import os
-
     lang = os.environ.get("COURSE_LANG", "en").strip().lower()
     return lang if lang in LANGS else "en"
 
@@ -251,55 +255,26 @@ def build(lang: str, root: Path = ROOT) -> tuple[list[Path], list[Report]]:
     return written, skipped
 
 
-def sync_readme_times(lang: str, root: Path = ROOT) -> bool:
-    """Copy the English README's syllabus times and record notes into ``README.<lang>.md``.
-
-    Each syllabus row of the translated README ("| 00 | ... | full | fast |") takes the times of the
-    English row with the same number, in Korean units; the lines after the table that start with
-    the English record notes are copied as they are (they name a command and a date). Returns False
-    when there is no translated README.
-    """
-    from .grading.runner import RECORD_NOTE, _syllabus_number  # the README's one row parser
-
-    root = Path(root)
-    target = root / f"README.{_check_lang(lang)}.md"
-    if not target.exists():
-        return False
-    english = (root / "README.md").read_text(encoding="utf-8").split("\n")
-    rows = {_syllabus_number(line): line.rstrip().rsplit("|", 3) for line in english if _syllabus_number(line)}
-    notes = {prefix: next((line for line in english if line.startswith(prefix)), None)
-             for prefix in RECORD_NOTE.values()}
-    lines = target.read_text(encoding="utf-8").split("\n")
-    for i, line in enumerate(lines):
-        number = _syllabus_number(line)
-        if number in rows:
-            head, _, _, tail = line.rstrip().rsplit("|", 3)
-            _, full, fast, _ = rows[number]
-            lines[i] = "|".join((head, f" {duration_ko(full.strip())} ", f" {duration_ko(fast.strip())} ", tail))
-        for prefix, note in notes.items():
-            if note is not None and line.startswith(prefix):
-                lines[i] = note
-    target.write_text("\n".join(lines), encoding="utf-8")
-    return True
-
-
-def after_record(root: Path = ROOT) -> None:
-    """What ``run --record`` owes the translations: their READMEs' times and rebuilt notebooks."""
-    for lang in LANGS:
-        sync_readme_times(lang, root)
-        if (Path(root) / "notebooks" / lang).exists():
-            build(lang, root)
-
-
 # --- command line ---------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib translate",
                                      description="Check and build the translated notebooks.")
-    parser.add_argument("action", choices=("status", "build"))
+    parser.add_argument("action", choices=("status", "todo", "build"))
     parser.add_argument("--lang", default="ko", choices=LANGS)
+    parser.add_argument("--only", nargs="*", default=None, metavar="NN", help="todo: these notebooks (e.g. 04 05)")
     args = parser.parse_args(argv)
+    if args.action == "todo":  # what a translator needs: each missing or stale cell's id, hash and English
+        for english in english_notebooks():
+            if args.only and english.stem[:2] not in args.only and english.stem not in args.only:
+                continue
+            report = notebook_report(english, args.lang)
+            cells = markdown_cells(json.loads(english.read_text(encoding="utf-8")))
+            for cell_id in (*report.missing, *report.stale):
+                print(f"=== {english.stem} {cell_id} en_hash={english_hash(cells[cell_id])}"
+                      f"{' (stale)' if cell_id in report.stale else ''}\n{cells[cell_id]}\n")
+        return 0
     if args.action == "status":
         for english in english_notebooks():
             print(notebook_report(english, args.lang).describe())
@@ -308,7 +283,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"messages: {len(load_translation(path))} translated")
         return 0
     written, skipped = build(args.lang)
-    sync_readme_times(args.lang)
     for path in written:
         print(f"wrote {path.relative_to(ROOT)}")
     for report in skipped:

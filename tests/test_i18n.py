@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ FENCED = re.compile(r"```.*?```", re.S)
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 CODE = re.compile(r"`[^`\n]+`")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+SPELLED_OUT = {"0", "1", "2", "3"}
 CITATION = re.compile(r"(?:§|Eq\.|App\.|arXiv|Example)\s*[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*|\b[A-Z][a-z]+ (?:et al\. |& [A-Z][a-z]+ )?\d{4}")
 
 
@@ -99,9 +101,25 @@ def test_mathematics_code_numbers_and_citations_are_kept(stem):
         for name, pattern in (("math", MATH), ("code", CODE), ("citation", CITATION)):
             lost = sorted(set(pattern.findall(en)) - set(pattern.findall(ko)))
             assert not lost, f"{stem} cell {cell_id}: the Korean lacks the English's {name} {lost}"
-        prose_en, prose_ko = (MATH.sub(" ", CODE.sub(" ", t)) for t in (en, ko))
-        lost = sorted(set(NUMBER.findall(prose_en)) - set(NUMBER.findall(prose_ko)))
-        assert not lost, f"{stem} cell {cell_id}: numbers of the English missing from the Korean: {lost}"
+        prose_en, prose_ko = (Counter(NUMBER.findall(MATH.sub(" ", CODE.sub(" ", t)))) for t in (en, ko))
+        lost, added = prose_en - prose_ko, prose_ko - prose_en
+        assert not lost, f"{stem} cell {cell_id}: numbers of the English missing from the Korean: {sorted(lost)}"
+        # the Korean may write as a digit what the English spells out ("zero", "one", "a third")
+        added = sorted(n for n in added if n not in SPELLED_OUT)
+        assert not added, f"{stem} cell {cell_id}: numbers in the Korean that the English does not have: {added}"
+
+
+@pytest.mark.parametrize("stem", TRANSLATED)
+def test_emphasis_renders_before_korean_particles(stem):
+    """CommonMark does not close ``**`code`**`` when a Hangul particle follows it (``**`x`**에는``): the
+    learner would see the asterisks. Render every Korean cell and look for emphasis markers left over."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt()
+    for cell_id, _, ko in _cells(stem):
+        html = re.sub(r"<code>.*?</code>", "", md.render(MATH.sub("M", ko)), flags=re.S)
+        left = re.findall(r".{0,20}\*\*.{0,20}", html)
+        assert not left, f"{stem} cell {cell_id}: emphasis not rendered (put a space after the closing **): {left}"
 
 
 # --- the glossary ---------------------------------------------------------------------------------
@@ -263,16 +281,25 @@ def test_korean_readme_has_the_english_times_and_the_translated_notebooks():
         assert f"notebooks/ko/{stem}.ipynb" in ko
 
 
-def test_sync_readme_times_copies_a_new_measurement(tmp_path):
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    shutil.copy(ROOT / "README.ko.md", tmp_path / "README.ko.md")
-    from course_lib.grading.runner import _replace_readme_time, readme_times
+def test_record_writes_the_korean_readme_and_rebuilds_the_korean_notebooks(tmp_path):
+    from course_lib.grading import runner
 
-    en = _replace_readme_time((tmp_path / "README.md").read_text(encoding="utf-8"), "01", "full", "7.5 min")
-    (tmp_path / "README.md").write_text(en, encoding="utf-8")
-    assert i18n.sync_readme_times(LANG, tmp_path)
+    for name in ("README.md", "README.ko.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "i18n", tmp_path / "i18n")
+    (tmp_path / "notebooks").mkdir()
+    shutil.copytree(ROOT / "notebooks" / LANG, tmp_path / "notebooks" / LANG)
+    for stem in TRANSLATED:
+        shutil.copy(english_path(stem), tmp_path / "notebooks")
+    stem = TRANSLATED[1]
+    runner.record_times([{"notebook": stem, "seconds": 450.0, "error": ""}], "full", readme=tmp_path / "README.md",
+                        notebooks_dir=tmp_path / "notebooks", load=0.5)
     ko = (tmp_path / "README.ko.md").read_text(encoding="utf-8")
-    assert "7.5분" in ko and readme_times(ko.replace("분", " min").replace("초", " s"))["01"]["full"] == 450
+    assert runner.readme_times(ko.replace("분", " min").replace("초", " s"))[stem[:2]]["full"] == 450
+    assert "load average 0.5" in ko
+    header = "".join(read(tmp_path / "notebooks" / LANG / f"{stem}.ipynb")["cells"][0]["source"])
+    assert "전체 모드 7.5분" in header
+    assert i18n.notebook_report(tmp_path / "notebooks" / f"{stem}.ipynb", LANG, root=tmp_path).complete
 
 
 # --- figures in Korean ----------------------------------------------------------------------------
@@ -307,3 +334,19 @@ def test_korean_figure_text_renders_with_a_real_glyph(monkeypatch):
         monkeypatch.delenv("COURSE_LANG")
         importlib.reload(plotting)
         matplotlib.rcdefaults()
+
+
+# --- opening the Korean edition -------------------------------------------------------------------
+
+
+def test_course_py_lab_takes_a_language():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_script", ROOT / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    assert course.lab_language(["--lang", "ko", "--port", "9999"]) == ("ko", ["--port", "9999"])
+    assert course.lab_language(["--port", "9999"]) == ("en", ["--port", "9999"])
+    with pytest.raises(SystemExit, match="--lang"):
+        course.lab_language(["--lang", "fr"])
+    assert (ROOT / "notebooks" / "ko" / "00_welcome.ipynb").exists()

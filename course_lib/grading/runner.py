@@ -197,9 +197,19 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
     else:
         raise ValueError(f"the README has no line starting {RECORD_NOTE[mode]!r} to record the date into")
     readme.write_text("\n".join(lines), encoding="utf-8")
-    from .. import i18n  # README.ko.md and notebooks/ko show the same times
+    # The Korean edition shows the same measurement: README.ko.md's syllabus and note, and notebooks/ko rebuilt
+    # (their opening cells take the times from the English headers just written).
+    from .. import i18n
 
-    i18n.after_record(readme.parent)
+    korean = readme.with_name("README.ko.md")
+    if korean.exists():
+        ko = korean.read_text(encoding="utf-8")
+        for row in (r for r in rows if not r["error"]):
+            ko = _replace_readme_time(ko, row["notebook"][:2], mode, i18n.duration_ko(_fmt(row["seconds"])))
+        korean.write_text("\n".join(note if line.startswith(RECORD_NOTE[mode]) else line
+                                    for line in ko.split("\n")), encoding="utf-8")
+    if (notebooks_dir / "ko").is_dir():
+        i18n.build("ko", notebooks_dir.parent)
 
 
 def select(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
