@@ -111,6 +111,10 @@ def read_manifest(root: Path | None = None) -> dict:
         files = json.loads(mpath.read_text(encoding="utf-8"))["files"]
         if not isinstance(files, dict):
             raise TypeError("'files' is not a table")
+        for name, entry in files.items():
+            if not (isinstance(entry, dict) and type(entry.get("bytes")) is int
+                    and isinstance(entry.get("sha256"), str)):
+                raise TypeError(f"the entry of {name!r} is not {{'bytes': int, 'sha256': str}}: {str(entry)[:80]}")
     except json.JSONDecodeError as exc:
         raise DataError(f"{mpath} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
                         "restore it with `git checkout -- data/`") from None

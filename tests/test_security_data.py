@@ -21,3 +21,12 @@ def test_a_file_rewritten_with_its_size_and_mtime_restored_is_hashed_again(tmp_p
     os.utime(path, ns=(past, past))  # and the modification time put back
     assert os.stat(path).st_size == 4096 and os.stat(path).st_mtime_ns == past
     assert data.sha256(path) == hashlib.sha256(b"B" + b"A" * 4095).hexdigest()
+
+
+def test_doctor_names_a_malformed_manifest_entry_instead_of_a_raw_error(tmp_path):
+    import json
+
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / data.MANIFEST_NAME).write_text(json.dumps({"files": {"a.json": "not an entry"}}))
+    report = dict(data.validate_data(tmp_path))
+    assert "unreadable" in report[data.MANIFEST_NAME] and "'a.json'" in report[data.MANIFEST_NAME]
