@@ -605,7 +605,9 @@ def _log_figures(log, what: str, f: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_lib train-rm``: rebuild data/rm/ (preference pairs and the reward model)."""
-    from .data import data_dir
+    import sys
+
+    from .data import DataNotWritable, writable_dir
 
     parser = argparse.ArgumentParser(prog="python -m course_lib train-rm", description=main.__doc__)
     parser.add_argument("--out", default=None, help="output folder (default: the course's data/rm)")
@@ -617,7 +619,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out is None and (args.seed, args.steps) != (SEED, CONFIG.steps):
         parser.error("non-default --seed/--steps would overwrite the shipped files; give an --out folder")
-    out = Path(args.out) if args.out else data_dir() / "rm"
+    try:  # a read-only course folder is a message, not a traceback after minutes of training
+        out = writable_dir("rm") if args.out is None else Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").touch()
+        (out / ".write-test").unlink()
+    except (DataNotWritable, OSError) as exc:
+        where = "" if isinstance(exc, DataNotWritable) else f"cannot write to {args.out}: "
+        print(f"train-rm: {where}{exc}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     build(out, seed=args.seed, cfg=replace(CONFIG, steps=args.steps), num_threads=args.threads)
     if args.out is None and not args.no_manifest:

@@ -337,7 +337,8 @@ def test_check_never_raises_on_strange_calls():
 # Interrupts are process-wide state (signal handlers and masks, threads left by earlier tests; a
 # test run started in the background has SIGINT ignored), so these checks run in a fresh Python
 # process with the handler a kernel has: the learner's code
-# itself sends Ctrl-C (SIGINT) to the kernel once it runs, so no timer can race the check.
+# says when it runs and a thread of the kernel's process then sends Ctrl-C (SIGINT), so no timer can
+# race the check.
 _INTERRUPT_SCRIPT = """
 import os, signal, sys, threading, time
 import numpy as np
@@ -346,9 +347,18 @@ from course_lib.exercises import check
 # a kernel handles Ctrl-C; a process started in the background by a shell (as CI may be) inherits
 # SIGINT ignored, and Python then installs no handler of its own
 signal.signal(signal.SIGINT, signal.default_int_handler)
+started_r, started_w = os.pipe()
+
+def press_ctrl_c_once_the_function_runs():
+    # the learner's function cannot signal the kernel (it runs in a pid namespace of its own); it
+    # says it has started, and this thread of the kernel's process sends the Ctrl-C then
+    os.read(started_r, 1)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=press_ctrl_c_once_the_function_runs, daemon=True).start()
 
 def interrupts_the_kernel_then_hangs(rewards, gamma, dones=None):
-    os.kill(os.getppid(), signal.SIGINT)
+    os.write(started_w, b"1")
     while True:
         pass
 
@@ -399,3 +409,61 @@ def test_without_fork_the_same_check_runs_in_process():
     result = local_check("discounted_returns", wrong)
     assert result.status == "failed" and result.hint
     assert local_check("td0_update", lambda *a: (_ for _ in ()).throw(NotImplementedError())).status == "not attempted"
+
+
+_SIGNAL_AND_LEAVE_SCRIPT = """
+import os, signal, sys, numpy as np
+from course_lib.exercises import check
+
+def correct(rewards, gamma, dones=None):
+    out, g = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        if dones is not None and dones[t]:
+            g = 0.0
+        g = rewards[t] + gamma * g
+        out[t] = g
+    return out
+
+def kills_the_kernel(rewards, gamma, dones=None):
+    os.kill(os.getppid(), signal.SIGTERM)
+    return correct(rewards, gamma, dones)
+
+def leaves_a_process(rewards, gamma, dones=None):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.chdir("/")
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", sys.argv[1]])
+        os._exit(0)
+    return correct(rewards, gamma, dones)
+
+print("STATUS", check("discounted_returns", kills_the_kernel).status, flush=True)
+print("STATUS", check("discounted_returns", leaves_a_process).status, flush=True)
+"""
+
+
+def test_the_checked_function_cannot_signal_the_kernel_or_leave_a_process():
+    from course_lib import isolation
+
+    ctypes, lib = isolation.libc()
+    if lib is None:
+        pytest.skip("Linux only: the check's own pid namespace")
+    marker = f"check-leftover-{os.getpid()}-{time.time_ns()}"
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AND_LEAVE_SCRIPT, marker], capture_output=True,
+                         text=True, timeout=120)
+    time.sleep(0.5)
+    left = [e for e in os.listdir("/proc") if e.isdigit() and _cmdline_has(e, marker)]
+    for pid in left:
+        os.kill(int(pid), 9)
+    if out.returncode == -15 and "STATUS" not in out.stdout:
+        pytest.fail("the learner's function killed the kernel (SIGTERM to its parent)")
+    assert out.stdout.count("STATUS passed") == 2, out.stdout + out.stderr
+    assert left == [], "a detached process of the learner's function outlived the check"
+
+
+def _cmdline_has(pid: str, text: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False

@@ -30,3 +30,14 @@ def test_doctor_names_a_malformed_manifest_entry_instead_of_a_raw_error(tmp_path
     (tmp_path / data.MANIFEST_NAME).write_text(json.dumps({"files": {"a.json": "not an entry"}}))
     report = dict(data.validate_data(tmp_path))
     assert "unreadable" in report[data.MANIFEST_NAME] and "'a.json'" in report[data.MANIFEST_NAME]
+
+
+def test_train_rm_on_a_data_folder_it_cannot_write_is_a_message_not_a_traceback(monkeypatch, capsys):
+    from course_lib import reward_model
+
+    monkeypatch.setenv("COURSE_DATA", "/proc/course-data-that-cannot-exist")
+    assert reward_model.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train-rm: cannot write to /proc/course-data-that-cannot-exist/rm") and "Traceback" not in err
+    assert reward_model.main(["--out", "/proc/not-here", "--steps", "1"]) == 2
+    assert "cannot write to /proc/not-here" in capsys.readouterr().err

@@ -189,6 +189,11 @@ def _child_main(fn, calls, names, library, res_w, out_w, close_fds, run_case, en
             except OSError:
                 pass
         os.setpgid(0, 0)  # its own process group, so the checker can stop everything it starts
+        # and its own pid namespace where the kernel allows one: the learner's code cannot signal the
+        # kernel (os.kill(os.getppid(), ...)), and a detached process it starts dies with it
+        from course_lib.isolation import contain
+
+        contain()
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="replace")
