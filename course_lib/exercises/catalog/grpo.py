@@ -31,6 +31,7 @@ def _adv_cases() -> list[Case]:
 
 def teaching_group_advantages(rewards, group_size):
     """Â_i = (r_i − mean of its group) / (std of its group + 1e-4). rewards: (B,), groups consecutive."""
+    import torch
     groups = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)  # (n_prompts, G)
     centred = groups - groups.mean(dim=1, keepdim=True)  # the group mean is the baseline
     return (centred / (groups.std(dim=1, keepdim=True) + 1e-4)).reshape(-1)
@@ -168,6 +169,7 @@ def _clean(logp, logp_ref, mask):
 
 def teaching_kl_k3(logp, logp_ref, mask):
     """k3 = exp(x) − x − 1 per token with x = logp_ref − logp; 0 on padding. All (B, T)."""
+    import torch
     keep = mask.bool()
     # Replace padding *before* any arithmetic: it may hold -inf or NaN, and 0 · inf is NaN,
     # in the value and in the gradient.
@@ -315,6 +317,7 @@ def _grpo_cases() -> list[Case]:
 
 def teaching_grpo_loss(logp, logp_old, logp_ref, adv, mask, eps, beta):
     """−J of DeepSeekMath Eq. 3 for one batch. logp*, mask: (B, T); adv: (B,) -> scalar tensor."""
+    import torch
     keep = mask.bool()
     zero = torch.zeros_like(logp)
     # Padding holds arbitrary numbers: replace it before any exp.

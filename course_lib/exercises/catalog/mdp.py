@@ -33,6 +33,7 @@ def teaching_discounted_returns(rewards, gamma, dones=None):
     rewards: (T,); dones: optional (T,) booleans, True where an episode ends at that step.
     Returns an array of shape (T,).
     """
+    import numpy as np
     rewards = np.asarray(rewards, dtype=float)
     dones = np.zeros(len(rewards), dtype=bool) if dones is None else np.asarray(dones, dtype=bool)
     returns = np.zeros(len(rewards))
@@ -267,6 +268,7 @@ def teaching_value_iteration(P, R, gamma, tol):
 
     P, R: (S, A, S). Returns (V of shape (S,), the greedy policy: integer actions of shape (S,)).
     """
+    import numpy as np
     V = np.zeros(P.shape[0])
     while True:
         Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A)
@@ -397,6 +399,7 @@ def teaching_policy_evaluation(P, R, policy, gamma, tol):
 
     P, R: (S, A, S); policy: (S, A) probabilities; returns V^π of shape (S,).
     """
+    import numpy as np
     V = np.zeros(P.shape[0])
     while True:
         Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A): one step, then V of where it lands

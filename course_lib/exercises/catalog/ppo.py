@@ -42,6 +42,7 @@ def teaching_gae(rewards, values, next_values, terminated, truncated, gamma, lam
     δ_t = r_t + γ·V(s_{t+1})·(1 − terminated_t) − V(s_t): a terminated step has no future value,
     a truncated one still does. Returns (advantages, returns = advantages + values).
     """
+    import numpy as np
     r, v, nv = (np.asarray(x, dtype=float) for x in (rewards, values, next_values))
     term, trunc = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
     done = term | trunc  # the episode ends here: A_{t+1} belongs to the next one
@@ -177,6 +178,7 @@ def _surrogate_cases() -> list[Case]:
 
 def teaching_clipped_surrogate(ratio, adv, eps):
     """PPO's clipped surrogate as a loss: −mean(min(ρ·A, clip(ρ, 1 − ε, 1 + ε)·A)). ratio, adv: same shape."""
+    import torch
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1 - eps, 1 + eps) * adv
     return -torch.min(unclipped, clipped).mean()  # the pessimistic term, then minus: a loss to minimise
@@ -289,6 +291,7 @@ def library_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf
 
 def teaching_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
     """PPO's loss on one minibatch: clipped surrogate + vf_coef · value loss. All inputs (N,) -> scalar."""
+    import torch
     adv = adv.detach()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)  # normalised per minibatch: a scale-free step
     ratio = torch.exp(logp_new - logp_old.detach())  # ρ = π_θ(a|s) / π_old(a|s)

@@ -61,6 +61,7 @@ def _kpr_reference(logp, logp_ref, score, mask, beta):
 
 
 def teaching_kl_penalized_rewards(logp, logp_ref, score, mask, beta):
+    import torch
     keep = mask.bool()
     # the KL penalty on real completion tokens only (padding may hold anything)
     log_ratio = torch.where(keep, logp - logp_ref, torch.zeros_like(logp))

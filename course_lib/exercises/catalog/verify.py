@@ -33,6 +33,7 @@ def _pass_cases() -> list[Case]:
 
 def teaching_pass_at_k(n, c, k):
     """1 − C(n−c, k)/C(n, k): one minus the chance that k samples drawn without replacement are all wrong."""
+    import math
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)  # math.comb(a, k) is 0 when a < k
 
 
@@ -115,6 +116,7 @@ def _vote_cases() -> list[Case]:
 
 def teaching_majority_vote(answers):
     """The most frequent answer that is not None; on a tie, the one seen first; None when there is none."""
+    from collections import Counter
     counts = Counter(a for a in answers if a is not None)
     if not counts:
         return None
