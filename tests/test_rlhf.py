@@ -392,7 +392,14 @@ def test_bench_summary_and_table_from_histories():
     assert s[B.PPO_NAME]["steps_to_gain"] == [10] and s[B.GRPO_NAME]["steps_to_gain"] == [5]
     assert s[B.GRPO_NAME]["seconds_to_gain"] == [10.0]
     table = B.format_table(s)
-    assert table.count("\n") == 12 and "| RLHF-PPO | GRPO |" in table and "5 steps (10 s)" in table
+    grid, _, noise = table.partition("\n\n")
+    assert grid.count("\n") == 12 and "| RLHF-PPO | GRPO |" in grid and "5 steps (10 s)" in grid
+    # one seed: the held-out set's sampling noise on 500 problems; 70 % vs 68 % is within it, 50 % vs 68 % not
+    assert "one seed" in noise
+    assert "equal completions: -2.0 points" in noise and "within the noise" in noise.splitlines()[1]
+    assert "equal training time: +18.0 points" in noise and "outside the noise" in noise.splitlines()[2]
+    diff = B.differences(s)
+    assert not diff["accuracy_equal_completions"].outside_noise and diff["accuracy_equal_time"].outside_noise
 
 
 def test_bench_rlhf_refuses_bad_options(capsys):
