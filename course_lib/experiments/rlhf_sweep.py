@@ -283,13 +283,15 @@ def seed_rows(sweep: dict, reward_model: str = "strong") -> list[dict]:
     return rows
 
 
-def summary_rows(sweep: dict) -> list[dict]:
-    """One row per run: gold accuracy of sampled answers at the start, at its peak (with the KL
-    there) and at the end; greedy gold at the start and the end; the proxy (the reward model's
-    score of sampled answers) at the start and the end; the share of greedy answers longer than
-    the truth at the end."""
+def summary_rows(sweep: dict, seed: int = SEED) -> list[dict]:
+    """One row per run of ``seed``: gold accuracy of sampled answers at the start, at its peak (with
+    the KL there) and at the end; greedy gold at the start and the end; the proxy (the reward model's
+    score of sampled answers) at the start and the end; the share of greedy answers longer than the
+    truth at the end. (``seed_rows`` summarises the strong-bias runs over every seed.)"""
     rows = []
     for r in sweep["runs"]:
+        if r.get("seed", SEED) != seed:
+            continue
         g = r["eval_sampled_accuracy"]
         best = int(np.argmax(g))
         rows.append({"reward_model": r["reward_model"], "beta": r["beta"], "gold_start": g[0], "gold_peak": g[best],
