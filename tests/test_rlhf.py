@@ -392,7 +392,14 @@ def test_bench_summary_and_table_from_histories():
     assert s[B.PPO_NAME]["steps_to_gain"] == [10] and s[B.GRPO_NAME]["steps_to_gain"] == [5]
     assert s[B.GRPO_NAME]["seconds_to_gain"] == [10.0]
     table = B.format_table(s)
-    assert table.count("\n") == 12 and "| RLHF-PPO | GRPO |" in table and "5 steps (10 s)" in table
+    grid, _, noise = table.partition("\n\n")
+    assert grid.count("\n") == 12 and "| RLHF-PPO | GRPO |" in grid and "5 steps (10 s)" in grid
+    # one seed: the held-out set's sampling noise on 500 problems; 70 % vs 68 % is within it, 50 % vs 68 % not
+    assert "one seed" in noise
+    assert "equal completions: -2.0 points" in noise and "within the noise" in noise.splitlines()[1]
+    assert "equal training time: +18.0 points" in noise and "outside the noise" in noise.splitlines()[2]
+    diff = B.differences(s)
+    assert not diff["accuracy_equal_completions"].outside_noise and diff["accuracy_equal_time"].outside_noise
 
 
 def test_bench_rlhf_refuses_bad_options(capsys):
@@ -401,3 +408,20 @@ def test_bench_rlhf_refuses_bad_options(capsys):
     for argv in (["--minutes", "0"], ["--max-steps", "0"], ["--seeds"]):
         with pytest.raises(SystemExit):
             bench_rlhf.main(argv)
+
+
+def test_the_shipped_sweep_has_three_seeds_of_the_strong_bias_runs_and_their_spread():
+    from course_lib import stats
+    from course_lib.experiments.rlhf_sweep import find_run, load_sweep, seed_rows, summary_rows
+
+    sweep = load_sweep()
+    rows = seed_rows(sweep)
+    assert [r["beta"] for r in rows] == sorted(sweep["betas"]) and all(r["seeds"] == [0, 1, 2] for r in rows)
+    assert len(summary_rows(sweep)) == len(sweep["betas"]) + len(sweep["shipped_betas"])  # seed 0 only
+    assert find_run(sweep, 0.5, seed=2)["seed"] == 2
+    by = {r["beta"]: r for r in rows}
+    # the trend notebook 07 reads: the further the policy moves (β small), the lower its greedy gold ends,
+    # by more than the spread between seeds; the proxy rises in every run
+    assert stats.compare_seeds(by[0.0]["greedy_end_values"], by[0.5]["greedy_end_values"]).outside_noise
+    assert by[0.0]["kl_end"].mean > by[0.5]["kl_end"].mean
+    assert all(v > 0 for r in rows for v in r["proxy_change_values"])

@@ -429,10 +429,13 @@ def _outcome_result(name: str, outcome, labels: list[str], time_limit: float) ->
                 hint="Look for an array or list that grows without bound, or a shape that is far "
                      "larger than the inputs' (an outer product where an elementwise one was meant).",
                 **common)
+        known = next((m for m in get_exercise(name).mistakes
+                      if m.error and re.search(m.error, outcome.error or "")), None)
         return CheckResult(
             name, ERROR, False, message=f"your function raised an error on case {case + 1} of {total}.",
-            details=f"{where}\n{outcome.error}",
-            hint="Fix the line shown above; run your function by hand on the case shown to see it fail.",
+            details=f"{where}\n{outcome.error}", mistake=known.name if known else None,
+            hint=known.hint if known else "Fix the line shown above; run your function by hand on the "
+                                          "case shown to see it fail.",
             **common)
     if outcome.status == "interrupted":
         return CheckResult(name, ERROR, False, message="the check was interrupted.", **common)

@@ -37,12 +37,15 @@ class Mistake:
 
     ``fn`` takes the same arguments as the exercise and returns what a learner who made this
     mistake would return. The checker gives ``hint`` when the learner's outputs match ``fn``'s
-    on every case the learner got wrong.
+    on every case the learner got wrong. A mistake that shows as an error instead (``fn`` raises
+    on some case) sets ``error``: a regular expression searched in the learner's error text
+    ("OverflowError: int too large ..."); a learner error it matches gets ``hint``.
     """
 
     name: str
     fn: Callable[..., Any]
     hint: str
+    error: str = ""
 
 
 @dataclass(frozen=True)

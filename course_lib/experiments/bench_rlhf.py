@@ -149,8 +149,28 @@ def summarize(cost: dict, runs: list[dict], gain: float = 0.25) -> dict:
             "completions_compared": [s * runs[0][name]["completions_per_step"] for s in common_steps],
             "accuracy_equal_completions": float(np.mean(acc_equal_completions)),
             "accuracy_equal_time": float(np.mean(acc_equal_time)), "seconds_compared": common_secs,
+            "accuracy_equal_completions_runs": acc_equal_completions, "accuracy_equal_time_runs": acc_equal_time,
             "steps_to_gain": to_gain_steps, "seconds_to_gain": to_gain_secs,
         }
+    return out
+
+
+def differences(summary: dict, n_eval: int | None = None) -> dict:
+    """GRPO − RLHF-PPO at equal completions and at equal time, each a ``stats.Difference``.
+
+    With one seed the interval is the evaluation's sampling noise only (``n_eval`` held-out problems,
+    Newcombe's interval); with several seeds, Welch's interval over the seeds' accuracies.
+    """
+    from .. import stats, tasks
+
+    n = tasks.EVAL_SIZE if n_eval is None else n_eval
+    out = {}
+    for key in ("accuracy_equal_completions", "accuracy_equal_time"):
+        a, b = summary[PPO_NAME][key + "_runs"], summary[GRPO_NAME][key + "_runs"]
+        if len(a) >= 2 and len(b) >= 2:
+            out[key] = stats.compare_seeds(a, b)
+        else:
+            out[key] = stats.compare_accuracies(round(a[0] * n), n, round(b[0] * n), n)
     return out
 
 
@@ -182,6 +202,14 @@ def format_table(summary: dict, gain: float = 0.25) -> str:
     ]
     lines = [f"| | {PPO_NAME} | {GRPO_NAME} |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if "accuracy_equal_time_runs" in p:
+        diff = differences(summary)
+        seeds = len(p["accuracy_equal_time_runs"])
+        noise = ("one seed: the interval is the held-out set's sampling noise only, not the seed's" if seeds == 1
+                 else f"{seeds} seeds")
+        lines += ["", f"{GRPO_NAME} − {PPO_NAME} ({noise}):",
+                  f"  at equal completions: {diff['accuracy_equal_completions'].verdict()}",
+                  f"  at equal training time: {diff['accuracy_equal_time'].verdict()}"]
     return "\n".join(lines)
 
 

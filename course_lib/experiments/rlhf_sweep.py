@@ -1,7 +1,8 @@
 """Reward hacking, measured: RLHF-PPO against the learned reward model for several β, cached in data/rlhf/.
 
-    python -m course_lib sweep rlhf      # recompute data/rlhf/ (about 15 min on a busy 2-core machine;
-                                         # --reward-model FILE reuses a built strong-bias reward model: 9 min)
+    python -m course_lib sweep rlhf      # recompute data/rlhf/ (seed 0, then the strong-bias runs on
+                                         # seeds 1 and 2; --reward-model FILE reuses a built reward model)
+    python -m course_lib sweep rlhf --add-seeds 3 4   # add seeds to the cache, keeping its runs
     python -m course_lib manifest        # then record the new files
 
 Every run starts from the shipped SFT checkpoint and trains PPO (``train_rlhf``) against the shipped
@@ -13,6 +14,10 @@ that is optimised), the KL to the SFT model of sampled completions, the mean ans
 share of answers longer than the true answer. Gao et al. 2022 (arXiv 2210.10760, Fig. 1) plot the
 proxy and the gold reward against d = sqrt(KL): the proxy keeps rising while the gold peaks and
 falls. The cache also keeps a few held-out answers before and after each run.
+
+The runs against the strong-bias reward model are repeated on ``SEEDS`` (each seed changes the prompt
+order, the sampling and the minibatch order; the reward model stays the same): a trend over β is a
+finding only when it is larger than the spread between seeds (``seed_rows``).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ SHIPPED_BETAS = (0.0,)  # against the shipped reward model of notebook 06
 STEPS = 40
 EVAL_EVERY = 5
 SEED = 0
+SEEDS = (0, 1, 2)  # the strong-bias runs, on every seed (the shipped reward model's run: seed 0 only)
 N_EXAMPLES = 12  # held-out answers kept before and after each run
 SETTINGS = {}  # changes to RLHFConfig's defaults for every run of the sweep
 STRONG_LENGTH_BONUS = 2.0  # the annotators' length bias of the second reward model (the shipped one: 0.5)
@@ -124,12 +130,15 @@ def run_one(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int =
 
 def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SEED, eval_every: int = EVAL_EVERY,
               shipped_betas: Sequence[float] = SHIPPED_BETAS, length_bonus: float = STRONG_LENGTH_BONUS,
-              strong_rm_path: str | None = None, progress: bool = False) -> tuple[dict, object]:
+              strong_rm_path: str | None = None, progress: bool = False,
+              seeds: Sequence[int] = SEEDS) -> tuple[dict, object]:
     """PPO against the shipped reward model for ``shipped_betas``, then against a reward model of
     annotators with a stronger length bias for ``betas``; one run after the other.
 
     ``strong_rm_path``: load the strong-bias reward model from this file (written by an earlier
-    ``main``) instead of building it (about 6 minutes on a busy 2-core machine).
+    ``main``) instead of building it (about 6 minutes on a busy 2-core machine). ``seeds``: the
+    strong-bias runs are repeated on each (``seed`` is the first: the shipped reward model's run and
+    the reward model's own training use it).
 
     Returns:
         (sweep, the strong-bias reward model) — ``main`` saves both.
@@ -153,30 +162,60 @@ def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SE
     from ..reward_model import load_shipped_reward_model
 
     shipped, shipped_meta = load_shipped_reward_model()
-    runs = []
-    for name, rm, bs in (("shipped", shipped, shipped_betas), ("strong", strong, betas)):
-        for b in bs:
-            run = run_one(b, steps, seed, eval_every, rm=rm, rm_name=name)
-            runs.append(run)
-            best = int(np.argmax(run["eval_sampled_accuracy"]))
-            log(f"{name} RM, beta={b:<5g}: sampled gold {run['eval_sampled_accuracy'][0]:.1%} -> peak "
-                f"{run['eval_sampled_accuracy'][best]:.1%} (step {run['eval_step'][best]}) -> "
-                f"{run['eval_sampled_accuracy'][-1]:.1%}; greedy gold {run['eval_accuracy'][0]:.1%} -> "
-                f"{run['eval_accuracy'][-1]:.1%}; proxy {run['eval_sampled_reward'][0]:+.2f} -> "
-                f"{run['eval_sampled_reward'][-1]:+.2f}; KL {run['eval_kl'][-1]:.2f}; {run['train_seconds']:.0f} s "
-                f"({time.perf_counter() - started:.0f} s so far)")
+    runs = [run_one(b, steps, seed, eval_every, rm=shipped, rm_name="shipped") for b in shipped_betas]
+    for run in runs:
+        _log_run(run, log, started)
+    others = [s for s in seeds if s != seed]
+    runs += _strong_runs(strong, betas, [seed, *others], steps, eval_every, log, started)
     cfg = sweep_config(betas[0], steps, seed, eval_every)
     settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "epochs", "minibatch_size",
                                              "prompts_per_step", "samples_per_prompt", "eps", "lam", "gamma",
                                              "eval_every")}
     sweep = {"schema": "course_lib.rlhf.sweep/1", "betas": [float(b) for b in betas],
-             "shipped_betas": [float(b) for b in shipped_betas], "seed": seed, "settings": settings,
+             "shipped_betas": [float(b) for b in shipped_betas], "seed": seed,
+             "seeds": [seed, *others], "settings": settings,
              "reward_models": {"shipped": {"length_bonus": 0.5,
                                            "length_gap": shipped_meta.get("figures", {}).get("length_gap"),
                                            "truth_agreement": shipped_meta.get("figures", {}).get("truth_agreement")},
                                "strong": strong_figures},
              "wall_seconds": round(time.perf_counter() - started, 1), "runs": runs}
     return sweep, strong
+
+
+def _log_run(run: dict, log, started: float) -> None:
+    best = int(np.argmax(run["eval_sampled_accuracy"]))
+    log(f"{run['reward_model']} RM, beta={run['beta']:<5g} seed {run['seed']}: sampled gold "
+        f"{run['eval_sampled_accuracy'][0]:.1%} -> peak {run['eval_sampled_accuracy'][best]:.1%} (step "
+        f"{run['eval_step'][best]}) -> {run['eval_sampled_accuracy'][-1]:.1%}; greedy gold {run['eval_accuracy'][0]:.1%} "
+        f"-> {run['eval_accuracy'][-1]:.1%}; proxy {run['eval_sampled_reward'][0]:+.2f} -> "
+        f"{run['eval_sampled_reward'][-1]:+.2f}; KL {run['eval_kl'][-1]:.2f}; {run['train_seconds']:.0f} s "
+        f"({time.perf_counter() - started:.0f} s so far)")
+
+
+def _strong_runs(strong, betas, seeds, steps, eval_every, log, started) -> list[dict]:
+    runs = []
+    for s in seeds:
+        for b in betas:
+            runs.append(run_one(b, steps, s, eval_every, rm=strong, rm_name="strong"))
+            _log_run(runs[-1], log, started)
+    return runs
+
+
+def add_seeds(sweep: dict, seeds: Sequence[int], progress: bool = False) -> dict:
+    """The sweep with its strong-bias runs repeated on ``seeds`` (with the shipped strong-bias reward
+    model and the sweep's own β, steps and evaluation interval); runs already there are kept."""
+    if not isinstance(sweep, dict) or "runs" not in sweep:
+        raise ValueError("sweep must be the dict returned by load_sweep()")
+    have = {r.get("seed", SEED) for r in runs_of_all_seeds(sweep)}
+    new = [int(s) for s in seeds if int(s) not in have]
+    if not new:
+        return sweep
+    strong, _ = load_strong_reward_model()
+    started = time.perf_counter()
+    runs = _strong_runs(strong, sweep["betas"], new, sweep["settings"]["steps"], sweep["settings"]["eval_every"],
+                        print if progress else (lambda *a, **k: None), started)
+    return {**sweep, "seeds": sorted(have | set(new)), "runs": sweep["runs"] + runs,
+            "wall_seconds": round(sweep.get("wall_seconds", 0.0) + time.perf_counter() - started, 1)}
 
 
 def load_sweep(recompute: bool = False, **kwargs) -> dict:
@@ -189,29 +228,70 @@ def load_sweep(recompute: bool = False, **kwargs) -> dict:
     return load_json(SWEEP_FILE)
 
 
-def find_run(sweep: dict, beta: float, reward_model: str = "strong") -> dict:
-    """The run of ``sweep`` against ``reward_model`` ("strong" or "shipped") with this β."""
+def find_run(sweep: dict, beta: float, reward_model: str = "strong", seed: int = SEED) -> dict:
+    """The run of ``sweep`` against ``reward_model`` ("strong" or "shipped") with this β and seed."""
     if not isinstance(sweep, dict) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_sweep()")
     for run in sweep["runs"]:
-        if run["reward_model"] == reward_model and abs(run["beta"] - beta) < 1e-12:
+        if run["reward_model"] == reward_model and abs(run["beta"] - beta) < 1e-12 and run.get("seed", SEED) == seed:
             return run
-    have = sorted((r["reward_model"], r["beta"]) for r in sweep["runs"])
-    raise ValueError(f"no run with reward_model={reward_model!r} and beta={beta!r} in the sweep; it has {have}")
+    have = sorted((r["reward_model"], r["beta"], r.get("seed", SEED)) for r in sweep["runs"])
+    raise ValueError(f"no run with reward_model={reward_model!r}, beta={beta!r} and seed={seed!r} in the sweep; "
+                     f"it has {have}")
 
 
-def runs_of(sweep: dict, reward_model: str = "strong") -> list[dict]:
-    """The runs against one reward model, in order of β."""
-    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model), key=lambda r: r["beta"])
+def runs_of(sweep: dict, reward_model: str = "strong", seed: int = SEED) -> list[dict]:
+    """The runs of one seed against one reward model, in order of β."""
+    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model and r.get("seed", SEED) == seed),
+                  key=lambda r: r["beta"])
 
 
-def summary_rows(sweep: dict) -> list[dict]:
-    """One row per run: gold accuracy of sampled answers at the start, at its peak (with the KL
-    there) and at the end; greedy gold at the start and the end; the proxy (the reward model's
-    score of sampled answers) at the start and the end; the share of greedy answers longer than
-    the truth at the end."""
+def runs_of_all_seeds(sweep: dict, reward_model: str = "strong") -> list[dict]:
+    """Every run against one reward model, in order of β, then seed."""
+    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model),
+                  key=lambda r: (r["beta"], r.get("seed", SEED)))
+
+
+# What seed_rows summarises over seeds: name -> the figure of one run.
+SEED_FIGURES = {
+    "greedy_end": lambda r: r["eval_accuracy"][-1],
+    "greedy_change": lambda r: r["eval_accuracy"][-1] - r["eval_accuracy"][0],
+    "gold_end": lambda r: r["eval_sampled_accuracy"][-1],
+    "gold_change": lambda r: r["eval_sampled_accuracy"][-1] - r["eval_sampled_accuracy"][0],
+    "proxy_change": lambda r: r["eval_sampled_reward"][-1] - r["eval_sampled_reward"][0],
+    "kl_end": lambda r: r["eval_kl"][-1],
+    "longer_end": lambda r: r["eval_longer_than_truth"][-1],
+}
+
+
+def seed_rows(sweep: dict, reward_model: str = "strong") -> list[dict]:
+    """One row per β: each of ``SEED_FIGURES`` over the seeds of that β, as a ``stats.Spread``
+    (mean, standard deviation, range, t interval of the mean) with the seeds' values."""
+    from ..stats import seed_spread
+
+    by_beta: dict[float, list[dict]] = {}
+    for run in runs_of_all_seeds(sweep, reward_model):
+        by_beta.setdefault(run["beta"], []).append(run)
+    rows = []
+    for beta, runs in sorted(by_beta.items()):
+        row = {"beta": beta, "seeds": [r.get("seed", SEED) for r in runs]}
+        for name, figure in SEED_FIGURES.items():
+            values = [float(figure(r)) for r in runs]
+            row[name] = seed_spread(values)
+            row[name + "_values"] = values
+        rows.append(row)
+    return rows
+
+
+def summary_rows(sweep: dict, seed: int = SEED) -> list[dict]:
+    """One row per run of ``seed``: gold accuracy of sampled answers at the start, at its peak (with
+    the KL there) and at the end; greedy gold at the start and the end; the proxy (the reward model's
+    score of sampled answers) at the start and the end; the share of greedy answers longer than the
+    truth at the end. (``seed_rows`` summarises the strong-bias runs over every seed.)"""
     rows = []
     for r in sweep["runs"]:
+        if r.get("seed", SEED) != seed:
+            continue
         g = r["eval_sampled_accuracy"]
         best = int(np.argmax(g))
         rows.append({"reward_model": r["reward_model"], "beta": r["beta"], "gold_start": g[0], "gold_peak": g[best],
@@ -232,14 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write here instead of data/rlhf/sweep.json")
     parser.add_argument("--reward-model", default=None,
                         help="reuse this strong-bias reward model file instead of building it")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help=f"seeds of the strong-bias runs (default {' '.join(map(str, SEEDS))})")
+    parser.add_argument("--add-seeds", type=int, nargs="+", default=None,
+                        help="keep the cached sweep and add its strong-bias runs on these seeds")
     args = parser.parse_args(argv)
-    sweep, strong = run_sweep(args.betas, args.steps, strong_rm_path=args.reward_model, progress=True)
     from pathlib import Path
 
     from ..data import data_dir
     from ..reward_model import save_reward_model
 
     path = Path(args.out) if args.out else data_dir() / SWEEP_FILE
+    if args.add_seeds:
+        sweep = add_seeds(load_sweep(), args.add_seeds, progress=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
+        print(f"wrote {path} (seeds {sweep['seeds']}); now run `python -m course_lib manifest`")
+        return 0
+    sweep, strong = run_sweep(args.betas, args.steps, strong_rm_path=args.reward_model, progress=True,
+                              seeds=args.seeds)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
     rm_path = save_reward_model(path.parent / Path(STRONG_RM_FILE).name, strong,

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..stats import standard_error
 from .worker import repo_root
 
 
@@ -66,10 +67,30 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("05", "pretrained model's greedy accuracy (%)", "9e0b54ed",
           r"pretrained\s*: accuracy ([\d.]+)%", 1.2, "pretrained greedy accuracy: 1.2 %", tolerance=3.0,
           modes=BOTH),
+    # 06 reads the shipped reward model in both modes (full mode retrains it to the same bytes); the
+    # tolerance is the 95 % half-width of an accuracy near 90 % on 993 pairs (course_lib.stats).
+    Claim("06", "reward model's agreement with the truth on the one-right test pairs (%)", "nb06-eval",
+          r"agreement with the truth: ([\d.]+) %", 90.2, "with the truth on **90.2 %**",
+          tolerance=round(100 * 1.96 * standard_error(0.902, 993), 1), modes=BOTH),
+    # 07's live PPO run (seed 0): 68.0 % on 500 held-out problems, within the evaluation's 95 % half-width,
+    # and at least the target of +20 points over the SFT model's 43.2 %.
+    Claim("07", "RLHF-PPO on the rule reward (seed 0): held-out greedy accuracy after 40 steps (%)", "nb07-ppo-run",
+          r"held-out accuracy [\d.]+% -> ([\d.]+)%", 68.0, "43.2 % → 68.0 % held-out greedy accuracy",
+          tolerance=round(100 * 1.96 * standard_error(0.68, 500), 1)),
+    Claim("07", "RLHF-PPO on the rule reward: at least the target, SFT + 20 points (%)", "nb07-ppo-run",
+          r"held-out accuracy [\d.]+% -> ([\d.]+)%", 63.2, "target\n+20 points in 4 minutes: met", kind="at_least"),
     Claim("08", "GRPO run (seed 0): held-out greedy accuracy before (%)", "8202fdba",
           r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 43.2, "43.2 % → 78.2 %", tolerance=3.0),
     Claim("08", "GRPO run (seed 0): held-out greedy accuracy after (%)", "8202fdba",
           r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 78.2, "43.2 % → 78.2 %", tolerance=5.0, group=2),
+    # 10: the export's greedy answers equal the course model's on every held-out problem (both modes), and
+    # TRL's gain (seed 0) within the 95 % half-width of a difference of two accuracies on 500 problems.
+    Claim("10", "exported model's greedy answers identical to the course's (of 500)", "a10c0007",
+          r"greedy completions identical on (\d+) of", 500, "their greedy answers are identical on all 500",
+          kind="at_least", modes=BOTH),
+    Claim("10", "TRL GRPO run (seed 0): held-out gain in 60 steps (points)", "a10c0013",
+          r"([+-][\d.]+) points on the held-out set", 14.2, "from 43.2 % to 57.4 %",
+          tolerance=round(100 * 1.96 * (2 * standard_error(0.5, 500) ** 2) ** 0.5, 1)),
 )
 
 

@@ -41,7 +41,7 @@ def weighted_rewards_figure(answers: Sequence[str], r_acc: Sequence[float], r_fm
     fig, axes = new_figure(ncols=2, width=10.5, height=3.4)
     labels = [f"{answers[i]!r}" + (f" ×{counts[i]}" if show_counts else "") for i in order]
     colours = [PALETTE[2] if total[i] == best else PALETTE[0] for i in order]
-    panels = ((total[order], "w_acc·R_acc + w_fmt·R_fmt", "reward of each sampled answer (green: ranked first)"),
+    panels = ((total[order], "reward r", "r = w_acc·R_acc + w_fmt·R_fmt per sampled answer (green: first)"),
               (adv_per_answer[order], "advantage (r − mean) / std", "GRPO advantage within the group"))
     with house_style():
         for ax, (heights, ylabel, title) in zip(axes, panels):

@@ -8,7 +8,7 @@ from typing import Mapping
 import numpy as np
 
 from ..core import check_finite_number
-from . import PALETTE, finish, house_style, new_figure
+from . import PALETTE, finish, house_style, legend_below, new_figure
 
 
 def _need(d: Mapping, keys, what: str) -> None:
@@ -54,7 +54,8 @@ def rlhf_training_figure(hist: Mapping, sft_accuracy: float | None = None, title
     return finish(fig, title)
 
 
-def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | None = None):
+def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | None = None,
+                   legend_loc: str | None = None):
     """Proxy (the reward model's score) and gold (the verifier's accuracy) against d = sqrt(KL to the reference).
 
     The shape of Gao et al. 2022 (arXiv 2210.10760), Fig. 1, measured on answers sampled from the
@@ -66,8 +67,11 @@ def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | N
         run: a run of ``experiments.rlhf_sweep`` or a ``train_rlhf`` history on a reward model (keys
             "eval_kl", "eval_sampled_reward", "eval_sampled_accuracy", "eval_accuracy").
         ax: draw on this axis (a second y axis is added for the proxy); default a new figure.
-        highlight: full colours (False: faded, for the runs behind the chosen one).
+        highlight: full colours (False: faded, for the runs behind the chosen one: they get no legend
+            entry; ``label`` is written at the end of each of their two curves instead).
         label: legend suffix (e.g. "β = 0.05").
+        legend_loc: where the figure legend goes (``legend_below``'s ``loc``; default below the figure, or
+            below on the left when drawn on a given axis).
     """
     _need(run, ("eval_kl", "eval_sampled_reward", "eval_sampled_accuracy", "eval_accuracy"), "run")
     d = np.sqrt(np.clip(np.asarray(run["eval_kl"], dtype=float), 0, None))
@@ -82,10 +86,14 @@ def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | N
         fig, ax = new_figure(width=6.8, height=3.8)
     else:
         fig = ax.figure
-    alpha = 1.0 if highlight else 0.2
-    suffix = f" ({label})" if label else ""
+    alpha = 1.0 if highlight else 0.25
+    suffix = f" ({label})" if label and not own else ""  # a figure of its own names the run in its title
     with house_style():
-        ax.plot(d, gold, marker="o", color=PALETTE[0], alpha=alpha, label=f"gold: accuracy of samples{suffix}")
+        ax.plot(d, gold, marker="o", color=PALETTE[0], alpha=alpha,
+                label=f"gold: accuracy of samples{suffix}" if highlight else None)
+        if not highlight and label:
+            ax.annotate(label, (d[-1], gold[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                        color=PALETTE[0], alpha=0.8, va="center")
         if highlight:
             ax.plot(d, greedy, linestyle=":", linewidth=1.2, color=PALETTE[0], label="gold: accuracy of greedy answers")
             best = int(np.argmax(gold))
@@ -98,13 +106,19 @@ def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | N
             twin = ax.twinx()
             ax._proxy_twin = twin
         twin.plot(d, proxy, marker="s", linestyle="--", color=PALETTE[1], alpha=alpha,
-                  label=f"proxy: reward-model score of samples{suffix}")
+                  label=f"proxy: reward-model score of samples{suffix}" if highlight else None)
+        if not highlight and label:
+            twin.annotate(label, (d[-1], proxy[-1]), xytext=(4, 0), textcoords="offset points", fontsize=7,
+                          color=PALETTE[1], alpha=0.8, va="center")
         twin.set_ylabel("reward-model score", color=PALETTE[1])
         twin.grid(False)
-        if highlight:
+        if highlight:  # one legend for both y axes, below the panel, where it covers no curve
             lines, lines2 = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
-            ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="lower left")
-    return finish(fig, "Optimising a learned reward: proxy against gold") if own else fig
+            ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7)
+            where = legend_loc or ("outside lower center" if own else "outside lower left")
+            legend_below(fig, ax, where, ncols=2)
+    title = f"Proxy against gold: {label}" if label else "Optimising a learned reward: proxy against gold"
+    return finish(fig, title) if own else fig
 
 
 def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong"):
@@ -122,9 +136,9 @@ def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong")
     chosen = find_run(sweep, beta, reward_model)
     others = runs_of(sweep, reward_model)
     fig, axes = new_figure(ncols=2, width=13.0, height=3.9)
-    for run in others:
+    for run in others:  # faint, each curve's β written at its end
         if run is not chosen:
-            hacking_figure(run, ax=axes[0], highlight=False)
+            hacking_figure(run, ax=axes[0], highlight=False, label=f"β = {run['beta']:g}")
     hacking_figure(chosen, ax=axes[0], highlight=True, label=f"β = {beta:g}")
     with house_style():
         ax = axes[1]
@@ -137,6 +151,7 @@ def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong")
         ax.set_ylabel("greedy answers longer than the truth (%)")
         ax.set_title("what the policy learned: the annotators' length bias", fontsize=10)
         ax.legend(fontsize=8)
+        legend_below(fig, ax, "outside lower right", ncols=len(others))
     which = "the strong-length-bias reward model" if reward_model == "strong" else "notebook 06's reward model"
     return finish(fig, f"PPO against {which}, β = {beta:g}: the KL penalty as a leash")
 

@@ -20,17 +20,17 @@ class RLHFConfig:
     """
 
     beta: float = 0.02  # β, weight of the per-token KL penalty −β·log(π/π_ref) in the reward (InstructGPT 0.02)
-    gamma: float = 1.0  # γ of GAE over tokens: 1, no discount (InstructGPT App. C.4; FACTS #11)
+    gamma: float = 1.0  # γ of GAE over tokens: 1, no discount (InstructGPT App. C.4)
     lam: float = 0.95  # λ of GAE over tokens (Stiennon et al. 2020: 0.95)
     eps: float = 0.2  # ratio clip range ε of the surrogate (Schulman et al. 2017 use 0.1-0.3)
-    value_clip: float = 0.2  # the new value may move at most this far from the old one before its loss is clipped
+    value_clip: float = 0.2  # c of the clipped value loss (OpenAI baselines' ppo2 form; PPO's Eq. 9 is unclipped)
     lr: float = 5e-4  # Adam learning rate of the policy
     value_lr: float = 1e-3  # Adam learning rate of the value model (a separate network and optimiser)
     prompts_per_step: int = 256  # distinct prompts sampled per step
     samples_per_prompt: int = 2  # completions per prompt; the batch holds prompts_per_step · samples_per_prompt
     epochs: int = 2  # passes of PPO updates over each batch of rollouts
     minibatch_size: int = 256  # completions per gradient step (the batch is shuffled each epoch)
-    whiten_advantages: bool = True  # (A − mean) / std over the real tokens of each minibatch
+    whiten_advantages: bool = True  # (A − mean) / std over the real tokens of the whole batch, once per step
     max_completion_length: int = 4  # tokens sampled per completion at most (3 digits and <eos>)
     temperature: float = 0.7  # sampling temperature of the rollouts (> 0); log-probs use the same one
     max_grad_norm: float = 1.0  # gradients of each network are clipped to this global norm

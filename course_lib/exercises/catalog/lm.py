@@ -36,6 +36,7 @@ def teaching_sequence_logprobs(logits, tokens, mask):
 
     logits: (B, T, V); tokens, mask: (B, T). Returns (B,), with logits' gradient.
     """
+    import torch
     logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V): predictions for tokens 1..T-1
     picked = logp.gather(2, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1): log π(token_t | tokens_<t)
     keep = mask[:, 1:].bool()  # the mask of those same target tokens

@@ -33,6 +33,7 @@ def teaching_discounted_returns(rewards, gamma, dones=None):
     rewards: (T,); dones: optional (T,) booleans, True where an episode ends at that step.
     Returns an array of shape (T,).
     """
+    import numpy as np
     rewards = np.asarray(rewards, dtype=float)
     dones = np.zeros(len(rewards), dtype=bool) if dones is None else np.asarray(dones, dtype=bool)
     returns = np.zeros(len(rewards))
@@ -81,6 +82,19 @@ def _reset_one_step_late(rewards, gamma, dones=None):
     return out
 
 
+def _reset_after_adding(rewards, gamma, dones=None):
+    # backwards, but zeroes the running return after adding r_t at an end step: G_t comes out 0
+    rewards = np.asarray(rewards, dtype=float)
+    dones = np.zeros(len(rewards), bool) if dones is None else np.asarray(dones, bool)
+    out, future = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        future = rewards[t] + gamma * future
+        if dones[t]:
+            future = 0.0
+        out[t] = future
+    return out
+
+
 def _undiscounted(rewards, gamma, dones=None):
     return teaching_discounted_returns(rewards, 1.0, dones)
 
@@ -112,8 +126,9 @@ register(Exercise(
     notebook="00_welcome",
     library=("course_lib.mdp:discounted_returns", "course_lib.policy_gradient:reward_to_go"),
     teaching=teaching_discounted_returns,
-    hint="The return from step t looks *ahead*: this step's reward plus the discounted return from the "
-         "next step on. Which end of the sequence do you know first?",
+    hint="The return from step t is this step's reward plus γ times the return from step t + 1 on, and "
+         "nothing after an episode's end counts (where dones[t] is true, G_t = r_t). Work the failing case "
+         "shown above by hand and compare it with your output, entry by entry.",
     formula="G_t = r_t + γ·G_{t+1}, computed from the last step backwards; G_{t+1} counts as 0 beyond the "
             "last step and where dones[t] is true (the episode ended at step t, so G_t = r_t).",
     code_hint="future = 0.0, then `for t in reversed(range(len(rewards))):` — if dones[t]: future = 0.0; "
@@ -132,6 +147,10 @@ register(Exercise(
         Mistake("reset_too_late", _reset_one_step_late,
                 "At an episode end you still add γ·G_{t+1} from the next episode. Reset the running "
                 "return to 0 *before* computing G_t at a step where dones[t] is true."),
+        Mistake("reset_after_adding", _reset_after_adding,
+                "Where dones[t] is true your G_t is 0: you zeroed the running return *after* adding r_t, "
+                "so the episode's last reward is lost. Reset it to 0 *before* adding r_t: at an episode's "
+                "last step G_t = r_t."),
         Mistake("undiscounted", _undiscounted,
                 "You summed the rewards without discounting: multiply the future return by gamma "
                 "at every step back (G_t = r_t + γ·G_{t+1})."),
@@ -267,6 +286,7 @@ def teaching_value_iteration(P, R, gamma, tol):
 
     P, R: (S, A, S). Returns (V of shape (S,), the greedy policy: integer actions of shape (S,)).
     """
+    import numpy as np
     V = np.zeros(P.shape[0])
     while True:
         Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A)
@@ -397,6 +417,7 @@ def teaching_policy_evaluation(P, R, policy, gamma, tol):
 
     P, R: (S, A, S); policy: (S, A) probabilities; returns V^π of shape (S,).
     """
+    import numpy as np
     V = np.zeros(P.shape[0])
     while True:
         Q = (P * (R + gamma * V[None, None, :])).sum(axis=2)  # (S, A): one step, then V of where it lands
@@ -441,6 +462,11 @@ def _eval_ignores_policy(P, R, policy, gamma, tol):
                        lambda V: (P * (R + gamma * V[None, None, :])).sum(axis=2).mean(axis=1))
 
 
+def _eval_discounts_reward(P, R, policy, gamma, tol):
+    return _eval_until(P, R, policy, gamma, tol,  # γ·(R + V(s')): the immediate reward discounted too
+                       lambda V: (policy * (P * gamma * (R + V[None, None, :])).sum(axis=2)).sum(axis=1))
+
+
 def _eval_current_state_value(P, R, policy, gamma, tol):
     return _eval_until(P, R, policy, gamma, tol,
                        lambda V: (policy * (P * (R + gamma * V[:, None, None])).sum(axis=2)).sum(axis=1))
@@ -457,8 +483,9 @@ register(Exercise(
     teaching=teaching_policy_evaluation,
     rtol=1e-6,
     atol=1e-6,  # any stopping rule at tol = 1e-8 lands this close to V^π
-    hint="V^π is the fixed point of the Bellman backup: start from any V (zeros), apply the backup for π again "
-         "and again, and stop when a sweep no longer changes V by more than tol. One sweep is not enough.",
+    hint="V^π is the fixed point of the Bellman backup for π: start from V = 0, apply the backup again and "
+         "again, and stop when a sweep no longer changes V by more than tol. If you do that already, check "
+         "one sweep by hand on the two-state MDP against the formula (hint 2): which term is discounted?",
     formula="V_0 = 0; V_{k+1}(s) = Σ_a π(a|s) Σ_s' P(s'|s,a) [R(s,a,s') + γ V_k(s')]; stop when "
             "max_s |V_{k+1}(s) − V_k(s)| < tol and return V_{k+1}. Each sweep shrinks the error by at least γ.",
     code_hint="V = np.zeros(P.shape[0]); loop: V_new = your backup (Q = (P * (R + gamma * V[None, None, :])).sum(2); "
@@ -476,6 +503,10 @@ register(Exercise(
         Mistake("ignores_policy", _eval_ignores_policy,
                 "You weighted every action equally, whatever the policy. Weight each action by π(a|s), "
                 "the given policy's probability of it."),
+        Mistake("discounts_reward", _eval_discounts_reward,
+                "Your loop converges, but to the wrong values: you discounted the immediate reward too, "
+                "γ·(R + V(s')). Only the future is discounted: R(s,a,s') + γ·V(s'); the reward of this "
+                "step counts in full."),
         Mistake("current_state_value", _eval_current_state_value,
                 "Your backup adds γ·V(s) of the current state. The future is the value of the *next* state: "
                 "Σ_s' P(s'|s,a) [R(s,a,s') + γ V(s')]."),

@@ -23,6 +23,7 @@ def _rtg_cases() -> list[Case]:
 
 def teaching_reward_to_go(rewards, gamma=1.0):
     """Ĝ_t = Σ_{k ≥ t} γ^(k−t) r_k: the discounted rewards from step t on. rewards: (T,) -> (T,)."""
+    import numpy as np
     rewards = np.asarray(rewards, dtype=float)
     out = np.zeros(len(rewards))
     running = 0.0  # Ĝ_{t+1}
@@ -34,6 +35,7 @@ def teaching_reward_to_go(rewards, gamma=1.0):
 
 def teaching_policy_gradient_loss(logp, returns, baseline=None):
     """L = −mean_t[ logp_t · (Ĝ_t − b_t) ], the weights detached. logp: (N,) with grad -> scalar tensor."""
+    import torch
     logp = torch.as_tensor(logp)
     weight = torch.as_tensor(returns, dtype=logp.dtype)
     if baseline is not None:
@@ -213,6 +215,7 @@ def library_reinforce_step(W, obs, actions, returns, baseline, lr):
 
 def teaching_reinforce_step(W, obs, actions, returns, baseline, lr):
     """One REINFORCE step for π(·|s) = softmax(s W). W: (d, A); obs: (N, d); actions, returns, baseline: (N,)."""
+    import torch
     W = W.detach().clone().requires_grad_(True)  # a copy: the caller's W stays as it was
     logp_all = torch.log_softmax(obs @ W, dim=1)  # (N, A): log π(a|s) of every action
     logp = logp_all.gather(1, actions[:, None]).squeeze(1)  # (N,): of the actions actually taken

@@ -42,6 +42,7 @@ def teaching_gae(rewards, values, next_values, terminated, truncated, gamma, lam
     δ_t = r_t + γ·V(s_{t+1})·(1 − terminated_t) − V(s_t): a terminated step has no future value,
     a truncated one still does. Returns (advantages, returns = advantages + values).
     """
+    import numpy as np
     r, v, nv = (np.asarray(x, dtype=float) for x in (rewards, values, next_values))
     term, trunc = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
     done = term | trunc  # the episode ends here: A_{t+1} belongs to the next one
@@ -177,6 +178,7 @@ def _surrogate_cases() -> list[Case]:
 
 def teaching_clipped_surrogate(ratio, adv, eps):
     """PPO's clipped surrogate as a loss: −mean(min(ρ·A, clip(ρ, 1 − ε, 1 + ε)·A)). ratio, adv: same shape."""
+    import torch
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1 - eps, 1 + eps) * adv
     return -torch.min(unclipped, clipped).mean()  # the pessimistic term, then minus: a loss to minimise
@@ -289,6 +291,7 @@ def library_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf
 
 def teaching_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
     """PPO's loss on one minibatch: clipped surrogate + vf_coef · value loss. All inputs (N,) -> scalar."""
+    import torch
     adv = adv.detach()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)  # normalised per minibatch: a scale-free step
     ratio = torch.exp(logp_new - logp_old.detach())  # ρ = π_θ(a|s) / π_old(a|s)
@@ -299,7 +302,7 @@ def teaching_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, v
 
 
 def _mb_variant(logp_new, logp_old, adv, values, returns, eps, vf_coef, *, norm="sample", ratio_fn=None,
-                clip=True, v_sign=1.0, coef_on_policy=False, detach_ret=True, detach_old=True, detach_adv=True):
+                clip=True, v_sign=1.0, v_scale=1.0, coef_on_policy=False, detach_ret=True, detach_old=True, detach_adv=True):
     """The teaching solution with one step changed: each mistake below names its change."""
     adv = adv.detach() if detach_adv else adv
     if norm == "sample":
@@ -312,7 +315,7 @@ def _mb_variant(logp_new, logp_old, adv, values, returns, eps, vf_coef, *, norm=
     ratio = ratio_fn(logp_new, lp_old) if ratio_fn else torch.exp(logp_new - lp_old)
     surr = torch.min(ratio * adv, torch.clamp(ratio, 1 - eps, 1 + eps) * adv) if clip else ratio * adv
     ret = returns.detach() if detach_ret else returns
-    v_loss = ((values - ret) ** 2).mean()
+    v_loss = v_scale * ((values - ret) ** 2).mean()
     if coef_on_policy:
         return vf_coef * -surr.mean() + v_loss
     return -surr.mean() + v_sign * vf_coef * v_loss
@@ -328,6 +331,10 @@ def _mb_ratio_of_logs(*a):
 
 def _mb_value_sign(*a):
     return _mb_variant(*a, v_sign=-1.0)
+
+
+def _mb_half_mse(*a):
+    return _mb_variant(*a, v_scale=0.5)  # ½·mean((values − returns)²), as CleanRL writes it
 
 
 def _mb_no_clip(*a):
@@ -393,6 +400,11 @@ register(Exercise(
         Mistake("value_loss_sign", _mb_value_sign,
                 "Your value term has the wrong sign: the critic's squared error is a loss to *minimise*, so it "
                 "is added: policy loss + vf_coef · mean((values − returns)²)."),
+        Mistake("half_mse", _mb_half_mse,
+                "Your value term is half the expected one: you wrote ½·mean((values − returns)²). CleanRL "
+                "does (the ½ tidies the gradient), but the course's value loss, like Stable-Baselines3's "
+                "F.mse_loss, has no ½: vf_coef · mean((values − returns)²). With ½ the critic's effective "
+                "weight is vf_coef / 2."),
         Mistake("no_clip", _mb_no_clip,
                 "Your policy term ignores eps: take min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â), so later epochs on the same "
                 "data cannot push the ratio far past 1 ± ε."),

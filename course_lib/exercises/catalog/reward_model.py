@@ -36,6 +36,7 @@ def _bt_cases() -> list[Case]:
 
 def teaching_bradley_terry_loss(r_chosen, r_rejected):
     """L = −mean over the B pairs of log σ(r_chosen − r_rejected); r_chosen, r_rejected: (B,)."""
+    import torch.nn.functional as F
     margin = r_chosen - r_rejected  # (B,) how much higher the preferred answer scores
     return -F.logsigmoid(margin).mean()  # logsigmoid: log σ in one stable step
 

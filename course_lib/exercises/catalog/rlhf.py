@@ -61,6 +61,7 @@ def _kpr_reference(logp, logp_ref, score, mask, beta):
 
 
 def teaching_kl_penalized_rewards(logp, logp_ref, score, mask, beta):
+    import torch
     keep = mask.bool()
     # the KL penalty on real completion tokens only (padding may hold anything)
     log_ratio = torch.where(keep, logp - logp_ref, torch.zeros_like(logp))
@@ -185,7 +186,7 @@ register(Exercise(
                 "0. When the arrays begin with the prompt, find the last column where mask is 1 instead."),
         Mistake("score_every_token", _kpr_score_every_token,
                 "You added the score to every completion token. The sequence's reward arrives once, at its last "
-                "token (InstructGPT's bandit view; FACTS #12); GAE then carries it back to earlier tokens."),
+                "token (InstructGPT's bandit view, §3.5); GAE then carries it back to earlier tokens."),
         Mistake("score_first_token", _kpr_score_first_token,
                 "You put the score at the first completion token. The reward model judges the whole completion, so "
                 "its score belongs to the last real token (the last column where mask is 1)."),

@@ -33,6 +33,7 @@ def teaching_td0_update(V, s, r, s_next, terminated, alpha, gamma):
 
     V: (S,) values; returns a new array, the caller's V unchanged.
     """
+    import numpy as np
     V = np.array(V, dtype=float)  # a copy: the caller's V stays as it was
     target = r if terminated else r + gamma * V[s_next]
     V[s] += alpha * (target - V[s])
@@ -124,6 +125,7 @@ def teaching_q_learning_update(Q, s, a, r, s_next, terminated, alpha, gamma):
 
     Q: (S, A) action values; returns a new array, the caller's Q unchanged.
     """
+    import numpy as np
     Q = np.array(Q, dtype=float)  # a copy
     target = r if terminated else r + gamma * Q[s_next].max()  # greedy from s' on: off-policy
     Q[s, a] += alpha * (target - Q[s, a])
@@ -213,6 +215,7 @@ def teaching_epsilon_greedy_probs(q_values, epsilon):
 
     q_values: (A,). Returns (A,) probabilities summing to 1.
     """
+    import numpy as np
     q = np.asarray(q_values, dtype=float)
     best = q == q.max()
     probs = np.full(len(q), epsilon / len(q))  # exploring: uniform over all A actions

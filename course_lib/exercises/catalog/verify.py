@@ -28,11 +28,14 @@ def _pass_cases() -> list[Case]:
         n = int(rng.integers(2, 200))
         c, k = int(rng.integers(1, n)), int(rng.integers(2, n + 1))
         cases.append(Case((n, c, k)))
+    # many samples, as in Chen et al.'s n = 200 and beyond: C(2000, 1000) has 601 digits, past any float
+    cases.append(Case((2000, 3, 1000), label="n=2000, c=3, k=1000 (C(2000, 1000) ≈ 2e600: larger than any float)"))
     return cases
 
 
 def teaching_pass_at_k(n, c, k):
     """1 − C(n−c, k)/C(n, k): one minus the chance that k samples drawn without replacement are all wrong."""
+    import math
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)  # math.comb(a, k) is 0 when a < k
 
 
@@ -52,6 +55,10 @@ def _pass_off_by_one(n, c, k):
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c, n + 1)))  # one factor too many
+
+
+def _pass_float_comb(n, c, k):
+    return 1.0 - float(math.comb(n - c, k)) / float(math.comb(n, k))  # OverflowError past ~1.8e308
 
 
 def _pass_union_bound(n, c, k):
@@ -86,6 +93,13 @@ register(Exercise(
                 "C(n − c, k)/C(n, k) is the chance that all k samples are wrong: pass@k is one minus it."),
         Mistake("off_by_one", _pass_off_by_one,
                 "Your product has one factor too many: it runs over i = n − c + 1 … n (c factors), not from n − c."),
+        Mistake("float_comb", _pass_float_comb,
+                "Your formula is right, but you turned the binomials into floats: math.comb is an exact "
+                "integer, and C(2000, 1000) has about 600 digits, far past the largest float (about "
+                "1.8e308), so float(...) overflows. Divide the two integers directly, math.comb(n − c, k) / "
+                "math.comb(n, k) (Python rounds the exact ratio once), or use the product "
+                "1 − Π_{i=n−c+1}^{n} (1 − k/i) (Chen et al. 2021 §2.1).",
+                error=r"OverflowError: int too large to convert to float"),
         Mistake("union_bound", _pass_union_bound,
                 "min(1, k·c/n) adds the chances of k draws as if they could not overlap (a union bound). "
                 "Count the k-subsets with no correct sample instead."),
@@ -115,6 +129,7 @@ def _vote_cases() -> list[Case]:
 
 def teaching_majority_vote(answers):
     """The most frequent answer that is not None; on a tie, the one seen first; None when there is none."""
+    from collections import Counter
     counts = Counter(a for a in answers if a is not None)
     if not counts:
         return None
