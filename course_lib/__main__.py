@@ -1,6 +1,7 @@
 """Command line: ``python -m course_lib <command> ...``.
 
     doctor             check versions, CPU/GPU, widgets and the shipped data files
+    diagnose RUN.json  why isn't it learning? the run doctor's findings on a saved History
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
     bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks)
     train-lm           rebuild the small language model's shipped checkpoints
@@ -18,6 +19,7 @@ import sys
 
 COMMANDS = {
     "doctor": ("course_lib.doctor", "main"),
+    "diagnose": ("course_lib.diagnose.cli", "main"),
     "manifest": ("course_lib.data", "manifest_main"),
     "train-lm": ("course_lib.tasks.recipe", "main"),
     "train-rm": ("course_lib.reward_model", "main"),
