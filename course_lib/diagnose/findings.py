@@ -36,7 +36,7 @@ FORMAT_LEVEL = 0.9  # format rate from which the format part of the reward is sa
 STUCK_ACCURACY = 0.05  # gold accuracy of samples below this: the reward is the format part alone
 REWARD_GOLD_CORR = 0.5  # corr(reward, gold accuracy) over steps: healthy r1 0.99; format-only reward −0.4
 ENTROPY_FALL = 0.35  # LM entropy fell below this share of its start: DAPO's clip-higher section (notebook 09 §3.3)
-KL_RUNAWAY = 2.0  # nats per completion; healthy RLHF (β = 0.02) stays below 0.6, β = 0 against the length-biased RM passes 3
+KL_RUNAWAY = 1.0  # nats per completion (5-step mean); healthy RLHF (β = 0.02, 30 steps) peaks at 0.54-0.68, β = 0 against the length-biased RM ends at 1.2-1.6
 LM_CLIP_FRACTION = 0.3  # share of clipped tokens per update (healthy RLHF-PPO ≤ 0.15)
 PPO_APPROX_KL = 0.03  # 5-update mean of PPO's approximate KL; healthy CartPole ≤ 0.027, lr×10 0.043-0.17
 VALUE_EV_FLOOR = -1.0  # explained variance below −1: the value net is worse than predicting a constant, twice over

@@ -114,41 +114,64 @@ def rlhf_run(seed: int = 0, steps: int = RLHF_STEPS, *, reward=None, run: RunOpt
     return hist
 
 
-def _length_rm():
-    from .rlhf_sweep import load_strong_reward_model
-
-    return load_strong_reward_model()[0]
+REWARD_NAMES = ("r1_reward", "accuracy_reward", "format_reward", "length_rm")  # reward_fn / reward by name
 
 
-def _format_reward():
-    from ..rewards import format_reward
+def _reward(name):
+    """A reward named by a string (how broken runs and the exercise's fixes name them), or the object itself."""
+    if not isinstance(name, str):
+        return name
+    if name not in REWARD_NAMES:
+        raise ValueError(f"reward must be one of {REWARD_NAMES} (or a reward function), got {name!r}")
+    if name == "length_rm":  # notebook 07's reward model of annotators with a strong length bias
+        from .rlhf_sweep import load_strong_reward_model
 
-    return format_reward
+        return load_strong_reward_model()[0]
+    from .. import rewards
+
+    return getattr(rewards, name)
 
 
-RECIPES: dict[str, tuple[str, Callable[..., History], str]] = {
-    # name: (the healthy run it breaks, how to train it, the planted fault in words)
-    "ppo": ("ppo", lambda seed=0, **kw: ppo_run(seed, **kw), "none (PPOConfig defaults)"),
-    "ppo_lr_x10": ("ppo", lambda seed=0, **kw: ppo_run(seed, lr=1e-2, **kw), "lr 1e-3 -> 1e-2"),
-    "ppo_unnormalised_advantages": ("ppo", lambda seed=0, **kw: ppo_run(seed, normalize_advantages=False, **kw),
-                                    "normalize_advantages=False"),
-    "ppo_truncation_as_termination": ("ppo", lambda seed=0, **kw: ppo_run(seed, truncation_as_termination=True, **kw),
+def _ppo(seed, **settings):
+    return ppo_run(seed, **settings)
+
+
+def _grpo(seed, reward_fn="r1_reward", **settings):
+    return grpo_run(seed, reward_fn=_reward(reward_fn), **settings)
+
+
+def _rlhf(seed, reward="r1_reward", **settings):
+    return rlhf_run(seed, reward=_reward(reward), **settings)
+
+
+TRAINERS = {"ppo": _ppo, "grpo": _grpo, "rlhf": _rlhf}
+# name: (trainer, the planted fault as settings, the fault in words)
+RECIPES: dict[str, tuple[str, dict, str]] = {
+    "ppo": ("ppo", {}, "none (PPOConfig defaults)"),
+    "ppo_lr_x10": ("ppo", {"lr": 1e-2}, "lr 1e-3 -> 1e-2"),
+    "ppo_unnormalised_advantages": ("ppo", {"normalize_advantages": False}, "normalize_advantages=False"),
+    "ppo_truncation_as_termination": ("ppo", {"truncation_as_termination": True},
                                       "time-limit truncation reported as termination"),
-    "grpo": ("grpo", lambda seed=0, **kw: grpo_run(seed, **kw), "none (GRPOConfig defaults)"),
-    "grpo_cold": ("grpo", lambda seed=0, **kw: grpo_run(seed, temperature=0.05, **kw), "temperature 0.7 -> 0.05"),
-    "grpo_lr_x10": ("grpo", lambda seed=0, **kw: grpo_run(seed, lr=5e-3, **kw), "lr 5e-4 -> 5e-3"),
-    "grpo_format_only": ("grpo", lambda seed=0, **kw: grpo_run(seed, reward_fn=_format_reward(), **kw),
-                         "reward pays only the format"),
-    "rlhf": ("rlhf", lambda seed=0, **kw: rlhf_run(seed, **kw), "none (RLHFConfig defaults, rule reward)"),
-    "rlhf_beta0_length_rm": ("rlhf", lambda seed=0, **kw: rlhf_run(seed, reward=_length_rm(), beta=0.0, **kw),
+    "grpo": ("grpo", {}, "none (GRPOConfig defaults)"),
+    "grpo_cold": ("grpo", {"temperature": 0.05}, "temperature 0.7 -> 0.05"),
+    "grpo_lr_x10": ("grpo", {"lr": 5e-3}, "lr 5e-4 -> 5e-3"),
+    "grpo_format_only": ("grpo", {"reward_fn": "format_reward"}, "reward pays only the format"),
+    "rlhf": ("rlhf", {}, "none (RLHFConfig defaults, rule reward)"),
+    "rlhf_beta0_length_rm": ("rlhf", {"reward": "length_rm", "beta": 0.0},
                              "beta 0.02 -> 0 against the length-biased reward model"),
 }
 HEALTHY = ("ppo", "grpo", "rlhf")
 BROKEN = tuple(k for k in RECIPES if k not in HEALTHY)
 
 
-def train(name: str, seed: int = 0, **kwargs) -> History:
-    """Train the recipe ``name`` (one of ``RECIPES``) with this seed and return its History."""
+def train(name: str, seed: int = 0, **overrides) -> History:
+    """Train the recipe ``name`` (one of ``RECIPES``) with this seed and return its History.
+
+    ``overrides`` change its settings: the budget (``total_steps``, ``steps``), ``run`` (RunOptions),
+    or a fix, e.g. ``train("grpo_cold", temperature=0.7)``; rewards are named by strings
+    (``REWARD_NAMES``).
+    """
     if name not in RECIPES:
         raise ValueError(f"name must be one of {sorted(RECIPES)}, got {name!r}")
-    return RECIPES[name][1](seed, **kwargs)
+    trainer, settings, _ = RECIPES[name]
+    return TRAINERS[trainer](seed, **{**settings, **overrides})

@@ -35,16 +35,21 @@ class DiagnosePanel:
 
     Args:
         every: redraw after this many records (at least 1).
-        min_seconds: and never sooner than this many seconds after the previous redraw.
+        min_seconds: and never sooner than this many seconds after the previous redraw (or the panel's creation).
+        max_overhead: and never sooner than the last redraw's cost divided by this share, so that redrawing
+            costs at most this share of the run's time (0.05: 5 %; ``bench diagnose`` measures it).
         kind: the run's kind for the panels ("cartpole", "grpo", "rlhf", ...; default: guessed).
-        display: "auto" (a widget in a notebook, text elsewhere), "widget", "text" or "none".
+        display: "auto" (a widget in a notebook, text elsewhere), "widget", "figure" (draw and render the
+            figure without showing it: what the widget costs, for benchmarks and tests), "text" or "none".
     """
 
-    def __init__(self, every: int = 10, min_seconds: float = 2.0, kind: str | None = None, display: str = "auto"):
+    def __init__(self, every: int = 10, min_seconds: float = 2.0, max_overhead: float = 0.05, kind: str | None = None,
+                 display: str = "auto"):
         self.every = check_positive_int("every", every)
         self.min_seconds = check_finite_number("min_seconds", min_seconds, low=0.0)
-        if display not in ("auto", "widget", "text", "none"):
-            raise ValueError(f"display must be 'auto', 'widget', 'text' or 'none', got {display!r}")
+        self.max_overhead = check_finite_number("max_overhead", max_overhead, low=0.0, high=1.0, low_open=True)
+        if display not in ("auto", "widget", "figure", "text", "none"):
+            raise ValueError(f"display must be 'auto', 'widget', 'figure', 'text' or 'none', got {display!r}")
         self.display_mode = ("widget" if _in_notebook() else "text") if display == "auto" else display
         self.kind = kind
         self.records: dict[str, list] = {}
@@ -52,7 +57,8 @@ class DiagnosePanel:
         self.findings: list = []
         self.redraws = 0
         self.redraw_seconds = 0.0
-        self._last_draw = float("-inf")
+        self._last_draw = time.perf_counter()  # the run starts about now: the first redraw waits min_seconds
+        self._last_cost = 0.0
         self._printed: tuple = ()
         self._out = None
         self.figure = None
@@ -67,8 +73,10 @@ class DiagnosePanel:
         for k, v in self.records.items():  # a series missing from this record keeps its length
             if len(v) < self.n:
                 v.append(None)
-        if self.n % self.every == 0 and time.perf_counter() - self._last_draw >= self.min_seconds:
-            self.refresh()
+        if self.n % self.every == 0:
+            wait = max(self.min_seconds, self._last_cost / self.max_overhead)
+            if time.perf_counter() - self._last_draw >= wait:
+                self.refresh()
 
     def history(self) -> History:
         """The records so far as a History of per-update series."""
@@ -86,6 +94,12 @@ class DiagnosePanel:
         self.findings = diagnose(hist)
         if self.display_mode == "widget":
             self._draw(hist)
+        elif self.display_mode == "figure":
+            from ..plotting.diagnose import panel_figure
+            from . import _figure_bundle
+
+            self.figure = panel_figure(hist, self.findings, kind=self.kind or run_kind(hist))
+            _figure_bundle(self.figure)
         elif self.display_mode == "text":
             names = tuple(f.name for f in self.findings)
             if names != self._printed:
@@ -94,7 +108,8 @@ class DiagnosePanel:
                 self._printed = names
         self.redraws += 1
         self._last_draw = time.perf_counter()
-        self.redraw_seconds += self._last_draw - t
+        self._last_cost = self._last_draw - t
+        self.redraw_seconds += self._last_cost
         return self.findings
 
     def _draw(self, hist) -> None:
