@@ -16,7 +16,7 @@ from ..lmrl import RolloutBatch, kl_k3
 
 
 def token_view(batch: RolloutBatch, policy, ref_model, tokenizer, adv: torch.Tensor | None = None, *,
-               eps_low: float = 0.2, eps_high: float | None = None, beta: float = 1.0, rows: int = 8) -> dict:
+               eps_low: float = 0.2, eps_high: float | None = None, beta: float = 1.0, rows=8) -> dict:
     """The per-token quantities of the first ``rows`` completions of ``batch``.
 
     Args:
@@ -28,7 +28,8 @@ def token_view(batch: RolloutBatch, policy, ref_model, tokenizer, adv: torch.Ten
             of the batch's rewards).
         eps_low, eps_high: the clip range (eps_high None: eps_low).
         beta: the KL weight; the "kl" row is β·k3 (β = 1: the k3 estimate itself).
-        rows: how many completions (from the first).
+        rows: how many completions (the first ``rows``), or a list of row indices (e.g. those whose
+            advantage is not zero).
 
     Returns:
         dict with "prompts", "texts", "tokens" (list of lists of str), and (rows, N) float arrays
@@ -50,12 +51,19 @@ def token_view(batch: RolloutBatch, policy, ref_model, tokenizer, adv: torch.Ten
     ratio = torch.exp(torch.where(keep, logp - batch.logprobs, torch.zeros_like(logp)))
     clipped = ((ratio > 1 + eps_high) & (A > 0)) | ((ratio < 1 - eps_low) & (A < 0))  # as grpo_loss counts it
     kl = beta * kl_k3(logp, logp_ref, keep)
-    n = min(int(rows), len(batch))
-    nan = lambda x: np.where(keep[:n].numpy(), x[:n].float().numpy(), np.nan)  # noqa: E731
+    if isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
+        idx = list(range(min(int(rows), len(batch))))
+    else:
+        idx = [int(i) for i in rows]
+        if not idx or any(i < 0 or i >= len(batch) for i in idx):
+            raise ValueError(f"rows must be a count or row indices in [0, {len(batch)}), got {rows!r}")
+    sel = torch.tensor(idx, dtype=torch.long)
+    m = keep[sel].numpy()
+    nan = lambda x: np.where(m, x[sel].float().numpy(), np.nan)  # noqa: E731
     tokens = []
-    for r in range(n):
+    for r in idx:
         ids = batch.completions[r][keep[r]].tolist()
         tokens.append([tokenizer.decode([i], skip_special=False).replace("<eos>", "⏎") for i in ids])
-    return {"prompts": list(batch.prompts[:n]), "texts": list(batch.texts[:n]), "tokens": tokens,
+    return {"prompts": [batch.prompts[i] for i in idx], "texts": [batch.texts[i] for i in idx], "tokens": tokens,
             "adv": nan(A), "kl": nan(kl), "clipped": nan(clipped.float()), "p_policy": nan(logp.exp()),
-            "p_ref": nan(logp_ref.exp()), "ratio": nan(ratio), "mask": keep[:n].numpy()}
+            "p_ref": nan(logp_ref.exp()), "ratio": nan(ratio), "mask": m, "rows": idx}

@@ -91,7 +91,7 @@ def panel_figure(history: Mapping, findings: Sequence = (), kind: str | None = N
     return finish(fig, f"run doctor, {kind} run: {names}")
 
 
-TOKEN_ROWS = (("advantage", "adv", "coolwarm", True), ("KL penalty β·k3 (or k3)", "kl", "Purples", False),
+TOKEN_ROWS = (("advantage", "adv", "coolwarm", True), ("k3 KL to π_ref (× β)", "kl", "Purples", False),
               ("ratio clipped", "clipped", "Greys", False), ("π(token)", "p_policy", "viridis", False),
               ("π_ref(token)", "p_ref", "viridis", False))
 

@@ -21,6 +21,9 @@ from ..diagnose import diagnose, format_findings, run_kind
 from ..runs import History
 
 
+FIRST_DRAW_GUESS = 0.5  # seconds one redraw is assumed to cost before the first is measured (idle: about 0.3 s)
+
+
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython
@@ -36,8 +39,9 @@ class DiagnosePanel:
     Args:
         every: redraw after this many records (at least 1).
         min_seconds: and never sooner than this many seconds after the previous redraw (or the panel's creation).
-        max_overhead: and never sooner than the last redraw's cost divided by this share, so that redrawing
-            costs at most this share of the run's time (0.05: 5 %; ``bench diagnose`` measures it).
+        max_overhead: and only while the time spent redrawing, the next redraw included (guessed from the
+            last one), stays within this share of the run's time so far (0.05: 5 %; ``bench diagnose``
+            measures it).
         kind: the run's kind for the panels ("cartpole", "grpo", "rlhf", ...; default: guessed).
         display: "auto" (a widget in a notebook, text elsewhere), "widget", "figure" (draw and render the
             figure without showing it: what the widget costs, for benchmarks and tests), "text" or "none".
@@ -57,8 +61,8 @@ class DiagnosePanel:
         self.findings: list = []
         self.redraws = 0
         self.redraw_seconds = 0.0
-        self._last_draw = time.perf_counter()  # the run starts about now: the first redraw waits min_seconds
-        self._last_cost = 0.0
+        self._start = self._last_draw = time.perf_counter()  # the run starts about now
+        self._last_cost = FIRST_DRAW_GUESS
         self._printed: tuple = ()
         self._out = None
         self.figure = None
@@ -74,8 +78,11 @@ class DiagnosePanel:
             if len(v) < self.n:
                 v.append(None)
         if self.n % self.every == 0:
-            wait = max(self.min_seconds, self._last_cost / self.max_overhead)
-            if time.perf_counter() - self._last_draw >= wait:
+            now = time.perf_counter()
+            # Redraw only while the time spent redrawing (this redraw included, guessed from the last one)
+            # stays within max_overhead of the run's time so far.
+            within = self.redraw_seconds + self._last_cost <= self.max_overhead * (now - self._start)
+            if now - self._last_draw >= self.min_seconds and within:
                 self.refresh()
 
     def history(self) -> History:
