@@ -241,7 +241,7 @@ def test_panel_is_a_log_sink_and_prints_findings_headless(capsys, ppo_runs):
     from course_lib.experiments import diagnose_runs as dr
     from course_lib.widgets.diagnose import DiagnosePanel
 
-    panel = DiagnosePanel(every=5, min_seconds=0, display="text")
+    panel = DiagnosePanel(every=5, min_seconds=0, max_overhead=1.0, display="text")  # redraw whenever due
     hist = dr.ppo_run(0, total_steps=8_000, normalize_advantages=False, run=RunOptions(seed=0, log=panel))
     assert panel.n == len(hist["approx_kl"]) and panel.redraws >= 1
     assert "advantages_unnormalised" in capsys.readouterr().out
@@ -281,3 +281,20 @@ def test_panel_and_token_figures_draw():
     same = token_view(batch, model, model, tok, rows=6)  # π = π_old = π_ref: ratio 1, nothing clipped, KL 0
     assert np.nanmax(same["clipped"]) == 0 and np.nanmax(np.abs(same["kl"])) < 1e-5
     token_view_figure(view, n=4)
+
+
+def test_diagnose_command_on_a_real_trl_run(tmp_path, capsys):
+    pytest.importorskip("trl")
+    from course_lib import tasks
+    from course_lib.diagnose.cli import main
+    from course_lib.experiments import diagnose_runs as dr
+    from course_lib.grpo import GRPOConfig
+    from course_lib.hf.trl_grpo import train_with_trl
+
+    model, tok = dr.sft_model()
+    hist = train_with_trl(model, GRPOConfig(steps=2, prompts_per_step=4, group_size=4, seed=0), tokenizer=tok,
+                          eval_set=tasks.eval_problems()[:20])
+    path = hist.save(tmp_path / "trl.json")
+    assert "model" in json.loads(path.read_text())["left_out"]
+    assert main([str(path)]) in (0, 1)
+    assert "a trl run, 2 updates" in capsys.readouterr().out
