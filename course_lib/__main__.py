@@ -1,8 +1,9 @@
 """Command line: ``python -m course_lib <command> ...``.
 
     doctor             check versions, CPU/GPU, widgets and the shipped data files
+    diagnose RUN.json  why isn't it learning? the run doctor's findings on a saved History
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
-    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks)
+    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks, diagnose)
     train-lm           rebuild the small language model's shipped checkpoints
     train-rm           rebuild the preference pairs and the reward model of notebook 06
     grade SUBMISSIONS/ --out GRADEBOOK/    re-execute and grade learners' notebooks (see docs/instructors.md)
@@ -18,6 +19,7 @@ import sys
 
 COMMANDS = {
     "doctor": ("course_lib.doctor", "main"),
+    "diagnose": ("course_lib.diagnose.cli", "main"),
     "manifest": ("course_lib.data", "manifest_main"),
     "train-lm": ("course_lib.tasks.recipe", "main"),
     "train-rm": ("course_lib.reward_model", "main"),
@@ -33,6 +35,7 @@ BENCHES = {
     "trl": ("course_lib.experiments.bench_trl", "main"),
     "rlhf": ("course_lib.experiments.bench_rlhf", "main"),
     "checks": ("course_lib.exercises.bench", "main"),
+    "diagnose": ("course_lib.experiments.bench_diagnose", "main"),
 }
 SWEEPS = {
     "ppo": ("course_lib.experiments.ppo_sweep", "main"),

@@ -14,14 +14,17 @@ Every training function of the course (``policy_gradient.reinforce``, ``ppo.trai
 
 and returns a ``History``: a dict of series, as the notebooks and plots have always read it,
 that also knows which series are per update, per finished episode and per evaluation, and how
-long training took with evaluation excluded (``train_seconds``).
+long training took with evaluation excluded (``train_seconds``). ``History.save(path)`` writes it as
+JSON and ``History.load(path)`` reads it back (what ``python -m course_lib diagnose RUN`` reads).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 __all__ = ["RunOptions", "History", "threads"]
@@ -152,6 +155,45 @@ class History(dict):
                 raise ValueError(f"{k!r} is not a per-{kind[:-1]} series of this history ({names})")
             self[k].append(v)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the history as JSON: its series, their kinds and its totals.
+
+        Values JSON cannot hold are written as follows: a dataclass (a config) as its dict, NumPy
+        and torch scalars as numbers; anything else (e.g. TRL's trained "model") is left out and
+        its name listed under "left_out". NaN and infinities are written as JSON's NaN/Infinity
+        (which Python's json module reads back).
+        """
+        data, left_out = {}, []
+        for k, v in self.items():
+            try:
+                data[k] = _jsonable(v)
+            except TypeError:
+                left_out.append(k)
+        path = Path(path)
+        path.write_text(json.dumps({"format": "course_lib.History/1", "kinds": {k: list(v) for k, v in self.kinds.items()},
+                                    "values": data, "left_out": left_out}))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "History":
+        """A History written by ``save``; a JSON object of lists (a plain dict, e.g. a cached sweep run)
+        is read as ``from_series`` reads a dict (``eval_*`` lists per evaluation, other lists per update)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"path must be a saved History (a JSON file), got {str(path)!r}: no such file")
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"path {str(path)!r} is not a JSON file ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"path {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
+        if raw.get("format") != "course_lib.History/1":
+            return cls.from_series(raw)
+        hist = cls()
+        hist.update(raw["values"])
+        hist.kinds = {k: tuple(raw["kinds"].get(k, ())) for k in ("updates", "episodes", "evals")}
+        return hist
+
     @property
     def train_seconds(self) -> float:
         """Seconds spent training, evaluation excluded (the last value of a cumulative series, or the total)."""
@@ -159,3 +201,18 @@ class History(dict):
         if isinstance(t, list):
             return float(t[-1]) if t else 0.0
         return float(t)
+
+
+def _jsonable(v):
+    """``v`` as plain JSON values (TypeError when it has none)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return _jsonable(dataclasses.asdict(v))
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "item") and getattr(v, "ndim", None) == 0:  # a NumPy or torch scalar
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not JSON")

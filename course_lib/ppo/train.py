@@ -75,7 +75,8 @@ UPDATE_SERIES = ("env_steps", "train_seconds", "lr", "clip_eps", "policy_loss", 
 
 def _new_history(cfg: PPOConfig) -> History:
     return History(updates=UPDATE_SERIES,
-                   episodes=("episode_steps", "episode_seconds", "episode_returns", "episode_lengths"),
+                   episodes=("episode_steps", "episode_seconds", "episode_returns", "episode_lengths",
+                             "episode_terminated"),
                    evals=("eval_steps", "eval_seconds", "eval_returns"),
                    seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
 
@@ -99,7 +100,8 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
         train_seconds (wall-clock, evaluation excluded), lr, clip_eps, policy_loss, value_loss,
         entropy, approx_kl and clip_fraction (of the updated policy against the rollout's
         policy, on the rollout), explained_variance; one per finished episode: episode_steps,
-        episode_seconds, episode_returns, episode_lengths; one per evaluation: eval_steps,
+        episode_seconds, episode_returns, episode_lengths, episode_terminated (False where a time
+        limit truncated the episode: the run doctor checks that those are bootstrapped); one per evaluation: eval_steps,
         eval_seconds, eval_returns; total_seconds (wall-clock including evaluation) and
         update_seconds (the part of training spent in stage 3).
     """
@@ -181,6 +183,7 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
                     history["episode_seconds"].append(train_seconds + time.perf_counter() - clock)
                     history["episode_returns"].append(float(ep_return[i]))
                     history["episode_lengths"].append(int(ep_length[i]))
+                    history["episode_terminated"].append(bool(terminated[i]))  # False: cut by the time limit
                 ep_return[prev_done] = 0.0
                 ep_length[prev_done] = 0
         obs_buf[T] = obs
