@@ -425,3 +425,12 @@ def test_the_shipped_sweep_has_three_seeds_of_the_strong_bias_runs_and_their_spr
     assert stats.compare_seeds(by[0.0]["greedy_end_values"], by[0.5]["greedy_end_values"]).outside_noise
     assert by[0.0]["kl_end"].mean > by[0.5]["kl_end"].mean
     assert all(v > 0 for r in rows for v in r["proxy_change_values"])
+
+
+def test_add_seeds_keeps_the_cached_runs_and_refuses_a_non_sweep():
+    from course_lib.experiments.rlhf_sweep import add_seeds, load_sweep
+
+    sweep = load_sweep()
+    assert add_seeds(sweep, [0, 1, 2]) is sweep  # every seed is there already: nothing to train
+    with pytest.raises(ValueError, match="sweep"):
+        add_seeds({"nope": 1}, [3])
