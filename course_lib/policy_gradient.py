@@ -20,7 +20,7 @@ from torch import nn
 
 from .core import (check_finite_array, check_finite_number, check_nonnegative_int, check_positive_int,
                    check_probability, get_device)
-from .mdp import _as_1d, discounted_returns
+from .mdp import as_1d, discounted_returns
 from .runs import History, RunOptions, threads
 
 
@@ -34,7 +34,7 @@ def reward_to_go(rewards, gamma: float = 1.0) -> np.ndarray:
     Returns:
         shape (T,).
     """
-    return discounted_returns(_as_1d("rewards", rewards), gamma)
+    return discounted_returns(as_1d("rewards", rewards), gamma)
 
 
 def policy_gradient_loss(logp, returns, baseline=None) -> torch.Tensor:

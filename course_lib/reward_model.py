@@ -137,9 +137,9 @@ class RewardModel(ScalarHeadModel):
 
 
 def _check_batch(prompts, completions) -> tuple[list[str], list[str]]:
-    from .rewards import _check_completions  # strings, or TRL's conversational messages
+    from .rewards import check_completions  # strings, or TRL's conversational messages
 
-    prompts, completions = _check_completions(prompts), _check_completions(completions)
+    prompts, completions = check_completions(prompts), check_completions(completions)
     if not prompts:
         raise ValueError("the batch is empty: pass at least one prompt and one completion")
     if len(prompts) != len(completions):

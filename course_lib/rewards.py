@@ -17,9 +17,11 @@ reward hacking. ``combine_rewards`` builds such a sum, with weights as a setting
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Sequence
 
 from .core import check_finite_number
+from .sandbox import extract_code, run_programs
 from .tasks import as_answer, follows_format, parse_answer
 
 RewardFn = Callable[..., list]
@@ -36,13 +38,15 @@ def _text(completion: Any) -> str:
                      f"got {completion!r}")
 
 
-def _check_completions(completions: Any) -> list[str]:
+def check_completions(completions: Any) -> list[str]:
+    """The texts of ``completions`` (strings, or TRL's conversational messages); anything else is refused."""
     if isinstance(completions, str) or not isinstance(completions, Sequence):
         raise ValueError(f"completions must be a list of completions, got {type(completions).__name__}")
     return [_text(c) for c in completions]
 
 
-def _check_column(name: str, values: Any, n: int) -> list:
+def check_column(name: str, values: Any, n: int) -> list:
+    """``values`` (a dataset column a reward reads, e.g. ``answer``) as a list of one value per completion."""
     if values is None:
         raise ValueError(f"{name} is required: pass one value per completion as the keyword argument {name}=...")
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
@@ -69,8 +73,8 @@ def format_reward(completions: Sequence, finished: Sequence[bool] | None = None,
     Returns:
         One reward per completion.
     """
-    texts = _check_completions(completions)
-    done = [True] * len(texts) if finished is None else _check_column("finished", finished, len(texts))
+    texts = check_completions(completions)
+    done = [True] * len(texts) if finished is None else check_column("finished", finished, len(texts))
     return [1.0 if follows_format(t, bool(f)) else 0.0 for t, f in zip(texts, done)]
 
 
@@ -90,8 +94,8 @@ def accuracy_reward(completions: Sequence, answer: Sequence | None = None,
     Returns:
         One reward per completion.
     """
-    texts = _check_completions(completions)
-    truth = [as_answer(a) for a in _check_column("answer", answer, len(texts))]
+    texts = check_completions(completions)
+    truth = [as_answer(a) for a in check_column("answer", answer, len(texts))]
     ok_format = format_reward(texts, finished=finished)
     return [1.0 if fmt and parse_answer(t) == a else 0.0 for t, a, fmt in zip(texts, truth, ok_format)]
 
@@ -122,7 +126,7 @@ def combine_rewards(reward_fns: Sequence[RewardFn], weights: Sequence[float] | N
         w = [check_finite_number("weights", x) for x in w]
 
     def combined(completions, **kwargs) -> list[float]:
-        n = len(_check_completions(completions))
+        n = len(check_completions(completions))
         total = [0.0] * n
         for f, wk in zip(fns, w):
             r = f(completions, **kwargs)
@@ -145,8 +149,38 @@ def r1_reward(completions: Sequence, **kwargs) -> list[float]:
 
 _R1 = combine_rewards([accuracy_reward, format_reward], [1.0, 1.0])
 
-# The code-execution reward of notebook 06 runs programs in the sandbox; it lives there and is
-# re-exported here, so every reward in TRL's convention is importable from one module.
-from .sandbox import code_execution_reward  # noqa: E402
+# The code-execution reward of notebook 06: programs run in the sandbox (course_lib.sandbox).
 
-__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "code_execution_reward"]
+
+def _decode_tests(i: int, tests: Any) -> Any:
+    if not isinstance(tests, str):
+        return tests
+    try:
+        return json.loads(tests)
+    except ValueError:
+        raise ValueError(f"tests[{i}] is a string but not JSON: {tests[:80]!r}") from None
+
+
+def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
+                          **kwargs: Any) -> list[float]:
+    """Fraction of unit tests passed by each completion's program, run in the sandbox.
+
+    Args:
+        completions: generated texts (or TRL's conversational messages); the program is the
+            first fenced ```python block, or the whole text.
+        tests: one test list per completion (a dataset column, so TRL passes it by name), each
+            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``, or that list as a
+            JSON string (how a Hugging Face dataset column keeps values of mixed types).
+        **kwargs: other dataset columns, ignored.
+
+    Returns:
+        One reward in [0, 1] per completion; 0 for any run that did not finish cleanly.
+    """
+    texts = check_completions(completions)
+    tests = [_decode_tests(i, t) for i, t in enumerate(check_column("tests", tests, len(texts)))]
+    results = run_programs([extract_code(t) for t in texts], tests)
+    return [r.fraction for r in results]
+
+
+__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "code_execution_reward",
+           "check_completions", "check_column"]

@@ -78,6 +78,15 @@ class RunOptions:
         if self.log is not None and not callable(self.log):
             raise ValueError(f"log must be a function of one record (a dict) or None, got {self.log!r}")
 
+    @classmethod
+    def check(cls, run: "RunOptions | None") -> "RunOptions":
+        """``run``, or the default options for None; anything else is refused."""
+        if run is None:
+            return cls()
+        if not isinstance(run, cls):
+            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+        return run
+
     def configure(self, cfg):
         """``cfg`` with this run's seed and evaluation cadence, where the config has those fields."""
         changes = {}

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-SWEEP_FILE = "rlhf/sweep.json"
+from ..runs_cache import RLHF_SWEEP_FILE as SWEEP_FILE, cached, find_rlhf_run as find_run, rlhf_runs_of as runs_of
+from ..runs_cache import rounded as _r
 BETAS = (0.0, 0.02, 0.1, 0.5)  # against the strong-bias reward model
 SHIPPED_BETAS = (0.0,)  # against the shipped reward model of notebook 06
 STEPS = 40
@@ -72,10 +73,6 @@ def sweep_config(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: 
     return RLHFConfig(**settings)
 
 
-def _r(xs, digits: int = 4) -> list:
-    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
-
-
 def _examples(model, tok, rm, problems) -> list[dict]:
     from .. import tasks
     from ..reward_model import score
@@ -110,7 +107,7 @@ def run_one(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int =
     rm = load_shipped_reward_model()[0] if rm is None else copy.deepcopy(rm)
     probe = list(tasks.eval_problems()[:N_EXAMPLES])
     before = _examples(model, tok, rm, probe)
-    h = train_rlhf(model, rm, cfg, tokenizer=tok, num_threads=1)
+    h = train_rlhf(model, rm, cfg, tokenizer=tok)
     after = _examples(model, tok, rm, probe)
     keys = ("eval_accuracy", "eval_reward", "eval_kl", "eval_answer_len", "eval_longer_than_truth",
             "eval_format_rate", "eval_sampled_accuracy", "eval_sampled_reward")
@@ -182,27 +179,7 @@ def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SE
 def load_sweep(recompute: bool = False, **kwargs) -> dict:
     """The cached sweep (data/rlhf/sweep.json), or a fresh one when ``recompute`` (kwargs go to
     ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
-    if recompute:
-        return run_sweep(**kwargs)
-    from ..data import load_json
-
-    return load_json(SWEEP_FILE)
-
-
-def find_run(sweep: dict, beta: float, reward_model: str = "strong") -> dict:
-    """The run of ``sweep`` against ``reward_model`` ("strong" or "shipped") with this β."""
-    if not isinstance(sweep, dict) or "runs" not in sweep:
-        raise ValueError("sweep must be the dict returned by load_sweep()")
-    for run in sweep["runs"]:
-        if run["reward_model"] == reward_model and abs(run["beta"] - beta) < 1e-12:
-            return run
-    have = sorted((r["reward_model"], r["beta"]) for r in sweep["runs"])
-    raise ValueError(f"no run with reward_model={reward_model!r} and beta={beta!r} in the sweep; it has {have}")
-
-
-def runs_of(sweep: dict, reward_model: str = "strong") -> list[dict]:
-    """The runs against one reward model, in order of β."""
-    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model), key=lambda r: r["beta"])
+    return cached(SWEEP_FILE, recompute, run_sweep, **kwargs)
 
 
 def summary_rows(sweep: dict) -> list[dict]:

@@ -171,7 +171,7 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
         eps: one of ``sweep["eps"]``; its seeds are drawn as strong lines, the other ε as faint means;
             one legend below the panels.
     """
-    from ..experiments.ppo_sweep import eps_label
+    from ..runs_cache import eps_label
 
     if not isinstance(sweep, dict) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_clip_sweep()")
