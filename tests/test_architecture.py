@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "course_lib"
 # The layers, lowest first: (name, module prefixes). A module belongs to its longest matching prefix.
 LAYERS = [
     ("foundations", ["course_lib", "course_lib.core", "course_lib.stats", "course_lib.data", "course_lib.runs",
-                     "course_lib.runs_cache", "course_lib.timing", "course_lib.sandbox",
+                     "course_lib.runs_cache", "course_lib.timing", "course_lib.hyperparameters", "course_lib.sandbox",
                      "course_lib._sandbox_child"]),
     ("algorithms", ["course_lib.mdp", "course_lib.gridworld", "course_lib.tabular", "course_lib.ppo",
                     "course_lib.lm", "course_lib.tasks", "course_lib.rewards", "course_lib.grpo.config",

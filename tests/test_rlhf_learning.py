@@ -33,7 +33,7 @@ def test_dpo_learns_the_annotators_preferences():
     model, tok, _ = load_shipped("sft")
     train, val = load_pairs("train"), load_pairs("val")[:600]
     h = train_dpo(model, train, DPOConfig(steps=60, eval_every=60, seed=0), tokenizer=tok, val_pairs=val,
-                  eval_set=tasks.eval_problems()[:200], num_threads=1)
+                  eval_set=tasks.eval_problems()[:200])
     assert h["val_pair_accuracy"][0] == 0.5  # π = π_ref: every implicit reward is 0, ties count half
     assert h["val_pair_accuracy"][-1] >= 0.54, h["val_pair_accuracy"]  # held-out pairs, never trained on
     assert np.mean(h["loss"][-15:]) < np.mean(h["loss"][:5])

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..runs_cache import RLHF_SWEEP_FILE as SWEEP_FILE, cached, find_rlhf_run as find_run, rlhf_runs_of as runs_of
+# find_run and runs_of: notebook 07 picks runs of the sweep through these names
+from ..runs_cache import RLHF_SWEEP_FILE as SWEEP_FILE, cached, find_rlhf_run as find_run, rlhf_runs_of as runs_of  # noqa: F401
 from ..runs_cache import rounded as _r
 BETAS = (0.0, 0.02, 0.1, 0.5)  # against the strong-bias reward model
 SHIPPED_BETAS = (0.0,)  # against the shipped reward model of notebook 06
@@ -52,7 +53,7 @@ def build_strong_bias_reward_model(length_bonus: float = STRONG_LENGTH_BONUS, se
 
     pairs = build_preferences(None, seed=seed, cfg=AnnotatorConfig(length_bonus=length_bonus), log=log)
     model = RewardModel.from_sft()
-    hist = train_reward_model(model, pairs["train"], pairs["val"], CONFIG, num_threads=1)
+    hist = train_reward_model(model, pairs["train"], pairs["val"], CONFIG)
     center_scores(model, pairs["train"])
     with threads(1):
         figures = {"length_bonus": length_bonus, "length_gap": length_bias(model, probe_problems())["score_gap"],

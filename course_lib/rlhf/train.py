@@ -40,6 +40,7 @@ from ..lm.generate import token_logprobs
 from ..lm.heads import ScalarHeadModel
 from ..lm.model import GPT
 from ..lmrl import RolloutBatch, clipped_surrogate, masked_mean, masked_whiten, sample_rollouts, token_gae
+from ..ppo.losses import clipped_fraction
 from ..ppo.math import explained_variance
 from ..rewards import accuracy_reward
 from ..runs import History, RunOptions, threads
@@ -233,9 +234,7 @@ class RLHFState:
                     torch.nn.utils.clip_grad_norm_(vm.parameters(), cfg.max_grad_norm)
                     self.opt_value.step()
                     with torch.no_grad():  # tokens whose gradient the clip stopped
-                        a = adv[idx]
-                        clipped = ((ratio > 1 + cfg.eps) & (a > 0)) | ((ratio < 1 - cfg.eps) & (a < 0))
-                        clip_fracs.append(float(masked_mean(clipped.float(), m)))
+                        clip_fracs.append(float(clipped_fraction(ratio, adv[idx], cfg.eps, mask=m)))
                     v_losses.append(float(v_loss.detach()))
             policy.eval()
             vm.eval()
