@@ -1,28 +1,11 @@
-"""Rule-based rewards for the arithmetic task (notebooks 06, 08 and 09).
-
-Every reward follows the convention of TRL's ``GRPOTrainer`` reward functions, so the same
-functions can be handed to TRL later (notebook 10)::
-
-    reward(completions, **kwargs) -> list[float]
-
-``completions`` is a list of generated texts (the "standard" format; TRL's conversational format,
-a list of messages ``[{"role": "assistant", "content": ...}]`` per completion, is accepted too).
-Everything else arrives as keyword arguments: TRL passes ``prompts`` and every extra column of
-the dataset under its column name. The course's task data has an ``answer`` column (the true
-number), so accuracy reads ``answer``. A reward ignores keyword arguments it does not use.
-
-DeepSeek-R1 trains with two rule-based rewards, accuracy and format, **added with equal weight**
-(R1, Nature version, Eq. 4); rule-based rewards were chosen over a neural reward model because of
-reward hacking. ``combine_rewards`` builds such a sum, with weights as a setting to explore.
-"""
+"""The rule-based rewards of the arithmetic task and the helpers every reward in TRL's convention uses
+(notebooks 06, 08 and 09); the package's face, ``course_lib.rewards``, says what the convention is."""
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Sequence
 
-from .core import check_finite_number
-from .sandbox import extract_code, run_programs
-from .tasks import as_answer, follows_format, parse_answer
+from ..core import check_finite_number
+from ..tasks import as_answer, follows_format, parse_answer
 
 RewardFn = Callable[..., list]
 
@@ -149,38 +132,6 @@ def r1_reward(completions: Sequence, **kwargs) -> list[float]:
 
 _R1 = combine_rewards([accuracy_reward, format_reward], [1.0, 1.0])
 
-# The code-execution reward of notebook 06: programs run in the sandbox (course_lib.sandbox).
 
-
-def _decode_tests(i: int, tests: Any) -> Any:
-    if not isinstance(tests, str):
-        return tests
-    try:
-        return json.loads(tests)
-    except ValueError:
-        raise ValueError(f"tests[{i}] is a string but not JSON: {tests[:80]!r}") from None
-
-
-def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
-                          **kwargs: Any) -> list[float]:
-    """Fraction of unit tests passed by each completion's program, run in the sandbox.
-
-    Args:
-        completions: generated texts (or TRL's conversational messages); the program is the
-            first fenced ```python block, or the whole text.
-        tests: one test list per completion (a dataset column, so TRL passes it by name), each
-            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``, or that list as a
-            JSON string (how a Hugging Face dataset column keeps values of mixed types).
-        **kwargs: other dataset columns, ignored.
-
-    Returns:
-        One reward in [0, 1] per completion; 0 for any run that did not finish cleanly.
-    """
-    texts = check_completions(completions)
-    tests = [_decode_tests(i, t) for i, t in enumerate(check_column("tests", tests, len(texts)))]
-    results = run_programs([extract_code(t) for t in texts], tests)
-    return [r.fraction for r in results]
-
-
-__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "code_execution_reward",
-           "check_completions", "check_column"]
+__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "check_completions",
+           "check_column", "RewardFn"]
