@@ -226,3 +226,21 @@ def test_the_layers_are_written_down(doc):
     text = (ROOT.parent / "docs" / doc).read_text()
     for name, _ in LAYERS:
         assert name in text, f"docs/{doc} does not describe the layer {name!r}"
+
+
+def test_the_readme_layout_names_every_top_level_module_and_package():
+    """README's "Inside `course_lib`" block lists each module and package of course_lib, and only those."""
+    import re
+
+    text = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("Inside `course_lib`", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for line in block.splitlines():
+        if line.startswith("    ") and not line.startswith("     " * 4):  # an entry, not a continuation
+            head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+            named |= set(re.findall(r"[A-Za-z_][\w]*(?:\.py|/)", head))
+        named |= set(re.findall(r"\b(_sandbox_child\.py)\b", line))
+    tree = {p.name + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
+            if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.name != "__init__.py")}
+    assert named == tree, f"in the tree, not in the README: {sorted(tree - named)}; " \
+                          f"in the README, not in the tree: {sorted(named - tree)}"

@@ -1,7 +1,8 @@
 """One measurement of what an RL step on the language model costs (notebooks 07 and 08).
 
-Three numbers answer "PPO needs 2x the memory, GRPO is 3.2x faster?" (a claim no paper makes:
-FACTS #3) with the learner's own measurements:
+Three numbers answer "PPO needs 2x the memory, GRPO is 3.2x faster?" (a claim no paper makes;
+DeepSeekMath, arXiv 2402.03300, §4.1.1, says only that PPO's value model is a substantial burden)
+with the learner's own measurements:
 
 * **model state**: parameters and bytes of every network a method keeps. A trained network holds
   its weights, their gradients and Adam's two moment estimates (4 copies); a frozen one (the

@@ -105,7 +105,7 @@ def token_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, g
     A completion is one episode: token t is an action in state (prompt, tokens < t), its reward
     is ``rewards[:, t]`` (in RLHF the per-token KL penalty, plus the sequence's reward at its last
     real token), and the episode **terminates** after the last real token, so nothing bootstraps
-    past it and padding gets no advantage. LLM RL uses γ = 1 (InstructGPT App. C.4; FACTS #11).
+    past it and padding gets no advantage. LLM RL uses γ = 1 (InstructGPT, arXiv 2203.02155, App. C.4).
 
     Args:
         rewards: (B, T) per-token rewards; padding entries are ignored.
