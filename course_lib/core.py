@@ -196,6 +196,20 @@ def check_int_in_range(name: str, x: Any, low: int, high: int) -> int:
     return check_finite_number(name, x, low=low, high=high, integer=True)
 
 
+def check_bool(name: str, x: Any) -> bool:
+    """Return ``x`` if it is ``True`` or ``False`` (a switch of a config); otherwise a ValueError naming ``name``."""
+    if not isinstance(x, bool):
+        raise ValueError(f"{name} must be True or False, got {_show(x)}")
+    return x
+
+
+def check_choice(name: str, x: Any, choices: tuple) -> Any:
+    """Return ``x`` if it is one of ``choices`` (e.g. the names of an option); otherwise a ValueError naming ``name``."""
+    if not isinstance(x, (str, int, float, type(None))) or x not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {_show(x)}")
+    return x
+
+
 def check_probability(name: str, value: Any) -> float:
     """Return ``value`` as a float if it lies in [0, 1]; otherwise a ValueError naming it."""
     return check_finite_number(name, value, low=0.0, high=1.0)
@@ -203,8 +217,13 @@ def check_probability(name: str, value: Any) -> float:
 
 def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
                        shape: Sequence[int | None] | None = None, nonempty: bool = True,
-                       dtype: Any = float) -> Any:
+                       dtype: Any = float, mask: Any = None) -> Any:
     """Return ``x`` as an array of finite numbers, or a ValueError naming ``name``.
+
+    The course's one rule for non-finite numbers: every real entry must be finite. With ``mask``
+    (same shape, 1/True on real entries, 0 on padding) only the real entries are checked: padding
+    may hold anything (NaN, ±inf), and the function that receives it ignores it, in its value and
+    in its gradient.
 
     A torch tensor is checked and returned as it is (same device and dtype); anything else is
     converted with ``np.asarray(x, dtype=dtype)`` (``dtype=None`` keeps NumPy's choice).
@@ -214,6 +233,7 @@ def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
         ndim: the required number of dimensions, or None for any.
         shape: the required shape; an entry of None matches any length in that dimension.
         nonempty: refuse an array with no elements.
+        mask: optional, the real entries (see above).
     """
     tensor = _torch_tensor_type()
     is_tensor = tensor is not None and isinstance(x, tensor)
@@ -242,6 +262,8 @@ def check_finite_array(name: str, x: Any, *, ndim: int | None = None,
         raise ValueError(f"{name} must not be empty, got shape {got}")
     if size:
         finite = arr.isfinite() if is_tensor else np.isfinite(arr)
+        if mask is not None:  # padding (mask 0) may hold anything
+            finite = finite | ~(mask.bool() if is_tensor else np.asarray(mask, dtype=bool))
         if not bool(finite.all()):
             if arr.ndim == 0:
                 where, value = (), arr.item()

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import tasks
-from .rewards import _check_column, _check_completions, accuracy_reward, combine_rewards, format_reward
+from .rewards import check_column, check_completions, accuracy_reward, combine_rewards, format_reward
 
 __all__ = ["COMPONENTS", "Candidate", "SEEDS", "digit_credit_reward", "closeness_reward", "length_reward",
            "make_reward", "score_candidate", "reflect", "search", "build"]
@@ -41,8 +41,8 @@ SEED = 0
 
 
 def _parsed(completions, finished) -> list:
-    texts = _check_completions(completions)
-    done = [True] * len(texts) if finished is None else _check_column("finished", finished, len(texts))
+    texts = check_completions(completions)
+    done = [True] * len(texts) if finished is None else check_column("finished", finished, len(texts))
     return texts, [tasks.parse_answer(t) if tasks.follows_format(t, bool(f)) else None for t, f in zip(texts, done)]
 
 
@@ -53,7 +53,7 @@ def digit_credit_reward(completions: Sequence, answer: Sequence | None = None, f
     only for the exact answer; 0.0 for a completion that breaks the format.
     """
     texts, parsed = _parsed(completions, finished)
-    truth = [tasks.format_answer(tasks.as_answer(a)) for a in _check_column("answer", answer, len(texts))]
+    truth = [tasks.format_answer(tasks.as_answer(a)) for a in check_column("answer", answer, len(texts))]
     out = []
     for t, p, want in zip(texts, parsed, truth):
         if p is None:
@@ -67,7 +67,7 @@ def digit_credit_reward(completions: Sequence, answer: Sequence | None = None, f
 def closeness_reward(completions: Sequence, answer: Sequence | None = None, finished=None, **kwargs) -> list[float]:
     """max(0, 1 − |answer − truth| / 10): credit for being numerically close (0 if unparsable)."""
     texts, parsed = _parsed(completions, finished)
-    truth = [tasks.as_answer(a) for a in _check_column("answer", answer, len(texts))]
+    truth = [tasks.as_answer(a) for a in check_column("answer", answer, len(texts))]
     return [0.0 if p is None else max(0.0, 1.0 - abs(p - t) / 10.0) for p, t in zip(parsed, truth)]
 
 

@@ -13,7 +13,7 @@ from .core import (check_finite_array, check_finite_number, check_int_in_range, 
                    check_probability, check_same_shape)
 
 
-def _as_1d(name: str, x, dtype=float, nonempty: bool = False) -> np.ndarray:
+def as_1d(name: str, x, dtype=float, nonempty: bool = False) -> np.ndarray:
     """``x`` as a 1-D array of finite numbers (the course's shared check, ``core.check_finite_array``)."""
     return check_finite_array(name, x, ndim=1, nonempty=nonempty, dtype=dtype)
 
@@ -38,11 +38,11 @@ def discounted_returns(
         Array of shape (T,) with G_0 ... G_{T-1}.
     """
     gamma = check_probability("gamma", gamma)
-    rewards = _as_1d("rewards", rewards)
+    rewards = as_1d("rewards", rewards)
     if dones is None:
         dones = np.zeros(len(rewards), dtype=bool)
     else:
-        dones = _as_1d("dones", dones, dtype=bool)
+        dones = as_1d("dones", dones, dtype=bool)
         check_same_shape(rewards=rewards, dones=dones)
     returns = np.zeros(len(rewards))
     future = 0.0  # G_{t+1}, or 0 beyond the end of an episode
@@ -200,7 +200,7 @@ def bellman_backup(P, R, V, policy, gamma: float) -> np.ndarray:
     """
     mdp = as_mdp(P, R)
     gamma = _check_gamma(gamma)
-    V = _as_1d("V", V)
+    V = as_1d("V", V)
     if len(V) != mdp.n_states:
         raise ValueError(f"V must have one value per state ({mdp.n_states}), got {len(V)}")
     pi = policy_matrix(policy, mdp.n_states, mdp.n_actions)
@@ -216,7 +216,7 @@ def q_from_v(P, R, V, gamma: float) -> np.ndarray:
     """
     mdp = as_mdp(P, R)
     gamma = _check_gamma(gamma)
-    V = _as_1d("V", V)
+    V = as_1d("V", V)
     if len(V) != mdp.n_states:
         raise ValueError(f"V must have one value per state ({mdp.n_states}), got {len(V)}")
     return (mdp.P * (mdp.R + gamma * V[None, None, :])).sum(axis=2)

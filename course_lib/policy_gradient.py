@@ -11,16 +11,16 @@ variance of the per-episode gradient estimates with and without it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from .core import (check_finite_array, check_finite_number, check_nonnegative_int, check_positive_int,
-                   check_probability, get_device)
-from .mdp import _as_1d, discounted_returns
+from .core import (check_bool, check_choice, check_finite_array, check_finite_number, check_nonnegative_int,
+                   check_positive_int, check_probability, get_device)
+from .mdp import as_1d, discounted_returns
 from .runs import History, RunOptions, threads
 
 
@@ -34,7 +34,7 @@ def reward_to_go(rewards, gamma: float = 1.0) -> np.ndarray:
     Returns:
         shape (T,).
     """
-    return discounted_returns(_as_1d("rewards", rewards), gamma)
+    return discounted_returns(as_1d("rewards", rewards), gamma)
 
 
 def policy_gradient_loss(logp, returns, baseline=None) -> torch.Tensor:
@@ -73,19 +73,51 @@ def policy_gradient_loss(logp, returns, baseline=None) -> torch.Tensor:
 class REINFORCEConfig:
     """Hyperparameters of ``reinforce`` (defaults solve CartPole-v1 in a few seconds of CPU)."""
 
-    env_id: str = "CartPole-v1"  # any gymnasium env with a Box observation and Discrete actions
-    gamma: float = 0.99  # discount of the reward-to-go; 0.95–1.0
-    lr: float = 0.01  # Adam step size of the policy; 1e-3–3e-2
-    baseline: bool = True  # learn V(s) and use Ĝ_t − V(s_t) as the weight
-    value_lr: float = 0.01  # Adam step size of the value net
-    value_steps: int = 20  # regression steps on V per batch
-    hidden: int = 32  # width of the one hidden layer of both nets
-    episodes_per_batch: int = 16  # episodes per gradient step (played side by side)
-    n_iterations: int = 60  # gradient steps at most
-    target_return: float | None = 195.0  # stop once the mean return of the last 100 episodes reaches it
-    measure_variance: bool = True  # record the per-episode gradient variance of every batch
+    env_id: str = "CartPole-v1"
+    """Any gymnasium env with a Box observation and Discrete actions."""
+    gamma: float = 0.99
+    """Discount of the reward-to-go; 0.95–1.0."""
+    lr: float = 0.01
+    """Adam step size of the policy; 1e-3–3e-2."""
+    baseline: bool = True
+    """Learn V(s) and weight each log-probability by Ĝ_t − V(s_t) instead of Ĝ_t (Sutton & Barto §13.4)."""
+    value_lr: float = 0.01
+    """Adam step size of the value net (1e-3–3e-2)."""
+    value_steps: int = 20
+    """Regression steps on V per batch (5–50)."""
+    hidden: int = 32
+    """Width of the one hidden layer of both nets (16–128)."""
+    episodes_per_batch: int = 16
+    """Episodes per gradient step, played side by side (4–64; ≥ 2 to measure the variance)."""
+    n_iterations: int = 60
+    """Gradient steps at most (CartPole: 30–200)."""
+    target_return: float | None = 195.0
+    """Stop once the mean return of the last 100 episodes reaches it (CartPole-v0's 195); None: never."""
+    measure_variance: bool = True
+    """Record the per-episode gradient variance of every batch (costs one backward pass per episode)."""
     seed: int = 0
-    device: str | None = None  # "cpu", "cuda" or None (CUDA when available; tiny nets are faster on the CPU)
+    """Seeds the networks, the environments and the sampling (any non-negative integer)."""
+    device: str | None = None
+    """"cpu", "cuda" or None (CUDA when available; tiny nets are faster on the CPU)."""
+
+    def __post_init__(self):
+        # One set of validators (course_lib.core): NumPy and torch scalars are kept as Python numbers.
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
+        if not isinstance(self.env_id, str):
+            raise ValueError(f"env_id must be a gymnasium id string, got {self.env_id!r}")
+        put("gamma", check_probability("gamma", self.gamma))
+        for name in ("lr", "value_lr"):
+            put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
+        for name in ("value_steps", "hidden", "episodes_per_batch", "n_iterations"):
+            put(name, check_positive_int(name, getattr(self, name)))
+        for name in ("baseline", "measure_variance"):
+            put(name, check_bool(name, getattr(self, name)))
+        if self.episodes_per_batch < 2 and self.measure_variance:
+            raise ValueError("episodes_per_batch must be at least 2 to measure the gradient variance")
+        if self.target_return is not None:
+            put("target_return", check_finite_number("target_return", self.target_return))
+        put("seed", check_nonnegative_int("seed", self.seed))
+        put("device", check_choice("device", self.device, (None, "cpu", "cuda")))
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -211,27 +243,6 @@ class REINFORCEResult:
         return float(np.mean(self.returns[-n:])) if self.returns else float("nan")
 
 
-def _check_config(cfg: REINFORCEConfig) -> REINFORCEConfig:
-    """The config with every field checked, NumPy/torch scalars stored as Python numbers."""
-    if not isinstance(cfg, REINFORCEConfig):
-        raise ValueError(f"config must be a REINFORCEConfig, got {type(cfg).__name__}")
-    if not isinstance(cfg.env_id, str):
-        raise ValueError(f"env_id must be a gymnasium id string, got {cfg.env_id!r}")
-    fields = {"gamma": check_probability("gamma", cfg.gamma)}
-    for name in ("lr", "value_lr"):
-        fields[name] = check_finite_number(name, getattr(cfg, name), low=0.0, low_open=True)
-    for name in ("value_steps", "hidden", "episodes_per_batch", "n_iterations"):
-        fields[name] = check_positive_int(name, getattr(cfg, name))
-    if cfg.episodes_per_batch < 2 and cfg.measure_variance:
-        raise ValueError("episodes_per_batch must be at least 2 to measure the gradient variance")
-    if cfg.target_return is not None:
-        fields["target_return"] = check_finite_number("target_return", cfg.target_return)
-    fields["seed"] = check_nonnegative_int("seed", cfg.seed)
-    if cfg.device not in (None, "cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or None, got {cfg.device!r}")
-    return replace(cfg, **fields)
-
-
 def reinforce(config: REINFORCEConfig = REINFORCEConfig(), *, run: RunOptions | None = None) -> REINFORCEResult:
     """Train a softmax MLP policy with REINFORCE (reward-to-go, optional learned baseline).
 
@@ -252,7 +263,9 @@ def reinforce(config: REINFORCEConfig = REINFORCEConfig(), *, run: RunOptions | 
         run = RunOptions(threads=None)
     elif not isinstance(run, RunOptions):
         raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
-    config = run.configure(_check_config(config))
+    if not isinstance(config, REINFORCEConfig):
+        raise ValueError(f"config must be a REINFORCEConfig, got {type(config).__name__}")
+    config = run.configure(config)
     with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
         torch.default_generator.manual_seed(config.seed)
         return _reinforce(config, run)

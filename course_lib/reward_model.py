@@ -31,11 +31,12 @@ import torch.nn.functional as F
 
 from . import tasks
 from .core import set_seed
-from .runs import History, RunOptions
+from .runs import History, RunOptions, threads
 from .lm.generate import logprobs_from_logits
 from .lm.heads import ScalarHeadModel, last_token_values, load_scalar_head, save_scalar_head
 from .lm.model import GPT
 from .lm.tokenizer import CharTokenizer
+from .lm.train import check_schedule, lr_at
 from .preferences import PreferencePair, pair_kind
 
 KIND = "reward_model"
@@ -137,9 +138,9 @@ class RewardModel(ScalarHeadModel):
 
 
 def _check_batch(prompts, completions) -> tuple[list[str], list[str]]:
-    from .rewards import _check_completions  # strings, or TRL's conversational messages
+    from .rewards import check_completions  # strings, or TRL's conversational messages
 
-    prompts, completions = _check_completions(prompts), _check_completions(completions)
+    prompts, completions = check_completions(prompts), check_completions(completions)
     if not prompts:
         raise ValueError("the batch is empty: pass at least one prompt and one completion")
     if len(prompts) != len(completions):
@@ -194,27 +195,27 @@ def score_pairs(model: RewardModel, pairs: Sequence[PreferencePair]) -> tuple[to
 class RewardModelConfig:
     """Settings of ``train_reward_model`` (the defaults built the shipped reward model)."""
 
-    steps: int = 400  # optimiser steps
-    batch_size: int = 64  # preference pairs per step (128 sequences)
-    lr: float = 3e-4  # peak learning rate (AdamW); the whole trunk is fine-tuned, gently
-    warmup: int = 25  # steps of linear warm-up
-    min_lr_frac: float = 0.1  # cosine decay ends at lr * min_lr_frac
+    steps: int = 400
+    """Optimiser steps (100–1000; the shipped reward model used 400)."""
+    batch_size: int = 64
+    """Preference pairs per step, i.e. twice as many sequences (32–128)."""
+    lr: float = 3e-4
+    """Peak learning rate of AdamW; the whole trunk is fine-tuned, gently (1e-5–1e-3)."""
+    warmup: int = 25
+    """Steps of linear warm-up from 0 to lr (0–10% of steps)."""
+    min_lr_frac: float = 0.1
+    """The cosine decay ends at lr · min_lr_frac, in [0, 1]."""
     weight_decay: float = 0.0
-    grad_clip: float = 1.0  # clip the gradient norm
-    eval_every: int = 50  # steps between measurements on the validation pairs
-    seed: int = 0  # the order of the pairs
+    """AdamW's decoupled weight decay (0–0.1; 0: none, the trunk starts from the SFT model)."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this (0.5–1)."""
+    eval_every: int = 50
+    """Steps between measurements on the validation pairs (≥ 1)."""
+    seed: int = 0
+    """Seeds the order of the pairs and the torch RNG (any non-negative integer)."""
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(f"warmup must be a non-negative integer, got {self.warmup!r}")
-        if not 0 <= self.min_lr_frac <= 1:
-            raise ValueError(f"min_lr_frac must lie in [0, 1], got {self.min_lr_frac!r}")
+        check_schedule(self, ("steps", "batch_size", "eval_every"))  # the schedule of lm.train's TrainConfig
 
 
 def pair_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float:
@@ -235,55 +236,42 @@ def _measure(model: RewardModel, pairs: Sequence[PreferencePair]) -> tuple[float
 
 def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair],
                        val_pairs: Sequence[PreferencePair] | None = None,
-                       cfg: RewardModelConfig = RewardModelConfig(), *, num_threads: int | None = 1,
-                       time_budget: float | None = None, progress: bool = False,
-                       run: RunOptions | None = None) -> History:
+                       cfg: RewardModelConfig = RewardModelConfig(), *, run: RunOptions | None = None) -> History:
     """Fit ``model`` to the comparisons with the Bradley–Terry loss (AdamW, warm-up then cosine decay).
 
     Args:
         model: a RewardModel (trained in place).
         train_pairs: the comparisons to learn from.
         val_pairs: measured every ``cfg.eval_every`` steps (and at the start and end).
-        num_threads: torch threads (1 is fastest for this model and exactly reproducible).
-        time_budget: stop after this many seconds of training (None: run every step).
-        run: the run contract's options (``course_lib.runs.RunOptions``); when given, its threads,
-            progress and max_seconds replace num_threads, progress and time_budget, and its seed
-            and eval_every override the config's.
+        run: the run contract's options (``course_lib.runs.RunOptions``: threads — 1 is fastest
+            for this model and exactly reproducible —, progress, max_seconds — stop after the step
+            that exceeds this many seconds since training began —, eval_every, log).
 
     Returns:
         History: {"step", "loss", "accuracy": per step (the batch's loss and pair accuracy),
         "eval_step", "train_loss", "train_accuracy" (on up to 1000 training pairs),
         "val_loss", "val_accuracy": at each measurement, "seconds": training time}.
     """
-    if run is not None:  # the run contract: threads, progress, the time budget and the seed apply
-        if not isinstance(run, RunOptions):
-            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
-        cfg = run.configure(cfg)
-        num_threads, progress, time_budget = run.threads, run.progress, run.max_seconds
-    from .lm.train import lr_at
-    from .runs import threads
-
+    run = RunOptions.check(run)
+    if not isinstance(cfg, RewardModelConfig):
+        raise ValueError(f"cfg must be a RewardModelConfig, got {type(cfg).__name__}")
+    cfg = run.configure(cfg)
     if not train_pairs:
         raise ValueError("train_pairs must be a non-empty list of PreferencePair")
     if not isinstance(model, RewardModel):
         raise ValueError(f"model must be a RewardModel, got {type(model).__name__}")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be > 0 seconds or None, got {time_budget!r}")
     train_probe = list(train_pairs[:1000])
-    hist: dict[str, list] = {k: [] for k in ("step", "loss", "accuracy", "eval_step", "train_loss",
-                                             "train_accuracy", "val_loss", "val_accuracy")}
+    hist = History(updates=("step", "loss", "accuracy"),
+                   evals=("eval_step", "train_loss", "train_accuracy", "val_loss", "val_accuracy"))
 
     def measure(step: int):
-        hist["eval_step"].append(step)
-        loss, acc = _measure(model, train_probe)
-        hist["train_loss"].append(loss)
-        hist["train_accuracy"].append(acc)
+        rec = {"eval_step": step}
+        rec["train_loss"], rec["train_accuracy"] = _measure(model, train_probe)
         if val_pairs:
-            loss, acc = _measure(model, val_pairs)
-            hist["val_loss"].append(loss)
-            hist["val_accuracy"].append(acc)
+            rec["val_loss"], rec["val_accuracy"] = _measure(model, val_pairs)
+        hist.record("evals", rec)
 
-    with threads(num_threads):
+    with threads(run.threads):
         set_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         idx_all, len_all, start_all = _encode_pairs(model, train_pairs)  # rows 0..n-1 chosen, n..2n-1 rejected
@@ -292,7 +280,7 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
         measure(0)
         order: list[int] = []
         steps = range(cfg.steps)
-        if progress:
+        if run.progress:
             from tqdm.auto import tqdm
 
             steps = tqdm(steps, desc="reward model", leave=False)
@@ -319,11 +307,13 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            hist["step"].append(step + 1)
-            hist["loss"].append(float(loss.detach()))
-            hist["accuracy"].append(pair_accuracy(r_chosen.detach(), r_rejected.detach()))
+            rec = {"step": step + 1, "loss": float(loss.detach()),
+                   "accuracy": pair_accuracy(r_chosen.detach(), r_rejected.detach())}
+            hist.record("updates", rec)
+            if run.log is not None:
+                run.log(rec)
             # 4. measure now and then
-            out_of_time = time_budget is not None and time.perf_counter() - start > time_budget
+            out_of_time = run.out_of_time(time.perf_counter() - start)
             if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps or out_of_time:
                 model.eval()
                 measure(step + 1)
@@ -332,7 +322,7 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
                 break
         hist["seconds"] = time.perf_counter() - start
         model.eval()
-    return History.from_series(hist, evals=("train_loss", "train_accuracy", "val_loss", "val_accuracy"))
+    return hist
 
 
 @torch.no_grad()
@@ -564,13 +554,12 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, cfg: RewardMod
     t0 = time.perf_counter()
     pairs = build_preferences(out_dir, seed=seed, sizes=sizes, log=log)
     log(f"preference pairs built in {time.perf_counter() - t0:.1f} s")
-    from .runs import threads
 
     model = RewardModel.from_sft()
     with threads(num_threads):  # before training: the scalar head is 0, so r = log π_SFT(y | x)
         before = evaluate_reward_model(model, pairs["test"])
     _log_figures(log, "before training (the SFT model's log-likelihood), test", before)
-    history = train_reward_model(model, pairs["train"], pairs["val"], cfg, num_threads=num_threads)
+    history = train_reward_model(model, pairs["train"], pairs["val"], cfg, run=RunOptions(threads=num_threads))
     shift = center_scores(model, pairs["train"])
     log(f"reward model: {len(history['step'])} steps in {history['seconds']:.1f} s, validation accuracy "
         f"{history['val_accuracy'][0]:.1%} -> {history['val_accuracy'][-1]:.1%}")
@@ -580,7 +569,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, cfg: RewardMod
     scalar_only = None
     if compare_scalar_only:  # the same training without the log-likelihood term, for the comparison
         plain = RewardModel.from_sft(loglik=False)
-        plain_history = train_reward_model(plain, pairs["train"], pairs["val"], cfg, num_threads=num_threads)
+        plain_history = train_reward_model(plain, pairs["train"], pairs["val"], cfg, run=RunOptions(threads=num_threads))
         center_scores(plain, pairs["train"])
         with threads(num_threads):
             scalar_only = evaluate_reward_model(plain, pairs["test"])

@@ -28,6 +28,7 @@ import numpy as np
 
 from .lm.model import GPT
 from .preferences import PreferencePair, pair_kind
+from .runs import RunOptions, threads
 from .reward_model import (RewardModel, RewardModelConfig, center_scores, evaluate_reward_model, score_pairs,
                            train_reward_model)
 
@@ -105,8 +106,7 @@ def label_quality(labelled: Sequence[PreferencePair], reference: Sequence[Prefer
 
 def rlaif_reward_model(judge: RewardModel, train_pairs: Sequence[PreferencePair],
                        val_pairs: Sequence[PreferencePair], test_pairs: Sequence[PreferencePair],
-                       cfg: RewardModelConfig = RewardModelConfig(), *, num_threads: int | None = 1,
-                       time_budget: float | None = None) -> dict:
+                       cfg: RewardModelConfig = RewardModelConfig(), *, run: RunOptions | None = None) -> dict:
     """RLAIF's reward model: label with ``judge``, train from the SFT model, measure against the truth.
 
     Stages: 1. the judge labels the training and validation pairs; 2. a reward model (notebook
@@ -119,14 +119,13 @@ def rlaif_reward_model(judge: RewardModel, train_pairs: Sequence[PreferencePair]
         {"model", "history", "figures": evaluate_reward_model(...), "labels": label_quality of the
         judge's training labels against the given ones, "train_pairs": the judge-labelled pairs}.
     """
-    from .runs import threads
-
+    run = RunOptions.check(run)
     ai_train = ai_label(train_pairs, judge)
     ai_val = ai_label(val_pairs, judge, seed=1)
     model = RewardModel.from_sft()
-    history = train_reward_model(model, ai_train, ai_val, cfg, num_threads=num_threads, time_budget=time_budget)
+    history = train_reward_model(model, ai_train, ai_val, cfg, run=run)
     center_scores(model, ai_train)
-    with threads(num_threads):
+    with threads(run.threads):
         figures = evaluate_reward_model(model, list(test_pairs))
     return {"model": model, "history": history, "figures": figures,
             "labels": label_quality(ai_train, train_pairs), "train_pairs": ai_train}

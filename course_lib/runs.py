@@ -2,9 +2,10 @@
 
 Every training function of the course (``policy_gradient.reinforce``, ``ppo.train_ppo``,
 ``experiments.sb3.train_sb3``, ``lm.pretrain`` / ``lm.sft``, ``grpo.train_grpo``,
-``rlhf.train_rlhf``) accepts ``run=RunOptions(...)``:
+``rlhf.train_rlhf``, ``rlhf.train_dpo``, ``reward_model.train_reward_model``) has the shape
+``train_x(model(s) and data…, cfg, *, run: RunOptions | None = None)`` (``tests/test_run_contract.py``
+checks it). The config owns the seed (every config has a ``seed`` field); ``run`` says how to run:
 
-    seed         overrides the config's seed (None: keep it)
     threads      torch CPU threads while training (this course's small models are fastest on 1)
     progress     a tqdm progress bar
     max_seconds  a wall-clock budget for training, evaluation excluded: the run stops after the
@@ -56,7 +57,6 @@ def threads(n: int | None):
 class RunOptions:
     """How to run a trainer, whatever it trains (see the module docstring)."""
 
-    seed: int | None = None  # None: the config's seed
     threads: int | None = 1  # torch threads while training; None leaves torch's setting
     progress: bool = False  # show a tqdm progress bar
     max_seconds: float | None = None  # training budget in seconds (evaluation excluded); None: no limit
@@ -64,8 +64,6 @@ class RunOptions:
     log: Callable[[dict], Any] | None = None  # called with each update's record
 
     def __post_init__(self):
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
@@ -81,12 +79,19 @@ class RunOptions:
         if self.log is not None and not callable(self.log):
             raise ValueError(f"log must be a function of one record (a dict) or None, got {self.log!r}")
 
+    @classmethod
+    def check(cls, run: "RunOptions | None") -> "RunOptions":
+        """``run``, or the default options for None; anything else is refused."""
+        if run is None:
+            return cls()
+        if not isinstance(run, cls):
+            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+        return run
+
     def configure(self, cfg):
-        """``cfg`` with this run's seed and evaluation cadence, where the config has those fields."""
+        """``cfg`` with this run's evaluation cadence, where the config has that field."""
         changes = {}
         fields = {f.name for f in dataclasses.fields(cfg)}
-        if self.seed is not None and "seed" in fields:
-            changes["seed"] = self.seed
         if self.eval_every is not None and "eval_every" in fields:
             changes["eval_every"] = self.eval_every
         return dataclasses.replace(cfg, **changes) if changes else cfg
@@ -114,20 +119,6 @@ class History(dict):
             for k in names:
                 self[k] = []
         self.update(totals)
-
-    @classmethod
-    def from_series(cls, series: dict, eval_prefix: str = "eval_", evals: Iterable[str] = ()) -> "History":
-        """A History from a trainer's plain dict: lists named ``eval_*`` (or listed in ``evals``)
-        are per evaluation, the other lists per update, everything else a total."""
-        if not isinstance(series, dict):
-            raise ValueError(f"series must be a dict of lists and totals, got {type(series).__name__}")
-        lists = [k for k, v in series.items() if isinstance(v, list)]
-        is_eval = lambda k: k.startswith(eval_prefix) or k in set(evals)  # noqa: E731
-        hist = cls()
-        hist.update(series)  # the series' own order (files written from a history keep their bytes)
-        hist.kinds = {"updates": tuple(k for k in lists if not is_eval(k)), "episodes": (),
-                      "evals": tuple(k for k in lists if is_eval(k))}
-        return hist
 
     def _series(self, kind: str) -> dict:
         return {k: self[k] for k in self.kinds[kind]}

@@ -3,7 +3,7 @@
 ``run_program(source, tests)`` runs ``source`` in a separate, limited process and returns a
 ``ProgramResult``: how many tests passed, a status ("ok", "timeout", "memory", "output limit",
 "crashed", "forbidden: network", ...), a reason a person can read, the start of the output, the
-wall-clock, and which protections were in force. ``code_execution_reward`` wraps it in TRL's
+wall-clock, and which protections were in force. ``rewards.code_execution_reward`` wraps it in TRL's
 reward convention (fraction of tests passed). ``docs/sandbox.md`` explains every protection and,
 just as important, what this sandbox is not.
 
@@ -445,34 +445,3 @@ def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int 
         return [run_program(s, t, **limits) for s, t in zip(sources, tests)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
-
-
-def _decode_tests(i: int, tests: Any) -> Any:
-    if not isinstance(tests, str):
-        return tests
-    try:
-        return json.loads(tests)
-    except ValueError:
-        raise ValueError(f"tests[{i}] is a string but not JSON: {tests[:80]!r}") from None
-
-
-def code_execution_reward(completions: Sequence, tests: Sequence[list] | None = None,
-                          **kwargs: Any) -> list[float]:
-    """Fraction of unit tests passed by each completion's program, run in the sandbox.
-
-    Args:
-        completions: generated texts (or TRL's conversational messages); the program is the
-            first fenced ```python block, or the whole text.
-        tests: one test list per completion (a dataset column, so TRL passes it by name), each
-            a list of ``{"call": ..., "expected": ...}`` as in ``run_program``, or that list as a
-            JSON string (how a Hugging Face dataset column keeps values of mixed types).
-        **kwargs: other dataset columns, ignored.
-
-    Returns:
-        One reward in [0, 1] per completion; 0 for any run that did not finish cleanly.
-    """
-    from .rewards import _check_column, _check_completions  # lazy: rewards may re-export this function
-    texts = _check_completions(completions)
-    tests = [_decode_tests(i, t) for i, t in enumerate(_check_column("tests", tests, len(texts)))]
-    results = run_programs([extract_code(t) for t in texts], tests)
-    return [r.fraction for r in results]

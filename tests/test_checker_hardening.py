@@ -400,7 +400,7 @@ def test_an_interrupt_stops_the_check_at_once_kills_the_child_and_leaves_the_che
 
 
 def test_without_fork_the_same_check_runs_in_process():
-    client = object.__new__(checker._JudgeClient)
+    client = object.__new__(checker.JudgeClient)
     client.local = judge.Judge(get_exercise)
     client.sock = None
     local_check = checker._make_check(client, {}, runner.run_in_child, judge.run_case, wire.encode,

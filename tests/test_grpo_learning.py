@@ -6,6 +6,7 @@ from course_lib import tasks
 from course_lib.grpo import GRPOConfig
 from course_lib.grpo.train import train_grpo
 from course_lib.lm.train import new_model
+from course_lib.runs import RunOptions
 
 TOK = tasks.make_tokenizer()
 EVAL = [p.to_dict() for p in tasks.eval_problems()[:64]]
@@ -22,7 +23,7 @@ def _params(model):
 def test_history_has_one_record_per_step_and_evaluations_every_n_steps():
     cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=5, eval_every=2, mu=2, beta=0.1, seed=1)
     model = _tiny()
-    hist = train_grpo(model, cfg, eval_set=EVAL, progress=False)
+    hist = train_grpo(model, cfg, eval_set=EVAL)
     for key in ("reward", "accuracy", "format_rate", "zero_variance_frac", "loss", "clip_fraction", "kl",
                 "entropy_proxy", "completion_len", "seconds"):
         assert len(hist[key]) == 5, key
@@ -41,7 +42,7 @@ def test_reference_model_stays_frozen_and_the_policy_moves():
     cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=3, eval_every=10, beta=0.5, lr=1e-2, seed=2)
     # a reward with spread in every group, so every step has a gradient
     reward = lambda completions, **kw: [float(len(c)) + 0.1 * i for i, c in enumerate(completions)]  # noqa: E731
-    hist = train_grpo(model, cfg, reward_fn=reward, ref_model=ref, eval_set=EVAL, progress=False)
+    hist = train_grpo(model, cfg, reward_fn=reward, ref_model=ref, eval_set=EVAL)
     assert all(torch.equal(a, b) for a, b in zip(ref_before, ref.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert hist["kl"][-1] > 0  # the policy has moved away from the reference
@@ -50,16 +51,16 @@ def test_reference_model_stays_frozen_and_the_policy_moves():
 def test_kl_to_a_given_reference_is_measured_even_without_penalty():
     reward = lambda completions, **kw: [float(len(c)) + 0.1 * i for i, c in enumerate(completions)]  # noqa: E731
     cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=2, eval_every=10, beta=0.0, lr=1e-2, seed=6)
-    with_ref = train_grpo(_tiny(), cfg, reward_fn=reward, ref_model=_tiny(), eval_set=EVAL, progress=False)
-    without = train_grpo(_tiny(), cfg, reward_fn=reward, eval_set=EVAL, progress=False)
+    with_ref = train_grpo(_tiny(), cfg, reward_fn=reward, ref_model=_tiny(), eval_set=EVAL)
+    without = train_grpo(_tiny(), cfg, reward_fn=reward, eval_set=EVAL)
     assert with_ref["kl"][-1] > 0 and without["kl"] == [0.0, 0.0]
     assert with_ref["loss"] == without["loss"]  # β = 0: the reference changes nothing in the update
 
 
 def test_seeded_runs_are_reproducible():
     cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=3, eval_every=3, seed=3, lr=1e-2)
-    h1 = train_grpo(_tiny(), cfg, eval_set=EVAL, progress=False)
-    h2 = train_grpo(_tiny(), cfg, eval_set=EVAL, progress=False)
+    h1 = train_grpo(_tiny(), cfg, eval_set=EVAL)
+    h2 = train_grpo(_tiny(), cfg, eval_set=EVAL)
     for key in ("reward", "loss", "zero_variance_frac", "eval_accuracy"):
         assert h1[key] == h2[key]
 
@@ -69,7 +70,7 @@ def test_dynamic_sampling_skips_groups_without_spread():
     before = _params(model)
     cfg = GRPOConfig(group_size=4, prompts_per_step=4, steps=2, eval_every=10, dynamic_sampling=True, seed=4)
     constant = lambda completions, **kw: [1.0] * len(completions)  # noqa: E731
-    hist = train_grpo(model, cfg, reward_fn=constant, eval_set=EVAL, progress=False)
+    hist = train_grpo(model, cfg, reward_fn=constant, eval_set=EVAL)
     assert hist["zero_variance_frac"] == [1.0, 1.0]
     assert hist["groups_used"] == [0, 0]
     assert hist["tokens_trained"] == 0
@@ -80,20 +81,20 @@ def test_dynamic_sampling_skips_groups_without_spread():
 
 def test_time_budget_stops_the_run_and_evaluates_at_the_last_step():
     cfg = GRPOConfig(group_size=4, prompts_per_step=4, steps=50, eval_every=100, seed=5)
-    hist = train_grpo(_tiny(), cfg, eval_set=EVAL, progress=False, max_seconds=1e-6)
+    hist = train_grpo(_tiny(), cfg, eval_set=EVAL, run=RunOptions(max_seconds=1e-6))
     assert hist["step"] == [1]
     assert hist["eval_step"] == [0, 1]
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="model must be a course_lib GPT"):
-        train_grpo(torch.nn.Linear(2, 2), GRPOConfig(), progress=False)
+        train_grpo(torch.nn.Linear(2, 2), GRPOConfig())
     with pytest.raises(ValueError, match="cfg must be a GRPOConfig"):
-        train_grpo(_tiny(), {"group_size": 4}, progress=False)
+        train_grpo(_tiny(), {"group_size": 4})
     with pytest.raises(ValueError, match="reward_fn must be a function"):
-        train_grpo(_tiny(), GRPOConfig(), reward_fn=3, progress=False)
+        train_grpo(_tiny(), GRPOConfig(), reward_fn=3)
     with pytest.raises(ValueError, match="max_seconds must be a finite number > 0"):
-        train_grpo(_tiny(), GRPOConfig(), max_seconds=0, progress=False)
+        train_grpo(_tiny(), GRPOConfig(), run=RunOptions(max_seconds=0))
 
 
 @pytest.mark.slow
@@ -103,7 +104,7 @@ def test_grpo_raises_heldout_accuracy_of_the_shipped_sft_model():
 
     model, tok, _ = load_shipped("sft")
     cfg = GRPOConfig(steps=80, eval_every=80, seed=0)
-    hist = train_grpo(model, cfg, tokenizer=tok, progress=False)
+    hist = train_grpo(model, cfg, tokenizer=tok)
     start, final = hist["eval_accuracy"][0], hist["eval_accuracy"][-1]
     assert hist["eval_step"] == [0, 80]
     assert 0.2 <= start <= 0.6  # the shipped SFT model is mediocre

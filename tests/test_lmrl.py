@@ -154,21 +154,21 @@ def test_run_contract_history_groups_and_options():
 
     model, tok, _ = load_shipped("sft")
     seen = []
-    h = train_grpo(model, GRPOConfig(steps=50, prompts_per_step=4, eval_every=100), tokenizer=tok,
+    h = train_grpo(model, GRPOConfig(steps=50, prompts_per_step=4, eval_every=100, seed=3), tokenizer=tok,
                    eval_set=tasks.eval_problems()[:20],
-                   run=RunOptions(seed=3, max_seconds=0.3, eval_every=2, log=seen.append))
+                   run=RunOptions(max_seconds=0.3, eval_every=2, log=seen.append))
     assert isinstance(h, History) and h["config"]["seed"] == 3 and h["config"]["eval_every"] == 2
     assert 1 <= len(h["step"]) < 50 and len(seen) == len(h["step"])  # stopped by the budget, logged every step
     assert set(h.updates) >= {"step", "reward", "loss"} and set(h.evals) >= {"eval_step", "eval_accuracy",
                                                                               "eval_format_rate"}
     assert h.episodes == {} and 0 < h.train_seconds
-    _, hp = train_ppo("CartPole-v1", PPOConfig(total_steps=4096, eval_every=0),
-                      run=RunOptions(seed=1, max_seconds=1e-3))
+    _, hp = train_ppo("CartPole-v1", PPOConfig(total_steps=4096, eval_every=0, seed=1),
+                      run=RunOptions(max_seconds=1e-3))
     assert isinstance(hp, History) and len(hp["env_steps"]) == 1 and hp["seed"] == 1
     assert set(hp.episodes) == {"episode_steps", "episode_seconds", "episode_returns", "episode_lengths"}
     assert hp.train_seconds == hp["train_seconds"][-1]
     for bad, match in ((dict(threads=0), "threads"), (dict(max_seconds=float("inf")), "max_seconds"),
-                       (dict(log="print"), "log"), (dict(seed=-1), "seed")):
+                       (dict(log="print"), "log"), (dict(eval_every=-1), "eval_every")):
         with pytest.raises(ValueError, match=match):
             RunOptions(**bad)
     with pytest.raises(ValueError, match="run must be a RunOptions"):
@@ -180,8 +180,8 @@ def test_reinforce_and_pretraining_share_the_run_contract():
     from course_lib.runs import History, RunOptions
 
     seen = []
-    res = reinforce(REINFORCEConfig(n_iterations=3, episodes_per_batch=2, measure_variance=False),
-                    run=RunOptions(seed=5, log=seen.append))
+    res = reinforce(REINFORCEConfig(n_iterations=3, episodes_per_batch=2, measure_variance=False, seed=5),
+                    run=RunOptions(log=seen.append))
     assert res.config.seed == 5 and isinstance(res.history, History) and len(seen) == 3
     assert res.history["batch_mean_return"] == res.batch_mean_returns
     assert len(res.history.episodes["episode_return"]) == len(res.returns) == 6
@@ -200,13 +200,13 @@ def test_the_lm_trainers_of_notebooks_06_and_07_share_the_run_contract():
     policy, tok, _ = load_shipped("sft")
     ev = tasks.eval_problems()[:16]
     seen = []
-    h = train_rlhf(policy, r1_reward, RLHFConfig(steps=2, prompts_per_step=8, eval_every=2), tokenizer=tok,
-                   eval_set=ev, run=RunOptions(seed=1, log=seen.append))
+    h = train_rlhf(policy, r1_reward, RLHFConfig(steps=2, prompts_per_step=8, eval_every=2, seed=1), tokenizer=tok,
+                   eval_set=ev, run=RunOptions(log=seen.append))
     assert isinstance(h, History) and len(seen) == 2 and "eval_accuracy" in h.evals and "step" in h.updates
     pairs = preferences.load_pairs("train")[:32]
-    hd = train_dpo(load_shipped("sft")[0], pairs, DPOConfig(steps=2, batch_size=8), tokenizer=tok, eval_set=ev,
-                   run=RunOptions(seed=2))
+    hd = train_dpo(load_shipped("sft")[0], pairs, DPOConfig(steps=2, batch_size=8, seed=2), tokenizer=tok, eval_set=ev,
+                   run=RunOptions())
     assert isinstance(hd, History) and hd["config"]["seed"] == 2
-    hr = train_reward_model(RewardModel.from_sft(), pairs, pairs[:8], RewardModelConfig(steps=2, batch_size=8),
-                            run=RunOptions(seed=3))
+    hr = train_reward_model(RewardModel.from_sft(), pairs, pairs[:8], RewardModelConfig(steps=2, batch_size=8, seed=3),
+                            run=RunOptions())
     assert isinstance(hr, History) and "val_accuracy" in hr.evals and "loss" in hr.updates

@@ -31,7 +31,7 @@ COMPARED = tuple(GOLDEN)
 
 def _short_run(train=train_grpo, cfg=SHORT):
     model, tok, _ = load_shipped("sft")
-    h = train(model, cfg, tokenizer=tok, eval_set=list(tasks.eval_problems())[:40], progress=False)
+    h = train(model, cfg, tokenizer=tok, eval_set=list(tasks.eval_problems())[:40])
     return h, model
 
 

@@ -93,9 +93,8 @@ def test_without_baseline_learns_too():
     ("env_id", "MountainCarContinuous-v0", "env_id must name an env with Box observations and Discrete actions"),
 ])
 def test_config_validation(field, value, match):
-    cfg = dataclasses.replace(REINFORCEConfig(), **{field: value})
     with pytest.raises(ValueError, match=match):
-        reinforce(cfg)
+        reinforce(dataclasses.replace(REINFORCEConfig(), **{field: value}))
 
 
 def test_other_validation_errors():

@@ -12,6 +12,7 @@ from course_lib.mdp import discounted_returns
 from course_lib.ppo import (ActorCritic, PPOConfig, approx_kl, clipped_surrogate, entropy, evaluate,
                             explained_variance, gae, load_policy, make_vector_env, save_policy, steps_to_solve,
                             train_ppo, value_loss)
+from course_lib.ppo.losses import ppo_loss, standardize_advantages
 from course_lib.ppo.fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
 
 
@@ -233,9 +234,9 @@ def test_numpy_policy_matches_torch_and_samples_its_probabilities():
     assert (pol.act_numpy(obs, deterministic=True) == probs.argmax(1)).all()
 
 
-@pytest.mark.parametrize("ent_coef", [0.0, 0.01])
-def test_manual_gradients_equal_autograd(ent_coef):
-    torch.manual_seed(0)
+@pytest.mark.parametrize("ent_coef,seed", [(0.0, 0), (0.01, 0), (0.0, 1), (0.01, 2)])
+def test_manual_gradients_equal_autograd(ent_coef, seed):
+    torch.manual_seed(seed)
     pol = ActorCritic(4, 3)
     fast = copy.deepcopy(pol)
     flatten_parameters(fast)
@@ -251,10 +252,12 @@ def test_manual_gradients_equal_autograd(ent_coef):
     logp = torch.log_softmax(logits, -1).gather(1, act[:, None]).squeeze(1)
     ratio = torch.exp(logp - logp_old)
     assert ((ratio - 1).abs() > 0.2).any() and ((ratio - 1).abs() < 0.2).any()
-    loss = clipped_surrogate(ratio, adv, 0.2) + 0.5 * value_loss(v, ret) - ent_coef * entropy(logits).mean()
+    # the one PPO loss, by autograd, against its hand-derived gradient (train_ppo's default path)
+    loss, stats = ppo_loss(logp, logp_old, adv, v, ret, 0.2, 0.5, ent_coef=ent_coef, logits=logits)
     loss.backward()
-    pg, vl = ppo_grads(fast, obs, act, logp_old, adv, ret, 0.2, 0.5, ent_coef)
-    assert float(pg) == pytest.approx(float(clipped_surrogate(ratio.detach(), adv, 0.2)), rel=1e-5)
+    pg, vl = ppo_grads(fast, obs, act, logp_old, standardize_advantages(adv), ret, 0.2, 0.5, ent_coef)
+    assert float(pg) == pytest.approx(float(stats["policy_loss"]), rel=1e-5)
+    assert float(vl) == pytest.approx(float(stats["value_loss"]), rel=1e-5)
     for (name, p), q in zip(pol.named_parameters(), fast.parameters()):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
     lv_fast = logits_and_values(fast, obs)
@@ -336,6 +339,7 @@ def test_training_is_seeded_and_records_history():
 
 
 def test_manual_and_autograd_updates_agree_on_a_first_update():
+    # the default (hand-derived) path and autograd of ppo.losses.ppo_loss take the same steps
     cfg = PPOConfig(total_steps=256, n_epochs=3)
     pol_fast, _ = train_ppo("CartPole-v1", cfg)
     pol_auto, _ = train_ppo("CartPole-v1", cfg.replace(manual_grad=False))
@@ -425,3 +429,17 @@ def test_config_refuses_non_finite_numbers_and_accepts_numpy_scalars():
             PPOConfig(**{field: float("nan")})
     cfg = PPOConfig(n_envs=np.int64(4), lr=np.float32(3e-4), hidden=(np.int64(8),))
     assert type(cfg.n_envs) is int and type(cfg.lr) is float and cfg.hidden == (8,)
+
+
+def test_the_clip_fractions_count_what_their_definitions_say():
+    from course_lib.ppo import clipped_fraction, outside_clip_fraction
+
+    ratio = torch.tensor([0.7, 0.9, 1.0, 1.1, 1.3, 1.3])
+    adv = torch.tensor([1.0, -1.0, 1.0, 1.0, 1.0, -1.0])
+    assert float(outside_clip_fraction(ratio, 0.2)) == pytest.approx(3 / 6)  # 0.7 and both 1.3
+    assert float(outside_clip_fraction(ratio, 0.2, 0.35)) == pytest.approx(1 / 6)  # only 0.7
+    # stopped gradients: 1.3 with A > 0 only (0.7 has A > 0: pushing it up is not clipped)
+    assert float(clipped_fraction(ratio, adv, 0.2)) == pytest.approx(1 / 6)
+    mask = torch.tensor([1, 1, 1, 1, 0, 1])
+    assert float(clipped_fraction(ratio, adv, 0.2, mask=mask)) == pytest.approx(0.0)
+

@@ -12,12 +12,14 @@ import torch.nn.functional as F
 
 from course_lib import tasks
 from course_lib.lm import GPT, GPTConfig, load_shipped
-from course_lib.runs import threads
+from course_lib.runs import RunOptions, threads
+from course_lib.timing import PHASES, PhaseTimer
 from course_lib.lm.heads import ScalarHeadModel
+from course_lib.grpo import grpo_step
 from course_lib.lmrl import cost, token_gae
 from course_lib.rewards import r1_reward
 from course_lib.rlhf import (RLHFConfig, RLHFState, clipped_value_loss, completion_values, dpo_loss,
-                             kl_penalized_rewards, sequence_kl, train_rlhf)
+                             kl_penalized_rewards, ppo_step, sequence_kl, train_rlhf)
 from course_lib.rlhf.dpo import DPOConfig, encode_pairs, train_dpo
 
 
@@ -178,7 +180,7 @@ def test_train_rlhf_rejects_bad_rewards_models_and_value_models(sft):
     with pytest.raises(ValueError, match="policy must be"):
         RLHFState.create(ScalarHeadModel(model), r1_reward, tokenizer=tok)
     with pytest.raises(ValueError, match="max_seconds"):
-        train_rlhf(copy.deepcopy(model), r1_reward, RLHFConfig(steps=1), tokenizer=tok, max_seconds=0)
+        train_rlhf(copy.deepcopy(model), r1_reward, RLHFConfig(steps=1), tokenizer=tok, run=RunOptions(max_seconds=0))
 
 
 def test_one_step_freezes_the_reference_and_records_every_statistic(sft):
@@ -290,7 +292,7 @@ def test_phase_timer_and_measure_step_split_the_time():
     assert out["sampling"] >= 0.018 and out["update"] >= 0.009 and out["scoring"] == 0.0
     assert math.isclose(out["total"], out["sampling"] + out["update"], rel_tol=0.05)
     assert out["peak_method"] in ("peak RSS growth (Linux VmHWM)", "unavailable", "cuda max_memory_allocated")
-    timer = cost.PhaseTimer()
+    timer = PhaseTimer()
     with pytest.raises(ValueError, match="name"):
         with timer.phase("eating"):
             pass
@@ -307,15 +309,15 @@ def test_grpo_and_ppo_steps_measure_the_same_phases(sft):
     from course_lib.grpo import GRPOConfig
 
     probs = tasks.sample_problems(64, seed=4)
-    g_step, g_trained, g_frozen = cost.grpo_step(copy.deepcopy(model), tok, probs,
+    g_step, g_trained, g_frozen = grpo_step(copy.deepcopy(model), tok, probs,
                                                  cfg=GRPOConfig(prompts_per_step=4, group_size=4))
-    p_step, p_trained, p_frozen = cost.ppo_step(copy.deepcopy(model), tok, probs, reward=r1_reward,
+    p_step, p_trained, p_frozen = ppo_step(copy.deepcopy(model), tok, probs, reward=r1_reward,
                                                 cfg=RLHFConfig(prompts_per_step=8, samples_per_prompt=2,
                                                                minibatch_size=8))
     with threads(1):
         g, p = cost.measure_step(g_step, repeats=1, warmup=0), cost.measure_step(p_step, repeats=1, warmup=0)
     for m in (g, p):
-        assert all(m[k] > 0 for k in cost.PHASES)
+        assert all(m[k] > 0 for k in PHASES)
     assert set(g_trained) == {"policy"} and set(p_trained) == {"policy", "value model"}
     assert set(p_frozen) == {"reference"} and g_frozen == {}
     ratio = cost.state_bytes(p_trained, p_frozen)["total"] / cost.state_bytes(g_trained, g_frozen)["total"]

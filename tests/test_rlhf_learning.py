@@ -16,7 +16,7 @@ from course_lib.rlhf import RLHFConfig, train_rlhf
 def test_rlhf_ppo_gains_ten_points_on_the_rule_reward_in_ten_steps():
     model, tok, _ = load_shipped("sft")
     cfg = RLHFConfig(steps=10, eval_every=10, seed=0)
-    h = train_rlhf(model, r1_reward, cfg, tokenizer=tok, num_threads=1)
+    h = train_rlhf(model, r1_reward, cfg, tokenizer=tok)
     start, end = h["eval_accuracy"][0], h["eval_accuracy"][-1]
     assert abs(start - 0.432) < 1e-9  # the shipped SFT model's held-out greedy accuracy
     assert end >= start + 0.10, f"held-out accuracy {start:.1%} -> {end:.1%}"
@@ -33,7 +33,7 @@ def test_dpo_learns_the_annotators_preferences():
     model, tok, _ = load_shipped("sft")
     train, val = load_pairs("train"), load_pairs("val")[:600]
     h = train_dpo(model, train, DPOConfig(steps=60, eval_every=60, seed=0), tokenizer=tok, val_pairs=val,
-                  eval_set=tasks.eval_problems()[:200], num_threads=1)
+                  eval_set=tasks.eval_problems()[:200])
     assert h["val_pair_accuracy"][0] == 0.5  # π = π_ref: every implicit reward is 0, ties count half
     assert h["val_pair_accuracy"][-1] >= 0.54, h["val_pair_accuracy"]  # held-out pairs, never trained on
     assert np.mean(h["loss"][-15:]) < np.mean(h["loss"][:5])
@@ -50,7 +50,7 @@ def test_ppo_exploits_a_length_biased_reward_model_in_a_short_run():
     model, tok, _ = load_shipped("sft")
     rm, _ = load_strong_reward_model()
     cfg = sweep_config(0.0, steps=10, eval_every=5)
-    h = train_rlhf(model, rm, cfg, tokenizer=tok, num_threads=1, eval_set=tasks.eval_problems()[:300])
+    h = train_rlhf(model, rm, cfg, tokenizer=tok, eval_set=tasks.eval_problems()[:300])
     assert h["value_init"] == "reward_model"
     proxy, gold, greedy = h["eval_sampled_reward"], h["eval_sampled_accuracy"], h["eval_accuracy"]
     assert proxy[-1] > proxy[0] + 0.3, proxy  # the proxy rises

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.sandbox import (ProgramResult, available_protections, code_execution_reward, extract_code,
-                                run_program)
+from course_lib.rewards import code_execution_reward
+from course_lib.sandbox import ProgramResult, available_protections, extract_code, run_program
 
 DOUBLE_TESTS = [{"call": "solve(3)", "expected": 6}, {"call": "solve(0)", "expected": 0},
                 {"call": "solve(-4)", "expected": -8}]

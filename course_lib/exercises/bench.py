@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     imported = _fresh_import_seconds()
-    from .checker import _JudgeClient
+    from .checker import JudgeClient
 
     start = time.perf_counter()
-    client = _JudgeClient()  # a second judge, only to time the fork
+    client = JudgeClient()  # a second judge, only to time the fork
     forked = time.perf_counter() - start
     if client.sock is not None:
         client.sock.close()

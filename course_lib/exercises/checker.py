@@ -53,7 +53,7 @@ from typing import Any, Callable
 from . import judge as _judge
 from . import runner as _runner
 from .judge import compare_outputs  # noqa: F401 - part of the public API
-from .registry import Exercise, _load_catalog, get_exercise, list_exercises, short_repr
+from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr
 
 # The MIME type under which every check result is stored in a notebook's outputs, so that
 # grading can read executed notebooks (see ``results_from_notebook``).
@@ -269,7 +269,7 @@ class _no_interrupt:
         _runner.release_sigint(self.held)
 
 
-class _JudgeClient:
+class JudgeClient:
     """The kernel's end of the judge: one request at a time, answered by the judge process."""
 
     def __init__(self):
@@ -473,7 +473,7 @@ def _shown_output(outcome) -> str:
     return shown
 
 
-def _make_check(client: _JudgeClient, library: dict, run_in_child, run_case, encode, pack_frame,
+def _make_check(client: JudgeClient, library: dict, run_in_child, run_case, encode, pack_frame,
                 fork_available: Callable[[], bool], unpack_frames: Callable | None = None):
     """``check``, with everything it uses bound here, at import (see the module docstring)."""
     _pickle_loads = pickle.loads
@@ -678,8 +678,8 @@ def solution(name: str) -> Solution:
 
 # --- bound at import ---------------------------------------------------------------------------------
 
-_load_catalog()
-_CLIENT = _JudgeClient()
+load_catalog()
+_CLIENT = JudgeClient()
 check = _make_check(_CLIENT, _library_objects(), _runner.run_in_child, _judge.run_case,
                     __import__("course_lib.exercises.wire", fromlist=["encode"]).encode,
                     __import__("course_lib.exercises.wire", fromlist=["pack_frame"]).pack_frame,

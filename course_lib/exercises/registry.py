@@ -104,7 +104,8 @@ def register(exercise: Exercise) -> Exercise:
     return exercise
 
 
-def _load_catalog() -> None:
+def load_catalog() -> None:
+    """Import every catalogue module once, so that each registers its exercises."""
     global _loaded
     if _loaded:
         return
@@ -117,13 +118,13 @@ def _load_catalog() -> None:
 
 def list_exercises() -> list[str]:
     """Names of all registered exercises, sorted."""
-    _load_catalog()
+    load_catalog()
     return sorted(_REGISTRY)
 
 
 def get_exercise(name: str) -> Exercise:
     """Look an exercise up by name; an unknown name is a KeyError that suggests close names."""
-    _load_catalog()
+    load_catalog()
     if not isinstance(name, str):
         raise KeyError(f"the exercise name must be a string, got {type(name).__name__}")
     if name not in _REGISTRY:

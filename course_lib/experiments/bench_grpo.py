@@ -15,6 +15,7 @@ import torch
 
 from ..grpo.config import GRPOConfig
 from ..grpo.train import train_grpo
+from ..runs import RunOptions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         model, tok, _ = load_shipped("sft")
         cfg = GRPOConfig(steps=args.steps, eval_every=args.eval_every, seed=seed)
-        h = train_grpo(model, cfg, tokenizer=tok, num_threads=args.threads, progress=False,
-                       max_seconds=args.minutes * 60)
+        h = train_grpo(model, cfg, tokenizer=tok, run=RunOptions(threads=args.threads, max_seconds=args.minutes * 60))
         secs = h["train_seconds"]
         best = max(h["eval_accuracy"])
         r = {"seed": seed, "steps": h["step"][-1], "train_seconds": secs,

@@ -67,6 +67,7 @@ def run_pair(seed: int, minutes: float, max_steps: int, eval_every: int, threads
     from ..lm import load_shipped
     from ..rewards import r1_reward
     from ..rlhf import RLHFConfig, train_rlhf
+    from ..runs import RunOptions
 
     out = {}
     for name in ((PPO_NAME, GRPO_NAME) if ppo_first else (GRPO_NAME, PPO_NAME)):
@@ -75,11 +76,11 @@ def run_pair(seed: int, minutes: float, max_steps: int, eval_every: int, threads
             model.to(device)
         if name == PPO_NAME:
             cfg = RLHFConfig(steps=max_steps, eval_every=eval_every, seed=seed)
-            h = train_rlhf(model, r1_reward, cfg, tokenizer=tok, num_threads=threads, max_seconds=minutes * 60)
+            h = train_rlhf(model, r1_reward, cfg, tokenizer=tok, run=RunOptions(threads=threads, max_seconds=minutes * 60))
         else:
             cfg = GRPOConfig(steps=max_steps, eval_every=eval_every, seed=seed)
-            h = train_grpo(model, cfg, tokenizer=tok, reward_fn=r1_reward, num_threads=threads, progress=False,
-                           max_seconds=minutes * 60)
+            h = train_grpo(model, cfg, tokenizer=tok, reward_fn=r1_reward,
+                           run=RunOptions(threads=threads, max_seconds=minutes * 60))
         per_step = cfg.batch_size
         rec = run_record(h, per_step, seed)
         out[name] = rec
@@ -91,12 +92,12 @@ def run_pair(seed: int, minutes: float, max_steps: int, eval_every: int, threads
 def cost_rows(threads: int = 1, device=None, repeats: int = 3, seed: int = 0) -> dict:
     """Model state, peak memory and the time split of one step of each method (``lmrl.cost``)."""
     from .. import tasks
-    from ..grpo import GRPOConfig
+    from ..grpo import GRPOConfig, grpo_step
     from ..lm import load_shipped
     from ..runs import threads as torch_threads
     from ..lmrl import cost
     from ..rewards import r1_reward
-    from ..rlhf import RLHFConfig
+    from ..rlhf import RLHFConfig, ppo_step
 
     model, tok, _ = load_shipped("sft")
     if device is not None:
@@ -106,10 +107,10 @@ def cost_rows(threads: int = 1, device=None, repeats: int = 3, seed: int = 0) ->
     with torch_threads(threads):
         for name in (PPO_NAME, GRPO_NAME):
             if name == PPO_NAME:
-                step, trained, frozen = cost.ppo_step(copy.deepcopy(model), tok, problems, cfg=RLHFConfig(seed=seed),
+                step, trained, frozen = ppo_step(copy.deepcopy(model), tok, problems, cfg=RLHFConfig(seed=seed),
                                                       reward=r1_reward, seed=seed)
             else:
-                step, trained, frozen = cost.grpo_step(copy.deepcopy(model), tok, problems, cfg=GRPOConfig(seed=seed),
+                step, trained, frozen = grpo_step(copy.deepcopy(model), tok, problems, cfg=GRPOConfig(seed=seed),
                                                        reward_fn=r1_reward, seed=seed)
             state = cost.state_bytes(trained, frozen)
             m = cost.measure_step(step, device=model.device, repeats=repeats, warmup=1)

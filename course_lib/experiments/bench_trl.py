@@ -41,11 +41,11 @@ def _course_run(cfg, tok, threads: int) -> dict:
     except ImportError:  # older layout: the loop lives in course_lib.grpo.train
         from ..grpo.train import train_grpo
     from ..lm import load_shipped
+    from ..runs import RunOptions
     from .. import tasks
 
     model, _, _ = load_shipped("sft")
-    h = train_grpo(model, cfg, tokenizer=tok, eval_set=list(tasks.eval_problems())[:1], num_threads=threads,
-                   progress=False)
+    h = train_grpo(model, cfg, tokenizer=tok, eval_set=list(tasks.eval_problems())[:1], run=RunOptions(threads=threads))
     secs = h["train_seconds"]
     return {"seconds": secs, "steps": len(h["step"]), "completions": h["completions_sampled"]}
 
@@ -80,7 +80,7 @@ def training_pass_floor(cfg, tok, threads: int, repeats: int = 5) -> dict:
     no sampling, reward, loss bookkeeping or optimiser step. ``completions_per_s`` is then a ceiling
     for every trainer that runs this pass once per step, course_lib and TRL alike.
     """
-    from ..grpo.train import _rollout
+    from ..grpo.train import grpo_rollout
     from ..lm import load_shipped
     from ..rewards import r1_reward
     from ..runs import threads as torch_threads
@@ -89,7 +89,7 @@ def training_pass_floor(cfg, tok, threads: int, repeats: int = 5) -> dict:
     model, _, _ = load_shipped("sft")
     problems = list(tasks.train_problems())[:cfg.prompts_per_step]
     with torch_threads(threads):
-        batch = _rollout(model, tok, problems, cfg, torch.Generator().manual_seed(0), r1_reward)
+        batch = grpo_rollout(model, tok, problems, cfg, torch.Generator().manual_seed(0), r1_reward)
         model.train()
 
         def one_pass():

@@ -29,9 +29,9 @@ import numpy as np
 
 from ..data import writable_dir
 from ..grpo.config import GRPOConfig
+from ..runs_cache import GRPO_ABLATION_FILE as ABLATION_FILE, GRPO_SWEEP_FILE as SWEEP_FILE, cached
+from ..runs_cache import find_grpo_run as find_run, rounded as _r
 
-SWEEP_FILE = "grpo/sweep.json"
-ABLATION_FILE = "grpo/ablation.json"
 SWEEP_G = (2, 4, 8, 16)
 SWEEP_BETA = (0.0, 0.04, 0.2)
 COMPLETIONS_PER_STEP = 512  # prompts_per_step · G, the same for every run
@@ -51,20 +51,17 @@ def sweep_config(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: i
                       steps=steps, eval_every=eval_every, seed=seed)
 
 
-def _r(xs, digits: int = 4) -> list:
-    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
-
-
 def run_one(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: int = SWEEP_SEED,
             completions_per_step: int = COMPLETIONS_PER_STEP, eval_every: int = SWEEP_EVAL_EVERY) -> dict:
     """One run of the sweep from the shipped SFT checkpoint; the curves the notebook plots."""
     from ..lm import load_shipped
     from ..grpo.train import train_grpo
+    from ..runs import RunOptions
 
     cfg = sweep_config(group_size, beta, steps, seed, completions_per_step, eval_every)
     model, tok, _ = load_shipped("sft")
     ref = copy.deepcopy(model)  # π_ref: the KL to it is measured for every β
-    h = train_grpo(model, cfg, tokenizer=tok, ref_model=ref, num_threads=1, progress=False)
+    h = train_grpo(model, cfg, tokenizer=tok, ref_model=ref, run=RunOptions(threads=1))
     return {"G": group_size, "beta": float(beta), "seed": seed, "prompts_per_step": cfg.prompts_per_step,
             "step": h["step"], "zero_variance_frac": _r(h["zero_variance_frac"]), "kl": _r(h["kl"]),
             "entropy_proxy": _r(h["entropy_proxy"]), "reward": _r(h["reward"]),
@@ -121,22 +118,7 @@ def run_sweep(group_sizes: Sequence[int] = SWEEP_G, betas: Sequence[float] = SWE
 def load_sweep(recompute: bool = False, **kwargs) -> dict:
     """The cached sweep from data/grpo/sweep.json, or a fresh one when ``recompute`` is true
     (kwargs go to ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
-    if recompute:
-        return run_sweep(**kwargs)
-    from ..data import load_json
-
-    return load_json(SWEEP_FILE)
-
-
-def find_run(sweep: dict, G: int, beta: float) -> dict:
-    """The run of ``sweep`` with this G and β (ValueError naming the values it has otherwise)."""
-    if not isinstance(sweep, dict) or "runs" not in sweep:
-        raise ValueError("sweep must be the dict returned by load_sweep()")
-    for run in sweep["runs"]:
-        if run["G"] == G and abs(run["beta"] - beta) < 1e-12:
-            return run
-    have = sorted({(r["G"], r["beta"]) for r in sweep["runs"]})
-    raise ValueError(f"no run with G={G!r} and beta={beta!r} in the sweep; it has (G, beta) in {have}")
+    return cached(SWEEP_FILE, recompute, run_sweep, **kwargs)
 
 
 def summary_rows(sweep: dict) -> list[dict]:
@@ -234,11 +216,12 @@ def _ablation_star(args) -> dict:
     variant, seed = args
     from ..lm import load_shipped
     from ..grpo.train import train_grpo
+    from ..runs import RunOptions
 
     model, tok, _ = load_shipped("sft")
     cfg = GRPOConfig(steps=SWEEP_STEPS, eval_every=SWEEP_EVAL_EVERY, seed=seed)
     if variant == "GRPO":
-        h = train_grpo(model, cfg, tokenizer=tok, num_threads=1, progress=False)
+        h = train_grpo(model, cfg, tokenizer=tok, run=RunOptions(threads=1))
     else:
         h = train_report_snippet(model, cfg, tokenizer=tok, mask_padding=variant.endswith("mask"))
     return {"name": variant, "seed": seed, "eval_step": h["eval_step"], "eval_accuracy": _r(h["eval_accuracy"]),
@@ -274,11 +257,7 @@ def run_ablation(variants: Sequence[str] = ABLATION_VARIANTS, seeds: Sequence[in
 def load_ablation(recompute: bool = False, **kwargs) -> dict:
     """The cached ablation (data/grpo/ablation.json), or a fresh one when ``recompute`` (kwargs go
     to ``run_ablation``)."""
-    if recompute:
-        return run_ablation(**kwargs)
-    from ..data import load_json
-
-    return load_json(ABLATION_FILE)
+    return cached(ABLATION_FILE, recompute, run_ablation, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

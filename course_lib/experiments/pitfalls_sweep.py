@@ -33,6 +33,7 @@ import numpy as np
 from ..data import data_dir
 from ..grpo.config import GRPOConfig
 from ..pitfalls import FILES, FORMAT_VERSION
+from ..runs_cache import rounded as _r
 
 STEPS = 60  # short runs: the machine the course is built on is shared
 PROMPTS_PER_STEP = 32  # 256 completions per step with G = 8 (GRPOConfig's default is 64 prompts)
@@ -67,10 +68,6 @@ def pass_problems():
     ev = list(tasks.eval_problems())
     idx = np.random.default_rng(0).choice(len(ev), size=PASS_PROBLEMS, replace=False)
     return [ev[i] for i in sorted(idx)]
-
-
-def _r(xs, digits: int = 4) -> list:
-    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
 
 
 def train_one(cfg: GRPOConfig, reward_fn=None, diversity_every: int | None = EVAL_EVERY):

@@ -18,27 +18,18 @@ import numpy as np
 from ..data import writable_dir
 from ..ppo.config import PPOConfig
 from ..ppo.train import train_ppo
+from ..runs_cache import PPO_CLIP_SWEEP_FILE as SWEEP_FILE, PPO_ROLLOUT_FILE as ROLLOUT_FILE, cached, eps_label
+from ..runs_cache import recorded_rollout, rounded as _r
 
-SWEEP_FILE = "ppo/clip_sweep.json"
-ROLLOUT_FILE = "ppo/recorded_rollout.json"
 SWEEP_EPS = (0.05, 0.1, 0.2, 0.3, 1e9)
 SWEEP_SEEDS = (0, 1, 2)
 NO_CLIP = 1e9  # "effectively unclipped": the ratio never reaches 1 ± 1e9
-
-
-def eps_label(eps: float) -> str:
-    """How an ε of the sweep is shown: '0.2', or 'no clip' for the huge one."""
-    return "no clip" if eps >= 1e6 else f"{eps:g}"
 
 
 def sweep_config(eps: float, seed: int, total_steps: int = 60_000) -> PPOConfig:
     """The rl-zoo settings with constant ε and learning rate (no annealing hides instability)."""
     return PPOConfig(total_steps=total_steps, clip_eps=float(eps), anneal_clip=False, anneal_lr=False,
                      seed=seed, eval_every=10_000, eval_episodes=5)
-
-
-def _r(xs, digits: int = 4) -> list:
-    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
 
 
 def run_clip_sweep(eps_values=SWEEP_EPS, seeds=SWEEP_SEEDS, total_steps: int = 60_000,
@@ -75,11 +66,7 @@ def run_clip_sweep(eps_values=SWEEP_EPS, seeds=SWEEP_SEEDS, total_steps: int = 6
 def load_clip_sweep(recompute: bool = False, **kwargs) -> dict:
     """The cached sweep from data/ppo/, or a fresh one when ``recompute`` is true (kwargs go to
     ``run_clip_sweep``; the cache is not overwritten, see ``main`` for that)."""
-    if recompute:
-        return run_clip_sweep(**kwargs)
-    from ..data import load_json
-
-    return load_json(SWEEP_FILE)
+    return cached(SWEEP_FILE, recompute, run_clip_sweep, **kwargs)
 
 
 def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -> dict:
@@ -119,9 +106,7 @@ def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -
 
 def load_recorded_rollout() -> dict:
     """The shipped rollout of ``record_rollout`` (data/ppo/recorded_rollout.json)."""
-    from ..data import load_json
-
-    return load_json(ROLLOUT_FILE)
+    return recorded_rollout()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,12 +29,14 @@ from typing import Sequence
 
 import numpy as np
 
-SWEEP_FILE = "rlhf/sweep.json"
+# find_run and runs_of: notebook 07 picks runs of the sweep through these names
+from ..runs_cache import RLHF_SEED, RLHF_SWEEP_FILE as SWEEP_FILE, cached, find_rlhf_run as find_run, rlhf_runs_of as runs_of  # noqa: F401
+from ..runs_cache import rounded as _r
 BETAS = (0.0, 0.02, 0.1, 0.5)  # against the strong-bias reward model
 SHIPPED_BETAS = (0.0,)  # against the shipped reward model of notebook 06
 STEPS = 40
 EVAL_EVERY = 5
-SEED = 0
+SEED = RLHF_SEED  # the seed of the first runs (runs_cache holds it for the readers)
 SEEDS = (0, 1, 2)  # the strong-bias runs, on every seed (the shipped reward model's run: seed 0 only)
 N_EXAMPLES = 12  # held-out answers kept before and after each run
 SETTINGS = {}  # changes to RLHFConfig's defaults for every run of the sweep
@@ -57,7 +59,7 @@ def build_strong_bias_reward_model(length_bonus: float = STRONG_LENGTH_BONUS, se
 
     pairs = build_preferences(None, seed=seed, cfg=AnnotatorConfig(length_bonus=length_bonus), log=log)
     model = RewardModel.from_sft()
-    hist = train_reward_model(model, pairs["train"], pairs["val"], CONFIG, num_threads=1)
+    hist = train_reward_model(model, pairs["train"], pairs["val"], CONFIG)
     center_scores(model, pairs["train"])
     with threads(1):
         figures = {"length_bonus": length_bonus, "length_gap": length_bias(model, probe_problems())["score_gap"],
@@ -76,10 +78,6 @@ def sweep_config(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: 
                     samples_per_prompt=2, minibatch_size=128, **SETTINGS)
     settings.update(changes)
     return RLHFConfig(**settings)
-
-
-def _r(xs, digits: int = 4) -> list:
-    return [None if x is None or not np.isfinite(x) else float(f"{x:.{digits}g}") for x in xs]
 
 
 def _examples(model, tok, rm, problems) -> list[dict]:
@@ -116,7 +114,7 @@ def run_one(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int =
     rm = load_shipped_reward_model()[0] if rm is None else copy.deepcopy(rm)
     probe = list(tasks.eval_problems()[:N_EXAMPLES])
     before = _examples(model, tok, rm, probe)
-    h = train_rlhf(model, rm, cfg, tokenizer=tok, num_threads=1)
+    h = train_rlhf(model, rm, cfg, tokenizer=tok)
     after = _examples(model, tok, rm, probe)
     keys = ("eval_accuracy", "eval_reward", "eval_kl", "eval_answer_len", "eval_longer_than_truth",
             "eval_format_rate", "eval_sampled_accuracy", "eval_sampled_reward")
@@ -221,29 +219,7 @@ def add_seeds(sweep: dict, seeds: Sequence[int], progress: bool = False) -> dict
 def load_sweep(recompute: bool = False, **kwargs) -> dict:
     """The cached sweep (data/rlhf/sweep.json), or a fresh one when ``recompute`` (kwargs go to
     ``run_sweep``; the cache is not overwritten, see ``main`` for that)."""
-    if recompute:
-        return run_sweep(**kwargs)
-    from ..data import load_json
-
-    return load_json(SWEEP_FILE)
-
-
-def find_run(sweep: dict, beta: float, reward_model: str = "strong", seed: int = SEED) -> dict:
-    """The run of ``sweep`` against ``reward_model`` ("strong" or "shipped") with this β and seed."""
-    if not isinstance(sweep, dict) or "runs" not in sweep:
-        raise ValueError("sweep must be the dict returned by load_sweep()")
-    for run in sweep["runs"]:
-        if run["reward_model"] == reward_model and abs(run["beta"] - beta) < 1e-12 and run.get("seed", SEED) == seed:
-            return run
-    have = sorted((r["reward_model"], r["beta"], r.get("seed", SEED)) for r in sweep["runs"])
-    raise ValueError(f"no run with reward_model={reward_model!r}, beta={beta!r} and seed={seed!r} in the sweep; "
-                     f"it has {have}")
-
-
-def runs_of(sweep: dict, reward_model: str = "strong", seed: int = SEED) -> list[dict]:
-    """The runs of one seed against one reward model, in order of β."""
-    return sorted((r for r in sweep["runs"] if r["reward_model"] == reward_model and r.get("seed", SEED) == seed),
-                  key=lambda r: r["beta"])
+    return cached(SWEEP_FILE, recompute, run_sweep, **kwargs)
 
 
 def runs_of_all_seeds(sweep: dict, reward_model: str = "strong") -> list[dict]:

@@ -40,7 +40,7 @@ def train_sb3(env_id: str, cfg: PPOConfig | None = None, *, run: RunOptions | No
     """Train Stable-Baselines3 PPO on ``env_id`` with ``cfg``'s hyperparameters.
 
     ``run`` (``course_lib.runs.RunOptions``): its threads replace ``cfg.torch_threads`` and its
-    seed and eval_every override the config's (SB3 has its own progress bar and loop, so
+    eval_every overrides the config's (SB3 has its own progress bar and loop, so
     progress, max_seconds and log are not used here).
 
     Returns:

@@ -17,26 +17,42 @@ class GRPOConfig:
     ``num_generations`` is 8.
     """
 
-    group_size: int = 8  # G: completions sampled per prompt; the group mean is the baseline (G >= 2)
-    eps_low: float = 0.2  # ratio clipped below at 1 - eps_low (PPO's ε; usually 0.1-0.3)
-    eps_high: float = 0.2  # ratio clipped above at 1 + eps_high (DAPO's clip-higher uses 0.28)
-    beta: float = 0.0  # weight of the k3 KL to the reference model (DeepSeekMath 0.04; DAPO and Dr. GRPO 0)
-    lr: float = 5e-4  # Adam learning rate of the policy (1e-3 was noisier on the course's task)
-    mu: int = 1  # policy updates per sampled batch (μ); with μ > 1 the ratio to the old policy matters
-    max_completion_length: int = 4  # tokens sampled per completion at most; Dr. GRPO's constant normaliser
-    temperature: float = 0.7  # sampling temperature of the rollouts (> 0; log-probs use the same one)
-    loss_aggregation: str = "grpo"  # "grpo": mean per sequence then over sequences (DeepSeekMath);
-    #                                 "dr_grpo": token sum / (B · max_completion_length), no std (Dr. GRPO);
-    #                                 "dapo": token sum / total tokens in the batch (DAPO)
-    dynamic_sampling: bool = False  # DAPO: drop groups whose rewards are all equal before the update
-    prompts_per_step: int = 64  # distinct prompts per step; the batch holds prompts_per_step · G completions
-    steps: int = 100  # training steps (each: sample, score, μ updates)
-    max_grad_norm: float = 1.0  # gradients are clipped to this global norm
-    eval_every: int = 10  # evaluate on the held-out set every N steps (and at the start and the end)
-    seed: int = 0  # seeds prompt order, sampling and the torch RNG
-    ptx_coef: float = 0.0  # γ of PPO-ptx (InstructGPT Eq. 2, γ = 27.8 there): the loss adds −γ · mean token
-    #                        log-likelihood of pretraining text; 0 trains exactly as without it
-    ptx_batch_size: int = 64  # pretraining documents per update when ptx_coef > 0
+    group_size: int = 8
+    """G: completions sampled per prompt; the group mean is the baseline (G >= 2)."""
+    eps_low: float = 0.2
+    """Ratio clipped below at 1 - eps_low (PPO's ε; usually 0.1-0.3)."""
+    eps_high: float = 0.2
+    """Ratio clipped above at 1 + eps_high (DAPO's clip-higher uses 0.28)."""
+    beta: float = 0.0
+    """Weight of the k3 KL to the reference model (DeepSeekMath 0.04; DAPO and Dr. GRPO 0)."""
+    lr: float = 5e-4
+    """Adam learning rate of the policy (1e-3 was noisier on the course's task)."""
+    mu: int = 1
+    """Policy updates per sampled batch (μ); with μ > 1 the ratio to the old policy matters."""
+    max_completion_length: int = 4
+    """Tokens sampled per completion at most; Dr. GRPO's constant normaliser."""
+    temperature: float = 0.7
+    """Sampling temperature of the rollouts (> 0; log-probs use the same one)."""
+    loss_aggregation: str = "grpo"
+    """"grpo": mean per sequence then over sequences (DeepSeekMath); "dr_grpo": token sum / (B ·
+    max_completion_length), no std (Dr. GRPO); "dapo": token sum / total tokens in the batch (DAPO)."""
+    dynamic_sampling: bool = False
+    """DAPO: drop groups whose rewards are all equal before the update."""
+    prompts_per_step: int = 64
+    """Distinct prompts per step; the batch holds prompts_per_step · G completions."""
+    steps: int = 100
+    """Training steps (each: sample, score, μ updates)."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global norm."""
+    eval_every: int = 10
+    """Evaluate on the held-out set every N steps (and at the start and the end)."""
+    seed: int = 0
+    """Seeds prompt order, sampling and the torch RNG."""
+    ptx_coef: float = 0.0
+    """γ of PPO-ptx (InstructGPT Eq. 2, γ = 27.8 there): the loss adds −γ · mean token log-likelihood of
+    pretraining text; 0 trains exactly as without it."""
+    ptx_batch_size: int = 64
+    """Pretraining documents per update when ptx_coef > 0."""
 
     def __post_init__(self):
         # One set of validators (course_lib.core): finite numbers only (lr=inf would train into

@@ -21,7 +21,9 @@ from typing import Any
 
 import torch
 
+from ..core import check_finite_array, check_finite_number
 from ..lmrl.objectives import aggregate_token_loss, clipped_objective, kl_k3
+from ..ppo.losses import clipped_fraction
 from .config import LOSS_AGGREGATIONS, GRPOConfig
 
 __all__ = ["ADV_EPS", "group_advantages", "zero_variance_groups", "grpo_loss", "kl_k3", "aggregate_token_loss"]
@@ -39,8 +41,7 @@ def _as_float_tensor(name: str, x: Any) -> torch.Tensor:
 
 
 def _check_group_size(group_size: Any, n: int) -> int:
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
-        raise ValueError(f"group_size must be an integer >= 2, got {group_size!r}")
+    group_size = check_finite_number("group_size", group_size, low=2, integer=True)  # NumPy integers too, as GRPOConfig
     if n % group_size != 0:
         raise ValueError(f"the batch of {n} rewards is not divisible by group_size={group_size}: a batch "
                          f"holds G={group_size} consecutive completions for each prompt")
@@ -75,11 +76,25 @@ def group_advantages(rewards: Any, group_size: int, scale: str = "group", eps: f
         raise ValueError(f"eps must be a number > 0, got {eps!r}")
     if not bool(torch.isfinite(r).all()):
         raise ValueError("rewards must be finite numbers (found NaN or inf)")
-    groups = r.view(-1, G)  # (n_prompts, G)
-    centred = groups - groups.mean(dim=1, keepdim=True)
+    out, fits = _centred(r.view(-1, G), scale, eps)  # (n_prompts, G)
+    if not fits:
+        # finite rewards whose mean or std overflows float32 (|r| above ~1e19 squares past 3e38): the
+        # same in float64, where it fits, then back (the advantages themselves are at most √G in size)
+        out, _ = _centred(r.view(-1, G).double(), scale, eps)
+        out = out.to(r.dtype)
+    return out.reshape(-1)
+
+
+def _centred(groups: torch.Tensor, scale: str, eps: float) -> tuple[torch.Tensor, bool]:
+    """(the centred (and scaled) groups, whether every intermediate stayed finite)."""
+    mean = groups.mean(dim=1, keepdim=True)
+    centred = groups - mean
+    fits = bool(torch.isfinite(mean).all() & torch.isfinite(centred).all())
     if scale == "group":
-        centred = centred / (groups.std(dim=1, keepdim=True) + eps)
-    return centred.reshape(-1)
+        std = groups.std(dim=1, keepdim=True)
+        fits = fits and bool(torch.isfinite(std).all())
+        centred = centred / (std + eps)
+    return centred, fits
 
 
 def zero_variance_groups(rewards: Any, group_size: int) -> torch.Tensor:
@@ -156,6 +171,11 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
         raise ValueError(f"logp_ref must have the shape of logp {(B, T)}, got {getattr(logp_ref, 'shape', logp_ref)!r}")
 
     keep = mask.bool()
+    # the one rule (core.check_finite_array): real tokens finite, padding anything
+    for name, x in (("logp", logp), ("logp_old", logp_old), ("logp_ref", logp_ref)):
+        if x is not None:
+            check_finite_array(name, x, mask=keep, nonempty=False)
+    check_finite_array("adv", adv, nonempty=False)
     m = keep.to(logp.dtype)
     zero = torch.zeros_like(logp)
     # Padding may hold anything: replace it before any exp so it reaches neither value nor gradient.
@@ -174,9 +194,8 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
 
     with torch.no_grad():
         n_tokens = m.sum().clamp_min(1.0)
-        clipped = ((ratio > 1.0 + eps_high) & (A > 0)) | ((ratio < 1.0 - eps_low) & (A < 0))
         stats = {
-            "clip_fraction": float((clipped & keep).sum() / n_tokens),
+            "clip_fraction": float(clipped_fraction(ratio, A, eps_low, eps_high, mask=keep)),
             "kl": float((kl * m).sum() / n_tokens) if kl is not None else 0.0,
             "entropy_proxy": float(-(logp * m).sum() / n_tokens),
             "ratio_mean": float((ratio * m).sum() / n_tokens),

@@ -1,6 +1,7 @@
 """The GRPO training loop for the course's small language model (notebook 08).
 
-One step:
+One step (``GRPOState.step``; ``train_grpo`` loops over it, ``grpo_step`` hands it to the cost
+measurement of notebooks 07 and 08):
   1. sample ``prompts_per_step`` training prompts and G completions for each, and score them
      with a rule-based reward (``lmrl.sample_rollouts``; no reward model, no critic);
   2. log the share of groups whose rewards are all equal (they carry no gradient) and, with
@@ -10,8 +11,8 @@ One step:
      sampled it (its log-probs are kept), and a k3 KL to the frozen reference model when β > 0;
      with PPO-ptx (``ptx_coef`` = γ > 0, InstructGPT Eq. 2) each update also adds γ times the
      next-token loss on a fresh batch of pretraining text, drawn from its own generator, so a run
-     with γ = 0 draws exactly the same random numbers as before the option existed;
-  5. log.
+     with γ = 0 draws the same random numbers as a run without PPO-ptx;
+  5. the step's statistics.
 Every ``eval_every`` steps the held-out set is scored with greedy decoding, and the next-token
 loss on a fixed set of pretraining documents is measured (no random numbers are drawn for it).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,9 +29,11 @@ import torch
 from .. import tasks
 from ..core import set_seed
 from ..lm.model import GPT
+from ..lm.train import lm_loss, text_batch
 from ..lmrl import RolloutBatch, sample_rollouts
 from ..rewards import accuracy_reward, format_reward, r1_reward
 from ..runs import History, RunOptions, threads
+from ..timing import PhaseTimer
 from .config import GRPOConfig
 from .losses import group_advantages, grpo_loss, zero_variance_groups
 
@@ -44,39 +47,172 @@ def pretraining_text_batch(tok, n: int, rng, block_size: int) -> tuple[torch.Ten
     """(tokens, loss mask), each (n, block_size): ``n`` pretraining documents ``<bos>doc<eos>``.
 
     The text the shipped model was pretrained on (``tasks.pretraining_documents``); ``rng`` is a
-    seed or a NumPy generator.
+    seed or a NumPy generator. PPO-ptx's loss on it is ``lm.train.lm_loss``: the mean next-token
+    loss −(1/N) Σ log π(x_t | x_<t) over the masked tokens.
     """
-    from ..lm.train import text_batch
-
     return text_batch(tok, tasks.pretraining_documents(n, rng), block_size)
 
 
-def pretraining_text_loss(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean next-token loss −(1/N) Σ log π(x_t | x_<t) over the masked tokens: PPO-ptx's −E[log π(x)] per token."""
-    from ..lm.train import lm_loss
-
-    return lm_loss(model, tokens, mask)
-
-
-def _rollout(model: GPT, tok, problems: Sequence[tasks.Problem], cfg: GRPOConfig, gen: torch.Generator,
-             reward_fn: Callable) -> RolloutBatch:
-    """G scored completions for each problem (stage 1)."""
+def grpo_rollout(model: GPT, tok, problems: Sequence[tasks.Problem], cfg: GRPOConfig, gen: torch.Generator,
+                 reward_fn: Callable) -> RolloutBatch:
+    """G scored completions for each problem, as a GRPO step samples them (stage 1)."""
     return sample_rollouts(model, tok, [p.prompt for p in problems], group_size=cfg.group_size,
                            max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
                            generator=gen, reward_fn=reward_fn, columns={"answer": [p.answer for p in problems]},
                            metrics=METRICS)
 
 
-def _evaluate(model, eval_set, tok) -> dict:
+@dataclass
+class GRPOState:
+    """The networks and optimiser of a GRPO run; ``step`` takes one GRPO step.
+
+    Build it with ``GRPOState.create`` (which checks the arguments). ``train_grpo`` runs its steps
+    in a loop with held-out evaluations; ``grpo_step`` hands the same step to the cost measurement.
+    """
+
+    policy: GPT
+    ref_model: GPT | None
+    reward_fn: Callable
+    cfg: GRPOConfig
+    tokenizer: object
+    opt: torch.optim.Optimizer
+    ptx_rng: np.random.Generator | None  # PPO-ptx's pretraining batches: a generator of their own
+
+    @classmethod
+    def create(cls, policy: GPT, cfg: GRPOConfig | None = None, *, tokenizer=None, reward_fn: Callable = r1_reward,
+               ref_model: GPT | None = None) -> "GRPOState":
+        """Check the arguments, keep (and freeze) the reference when β > 0 or one is given, build Adam."""
+        if not isinstance(policy, GPT):
+            raise ValueError(f"model must be a course_lib GPT, got {type(policy).__name__}")
+        cfg = GRPOConfig() if cfg is None else cfg
+        if not isinstance(cfg, GRPOConfig):
+            raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
+        if not callable(reward_fn):
+            raise ValueError(f"reward_fn must be a function reward(completions, **kwargs) -> list[float], "
+                             f"got {reward_fn!r}")
+        if ref_model is None and cfg.beta > 0:
+            ref_model = copy.deepcopy(policy)
+        if ref_model is not None:  # π_ref is frozen: no gradients, never updated
+            ref_model.eval()
+            for p in ref_model.parameters():
+                p.requires_grad_(False)
+        # created only when used, so a run with ptx_coef = 0 draws no random numbers for it
+        ptx_rng = np.random.default_rng([cfg.seed, 1]) if cfg.ptx_coef > 0 else None
+        return cls(policy=policy, ref_model=ref_model, reward_fn=reward_fn, cfg=cfg,
+                   tokenizer=tokenizer or tasks.make_tokenizer(), opt=torch.optim.Adam(policy.parameters(), lr=cfg.lr),
+                   ptx_rng=ptx_rng)
+
+    def step(self, problems: Sequence[tasks.Problem], gen: torch.Generator, rng: np.random.Generator,
+             timer: PhaseTimer | None = None) -> dict:
+        """One GRPO step with prompts drawn from ``problems``; returns its statistics (the log record
+        without "step" and "seconds", plus the counts "completions" and "tokens")."""
+        cfg, model, tok, G = self.cfg, self.policy, self.tokenizer, self.cfg.group_size
+        timer = timer or PhaseTimer(model.device)
+        reward_fn = timer.moved(self.reward_fn)
+
+        def draw_prompts():
+            return [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
+
+        # 1. rollouts and rewards (the reward's time counts as scoring)
+        with timer.phase("sampling"):
+            sampled = grpo_rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
+        completions = len(sampled)
+
+        # 2. groups whose G rewards are all equal teach nothing; dynamic sampling (DAPO) drops them
+        with timer.phase("sampling"):
+            zero_var = zero_variance_groups(sampled.rewards, G)
+            zero_var_frac = float(zero_var.float().mean())
+            batch: RolloutBatch | None = sampled
+            if cfg.dynamic_sampling:
+                kept = [sampled.select_groups(~zero_var)] if (~zero_var).any() else []
+                n_kept, tries = int((~zero_var).sum()), 1
+                while n_kept < cfg.prompts_per_step and tries < MAX_DYNAMIC_TRIES:
+                    extra = grpo_rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
+                    completions += len(extra)
+                    zv = zero_variance_groups(extra.rewards, G)
+                    if (~zv).any():
+                        kept.append(extra.select_groups(~zv))
+                        n_kept += int((~zv).sum())
+                    tries += 1
+                batch = RolloutBatch.concat(kept) if kept else None
+
+        # 3. group-relative advantages, and log π_ref (with β = 0 the KL is only measured, not penalised)
+        losses, ptx_losses, tokens = [], [], 0
+        stats = {"clip_fraction": 0.0, "kl": 0.0, "entropy_proxy": float("nan")}
+        if batch is not None:
+            with timer.phase("scoring"):
+                adv = group_advantages(batch.rewards, G, scale=cfg.advantage_scale)
+                logp_old = batch.logprobs  # log π_old, recorded while sampling: needed once μ > 1
+                logp_ref = None
+                if self.ref_model is not None:
+                    with torch.no_grad():
+                        logp_ref = batch.token_logprobs(self.ref_model)
+
+            # 4. μ updates against the policy that sampled the batch
+            with timer.phase("update"):
+                model.train()
+                for _ in range(cfg.mu):
+                    logp = batch.token_logprobs(model)
+                    loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
+                    if self.ptx_rng is not None:  # PPO-ptx: minimise −J + γ · (−mean log π(pretraining text))
+                        ptx = lm_loss(model, *pretraining_text_batch(tok, cfg.ptx_batch_size, self.ptx_rng,
+                                                                     model.config.block_size))
+                        loss = loss + cfg.ptx_coef * ptx
+                        ptx_losses.append(float(ptx.detach()))
+                    self.opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    self.opt.step()
+                    losses.append(float(loss.detach()))
+                    tokens += int(batch.mask.sum())
+                model.eval()
+
+        # 5. statistics of everything sampled in stage 1, before dynamic sampling
+        return {"reward": float(sampled.rewards.mean()),
+                "accuracy": float(np.mean(sampled.scores["accuracy"])),
+                "format_rate": float(np.mean(sampled.scores["format"])),
+                "zero_variance_frac": zero_var_frac,
+                "groups_used": 0 if batch is None else batch.n_groups,
+                "loss": float(np.mean(losses)) if losses else float("nan"),
+                "clip_fraction": stats["clip_fraction"], "kl": stats["kl"],
+                "entropy_proxy": stats["entropy_proxy"],
+                "completion_len": float(sampled.lengths().float().mean()),
+                "ptx_loss": float(np.mean(ptx_losses)) if ptx_losses else float("nan"),
+                "completions": completions, "tokens": tokens}
+
+
+def grpo_step(policy: GPT, tokenizer, problems: Sequence[tasks.Problem], *, cfg: GRPOConfig | None = None,
+              reward_fn: Callable = r1_reward, ref_model: GPT | None = None, seed: int = 0):
+    """The step ``train_grpo`` takes, ready for ``lmrl.cost.measure_step`` (notebooks 07 and 08).
+
+    Returns:
+        (step, trained, frozen): ``step(timer)`` takes one ``GRPOState.step``; the networks for
+        ``lmrl.cost.state_bytes``.
+    """
+    state = GRPOState.create(policy, cfg, tokenizer=tokenizer, reward_fn=reward_fn, ref_model=ref_model)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    problems = list(problems)
+
+    def step(timer: PhaseTimer):
+        state.step(problems, gen, rng, timer)
+
+    frozen = {"reference": state.ref_model} if state.ref_model is not None else {}
+    return step, {"policy": policy}, frozen
+
+
+def evaluate_grpo(model: GPT, eval_set: Sequence, tok, ptx_eval: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """Greedy held-out accuracy and format rate, and the next-token loss on the fixed pretraining text."""
     ev = tasks.evaluate(model, eval_set, tok, greedy=True)
-    return {"accuracy": ev["accuracy"], "format_rate": ev["format_rate"]}
+    with torch.no_grad():
+        ptx_loss = float(lm_loss(model, *ptx_eval))
+    return {"accuracy": ev["accuracy"], "format_rate": ev["format_rate"], "ptx_loss": ptx_loss}
 
 
 def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                reward_fn: Callable = r1_reward, train_problems: Sequence[tasks.Problem] | None = None,
                eval_set: Sequence | None = None, ref_model: GPT | None = None,
-               num_threads: int | None = 1, progress: bool = True, log: Callable | None = None,
-               max_seconds: float | None = None, run: RunOptions | None = None) -> History:
+               run: RunOptions | None = None) -> History:
     """Train ``model`` in place with GRPO and return the history of the run.
 
     Args:
@@ -90,14 +226,9 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         ref_model: the frozen reference π_ref (default: a frozen copy of ``model`` as it starts).
             With cfg.beta == 0 and no ref_model, no reference is kept (the logged KL is 0); pass
             one to measure the KL to it without penalising it.
-        num_threads: torch threads while training (1 is fastest for this model on a busy machine).
-        progress: show a tqdm progress bar.
-        log: optional function called with each step's record.
-        max_seconds: optional wall-clock budget for training (evaluation excluded): the run stops
-            after the step that exceeds it, evaluates, and returns (``cfg.steps`` stays the cap).
-        run: the run contract's options (``course_lib.runs.RunOptions``: seed, threads, progress,
-            max_seconds, eval_every, log); when given it replaces num_threads, progress, log and
-            max_seconds, and its seed and eval_every override the config's.
+        run: the run contract's options (``course_lib.runs.RunOptions``: threads, progress,
+            max_seconds — a training budget, evaluation excluded: the run stops after the step
+            that exceeds it, evaluates and returns —, eval_every, log, seed).
 
     Returns:
         A ``History`` (a dict of lists), one entry per step: "step", "reward", "accuracy", "format_rate" (of the
@@ -109,23 +240,17 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         documents, whatever ptx_coef is); and the totals "completions_sampled", "tokens_trained",
         "train_seconds" (time spent outside evaluation), "config".
     """
+    # 0. check the arguments; the run's seed and cadence go into the config
     if not isinstance(model, GPT):
         raise ValueError(f"model must be a course_lib GPT, got {type(model).__name__}")
+    run = RunOptions.check(run)
     if not isinstance(cfg, GRPOConfig):
         raise ValueError(f"cfg must be a GRPOConfig, got {type(cfg).__name__}")
-    if run is None:
-        run = RunOptions(threads=num_threads, progress=progress, max_seconds=max_seconds, log=log)
-    elif not isinstance(run, RunOptions):
-        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
     cfg = run.configure(cfg)
-    if not callable(reward_fn):
-        raise ValueError(f"reward_fn must be a function reward(completions, **kwargs) -> list[float], got {reward_fn!r}")
-    tok = tokenizer or tasks.make_tokenizer()
     problems = list(train_problems) if train_problems is not None else list(tasks.train_problems())
     if not problems:
         raise ValueError("train_problems must not be empty")
     eval_set = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
-    G = cfg.group_size
 
     hist = History(updates=("step", "reward", "accuracy", "format_rate", "zero_variance_frac", "groups_used",
                             "loss", "clip_fraction", "kl", "entropy_proxy", "completion_len", "ptx_loss",
@@ -134,31 +259,21 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
                    completions_sampled=0, tokens_trained=0, train_seconds=0.0, config=asdict(cfg))
 
     with threads(run.threads):
+        # 1. seed, then the state: the policy, the frozen reference, Adam
         set_seed(cfg.seed)
+        state = GRPOState.create(model, cfg, tokenizer=tokenizer, reward_fn=reward_fn, ref_model=ref_model)
+        tok = state.tokenizer
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        if ref_model is None and cfg.beta > 0:
-            ref_model = copy.deepcopy(model)
-        if ref_model is not None:  # π_ref is frozen: no gradients, never updated
-            ref_model.eval()
-            for p in ref_model.parameters():
-                p.requires_grad_(False)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        block = model.config.block_size
-        ptx_eval = pretraining_text_batch(tok, PTX_EVAL_DOCS, PTX_EVAL_SEED, block)  # its own seed: no RNG drawn
-        # PPO-ptx's pretraining batches come from a generator of their own, created only when used
-        ptx_rng = np.random.default_rng([cfg.seed, 1]) if cfg.ptx_coef > 0 else None
-
-        def draw_prompts():
-            return [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
+        # the fixed pretraining text every evaluation scores: its own seed, no generator drawn
+        ptx_eval = pretraining_text_batch(tok, PTX_EVAL_DOCS, PTX_EVAL_SEED, model.config.block_size)
 
         def evaluate_now(step):
-            ev = _evaluate(model, eval_set, tok)
-            with torch.no_grad():
-                ptx_eval_loss = float(pretraining_text_loss(model, *ptx_eval))
+            ev = evaluate_grpo(model, eval_set, tok, ptx_eval)
             hist.record("evals", {"eval_step": step, "eval_accuracy": ev["accuracy"],
-                                  "eval_format_rate": ev["format_rate"], "eval_ptx_loss": ptx_eval_loss})
+                                  "eval_format_rate": ev["format_rate"], "eval_ptx_loss": ev["ptx_loss"]})
 
+        # 2. the steps (GRPOState.step: sample, drop zero-variance groups, advantages, μ updates)
         evaluate_now(0)
         steps = range(1, cfg.steps + 1)
         bar = None
@@ -169,71 +284,15 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         start = time.perf_counter()
         eval_time = 0.0
         for step in steps:
-            # 1. rollouts and rewards
-            sampled = _rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
-            hist["completions_sampled"] += len(sampled)
+            rec = state.step(problems, gen, rng)
+            hist["completions_sampled"] += rec.pop("completions")
+            hist["tokens_trained"] += rec.pop("tokens")
 
-            # 2. groups whose G rewards are all equal teach nothing; dynamic sampling (DAPO) drops them
-            zero_var = zero_variance_groups(sampled.rewards, G)
-            zero_var_frac = float(zero_var.float().mean())
-            batch: RolloutBatch | None = sampled
-            if cfg.dynamic_sampling:
-                kept = [sampled.select_groups(~zero_var)] if (~zero_var).any() else []
-                n_kept, tries = int((~zero_var).sum()), 1
-                while n_kept < cfg.prompts_per_step and tries < MAX_DYNAMIC_TRIES:
-                    extra = _rollout(model, tok, draw_prompts(), cfg, gen, reward_fn)
-                    hist["completions_sampled"] += len(extra)
-                    zv = zero_variance_groups(extra.rewards, G)
-                    if (~zv).any():
-                        kept.append(extra.select_groups(~zv))
-                        n_kept += int((~zv).sum())
-                    tries += 1
-                batch = RolloutBatch.concat(kept) if kept else None
-
-            # 3. group-relative advantages
-            losses, ptx_losses = [], []
-            stats = {"clip_fraction": 0.0, "kl": 0.0, "entropy_proxy": float("nan")}
-            if batch is not None:
-                adv = group_advantages(batch.rewards, G, scale=cfg.advantage_scale)
-                logp_old = batch.logprobs  # log π_old, recorded while sampling: needed once μ > 1
-                logp_ref = None
-                if ref_model is not None:  # with β = 0 the KL is only measured, not penalised
-                    with torch.no_grad():
-                        logp_ref = batch.token_logprobs(ref_model)
-
-                # 4. μ updates against the policy that sampled the batch
-                model.train()
-                for _ in range(cfg.mu):
-                    logp = batch.token_logprobs(model)
-                    loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
-                    if ptx_rng is not None:  # PPO-ptx: minimise −J + γ · (−mean log π(pretraining text))
-                        ptx = pretraining_text_loss(model, *pretraining_text_batch(tok, cfg.ptx_batch_size,
-                                                                                   ptx_rng, block))
-                        loss = loss + cfg.ptx_coef * ptx
-                        ptx_losses.append(float(ptx.detach()))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                    opt.step()
-                    losses.append(float(loss.detach()))
-                    hist["tokens_trained"] += int(batch.mask.sum())
-                model.eval()
-
-            # 5. log (the statistics of everything sampled in stage 1, before dynamic sampling)
-            rec = {"step": step, "reward": float(sampled.rewards.mean()),
-                   "accuracy": float(np.mean(sampled.scores["accuracy"])),
-                   "format_rate": float(np.mean(sampled.scores["format"])),
-                   "zero_variance_frac": zero_var_frac,
-                   "groups_used": 0 if batch is None else batch.n_groups,
-                   "loss": float(np.mean(losses)) if losses else float("nan"),
-                   "clip_fraction": stats["clip_fraction"], "kl": stats["kl"],
-                   "entropy_proxy": stats["entropy_proxy"],
-                   "completion_len": float(sampled.lengths().float().mean()),
-                   "ptx_loss": float(np.mean(ptx_losses)) if ptx_losses else float("nan"),
-                   "seconds": time.perf_counter() - start}
+            # 3. log, and evaluate every eval_every steps, at the end and when out of time
+            rec = {"step": step, **rec, "seconds": time.perf_counter() - start}
             hist.record("updates", rec)
             if bar is not None:
-                bar.set_postfix(acc=f"{rec['accuracy']:.2f}", zero_var=f"{zero_var_frac:.2f}")
+                bar.set_postfix(acc=f"{rec['accuracy']:.2f}", zero_var=f"{rec['zero_variance_frac']:.2f}")
             if run.log is not None:
                 run.log(rec)
             out_of_time = run.out_of_time(time.perf_counter() - start - eval_time)
@@ -246,3 +305,6 @@ def train_grpo(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer=None,
         hist["train_seconds"] = time.perf_counter() - start - eval_time
     model.eval()
     return hist
+
+
+__all__ = ["GRPOState", "grpo_step", "grpo_rollout", "train_grpo", "evaluate_grpo", "pretraining_text_batch"]

@@ -235,9 +235,12 @@ def train_with_trl(model: GPT, cfg: GRPOConfig = GRPOConfig(), *, tokenizer: Cha
         trainer.train()
         seconds = time.perf_counter() - start - callback.history["eval_seconds"]
     logs = [r for r in trainer.state.log_history if "reward" in r]
-    return History.from_series({"model": from_hf_model(trainer.model), "step": [int(r["step"]) for r in logs],
-            "reward": [float(r["reward"]) for r in logs], "loss": [float(r.get("loss", float("nan"))) for r in logs],
-            "eval_step": callback.history["eval_step"], "eval_accuracy": callback.history["eval_accuracy"],
-            "eval_format_rate": callback.history["eval_format_rate"],
-            "completions_sampled": trainer.state.global_step * cfg.batch_size, "train_seconds": seconds,
-            "config": asdict(cfg)})
+    hist = History(updates=("step", "reward", "loss"), evals=("eval_step", "eval_accuracy", "eval_format_rate"),
+                   model=from_hf_model(trainer.model), completions_sampled=trainer.state.global_step * cfg.batch_size,
+                   train_seconds=seconds, config=asdict(cfg))
+    for r in logs:
+        hist.record("updates", {"step": int(r["step"]), "reward": float(r["reward"]),
+                                "loss": float(r.get("loss", float("nan")))})
+    for k in hist.kinds["evals"]:
+        hist[k] = list(callback.history[k])
+    return hist

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import set_seed
+from ..core import check_finite_number, check_nonnegative_int, check_positive_int, check_probability, set_seed
 from ..runs import History, RunOptions, threads
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
@@ -30,24 +30,40 @@ from .tokenizer import CharTokenizer
 class TrainConfig:
     """One training stage's settings."""
 
-    steps: int  # optimiser steps
-    batch_size: int = 64  # sequences per step
-    lr: float = 3e-3  # peak learning rate (AdamW); small models like 1e-3..5e-3
-    warmup: int = 50  # steps of linear warm-up from 0 to lr
-    min_lr_frac: float = 0.1  # cosine decay ends at lr * min_lr_frac
+    steps: int
+    """Optimiser steps of the stage (pretraining thousands, SFT hundreds here)."""
+    batch_size: int = 64
+    """Sequences per step (16–256)."""
+    lr: float = 3e-3
+    """Peak learning rate of AdamW; small models like 1e-3–5e-3 (nanoGPT's small character model uses 1e-3)."""
+    warmup: int = 50
+    """Steps of linear warm-up from 0 to lr (0–10% of steps)."""
+    min_lr_frac: float = 0.1
+    """The cosine decay ends at lr · min_lr_frac, in [0, 1] (Chinchilla-style decay to 10%)."""
     weight_decay: float = 0.01
-    grad_clip: float = 1.0  # clip the gradient norm (stabilises the first steps)
+    """AdamW's decoupled weight decay (0–0.1)."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this; stabilises the first steps (0.5–1)."""
     seed: int = 0
+    """Seeds the batch order and the torch RNG (any non-negative integer)."""
 
     def __post_init__(self):
-        for name in ("steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0, got {self.warmup!r}")
+        check_schedule(self, ("steps", "batch_size"))
+
+
+def check_schedule(cfg, counts: tuple[str, ...]) -> None:
+    """Check a frozen config with an AdamW warm-up/cosine schedule (``TrainConfig``, the reward
+    model's ``RewardModelConfig``): the positive integers ``counts``, lr, warmup, min_lr_frac,
+    weight_decay, grad_clip and seed, keeping what ``core``'s checks return."""
+    put = lambda name, value: object.__setattr__(cfg, name, value)  # noqa: E731  (frozen)
+    for name in counts:
+        put(name, check_positive_int(name, getattr(cfg, name)))
+    put("lr", check_finite_number("lr", cfg.lr, low=0.0, low_open=True))
+    put("warmup", check_nonnegative_int("warmup", cfg.warmup))
+    put("min_lr_frac", check_probability("min_lr_frac", cfg.min_lr_frac))
+    put("weight_decay", check_finite_number("weight_decay", cfg.weight_decay, low=0.0))
+    put("grad_clip", check_finite_number("grad_clip", cfg.grad_clip, low=0.0, low_open=True))
+    put("seed", check_nonnegative_int("seed", cfg.seed))
 
 
 # The course's model shape (the shipped checkpoints' architecture; ``course_lib.tasks.recipe``
@@ -158,17 +174,8 @@ def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch
     return history
 
 
-def _run(run: RunOptions | None, num_threads: int | None, progress: bool) -> RunOptions:
-    if run is None:
-        return RunOptions(threads=num_threads, progress=progress)
-    if not isinstance(run, RunOptions):
-        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
-    return run
-
-
 def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
-             documents: Callable[[int, np.random.Generator], Sequence[str]],
-             num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None,
+             documents: Callable[[int, np.random.Generator], Sequence[str]], run: RunOptions | None = None,
              stop_when: Callable[[int, GPT], bool] | None = None) -> History:
     """Stage 1: next-token prediction on unlabelled text (seeded by ``cfg.seed``).
 
@@ -177,9 +184,8 @@ def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
         cfg: the stage's settings.
         documents: ``documents(n, rng)`` returns n texts drawn with the NumPy generator ``rng``
             (e.g. ``course_lib.tasks.pretraining_documents``).
-        num_threads, progress: as ``run``'s threads and progress (ignored when ``run`` is given).
-        run: the run contract's options (``course_lib.runs.RunOptions``); its seed and
-            eval_every are not used (the seed is ``cfg.seed``; there is no evaluation here).
+        run: the run contract's options (``course_lib.runs.RunOptions``: threads, progress,
+            max_seconds, log; there is no evaluation here, so eval_every is not used).
         stop_when: optional ``stop_when(steps_done, model) -> bool``, called after every step
             with the model in eval mode; True ends pretraining there (``cfg.steps`` is then the
             most it may run). It must not change the model.
@@ -189,7 +195,7 @@ def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
     """
     if not callable(documents):
         raise ValueError(f"documents must be a function documents(n, rng) -> list of texts, got {documents!r}")
-    run = _run(run, num_threads, progress)
+    run = RunOptions.check(run)
     rng = np.random.default_rng(cfg.seed)
     block = model.config.block_size
     return _train(model, cfg, lambda step: text_batch(tokenizer, documents(cfg.batch_size, rng), block),
@@ -197,7 +203,7 @@ def pretrain(model: GPT, tokenizer: CharTokenizer, cfg: TrainConfig, *,
 
 
 def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: TrainConfig, *,
-        num_threads: int | None = 1, progress: bool = False, run: RunOptions | None = None) -> History:
+        run: RunOptions | None = None) -> History:
     """Stage 2: supervised fine-tuning on (prompt, completion) examples; the loss counts only the completion.
 
     Batches are drawn from ``examples`` in a seeded order (reshuffled every pass).
@@ -220,4 +226,4 @@ def sft(model: GPT, tokenizer: CharTokenizer, examples: Sequence[dict], cfg: Tra
             batch.append(examples[order.pop()])
         return sft_batch(tokenizer, batch, block)
 
-    return _train(model, cfg, next_batch, _run(run, num_threads, progress), "SFT")
+    return _train(model, cfg, next_batch, RunOptions.check(run), "SFT")

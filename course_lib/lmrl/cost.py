@@ -1,7 +1,8 @@
 """One measurement of what an RL step on the language model costs (notebooks 07 and 08).
 
-Three numbers answer "PPO needs 2x the memory, GRPO is 3.2x faster?" (a claim no paper makes:
-FACTS #3) with the learner's own measurements:
+Three numbers answer "PPO needs 2x the memory, GRPO is 3.2x faster?" (a claim no paper makes;
+DeepSeekMath, arXiv 2402.03300, §4.1.1, says only that PPO's value model is a substantial burden)
+with the learner's own measurements:
 
 * **model state**: parameters and bytes of every network a method keeps. A trained network holds
   its weights, their gradients and Adam's two moment estimates (4 copies); a frozen one (the
@@ -15,81 +16,26 @@ FACTS #3) with the learner's own measurements:
   method measured it.
 * **time per step split into sampling** (generating the completions), **scoring** (the reward,
   the reference's and the value model's forward passes, advantages) **and update** (the gradient
-  steps), measured with ``PhaseTimer``, which waits for the GPU at each phase boundary.
+  steps), measured with ``course_lib.timing.PhaseTimer``, which waits for the GPU at each phase
+  boundary.
 
-``measure_step`` runs a step function under these measurements; ``grpo_step`` and ``ppo_step``
-build one step of each method from the library's own pieces (``course_lib.grpo`` and
-``course_lib.rlhf``), so notebooks 07 and 08 and ``python -m course_lib bench rlhf`` measure the
-same thing.
+``measure_step`` runs a step function under these measurements. The steps themselves are the
+trainers' own: ``course_lib.grpo.grpo_step`` and ``course_lib.rlhf.ppo_step`` wrap the step that
+``train_grpo`` and ``train_rlhf`` take (``GRPOState.step``, ``RLHFState.step``), so notebooks 07
+and 08 and ``python -m course_lib bench rlhf`` measure what training does.
 """
 from __future__ import annotations
 
 import re
 import sys
-import time
-from contextlib import contextmanager
 from typing import Callable, Mapping
 
 import numpy as np
 import torch
 
-PHASES = ("sampling", "scoring", "update")
+from ..timing import PHASES, PhaseTimer
+
 ADAM_MOMENTS = 2  # Adam keeps m and v per parameter
-
-
-def _sync(device) -> None:
-    if device is not None and torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class PhaseTimer:
-    """Wall-clock seconds per phase of a step, summed over every ``with timer.phase(name):`` block.
-
-    Args:
-        device: the device the work runs on; on CUDA each phase waits for the GPU at its end, so
-            the time of a kernel is charged to the phase that launched it.
-    """
-
-    def __init__(self, device=None):
-        self.device = device
-        self.seconds: dict[str, float] = {p: 0.0 for p in PHASES}
-
-    @contextmanager
-    def phase(self, name: str):
-        if name not in PHASES:
-            raise ValueError(f"name must be one of {PHASES}, got {name!r}")
-        _sync(self.device)
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            _sync(self.device)
-            self.seconds[name] += time.perf_counter() - t0
-
-    def moved(self, fn: Callable, to: str = "scoring", inside: str = "sampling") -> Callable:
-        """``fn`` wrapped for a call made inside phase ``inside``: its time is charged to ``to`` instead.
-
-        ``sample_rollouts`` calls the reward while it samples; wrapping the reward this way keeps
-        scoring out of the sampling time.
-        """
-        for name in (to, inside):
-            if name not in PHASES:
-                raise ValueError(f"phases must be among {PHASES}, got {name!r}")
-
-        def wrapped(*args, **kwargs):
-            _sync(self.device)
-            t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
-            _sync(self.device)
-            dt = time.perf_counter() - t0
-            self.seconds[inside] -= dt
-            self.seconds[to] += dt
-            return out
-        wrapped.__name__ = getattr(fn, "__name__", "moved")
-        return wrapped
-
-    def reset(self) -> None:
-        self.seconds = {p: 0.0 for p in PHASES}
 
 
 def state_bytes(trained: Mapping[str, torch.nn.Module], frozen: Mapping[str, torch.nn.Module] | None = None) -> dict:
@@ -217,80 +163,4 @@ def measure_step(step: Callable[[PhaseTimer], object], device=None, repeats: int
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# One step of each method, built from the library's pieces
-# ---------------------------------------------------------------------------------------------
-
-
-def grpo_step(policy, tokenizer, problems, *, cfg=None, reward_fn=None, ref_model=None, seed: int = 0):
-    """A GRPO step as ``train_grpo`` takes it (sample G per prompt, score, group advantages, μ updates).
-
-    Returns:
-        (step, trained, frozen): ``step(timer)`` for ``measure_step``, and the networks for ``state_bytes``.
-    """
-    from ..grpo import GRPOConfig, group_advantages, grpo_loss
-    from ..rewards import r1_reward
-    from .rollout import sample_rollouts
-
-    cfg = cfg or GRPOConfig()
-    reward_fn = reward_fn or r1_reward
-    opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    problems = list(problems)
-
-    def step(timer: PhaseTimer):
-        picked = [problems[i] for i in rng.integers(0, len(problems), size=cfg.prompts_per_step)]
-        with timer.phase("sampling"):
-            batch = sample_rollouts(policy, tokenizer, [p.prompt for p in picked], group_size=cfg.group_size,
-                                    max_new_tokens=cfg.max_completion_length, temperature=cfg.temperature,
-                                    generator=gen, reward_fn=timer.moved(reward_fn),
-                                    columns={"answer": [p.answer for p in picked]})
-        with timer.phase("scoring"):
-            adv = group_advantages(batch.rewards, cfg.group_size, scale=cfg.advantage_scale)
-            logp_ref = None
-            if ref_model is not None:
-                with torch.no_grad():
-                    logp_ref = batch.token_logprobs(ref_model)
-        with timer.phase("update"):
-            policy.train()
-            for _ in range(cfg.mu):
-                loss, _ = grpo_loss(batch.token_logprobs(policy), batch.logprobs, logp_ref, adv, batch.mask, cfg)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-                opt.step()
-            policy.eval()
-
-    frozen = {"reference": ref_model} if ref_model is not None else {}
-    return step, {"policy": policy}, frozen
-
-
-
-def ppo_step(policy, tokenizer, problems, *, cfg=None, reward=None, ref_model=None, value_model=None,
-             seed: int = 0):
-    """An RLHF-PPO step as ``course_lib.rlhf.train_rlhf`` takes it (sample, score with the reward, the
-    reference and the value model, GAE, epochs of minibatch updates of the policy and the value model).
-
-    Returns:
-        (step, trained, frozen) as ``grpo_step``; a reward model given as ``reward`` is frozen state.
-    """
-    from ..rlhf.train import RLHFState
-
-    state = RLHFState.create(policy, reward, cfg, tokenizer=tokenizer, ref_model=ref_model,
-                             value_model=value_model)
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    problems = list(problems)
-
-    def step(timer: PhaseTimer):
-        picked = [problems[i] for i in rng.integers(0, len(problems), size=state.cfg.prompts_per_step)]
-        state.step(picked, gen, rng, timer)
-
-    frozen = {"reference": state.ref_model}
-    if state.reward_model is not None:
-        frozen["reward model"] = state.reward_model
-    return step, {"policy": policy, "value model": state.value_model}, frozen
-
-
-__all__ = ["PHASES", "PhaseTimer", "state_bytes", "peak_memory", "measure_step", "grpo_step", "ppo_step"]
+__all__ = ["state_bytes", "peak_memory", "measure_step"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from ..core import check_finite_array
 from ..ppo.math import aggregate_token_loss, clipped_objective, clipped_surrogate, gae, k3
 
 __all__ = ["aggregate_token_loss", "clipped_objective", "clipped_surrogate", "kl_k3", "masked_mean",
@@ -42,7 +43,8 @@ def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor | None 
         logp: (...) log π_θ of the sampled tokens.
         logp_ref: (...) log π_ref of the same tokens (same shape).
         mask: optional (...) 1 on real tokens; padding gets 0 whatever its log-probs hold
-            (even NaN or ±inf).
+            (even NaN or ±inf), in the value and the gradient. Real tokens must have finite
+            log-probs (a ValueError otherwise).
 
     Returns:
         (...) the per-token estimate, >= 0.
@@ -51,8 +53,10 @@ def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor | None 
         raise ValueError("logp and logp_ref must be tensors")
     if logp.shape != logp_ref.shape:
         raise ValueError(f"logp_ref must have the shape of logp {tuple(logp.shape)}, got {tuple(logp_ref.shape)}")
-    if mask is not None:
-        keep = _check_mask("mask", mask, logp.shape)
+    keep = None if mask is None else _check_mask("mask", mask, logp.shape)
+    check_finite_array("logp", logp, mask=keep, nonempty=False)
+    check_finite_array("logp_ref", logp_ref, mask=keep, nonempty=False)
+    if keep is not None:
         # padding may hold anything (even -inf): replace it before the exp, so neither the value
         # nor the gradient can see it
         logp = torch.where(keep, logp, torch.zeros_like(logp))
@@ -101,7 +105,7 @@ def token_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, g
     A completion is one episode: token t is an action in state (prompt, tokens < t), its reward
     is ``rewards[:, t]`` (in RLHF the per-token KL penalty, plus the sequence's reward at its last
     real token), and the episode **terminates** after the last real token, so nothing bootstraps
-    past it and padding gets no advantage. LLM RL uses γ = 1 (InstructGPT App. C.4; FACTS #11).
+    past it and padding gets no advantage. LLM RL uses γ = 1 (InstructGPT, arXiv 2203.02155, App. C.4).
 
     Args:
         rewards: (B, T) per-token rewards; padding entries are ignored.

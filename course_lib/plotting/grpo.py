@@ -141,7 +141,7 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
     """One (G, β) run of the cached sweep, bold, against the others: held-out accuracy, KL to the
     reference, share of zero-variance groups. Runs with the same β are drawn thin in their G's
     colour; the rest faint grey."""
-    from ..experiments.grpo_sweep import find_run
+    from ..runs_cache import find_grpo_run as find_run
 
     G = check_finite_number("G", G, low=2, integer=True)
     beta = check_finite_number("beta", beta, low=0.0)
@@ -175,7 +175,7 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
 
 def sweep_grid(sweep: Mapping):
     """Heat maps over G × β of the final held-out accuracy and the final KL to the reference."""
-    from ..experiments.grpo_sweep import find_run
+    from ..runs_cache import find_grpo_run as find_run
 
     if not isinstance(sweep, Mapping) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_sweep()")

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from matplotlib.ticker import FuncFormatter
 
 from ..core import check_finite_number, check_positive_int, check_probability
-from ..ppo.math import gae
+from ..ppo.math import clipped_objective, gae
 from . import PALETTE, finish, house_style, learning_curves, legend_below, new_figure, smooth
 
 
@@ -26,7 +27,7 @@ def clip_objective(eps: float = 0.2, ratio_max: float = 2.0):
         for ax, adv in zip(axes, (1.0, -1.0)):
             unclipped = rho * adv
             clipped = np.clip(rho, 1 - eps, 1 + eps) * adv
-            objective = np.minimum(unclipped, clipped)
+            objective = clipped_objective(torch.from_numpy(rho), torch.tensor(adv, dtype=torch.float64), eps, eps).numpy()
             if adv > 0:
                 ax.axvspan(1 + eps, ratio_max, color=PALETTE[3], alpha=0.12, label="gradient is zero")
             else:
@@ -171,7 +172,7 @@ def clip_sweep(sweep: dict, eps: float, smooth_window: int = 10):
         eps: one of ``sweep["eps"]``; its seeds are drawn as strong lines, the other ε as faint means;
             one legend below the panels.
     """
-    from ..experiments.ppo_sweep import eps_label
+    from ..runs_cache import eps_label
 
     if not isinstance(sweep, dict) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_clip_sweep()")

@@ -130,7 +130,7 @@ def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong")
         beta: one of the sweep's β values for ``reward_model``.
         reward_model: "strong" (the strong-length-bias reward model) or "shipped" (notebook 06's).
     """
-    from ..experiments.rlhf_sweep import find_run, runs_of
+    from ..runs_cache import find_rlhf_run as find_run, rlhf_runs_of as runs_of
 
     beta = check_finite_number("beta", beta, low=0.0)
     chosen = find_run(sweep, beta, reward_model)

@@ -7,11 +7,11 @@ module removes both, without changing the math:
 
 * ``flatten_parameters`` makes every parameter (and its gradient) a view into one contiguous
   buffer, so gradient clipping is one norm and Adam (``FlatAdam``) a handful of operations on one tensor.
-* ``ppo_grads`` computes the gradient of the same loss as the readable autograd path in
-  ``train.py`` (clipped surrogate + vf_coef · value loss − ent_coef · entropy) by the chain rule
-  written out, straight into that buffer.
+* ``ppo_grads`` computes the gradient of ``ppo.losses.ppo_loss`` (clipped surrogate + vf_coef ·
+  value loss − ent_coef · entropy, on advantages already standardised) by the chain rule written
+  out, straight into that buffer.
 
-``tests/test_ppo.py`` checks that both give the same gradients. Use ``PPOConfig(manual_grad=False)``
+``tests/test_ppo.py`` checks that it equals autograd of ``ppo_loss`` on seeded minibatches. Use ``PPOConfig(manual_grad=False)``
 to train with autograd instead.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ def flatten_parameters(policy: ActorCritic) -> tuple[nn.Parameter, torch.Tensor]
 
 def tanh_(z: torch.Tensor) -> torch.Tensor:
     """tanh in place. On the CPU through NumPy: torch's float32 tanh kernel is several times
-    slower than NumPy's on some CPUs (it was on the AMD EPYC the benchmark ran on)."""
+    slower than NumPy's on some CPUs (e.g. an AMD EPYC)."""
     if z.device.type == "cpu" and not z.requires_grad and z.is_contiguous():
         a = z.numpy()
         np.tanh(a, out=a)
@@ -94,8 +94,9 @@ def _backward(layers: list[nn.Linear], acts: list[torch.Tensor], d_out: torch.Te
 def ppo_grads(policy: ActorCritic, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor,
               adv: torch.Tensor, ret: torch.Tensor, eps: float, vf_coef: float, ent_coef: float = 0.0
               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of  L = clipped_surrogate(ρ, A, ε) + vf_coef·value_loss(V, R) − ent_coef·mean(H)
-    with respect to every parameter, written into the parameters' ``.grad`` (overwritten).
+    """Gradient of ``ppo.losses.ppo_loss`` (L = clipped_surrogate(ρ, A, ε) + vf_coef·value_loss(V, R)
+    − ent_coef·mean(H), advantages given standardised) with respect to every parameter, written
+    into the parameters' ``.grad`` (overwritten).
 
     Args:
         obs (B, obs_dim), act (B,) int64, logp_old (B,), adv (B,) (already normalised if

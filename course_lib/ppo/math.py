@@ -5,14 +5,17 @@
     δ_t      = r_t + γ V(s_{t+1}) (1 − terminated_t) − V(s_t)       the TD error
     A_t      = δ_t + γλ (1 − done_t) A_{t+1}                         GAE, Schulman et al. 2015, Eq. 16
 
-No hidden state: arrays or tensors in, arrays or tensors out. ``train_ppo`` calls exactly these.
+No hidden state: arrays or tensors in, arrays or tensors out. ``ppo.losses.ppo_loss`` composes
+PPO's minibatch loss from them; ``train_ppo`` calls ``gae``, ``approx_kl``, ``entropy`` and
+``explained_variance`` directly, and minimises ``ppo_loss`` (by default through its hand-derived
+gradient, ``ppo.fast.ppo_grads``, tested equal to autograd of ``ppo_loss``).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..core import check_probability
+from ..core import check_finite_array, check_probability
 
 
 def _as_array(name: str, x, dtype) -> np.ndarray:
@@ -59,6 +62,8 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, lam: 
     for name, arr in (("values", v), ("next_values", nv), ("terminated", term), ("truncated", trunc)):
         if arr.shape != r.shape:
             raise ValueError(f"{name} must have the shape of rewards {r.shape}, got {arr.shape}")
+    for name, arr in (("rewards", r), ("values", v), ("next_values", nv)):  # every step is real: all finite
+        check_finite_array(name, arr, dtype=None, nonempty=False)
 
     not_terminal = 1.0 - term  # bootstrap unless the episode really ended
     not_done = 1.0 - (term | trunc)  # the recursion continues only inside an episode
@@ -172,7 +177,9 @@ def clipped_surrogate(ratio, adv, eps: float, *, eps_high: float | None = None, 
         eps: the clip range ε ≥ 0 (usually 0.1 to 0.3; a linear schedule ends at 0); with
             ``eps_high`` it is the lower range ε_low.
         eps_high: the upper range (DAPO's clip-higher, 0.28); None means ``eps``.
-        mask: (B, T) 1 on real tokens, for the token aggregations.
+        mask: (B, T) 1 on real tokens, for the token aggregations. Real entries of ``ratio`` and
+            ``adv`` must be finite (a ValueError otherwise); padding may hold anything, NaN and
+            ±inf included: it reaches neither the loss nor the gradient with respect to ``ratio``.
         aggregation: "mean" (default, every entry) or a token aggregation of ``aggregate_token_loss``.
         max_len: the constant normaliser of the "constant" aggregation.
 
@@ -191,6 +198,16 @@ def clipped_surrogate(ratio, adv, eps: float, *, eps_high: float | None = None, 
             torch.broadcast_shapes(ratio.shape, adv.shape)
         except RuntimeError:
             raise ValueError(f"adv must broadcast to ratio's shape {tuple(ratio.shape)}, got {tuple(adv.shape)}") from None
+    if mask is not None and isinstance(mask, torch.Tensor) and mask.shape == ratio.shape:
+        keep = mask.bool()
+        check_finite_array("ratio", ratio, mask=keep)
+        check_finite_array("adv", adv, mask=keep if adv.shape == ratio.shape else None)
+        ratio = torch.where(keep, ratio, torch.ones_like(ratio))  # padding: ρ = 1, A = 0, whatever it held
+        if adv.shape == ratio.shape:
+            adv = torch.where(keep, adv, torch.zeros_like(adv))
+    else:
+        check_finite_array("ratio", ratio)
+        check_finite_array("adv", adv)
     return aggregate_token_loss(-clipped_objective(ratio, adv, eps_low, eps_high), mask, aggregation, max_len)
 
 

@@ -4,7 +4,8 @@ One loop, three stages per iteration:
 
     1. collect   n_steps steps in n_envs environments with the current policy
     2. advantages  V of every observation in one batch, then GAE (``course_lib.ppo.math.gae``)
-    3. update    n_epochs passes of minibatch Adam steps on the clipped surrogate + value loss
+    3. update    n_epochs passes of minibatch Adam steps on ``ppo.losses.ppo_loss`` (clipped surrogate
+                 + value loss − entropy bonus), by default through its hand-derived gradient (``ppo.fast``)
 
 gymnasium 1.x vector environments reset an environment on the step *after* its episode ended
 ("next-step autoreset"): that call ignores the action and returns the first observation of the
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from ..core import get_device, set_seed
+from ..core import get_device
 from ..runs import History, RunOptions, threads
 from .config import PPOConfig
 from .fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
-from .math import approx_kl, clipped_surrogate, entropy, explained_variance, gae, value_loss
+from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
+from .math import approx_kl, entropy, explained_variance, gae
 from .policy import ActorCritic
 
 SOLVED_RETURN = 475.0  # CartPole-v1's reward threshold
@@ -81,7 +83,7 @@ def _new_history(cfg: PPOConfig) -> History:
                    seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
 
 
-def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool = False, *,
+def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, *,
               run: RunOptions | None = None) -> tuple[ActorCritic, History]:
     """Train a PPO actor-critic.
 
@@ -89,11 +91,13 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
         env: a gymnasium id (e.g. "CartPole-v1"; ``cfg.n_envs`` copies are made) or a gymnasium
             vector env with Discrete actions and next-step autoreset (gymnasium's default).
         cfg: the hyperparameters (default ``PPOConfig()``, the rl-zoo CartPole settings).
-        progress: show a tqdm progress bar.
-        run: the run contract's options (``course_lib.runs.RunOptions``); when given, its threads
-            and progress replace ``cfg.torch_threads`` and ``progress``, its seed and eval_every
-            (env steps) override the config's, training stops after the update that exceeds
-            ``max_seconds``, and ``log`` receives each update's record.
+        run: the run contract's options (``course_lib.runs.RunOptions``): its threads replace
+            ``cfg.torch_threads`` when given (without ``run``, ``cfg.torch_threads`` applies),
+            progress shows a bar, eval_every (env steps) overrides the config's, training stops
+            after the update that exceeds ``max_seconds``, and ``log`` receives each update's record.
+
+    The networks are initialised from ``cfg.seed`` inside ``torch.random.fork_rng``: the caller's
+    global generators (Python's, NumPy's, torch's) are left as they were.
 
     Returns:
         (policy, history). ``history`` holds lists, one entry per update: env_steps,
@@ -108,10 +112,7 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
     cfg = PPOConfig() if cfg is None else cfg
     if not isinstance(cfg, PPOConfig):
         raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
-    if run is None:
-        run = RunOptions(threads=cfg.torch_threads, progress=progress)
-    elif not isinstance(run, RunOptions):
-        raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    run = RunOptions(threads=cfg.torch_threads) if run is None else RunOptions.check(run)
     cfg = run.configure(cfg)
     env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     venv = make_vector_env(env, cfg.n_envs) if isinstance(env, str) else env
@@ -119,7 +120,8 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
     if cfg.eval_every and env_id is None:
         raise ValueError("eval_every > 0 needs an env id to evaluate on; pass the id or a vector env with a spec")
     try:
-        with threads(run.threads):
+        with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
+            torch.default_generator.manual_seed(cfg.seed)
             return _train(venv, env_id, cfg, run)
     finally:
         if isinstance(env, str):
@@ -129,7 +131,6 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, progress: bool
 def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions):
     wall_start = time.perf_counter()
     device = get_device(cfg.device)
-    set_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)  # action sampling
     shuffle = torch.Generator().manual_seed(cfg.seed)  # minibatch order
     N, T = venv.num_envs, cfg.n_steps
@@ -215,11 +216,11 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
             train_seconds += time.perf_counter() - clock
             continue
 
-        # 3. update: n_epochs passes over the rollout in minibatches.
+        # 3. update: n_epochs passes over the rollout in minibatches, minimising ppo.losses.ppo_loss.
         update_clock = time.perf_counter()
         one_batch = cfg.batch_size >= n
-        if one_batch and cfg.normalize_advantages and n > 1:
-            b_adv = (b_adv - b_adv.mean()) / (b_adv.std() + 1e-8)  # same for every epoch
+        if one_batch and cfg.normalize_advantages:
+            b_adv = standardize_advantages(b_adv)  # the same for every epoch: standardised once
         for _epoch in range(cfg.n_epochs):
             batches = [None] if one_batch else torch.randperm(n, generator=shuffle).to(device).split(cfg.batch_size)
             for mb in batches:
@@ -227,19 +228,16 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
                     o, a, lp_old, ad, ret = b_obs, b_act, b_logp_old, b_adv, b_ret
                 else:
                     o, a, lp_old, ad, ret = b_obs[mb], b_act[mb], b_logp_old[mb], b_adv[mb], b_ret[mb]
-                    if cfg.normalize_advantages and len(mb) > 1:
-                        ad = (ad - ad.mean()) / (ad.std() + 1e-8)
-                if cfg.manual_grad:  # the same gradients, derived by hand (course_lib.ppo.fast)
+                    if cfg.normalize_advantages:
+                        ad = standardize_advantages(ad)
+                if cfg.manual_grad:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
                     pg_loss, v_loss = ppo_grads(policy, o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
                 else:
                     logits, v = policy(o)
                     logp = torch.log_softmax(logits, dim=-1).gather(1, a[:, None]).squeeze(1)
-                    ratio = torch.exp(logp - lp_old)
-                    pg_loss = clipped_surrogate(ratio, ad, eps)
-                    v_loss = value_loss(v, ret)
-                    loss = pg_loss + cfg.vf_coef * v_loss
-                    if cfg.ent_coef:
-                        loss = loss - cfg.ent_coef * entropy(logits).mean()
+                    loss, mb_stats = ppo_loss(logp, lp_old, ad, v, ret, eps, cfg.vf_coef, ent_coef=cfg.ent_coef,
+                                              logits=logits, normalize_advantages=False)  # ad: standardised above
+                    pg_loss, v_loss = mb_stats["policy_loss"], mb_stats["value_loss"]
                     flat_grad.zero_()
                     loss.backward()
                 if cfg.max_grad_norm:
@@ -254,7 +252,7 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
             logp_new = torch.log_softmax(logits_new, dim=-1).gather(1, b_act[:, None]).squeeze(1)
             ratio_new = torch.exp(logp_new - b_logp_old)
             stats = torch.stack([approx_kl(logp_new, b_logp_old),
-                                 ((ratio_new - 1).abs() > eps).float().mean(),
+                                 outside_clip_fraction(ratio_new, eps),
                                  entropy(logits_new).mean(), pg_loss.detach(), v_loss.detach()]).tolist()
         train_seconds += time.perf_counter() - clock
         rec = dict(zip(("approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"), stats))

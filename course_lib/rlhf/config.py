@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import check_finite_number, check_nonnegative_int, check_positive_int
+from ..core import check_bool, check_choice, check_finite_number, check_nonnegative_int, check_positive_int
 
 VALUE_INITS = ("auto", "reward_model", "sft")
 
@@ -19,44 +19,62 @@ class RLHFConfig:
     al. 2020 ("Learning to summarize", arXiv 2009.01325).
     """
 
-    beta: float = 0.02  # β, weight of the per-token KL penalty −β·log(π/π_ref) in the reward (InstructGPT 0.02)
-    gamma: float = 1.0  # γ of GAE over tokens: 1, no discount (InstructGPT App. C.4)
-    lam: float = 0.95  # λ of GAE over tokens (Stiennon et al. 2020: 0.95)
-    eps: float = 0.2  # ratio clip range ε of the surrogate (Schulman et al. 2017 use 0.1-0.3)
-    value_clip: float = 0.2  # c of the clipped value loss (OpenAI baselines' ppo2 form; PPO's Eq. 9 is unclipped)
-    lr: float = 5e-4  # Adam learning rate of the policy
-    value_lr: float = 1e-3  # Adam learning rate of the value model (a separate network and optimiser)
-    prompts_per_step: int = 256  # distinct prompts sampled per step
-    samples_per_prompt: int = 2  # completions per prompt; the batch holds prompts_per_step · samples_per_prompt
-    epochs: int = 2  # passes of PPO updates over each batch of rollouts
-    minibatch_size: int = 256  # completions per gradient step (the batch is shuffled each epoch)
-    whiten_advantages: bool = True  # (A − mean) / std over the real tokens of the whole batch, once per step
-    max_completion_length: int = 4  # tokens sampled per completion at most (3 digits and <eos>)
-    temperature: float = 0.7  # sampling temperature of the rollouts (> 0); log-probs use the same one
-    max_grad_norm: float = 1.0  # gradients of each network are clipped to this global norm
-    value_init: str = "auto"  # "reward_model", "sft", or "auto": the reward model when training on one, else SFT
-    steps: int = 60  # training steps (each: sample, score, epochs of minibatch updates)
-    eval_every: int = 10  # held-out greedy evaluation every N steps (and at the start and the end)
-    seed: int = 0  # seeds prompt order, sampling, minibatch order and the torch RNG
+    beta: float = 0.02
+    """β, weight of the per-token KL penalty −β·log(π/π_ref) in the reward (InstructGPT 0.02)."""
+    gamma: float = 1.0
+    """γ of GAE over tokens: 1, no discount (InstructGPT, arXiv 2203.02155, App. C.4); in [0, 1]."""
+    lam: float = 0.95
+    """λ of GAE over tokens (0.9–1; Stiennon et al. 2020, arXiv 2009.01325: 0.95)."""
+    eps: float = 0.2
+    """Ratio clip range ε of the surrogate (Schulman et al. 2017 use 0.1-0.3)."""
+    value_clip: float = 0.2
+    """The new value may move at most this far from the old one before its loss is clipped (0.1–0.5; 0.2 in TRL
+    and in OpenAI baselines' ppo2, whose clipped value loss this is; the PPO paper's Eq. 9 is unclipped)."""
+    lr: float = 5e-4
+    """Adam learning rate of the policy (1e-4–1e-3 on this task)."""
+    value_lr: float = 1e-3
+    """Adam learning rate of the value model, a separate network and optimiser (1e-4–3e-3)."""
+    prompts_per_step: int = 256
+    """Distinct prompts sampled per step (64–512 here)."""
+    samples_per_prompt: int = 2
+    """Completions per prompt; the batch holds prompts_per_step · samples_per_prompt."""
+    epochs: int = 2
+    """Passes of PPO updates over each batch of rollouts (1–4; InstructGPT and TRL use a few)."""
+    minibatch_size: int = 256
+    """Completions per gradient step; the batch is shuffled each epoch (64–512)."""
+    whiten_advantages: bool = True
+    """(A − mean) / std over the real tokens of the whole batch, once per step (as TRL's whiten); almost always on."""
+    max_completion_length: int = 4
+    """Tokens sampled per completion at most (3 digits and <eos>)."""
+    temperature: float = 0.7
+    """Sampling temperature of the rollouts (> 0); log-probs use the same one."""
+    max_grad_norm: float = 1.0
+    """Gradients of each network are clipped to this global norm (0.5–1)."""
+    value_init: str = "auto"
+    """"reward_model", "sft", or "auto": the reward model when training on one, else SFT."""
+    steps: int = 60
+    """Training steps, each: sample, score, epochs of minibatch updates (40–100 here)."""
+    eval_every: int = 10
+    """Held-out greedy evaluation every N steps, and at the start and the end (≥ 1)."""
+    seed: int = 0
+    """Seeds prompt order, sampling, minibatch order and the torch RNG."""
 
     def __post_init__(self):
-        check_finite_number("beta", self.beta, low=0.0)
-        check_finite_number("gamma", self.gamma, low=0.0, high=1.0)
-        check_finite_number("lam", self.lam, low=0.0, high=1.0)
-        check_finite_number("eps", self.eps, low=0.0, high=1.0, low_open=True, high_open=True)
-        check_finite_number("value_clip", self.value_clip, low=0.0, low_open=True)
-        check_finite_number("lr", self.lr, low=0.0, low_open=True)
-        check_finite_number("value_lr", self.value_lr, low=0.0, low_open=True)
+        # One set of validators (course_lib.core); what they return (NumPy and torch scalars as
+        # Python numbers) is what the config keeps.
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
+        put("beta", check_finite_number("beta", self.beta, low=0.0))
+        put("gamma", check_finite_number("gamma", self.gamma, low=0.0, high=1.0))
+        put("lam", check_finite_number("lam", self.lam, low=0.0, high=1.0))
+        put("eps", check_finite_number("eps", self.eps, low=0.0, high=1.0, low_open=True, high_open=True))
+        for name in ("value_clip", "lr", "value_lr", "temperature", "max_grad_norm"):
+            put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
         for name in ("prompts_per_step", "samples_per_prompt", "epochs", "minibatch_size", "max_completion_length",
                      "steps", "eval_every"):
-            check_positive_int(name, getattr(self, name))
-        if not isinstance(self.whiten_advantages, bool):
-            raise ValueError(f"whiten_advantages must be True or False, got {self.whiten_advantages!r}")
-        check_finite_number("temperature", self.temperature, low=0.0, low_open=True)
-        check_finite_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
-        if self.value_init not in VALUE_INITS:
-            raise ValueError(f"value_init must be one of {VALUE_INITS}, got {self.value_init!r}")
-        check_nonnegative_int("seed", self.seed)
+            put(name, check_positive_int(name, getattr(self, name)))
+        put("whiten_advantages", check_bool("whiten_advantages", self.whiten_advantages))
+        put("value_init", check_choice("value_init", self.value_init, VALUE_INITS))
+        put("seed", check_nonnegative_int("seed", self.seed))
 
     @property
     def batch_size(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,23 +29,30 @@ from .train import evaluate_policy, frozen, heldout_samples
 class DPOConfig:
     """Settings of ``train_dpo`` (the course's, tuned on its task)."""
 
-    beta: float = 0.1  # β of the implicit reward β·log(π/π_ref): larger keeps π nearer π_ref (TRL's default 0.1)
-    lr: float = 1e-4  # Adam learning rate of the policy
-    batch_size: int = 64  # preference pairs per step
-    steps: int = 100  # optimiser steps of batch_size pairs
-    max_grad_norm: float = 1.0  # gradients are clipped to this global norm
-    eval_every: int = 25  # held-out greedy evaluation every N steps (and at the start and the end)
-    kl_temperature: float = 0.7  # completions for the held-out KL are sampled at this temperature (as PPO's)
-    seed: int = 0  # seeds the order of the pairs and the torch RNG
+    beta: float = 0.1
+    """β of the implicit reward β·log(π/π_ref): larger keeps π nearer π_ref (TRL's default 0.1)."""
+    lr: float = 1e-4
+    """Adam learning rate of the policy (1e-5–1e-3; DPO's paper uses 1e-6 for far larger models)."""
+    batch_size: int = 64
+    """Preference pairs per step (16–128; DPO, arXiv 2305.18290, §6 uses 64)."""
+    steps: int = 100
+    """Optimiser steps of batch_size pairs (50–500 here)."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global norm (0.5–1)."""
+    eval_every: int = 25
+    """Held-out greedy evaluation every N steps, and at the start and the end (≥ 1)."""
+    kl_temperature: float = 0.7
+    """Completions for the held-out KL are sampled at this temperature (as PPO's)."""
+    seed: int = 0
+    """Seeds the order of the pairs and the torch RNG (any non-negative integer)."""
 
     def __post_init__(self):
-        check_finite_number("beta", self.beta, low=0.0, low_open=True)
-        check_finite_number("lr", self.lr, low=0.0, low_open=True)
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
+        for name in ("beta", "lr", "max_grad_norm", "kl_temperature"):
+            put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
         for name in ("batch_size", "steps", "eval_every"):
-            check_positive_int(name, getattr(self, name))
-        check_finite_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
-        check_finite_number("kl_temperature", self.kl_temperature, low=0.0, low_open=True)
-        check_nonnegative_int("seed", self.seed)
+            put(name, check_positive_int(name, getattr(self, name)))
+        put("seed", check_nonnegative_int("seed", self.seed))
 
 
 def encode_pairs(tokenizer, pairs: Sequence) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +95,7 @@ def _pair_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> tupl
 
 def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), *, tokenizer=None,
               ref_model: GPT | None = None, val_pairs: Sequence | None = None, eval_set: Sequence | None = None,
-              num_threads: int | None = 1, log: Callable | None = None, run: RunOptions | None = None) -> History:
+              run: RunOptions | None = None) -> History:
     """Train ``policy`` in place with DPO on ``train_pairs`` and return the history.
 
     Args:
@@ -99,11 +106,9 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         ref_model: the frozen π_ref (default: a frozen copy of ``policy`` as it starts).
         val_pairs: pairs whose implicit-reward accuracy is measured at each evaluation (overfitting shows there).
         eval_set: held-out rows for the gold accuracy (default ``tasks.eval_problems()``).
-        num_threads: torch threads while training.
-        log: optional function called with each step's record.
-        run: the run contract's options (``course_lib.runs.RunOptions``): its threads and log
-            replace num_threads and log, its seed and eval_every override the config's (DPO has
-            no time budget or progress bar).
+        run: the run contract's options (``course_lib.runs.RunOptions``: threads, progress,
+            max_seconds — training time, evaluation excluded: the run stops after the step that
+            exceeds it and evaluates —, eval_every, log).
 
     Returns:
         {"step", "loss", "pair_accuracy" (share of the batch's pairs whose implicit reward ranks the
@@ -117,11 +122,8 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         raise ValueError(f"policy must be a course_lib GPT, got {type(policy).__name__}")
     if not isinstance(cfg, DPOConfig):
         raise ValueError(f"cfg must be a DPOConfig, got {type(cfg).__name__}")
-    if run is not None:  # the run contract: threads, log and the seed apply (DPO has no time budget or bar)
-        if not isinstance(run, RunOptions):
-            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
-        cfg = run.configure(cfg)
-        num_threads, log = run.threads, run.log
+    run = RunOptions.check(run)
+    cfg = run.configure(cfg)
     train_pairs = list(train_pairs)
     if not train_pairs:
         raise ValueError("train_pairs must be a non-empty list of PreferencePair")
@@ -134,12 +136,12 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
     ref_model = frozen(ref_model, dev)
     eval_set = list(eval_set) if eval_set is not None else list(tasks.eval_problems())
 
-    hist: dict = {k: [] for k in ("step", "loss", "pair_accuracy", "margin", "chosen_logratio", "rejected_logratio",
-                                  "seconds", "eval_step", "eval_accuracy", "eval_format_rate", "eval_answer_len",
-                                  "eval_longer_than_truth", "eval_kl", "eval_sampled_accuracy",
-                                  "val_pair_accuracy")}
-    hist.update(train_seconds=0.0, config=asdict(cfg))
-    with threads(num_threads):
+    hist = History(updates=("step", "loss", "pair_accuracy", "margin", "chosen_logratio", "rejected_logratio",
+                            "seconds"),
+                   evals=("eval_step", "eval_accuracy", "eval_format_rate", "eval_answer_len", "eval_longer_than_truth",
+                          "eval_kl", "eval_sampled_accuracy", "val_pair_accuracy"),
+                   train_seconds=0.0, config=asdict(cfg))
+    with threads(run.threads):
         set_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         tokens, mask = encode_pairs(tok, train_pairs)
@@ -158,21 +160,26 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
         def evaluate_now(step: int):
             policy.eval()
             ev = evaluate_policy(policy, eval_set, tok)
-            hist["eval_step"].append(step)
-            for k in ("accuracy", "format_rate", "answer_len", "longer_than_truth"):
-                hist[f"eval_{k}"].append(ev[k])
             sampled = heldout_samples(policy, ref_model, tok, eval_set, temperature=cfg.kl_temperature, seed=cfg.seed)
-            hist["eval_kl"].append(sampled["kl"])
-            hist["eval_sampled_accuracy"].append(sampled["accuracy"])
+            rec = {"eval_step": step, **{f"eval_{k}": ev[k] for k in ("accuracy", "format_rate", "answer_len",
+                                                                     "longer_than_truth")},
+                   "eval_kl": sampled["kl"], "eval_sampled_accuracy": sampled["accuracy"]}
             if val is not None:
                 with torch.no_grad():
                     w, l = _pair_logprobs(policy, val[0], val[1])
-                hist["val_pair_accuracy"].append(_ranked_first((w - val[2]) - (l - val[3])))
+                rec["val_pair_accuracy"] = _ranked_first((w - val[2]) - (l - val[3]))
+            hist.record("evals", rec)
 
         evaluate_now(0)
         order: list[int] = []
         train_time = 0.0
-        for step in range(1, cfg.steps + 1):
+        steps = range(1, cfg.steps + 1)
+        bar = None
+        if run.progress:
+            from tqdm.auto import tqdm
+
+            steps = bar = tqdm(steps, desc="DPO", leave=False)
+        for step in steps:
             t0 = time.perf_counter()
             # 1. a batch of pairs (a fresh shuffled pass when the last one is used up)
             batch = []
@@ -199,15 +206,19 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
                 rec = {"step": step, "loss": float(loss), "pair_accuracy": _ranked_first(lr_w - lr_l),
                        "margin": float(cfg.beta * (lr_w - lr_l).mean()), "chosen_logratio": float(lr_w.mean()),
                        "rejected_logratio": float(lr_l.mean()), "seconds": train_time}
-            for k, v in rec.items():
-                hist[k].append(v)
-            if log is not None:
-                log(rec)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            hist.record("updates", rec)
+            if bar is not None:
+                bar.set_postfix(loss=f"{rec['loss']:.3f}")
+            if run.log is not None:
+                run.log(rec)
+            out_of_time = run.out_of_time(train_time)
+            if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                 evaluate_now(step)
+            if out_of_time:
+                break
         hist["train_seconds"] = train_time
     policy.eval()
-    return History.from_series(hist)
+    return hist
 
 
 __all__ = ["DPOConfig", "train_dpo", "encode_pairs"]

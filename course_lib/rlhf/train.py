@@ -21,7 +21,7 @@ what predicting the verifier's verdict needs; only the head and a fine-tune are 
 
 One step: 1. sample completions and score them; 2. make the experience (reference log-probs,
 values, per-token rewards, GAE); 3. update the policy and the value model; 4. log. ``RLHFState``
-holds the networks and takes one step (``lmrl.cost.ppo_step`` measures the same step);
+holds the networks and takes one step (``ppo_step`` hands the same step to ``lmrl.cost``);
 ``train_rlhf`` runs the loop with held-out evaluations and returns the history.
 """
 from __future__ import annotations
@@ -40,10 +40,11 @@ from ..lm.generate import token_logprobs
 from ..lm.heads import ScalarHeadModel
 from ..lm.model import GPT
 from ..lmrl import RolloutBatch, clipped_surrogate, masked_mean, masked_whiten, sample_rollouts, token_gae
-from ..lmrl.cost import PhaseTimer
+from ..ppo.losses import clipped_fraction
 from ..ppo.math import explained_variance
 from ..rewards import accuracy_reward
 from ..runs import History, RunOptions, threads
+from ..timing import PhaseTimer
 from .config import RLHFConfig
 from .losses import clipped_value_loss, kl_penalized_rewards
 
@@ -233,9 +234,7 @@ class RLHFState:
                     torch.nn.utils.clip_grad_norm_(vm.parameters(), cfg.max_grad_norm)
                     self.opt_value.step()
                     with torch.no_grad():  # tokens whose gradient the clip stopped
-                        a = adv[idx]
-                        clipped = ((ratio > 1 + cfg.eps) & (a > 0)) | ((ratio < 1 - cfg.eps) & (a < 0))
-                        clip_fracs.append(float(masked_mean(clipped.float(), m)))
+                        clip_fracs.append(float(clipped_fraction(ratio, adv[idx], cfg.eps, mask=m)))
                     v_losses.append(float(v_loss.detach()))
             policy.eval()
             vm.eval()
@@ -253,6 +252,30 @@ class RLHFState:
                 "completions": B}
 
 
+def ppo_step(policy: GPT, tokenizer, problems: Sequence[tasks.Problem], *, cfg: RLHFConfig | None = None,
+             reward=None, ref_model: GPT | None = None, value_model: ScalarHeadModel | None = None, seed: int = 0):
+    """The step ``train_rlhf`` takes, ready for ``lmrl.cost.measure_step`` (notebooks 07 and 08).
+
+    Returns:
+        (step, trained, frozen): ``step(timer)`` takes one ``RLHFState.step``; the networks for
+        ``lmrl.cost.state_bytes`` (a reward model given as ``reward`` is frozen state).
+    """
+    state = RLHFState.create(policy, reward, cfg, tokenizer=tokenizer, ref_model=ref_model,
+                             value_model=value_model)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    problems = list(problems)
+
+    def step(timer: PhaseTimer):
+        picked = [problems[i] for i in rng.integers(0, len(problems), size=state.cfg.prompts_per_step)]
+        state.step(picked, gen, rng, timer)
+
+    frozen = {"reference": state.ref_model}
+    if state.reward_model is not None:
+        frozen["reward model"] = state.reward_model
+    return step, {"policy": policy, "value model": state.value_model}, frozen
+
+
 def heldout_samples(policy: GPT, ref_model: GPT, tokenizer, eval_set: Sequence, *, reward_fn: Callable | None = None,
                     temperature: float = 0.7, max_new_tokens: int = tasks.MAX_ANSWER_TOKENS, seed: int = 0) -> dict:
     """One completion sampled from ``policy`` per held-out prompt (as in training, at ``temperature``):
@@ -262,7 +285,7 @@ def heldout_samples(policy: GPT, ref_model: GPT, tokenizer, eval_set: Sequence, 
       is what the RL objective moves; greedy accuracy only counts each prompt's most likely answer);
     * "reward": the reward's mean score of the samples (with ``reward_fn``: the proxy on held-out prompts).
     """
-    prompts, answers = tasks._prompts_and_answers(eval_set)
+    prompts, answers = tasks.prompts_and_answers(eval_set)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     batch = sample_rollouts(policy, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                             generator=gen, reward_fn=reward_fn or (lambda completions, **kw: [0.0] * len(completions)),
@@ -285,7 +308,7 @@ def evaluate_policy(policy: GPT, eval_set: Sequence, tokenizer, reward_fn: Calla
     ``reward_fn``) "sampled_reward" of one completion per prompt sampled at ``temperature``.
     """
     ev = tasks.evaluate(policy, eval_set, tokenizer, greedy=True)
-    prompts, answers = tasks._prompts_and_answers(eval_set)
+    prompts, answers = tasks.prompts_and_answers(eval_set)
     texts = ev["completions"]
     out = {"accuracy": ev["accuracy"], "format_rate": ev["format_rate"],
            "answer_len": float(np.mean([len(t) for t in texts])),
@@ -305,8 +328,7 @@ def evaluate_policy(policy: GPT, eval_set: Sequence, tokenizer, reward_fn: Calla
 def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer=None,
                ref_model: GPT | None = None, value_model: ScalarHeadModel | None = None,
                train_problems: Sequence[tasks.Problem] | None = None, eval_set: Sequence | None = None,
-               num_threads: int | None = 1, progress: bool = False, log: Callable | None = None,
-               max_seconds: float | None = None, run: RunOptions | None = None) -> History:
+               run: RunOptions | None = None) -> History:
     """Train ``policy`` in place with RLHF-PPO and return the history of the run.
 
     Args:
@@ -320,14 +342,9 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         value_model: a ScalarHeadModel (default: built as ``cfg.value_init`` says).
         train_problems: prompts to draw from (default: every training problem of the task).
         eval_set: held-out rows for the gold accuracy (default ``tasks.eval_problems()``).
-        num_threads: torch threads while training (1 is fastest for this model on a busy machine).
-        progress: show a tqdm progress bar.
-        log: optional function called with each step's record.
-        max_seconds: optional budget of training time (evaluation excluded): the run stops after
-            the step that exceeds it, evaluates and returns (``cfg.steps`` stays the cap).
-        run: the run contract's options (``course_lib.runs.RunOptions``); when given they replace
-            num_threads, progress, log and max_seconds, and its seed and eval_every override the
-            config's.
+        run: the run contract's options (``course_lib.runs.RunOptions``: threads, progress,
+            max_seconds — a budget of training time, evaluation excluded: the run stops after the
+            step that exceeds it, evaluates and returns —, eval_every, log, seed).
 
     Returns:
         A ``course_lib.runs.History`` (a dict of lists), one entry per step: "step", "reward" (mean reward of the sampled batch:
@@ -337,7 +354,7 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         "clip_fraction", "entropy" (−mean log π of the sampled tokens: a Monte-Carlo estimate of
         the per-token entropy), "completion_len" (tokens, <eos> included), "seconds" (training
         time so far, evaluation excluded), "sample_seconds", "score_seconds", "update_seconds" (this
-        step's time in each phase, ``lmrl.cost.PhaseTimer``); per evaluation (greedy,
+        step's time in each phase, ``course_lib.timing.PhaseTimer``); per evaluation (greedy,
         held-out): "eval_step", "eval_accuracy" (gold), "eval_format_rate", "eval_reward" (the
         training reward's score of the greedy answers), "eval_answer_len", "eval_longer_than_truth",
         "eval_kl", "eval_sampled_accuracy", "eval_sampled_reward" (of one completion per held-out
@@ -345,14 +362,10 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         gold accuracy and the reward's score of the samples); and "completions_sampled",
         "train_seconds", "config", "value_init".
     """
-    if run is not None:
-        if not isinstance(run, RunOptions):
-            raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
+    # 0. check the arguments; the run's seed and cadence go into the config
+    run = RunOptions.check(run)
+    if isinstance(cfg, RLHFConfig):
         cfg = run.configure(cfg)
-        num_threads, progress, log, max_seconds = run.threads, run.progress, run.log, run.max_seconds
-    if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and not isinstance(max_seconds, bool)
-                                        and max_seconds > 0):
-        raise ValueError(f"max_seconds must be a number > 0 or None, got {max_seconds!r}")
     problems = list(train_problems) if train_problems is not None else list(tasks.train_problems())
     if not problems:
         raise ValueError("train_problems must not be empty")
@@ -360,35 +373,36 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
     if not eval_set:
         raise ValueError("eval_set must not be empty")
 
-    keys = ("step", "reward", "accuracy", "kl", "value_loss", "explained_variance", "clip_fraction", "entropy",
-            "completion_len", "seconds", "sample_seconds", "score_seconds", "update_seconds", "eval_step",
-            "eval_accuracy", "eval_format_rate", "eval_reward", "eval_answer_len", "eval_longer_than_truth",
-            "eval_kl", "eval_sampled_accuracy", "eval_sampled_reward")
-    hist: dict = {k: [] for k in keys}
-    with threads(num_threads):
+    with threads(run.threads):
+        # 1. seed, then the state: the policy, the reference, the value model, two Adams
         set_seed(cfg.seed if isinstance(cfg, RLHFConfig) else 0)
         state = RLHFState.create(policy, reward, cfg, tokenizer=tokenizer, ref_model=ref_model,
                                  value_model=value_model)
         cfg, tok = state.cfg, state.tokenizer
-        hist.update(completions_sampled=0, train_seconds=0.0, config=asdict(cfg),
-                    value_init="given" if value_model is not None else (
-                        cfg.value_init if cfg.value_init != "auto" else
-                        ("reward_model" if state.reward_model is not None else "sft")))
+        value_init = "given" if value_model is not None else (
+            cfg.value_init if cfg.value_init != "auto" else
+            ("reward_model" if state.reward_model is not None else "sft"))
+        hist = History(updates=("step", "reward", "accuracy", "kl", "value_loss", "explained_variance",
+                                "clip_fraction", "entropy", "completion_len", "seconds", "sample_seconds",
+                                "score_seconds", "update_seconds"),
+                       evals=("eval_step", "eval_accuracy", "eval_format_rate", "eval_reward", "eval_answer_len",
+                              "eval_longer_than_truth", "eval_kl", "eval_sampled_accuracy", "eval_sampled_reward"),
+                       completions_sampled=0, train_seconds=0.0, config=asdict(cfg), value_init=value_init)
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         timer = PhaseTimer(policy.device)
 
         def evaluate_now(step: int):
             ev = evaluate_policy(policy, eval_set, tok, state.reward_fn, state.ref_model, cfg.temperature, cfg.seed)
-            hist["eval_step"].append(step)
-            for k in ("accuracy", "format_rate", "reward", "answer_len", "longer_than_truth", "kl",
-                      "sampled_accuracy", "sampled_reward"):
-                hist[f"eval_{k}"].append(ev[k])
+            hist.record("evals", {"eval_step": step, **{f"eval_{k}": ev[k] for k in (
+                "accuracy", "format_rate", "reward", "answer_len", "longer_than_truth", "kl", "sampled_accuracy",
+                "sampled_reward")}})
 
+        # 2. the steps (RLHFState.step: sample, score, GAE, epochs of minibatch updates)
         evaluate_now(0)
         steps = range(1, cfg.steps + 1)
         bar = None
-        if progress:
+        if run.progress:
             from tqdm.auto import tqdm
 
             steps = bar = tqdm(steps, desc="RLHF-PPO", leave=False)
@@ -397,23 +411,24 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
             before = dict(timer.seconds)
             rec = {"step": step, **state.step(picked, gen, rng, timer)}
             hist["completions_sampled"] += rec.pop("completions")
+
+            # 3. log, and evaluate every eval_every steps, at the end and when out of time
             rec.update(seconds=sum(timer.seconds.values()),
                        **{f"{short}_seconds": timer.seconds[phase] - before[phase]
                           for short, phase in (("sample", "sampling"), ("score", "scoring"), ("update", "update"))})
-            for k, v in rec.items():
-                hist[k].append(v)
+            hist.record("updates", rec)
             if bar is not None:
                 bar.set_postfix(acc=f"{rec['accuracy']:.2f}", kl=f"{rec['kl']:.2f}")
-            if log is not None:
-                log(rec)
-            out_of_time = max_seconds is not None and rec["seconds"] >= max_seconds
+            if run.log is not None:
+                run.log(rec)
+            out_of_time = run.out_of_time(rec["seconds"])
             if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
                 evaluate_now(step)
             if out_of_time:
                 break
         hist["train_seconds"] = sum(timer.seconds.values())
     policy.eval()
-    return History.from_series(hist)
+    return hist
 
 
-__all__ = ["RLHFState", "train_rlhf", "completion_values", "sequence_kl", "heldout_samples", "evaluate_policy"]
+__all__ = ["RLHFState", "ppo_step", "train_rlhf", "completion_values", "sequence_kl", "heldout_samples", "evaluate_policy"]

@@ -13,11 +13,11 @@ The language model (``course_lib.lm``) never imports a task: a task uses the mod
 other way round.
 """
 from .arithmetic import (CHARS, EVAL_FILE, EVAL_SIZE, MAX_ANSWER_TOKENS, SEPARATOR, SPLIT_SEED, Problem,
-                         _prompts_and_answers, all_problems, as_answer, complete, eval_dataset, eval_problems,
+                         prompts_and_answers, all_problems, as_answer, complete, eval_dataset, eval_problems,
                          evaluate, follows_format, format_answer, load_jsonl, make_tokenizer, parse_answer,
                          pretraining_documents, sample_problems, sft_examples, train_problems, write_eval_set)
 
 __all__ = ["CHARS", "EVAL_FILE", "EVAL_SIZE", "MAX_ANSWER_TOKENS", "SEPARATOR", "SPLIT_SEED", "Problem",
            "all_problems", "as_answer", "complete", "eval_dataset", "eval_problems", "evaluate", "follows_format",
            "format_answer", "load_jsonl", "make_tokenizer", "parse_answer", "pretraining_documents",
-           "sample_problems", "sft_examples", "train_problems", "write_eval_set"]
+           "prompts_and_answers", "sample_problems", "sft_examples", "train_problems", "write_eval_set"]

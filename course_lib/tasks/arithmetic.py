@@ -227,7 +227,8 @@ def load_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
-def _prompts_and_answers(dataset: Iterable) -> tuple[list[str], list[int]]:
+def prompts_and_answers(dataset: Iterable) -> tuple[list[str], list[int]]:
+    """The prompts and the true answers of a data set's rows (``Problem``s or their dicts)."""
     prompts, answers = [], []
     for row in dataset:
         if isinstance(row, Problem):
@@ -290,7 +291,7 @@ def evaluate(model, dataset, tokenizer: CharTokenizer | None = None, *, greedy: 
         (it shows what a model knows before it has learned to stop, e.g. after pretraining).
     """
     tokenizer = tokenizer or make_tokenizer()
-    prompts, answers = _prompts_and_answers(dataset)
+    prompts, answers = prompts_and_answers(dataset)
     if greedy:
         samples = 1
     else:

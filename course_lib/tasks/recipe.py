@@ -22,7 +22,7 @@ from ..lm.checkpoint import save_checkpoint
 from ..lm.model import GPT
 from ..lm.tokenizer import CharTokenizer
 from ..lm.train import MODEL, SEED, TrainConfig, new_model, pretrain, sft, text_batch
-from ..runs import threads
+from ..runs import RunOptions, threads
 from . import arithmetic as tasks
 
 # The shipped model's two stages. Changing any of these changes the shipped checkpoints.
@@ -86,7 +86,7 @@ def sft_stop_rule(tokenizer: CharTokenizer, examples, *, sft_cfg: TrainConfig = 
         if steps_done < start or (steps_done - start) % every:
             return False
         trial = copy.deepcopy(model)
-        sft(trial, tokenizer, examples, sft_cfg, num_threads=num_threads)
+        sft(trial, tokenizer, examples, sft_cfg, run=RunOptions(threads=num_threads))
         acc = tasks.evaluate(trial, validation, tokenizer)["accuracy"]
         stop_when.checks.append({"step": steps_done, "validation_accuracy": acc})
         stop_when.fired = acc >= accuracy
@@ -137,7 +137,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     rule = sft_stop_rule(tok, examples, sft_cfg=sft_cfg, num_threads=num_threads, log=log) if stop_rule else None
     t0 = time.perf_counter()
     pre_loss = pretrain(model, tok, pretrain_cfg, documents=tasks.pretraining_documents,
-                        num_threads=num_threads, progress=progress, stop_when=rule)["loss"]
+                        run=RunOptions(threads=num_threads, progress=progress), stop_when=rule)["loss"]
     t1 = time.perf_counter()
     capped = rule is not None and not rule.fired
     pretrain_cfg = replace(pretrain_cfg, steps=len(pre_loss))  # the steps it ran, as the files record
@@ -155,7 +155,7 @@ def build(out_dir: str | Path | None = None, *, seed: int = SEED, pretrain_cfg: 
     pretrained.eval()
 
     t2 = time.perf_counter()
-    sft_loss = sft(model, tok, examples, sft_cfg, num_threads=num_threads, progress=progress)["loss"]
+    sft_loss = sft(model, tok, examples, sft_cfg, run=RunOptions(threads=num_threads, progress=progress))["loss"]
     t3 = time.perf_counter()
     log(f"SFT: {sft_cfg.steps} steps on {len(examples)} examples in {t3 - t2:.1f} s, final loss {sft_loss[-1]:.3f}")
     with threads(num_threads):

@@ -15,7 +15,7 @@ def sweep_slider(sweep: dict | None = None, G: int = 8, beta: float = 0.0):
     """
     import ipywidgets as widgets
 
-    from ..experiments.grpo_sweep import load_sweep
+    from ..runs_cache import grpo_sweep as load_sweep
 
     G = check_finite_number("G", G, low=2, integer=True)
     beta = check_finite_number("beta", beta, low=0.0)

@@ -22,7 +22,7 @@ def lambda_slider(rollout: dict | None = None, lam: float = 0.8):
 
     lam = check_probability("lam", lam)
     if rollout is None:
-        from ..experiments.ppo_sweep import load_recorded_rollout
+        from ..runs_cache import recorded_rollout as load_recorded_rollout
 
         rollout = load_recorded_rollout()
     control = widgets.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",
@@ -34,7 +34,7 @@ def clip_sweep_slider(sweep: dict | None = None, eps: float = 0.2):
     """Choose one ε of the (cached) clip sweep: its return, clip fraction and KL against the rest."""
     import ipywidgets as widgets
 
-    from ..experiments.ppo_sweep import eps_label, load_clip_sweep
+    from ..runs_cache import eps_label, ppo_clip_sweep as load_clip_sweep
 
     eps = check_finite_number("eps", eps, low=0.0)
     sweep = load_clip_sweep() if sweep is None else sweep

@@ -16,7 +16,7 @@ def beta_slider(sweep: dict | None = None, beta: float = 0.0, reward_model: str 
     """
     import ipywidgets as widgets
 
-    from ..experiments.rlhf_sweep import load_sweep, runs_of
+    from ..runs_cache import rlhf_runs_of as runs_of, rlhf_sweep as load_sweep
 
     beta = check_finite_number("beta", beta, low=0.0)
     sweep = load_sweep() if sweep is None else sweep

@@ -258,7 +258,7 @@ register(Exercise(
 
 # --- ppo_minibatch_loss: one minibatch of PPO's update, assembled ------------------------------
 
-from ...ppo.math import clipped_surrogate as _clipped_surrogate, value_loss as _value_loss  # noqa: E402
+from ...ppo.losses import ppo_loss  # noqa: E402
 
 ADV_NORM_EPS = 1e-8  # as course_lib.ppo.train normalises each minibatch's advantages
 
@@ -282,11 +282,8 @@ def _minibatch_cases() -> list[Case]:
 
 
 def library_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
-    """What ``course_lib.ppo.train`` computes on one minibatch, from the library's pieces."""
-    adv = adv.detach()
-    adv = (adv - adv.mean()) / (adv.std() + ADV_NORM_EPS)
-    ratio = torch.exp(logp_new - logp_old.detach())
-    return _clipped_surrogate(ratio, adv, eps) + vf_coef * _value_loss(values, returns.detach())
+    """What ``course_lib.ppo.train`` minimises on one minibatch: the library's ``ppo.losses.ppo_loss``."""
+    return ppo_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef)[0]
 
 
 def teaching_ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef):
@@ -375,7 +372,8 @@ register(Exercise(
     cases=_minibatch_cases,
     signature="ppo_minibatch_loss(logp_new, logp_old, adv, values, returns, eps, vf_coef) -> scalar tensor",
     notebook="04_ppo_cartpole",
-    library=("course_lib.exercises.catalog.ppo:library_ppo_minibatch_loss", "course_lib.ppo.math:clipped_surrogate",
+    library=("course_lib.exercises.catalog.ppo:library_ppo_minibatch_loss", "course_lib.ppo.losses:ppo_loss",
+             "course_lib.ppo.math:clipped_surrogate",
              "course_lib.ppo.math:clipped_objective", "course_lib.ppo.math:value_loss"),
     grad_args=("logp_new", "logp_old", "adv", "values", "returns"),  # only logp_new and values may get gradients
     tensor_out=True,

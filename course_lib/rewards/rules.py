@@ -1,26 +1,11 @@
-"""Rule-based rewards for the arithmetic task (notebooks 06, 08 and 09).
-
-Every reward follows the convention of TRL's ``GRPOTrainer`` reward functions, so the same
-functions can be handed to TRL later (notebook 10)::
-
-    reward(completions, **kwargs) -> list[float]
-
-``completions`` is a list of generated texts (the "standard" format; TRL's conversational format,
-a list of messages ``[{"role": "assistant", "content": ...}]`` per completion, is accepted too).
-Everything else arrives as keyword arguments: TRL passes ``prompts`` and every extra column of
-the dataset under its column name. The course's task data has an ``answer`` column (the true
-number), so accuracy reads ``answer``. A reward ignores keyword arguments it does not use.
-
-DeepSeek-R1 trains with two rule-based rewards, accuracy and format, **added with equal weight**
-(R1, Nature version, Eq. 4); rule-based rewards were chosen over a neural reward model because of
-reward hacking. ``combine_rewards`` builds such a sum, with weights as a setting to explore.
-"""
+"""The rule-based rewards of the arithmetic task and the helpers every reward in TRL's convention uses
+(notebooks 06, 08 and 09); the package's face, ``course_lib.rewards``, says what the convention is."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from .core import check_finite_number
-from .tasks import as_answer, follows_format, parse_answer
+from ..core import check_finite_number
+from ..tasks import as_answer, follows_format, parse_answer
 
 RewardFn = Callable[..., list]
 
@@ -36,13 +21,15 @@ def _text(completion: Any) -> str:
                      f"got {completion!r}")
 
 
-def _check_completions(completions: Any) -> list[str]:
+def check_completions(completions: Any) -> list[str]:
+    """The texts of ``completions`` (strings, or TRL's conversational messages); anything else is refused."""
     if isinstance(completions, str) or not isinstance(completions, Sequence):
         raise ValueError(f"completions must be a list of completions, got {type(completions).__name__}")
     return [_text(c) for c in completions]
 
 
-def _check_column(name: str, values: Any, n: int) -> list:
+def check_column(name: str, values: Any, n: int) -> list:
+    """``values`` (a dataset column a reward reads, e.g. ``answer``) as a list of one value per completion."""
     if values is None:
         raise ValueError(f"{name} is required: pass one value per completion as the keyword argument {name}=...")
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
@@ -69,8 +56,8 @@ def format_reward(completions: Sequence, finished: Sequence[bool] | None = None,
     Returns:
         One reward per completion.
     """
-    texts = _check_completions(completions)
-    done = [True] * len(texts) if finished is None else _check_column("finished", finished, len(texts))
+    texts = check_completions(completions)
+    done = [True] * len(texts) if finished is None else check_column("finished", finished, len(texts))
     return [1.0 if follows_format(t, bool(f)) else 0.0 for t, f in zip(texts, done)]
 
 
@@ -90,8 +77,8 @@ def accuracy_reward(completions: Sequence, answer: Sequence | None = None,
     Returns:
         One reward per completion.
     """
-    texts = _check_completions(completions)
-    truth = [as_answer(a) for a in _check_column("answer", answer, len(texts))]
+    texts = check_completions(completions)
+    truth = [as_answer(a) for a in check_column("answer", answer, len(texts))]
     ok_format = format_reward(texts, finished=finished)
     return [1.0 if fmt and parse_answer(t) == a else 0.0 for t, a, fmt in zip(texts, truth, ok_format)]
 
@@ -122,7 +109,7 @@ def combine_rewards(reward_fns: Sequence[RewardFn], weights: Sequence[float] | N
         w = [check_finite_number("weights", x) for x in w]
 
     def combined(completions, **kwargs) -> list[float]:
-        n = len(_check_completions(completions))
+        n = len(check_completions(completions))
         total = [0.0] * n
         for f, wk in zip(fns, w):
             r = f(completions, **kwargs)
@@ -145,8 +132,6 @@ def r1_reward(completions: Sequence, **kwargs) -> list[float]:
 
 _R1 = combine_rewards([accuracy_reward, format_reward], [1.0, 1.0])
 
-# The code-execution reward of notebook 06 runs programs in the sandbox; it lives there and is
-# re-exported here, so every reward in TRL's convention is importable from one module.
-from .sandbox import code_execution_reward  # noqa: E402
 
-__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "code_execution_reward"]
+__all__ = ["accuracy_reward", "format_reward", "combine_rewards", "r1_reward", "check_completions",
+           "check_column", "RewardFn"]
