@@ -242,26 +242,61 @@ def eureka_figure(search: Mapping):
     return finish(fig, f"Eureka-style search: best '{search['best']}'")
 
 
-def eureka_cartpole_figure(search: Mapping):
-    """CartPole: the true return of PPO trained with each candidate reward, and true against shaped return."""
+def eureka_cartpole_figure(search: Mapping, reference: Mapping | None = None):
+    """CartPole: the true return of PPO trained with each candidate reward, true against shaped return,
+    and (when the search holds them) the seed candidates over several training seeds with their range.
+
+    ``reference`` (or the search's own "reference"): the mean true return of a uniformly random policy
+    and of one that always pushes the same way (``eureka_cartpole.reference_returns``), drawn as lines.
+    """
     results = search.get("results") if isinstance(search, Mapping) else None
     if not results:
         raise ValueError("search must hold at least one scored candidate under 'results'")
-    fig, axes = new_figure(ncols=2, width=13.0, height=4.2)
+    reference = reference if reference is not None else search.get("reference")
+    over = search.get("over_seeds")
+    fig, axes = new_figure(ncols=3 if over else 2, width=16.0 if over else 13.0, height=4.4)
+
+    def ref_lines(ax, horizontal=True):
+        if not reference:
+            return
+        for key, label, style in (("random", "uniformly random policy", "-."), ("one_way", "always push left", ":")):
+            (ax.axhline if horizontal else ax.axvline)(reference[key]["mean"], color="0.45", linestyle=style,
+                                                       linewidth=1, label=f"{label} ({reference[key]['mean']:.1f})")
+
     with house_style():
         for i, r in enumerate(results):
             style = "-" if not r.get("parent") else "--"
             axes[0].plot(r["eval_steps"], r["true_return"], style, color=PALETTE[i % len(PALETTE)],
                          label=r["name"] + (" (mutation)" if r.get("parent") else ""))
         axes[0].axhline(475, color="0.4", linestyle=":", linewidth=1, label="solved (475)")
+        ref_lines(axes[0])
         axes[0].set_xlabel("environment steps")
         axes[0].set_ylabel("true return (greedy, unmodified CartPole)")
-        axes[0].legend(fontsize=7, ncol=2)
+        axes[0].set_title(f"one search, seed {search.get('seed', 0)}", fontsize=9)
+        axes[0].legend(fontsize=6, ncol=2, loc="center right")
         x = [r["shaped_return"] for r in results]
         y = [r["auc"] for r in results]
         axes[1].scatter(x, y, color=[PALETTE[i % len(PALETTE)] for i in range(len(results))])
         for r, xi, yi in zip(results, x, y):
             axes[1].annotate(r["name"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ref_lines(axes[1])
         axes[1].set_xlabel("shaped return per training episode (what the candidate rewards)")
         axes[1].set_ylabel("mean true return over the evaluations")
+        if reference:
+            axes[1].legend(fontsize=7, loc="center right")
+        if over:
+            names = list(over["scores"])
+            for j, name in enumerate(names):
+                vals = np.asarray(over["scores"][name]["auc"], dtype=float)
+                axes[2].errorbar([vals.mean()], [j], xerr=[[vals.mean() - vals.min()], [vals.max() - vals.mean()]],
+                                 fmt="o", color=PALETTE[j % len(PALETTE)], capsize=4)
+                axes[2].scatter(vals, [j] * len(vals), color=PALETTE[j % len(PALETTE)], s=12, alpha=0.5)
+            ref_lines(axes[2], horizontal=False)
+            axes[2].set_yticks(range(len(names)))
+            axes[2].set_yticklabels(names, fontsize=8)
+            axes[2].invert_yaxis()
+            axes[2].set_xlabel("mean true return over the evaluations")
+            axes[2].set_title(f"seed candidates on {len(over['seeds'])} seeds: mean, range, each seed", fontsize=9)
+            if reference:
+                axes[2].legend(fontsize=7, loc="lower right")
     return finish(fig, "Eureka-style search on CartPole: the true return decides, not the shaped one")
