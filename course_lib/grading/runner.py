@@ -128,6 +128,12 @@ CLAIMS: tuple[Claim, ...] = (
                    r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 43.2, 500, "43.2 % → 78.2 %"),
     Claim.accuracy("08", "GRPO run (seed 0): held-out greedy accuracy after (%)", "8202fdba",
                    r"held-out greedy accuracy ([\d.]+)% -> ([\d.]+)%", 78.2, 500, "43.2 % → 78.2 %", group=2),
+    # read from data/pitfalls/ (cached) or measured with a fixed seed: the same in both modes
+    Claim.accuracy("09", "SFT model's pass@1 on the 100 pass@k problems (%)", "diversity-read",
+                   r"pass@1 : SFT\s+([\d.]+)%", 19.4, 100, "19.4% / 68.5% / 98.0%", modes=BOTH),
+    Claim("09", "mean true return of a uniformly random CartPole-v1 policy (5,000 episodes)", "eureka-cp-cache",
+          r"uniformly random ([\d.]+) ±", 22.2, "below a uniformly random policy's 22", tolerance=0.4,
+          noise="95 % interval of a mean over 5,000 episodes (standard error 0.17)", modes=BOTH),
 )
 
 
