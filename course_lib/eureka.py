@@ -3,7 +3,7 @@
 Eureka (Ma et al. 2023, arXiv 2310.12931): a large LLM writes reward functions as code,
 each candidate is scored by training a policy with it and measuring the task's true success, and
 the best are refined by "reward reflection" (a text summary of the training statistics fed back
-to the LLM). Its abstract reports rewards at human-expert level or better on 83% of 29 tasks,
+to the LLM). Its abstract reports rewards that outperform human experts' on 83% of 29 tasks,
 with a 52% average normalised improvement.
 
 Here the course's tiny LM cannot write code, so the proposer is replaced by hand:

@@ -4,7 +4,7 @@
 * ``pass_at_k_curve`` / ``verification_curves``: pass@k, maj@k and best-of-n against k from
   cached samples (``course_lib.verify``);
 * ``token_gradient_weights``: the weight each token's log-prob gets in the loss under each
-  aggregation (GRPO's per-sequence mean, Dr. GRPO's constant, DAPO's per-token mean), read off
+  aggregation (GRPO's per-sequence mean, Dr. GRPO's constant, DAPO's per-token mean over the batch), read off
   the loss itself with autograd: the length bias of per-sequence normalisation (Dr. GRPO,
   Liu et al. 2025, arXiv 2503.20783);
 * ``load_cached``: the cached runs of ``python -m course_lib sweep pitfalls``
@@ -75,7 +75,8 @@ def token_gradient_weights(mask: torch.Tensor, advantages: torch.Tensor, aggrega
     The loss is ``aggregate_token_loss(−Â · log π, mask, aggregation)``, the GRPO loss on the
     first update (ρ = 1, no KL). The gradient each token's log-prob receives is −Â times the
     aggregation's weight: 1/(G·|o_i|) for "grpo" (a long completion's tokens each get less),
-    1/(B·L_max) for "dr_grpo", 1/Σ|o_i| for "dapo". Summed over a completion's tokens, "grpo"
+    1/(B·L_max) for "dr_grpo", 1/Σ|o_i| over the batch's completions for "dapo" (as verl and TRL do;
+    DAPO's paper, arXiv 2503.14476, sums over the G outputs of one prompt). Summed over a completion's tokens, "grpo"
     gives every completion the same total whatever its length, so a wrong long answer is pushed
     down less per token than a wrong short one.
 

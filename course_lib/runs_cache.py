@@ -79,6 +79,28 @@ def find_grpo_run(sweep: dict, G: int, beta: float) -> dict:
     raise ValueError(f"no run with G={G!r} and beta={beta!r} in the sweep; it has (G, beta) in {have}")
 
 
+GRPO_SEED_SUMMARY = ("final_accuracy", "best_accuracy", "final_kl", "zero_variance_mean")
+
+
+def grpo_run_summary(run: dict) -> dict:
+    """The figures of one GRPO sweep run that are compared over seeds (``GRPO_SEED_SUMMARY``)."""
+    return {"final_accuracy": run["eval_accuracy"][-1], "best_accuracy": max(run["eval_accuracy"]),
+            "final_kl": run["kl"][-1], "zero_variance_mean": float(np.mean(run["zero_variance_frac"]))}
+
+
+def grpo_seed_values(sweep: dict, G: int, beta: float, key: str = "final_accuracy") -> list[float]:
+    """``key`` of the GRPO sweep's run with this G and β on every seed of its "over_seeds" (seed 0 alone without it)."""
+    if key not in GRPO_SEED_SUMMARY:
+        raise ValueError(f"key must be one of {GRPO_SEED_SUMMARY}, got {key!r}")
+    over = sweep.get("over_seeds") if isinstance(sweep, dict) else None
+    if not over:
+        return [grpo_run_summary(find_grpo_run(sweep, G, beta))[key]]
+    runs = over["runs"].get(f"{G},{beta:g}")
+    if runs is None:
+        raise ValueError(f"no run with G={G!r} and beta={beta!r} in the sweep's seeds; it has {sorted(over['runs'])}")
+    return [runs[str(s)][key] for s in over["seeds"] if str(s) in runs]
+
+
 RLHF_SEED = 0  # the seed of the sweep's first runs; the strong-bias runs also exist on seeds 1 and 2
 
 
@@ -101,5 +123,5 @@ def rlhf_runs_of(sweep: dict, reward_model: str = "strong", seed: int = RLHF_SEE
 
 
 __all__ = ["cached", "rounded", "eps_label", "ppo_clip_sweep", "recorded_rollout", "rlhf_sweep", "grpo_sweep",
-           "find_grpo_run", "find_rlhf_run", "rlhf_runs_of", "PPO_CLIP_SWEEP_FILE", "PPO_ROLLOUT_FILE",
+           "find_grpo_run", "grpo_seed_values", "grpo_run_summary", "GRPO_SEED_SUMMARY", "find_rlhf_run", "rlhf_runs_of", "PPO_CLIP_SWEEP_FILE", "PPO_ROLLOUT_FILE",
            "RLHF_SWEEP_FILE", "GRPO_SWEEP_FILE", "GRPO_ABLATION_FILE"]

@@ -1,6 +1,6 @@
 """An Eureka-style search over reward functions for CartPole (notebook 09), cached in data/pitfalls/.
 
-    python -m course_lib sweep eureka        # recompute the cache (about a minute on 2 idle cores)
+    python -m course_lib sweep eureka        # recompute the cache (a few minutes on 2 idle cores)
 
 Eureka (Ma et al. 2023, arXiv 2310.12931) lets a large language model write reward functions as
 code, scores each by training a policy with it in simulation, and feeds the training statistics
@@ -13,6 +13,11 @@ it replaces CartPole's reward during training, and the course's PPO is trained w
 short budget. What counts is the **true** task return: every evaluation plays greedy episodes of
 the unmodified CartPole-v1. A candidate whose shaped reward rises while the true return stays
 low has been hacked.
+
+One search is one seed; the seed candidates are also scored on ``SEED_RUNS`` (three training seeds),
+so what the notebook calls a finding (a shaped reward that learns faster, a hacked one) rests on the
+mean and spread over seeds. ``reference_returns`` measures what a policy that learns nothing gets (a
+uniformly random one, and one that always pushes the same way), the yardstick for "hacked".
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from ..ppo.train import make_vector_env, train_ppo
 
 CACHE_FILE = "pitfalls/eureka_cartpole.json"
 ENV_ID = "CartPole-v1"
+SEED_RUNS = (0, 1, 2)  # training seeds on which every seed candidate is scored
 THETA_LIMIT, X_LIMIT = 0.2095, 2.4  # CartPole ends an episode beyond 12 degrees or 2.4 from the centre
 
 
@@ -137,6 +143,57 @@ def search(seeds: Sequence[Candidate] = SEEDS, rounds: int = 1, keep: int = 2, c
             "results": results, "seconds": round(time.perf_counter() - start, 1)}
 
 
+def reference_returns(episodes: int = 5000, seed: int = 0) -> dict:
+    """Mean true return of two CartPole-v1 policies that learn nothing, each over ``episodes`` episodes.
+
+    "random" draws each action uniformly (about 22 on gymnasium 1.4); "one_way" always pushes left
+    (about 9.4: the pole falls fastest when nothing ever pushes back). Episode ``i`` starts from
+    ``reset(seed=seed + i)``; the random actions come from ``numpy.random.default_rng(seed)``.
+
+    Returns:
+        {"episodes", "random": {"mean", "se"}, "one_way": {"mean", "se"}}; se is the standard error.
+    """
+    from ..core import check_nonnegative_int, check_positive_int
+
+    episodes = check_positive_int("episodes", episodes)
+    seed = check_nonnegative_int("seed", seed)
+    env = gym.make(ENV_ID)
+    rng = np.random.default_rng(seed)
+    out: dict = {"episodes": episodes}
+    try:
+        for policy in ("random", "one_way"):
+            returns = []
+            for i in range(episodes):
+                env.reset(seed=seed + i)
+                total, done = 0.0, False
+                while not done:
+                    action = int(rng.integers(2)) if policy == "random" else 0
+                    _, r, terminated, truncated, _ = env.step(action)
+                    total += float(r)
+                    done = terminated or truncated
+                returns.append(total)
+            x = np.asarray(returns)
+            out[policy] = {"mean": round(float(x.mean()), 2), "se": round(float(x.std(ddof=1) / np.sqrt(x.size)), 3)}
+    finally:
+        env.close()
+    return out
+
+
+def score_seeds(candidates: Sequence[Candidate] = SEEDS, seeds: Sequence[int] = SEED_RUNS, steps: int = 30_000,
+                known: Sequence[dict] = (), known_seed: int = 0) -> dict:
+    """Score each candidate on each training seed; ``known`` results of ``known_seed`` are reused, not retrained.
+
+    Returns:
+        {"seeds": [...], "scores": {name: {"auc": [one per seed], "final": [...], "shaped_return": [...]}}}
+    """
+    by_name = {r["name"]: r for r in known}
+    scores: dict = {}
+    for c in candidates:
+        rows = [by_name[c.name] if s == known_seed and c.name in by_name else score(c, steps, s) for s in seeds]
+        scores[c.name] = {k: [r[k] for r in rows] for k in ("auc", "final", "shaped_return")}
+    return {"seeds": list(seeds), "scores": scores}
+
+
 def load_cached() -> dict:
     """The cached search (``data/pitfalls/eureka_cartpole.json``), verified against the manifest."""
     from ..data import load_json
@@ -152,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30_000, help="PPO env steps per candidate")
     args = parser.parse_args(argv)
     out = writable_dir("pitfalls") / "eureka_cartpole.json"
+    start = time.perf_counter()
     result = search(steps=args.steps)
+    result["over_seeds"] = score_seeds(steps=args.steps, known=result["results"], known_seed=result["seed"])
+    result["reference"] = reference_returns()
+    result["seconds"] = round(time.perf_counter() - start, 1)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out} in {result['seconds']:.0f} s; now run `python -m course_lib manifest --force`")
     return 0

@@ -2,6 +2,7 @@
 
     python -m course_lib sweep grpo                  # recompute both (about 10 minutes on 2 cores)
     python -m course_lib sweep grpo --only sweep     # or only one of them; --jobs 1 for one process
+    python -m course_lib sweep grpo --only seeds     # the sweep's grid again on seeds 1 and 2 (summaries)
 
 Every run starts from the shipped SFT checkpoint and trains GRPO (``GRPOConfig``'s defaults
 otherwise) for the same number of steps with the **same number of completions per step**:
@@ -10,6 +11,10 @@ per step, not more compute. Each run keeps a frozen copy of the SFT model as the
 KL to it is measured even with β = 0 (where it is not penalised). Per step the cache keeps the
 share of zero-variance groups, the k3 KL to the reference, the entropy proxy and the mean reward;
 per evaluation the held-out greedy accuracy and format rate.
+
+A trend across settings needs more than one seed: ``run_seeds`` trains the whole grid again with
+``EXTRA_SEEDS`` and keeps, per (G, β) and seed, the final and best held-out accuracy, the last KL and
+the mean share of zero-variance groups (sweep.json's "over_seeds"; seed 0 is the sweep itself).
 
 The ablation (data/grpo/ablation.json) trains, for seeds 0, 1, 2, the source report's simplified
 "GRPO" (advantages normalised over the whole batch, loss −mean(log π · A) over every completion
@@ -30,7 +35,8 @@ import numpy as np
 from ..data import writable_dir
 from ..grpo.config import GRPOConfig
 from ..runs_cache import GRPO_ABLATION_FILE as ABLATION_FILE, GRPO_SWEEP_FILE as SWEEP_FILE, cached
-from ..runs_cache import find_grpo_run as find_run, rounded as _r
+from ..runs_cache import GRPO_SEED_SUMMARY, find_grpo_run as find_run, grpo_run_summary, rounded as _r
+from ..runs_cache import grpo_seed_values as seed_values  # noqa: F401  (08 reads the seeds through this name)
 
 SWEEP_G = (2, 4, 8, 16)
 SWEEP_BETA = (0.0, 0.04, 0.2)
@@ -38,6 +44,8 @@ COMPLETIONS_PER_STEP = 512  # prompts_per_step · G, the same for every run
 SWEEP_STEPS = 100
 SWEEP_EVAL_EVERY = 10
 SWEEP_SEED = 0
+EXTRA_SEEDS = (1, 2)  # with SWEEP_SEED, three seeds per (G, β) for "over_seeds"
+SEED_SUMMARY = GRPO_SEED_SUMMARY
 
 
 def sweep_config(group_size: int, beta: float, steps: int = SWEEP_STEPS, seed: int = SWEEP_SEED,
@@ -113,6 +121,28 @@ def run_sweep(group_sizes: Sequence[int] = SWEEP_G, betas: Sequence[float] = SWE
     return {"schema": "course_lib.grpo.sweep/1", "G": [int(g) for g in group_sizes], "beta": [float(b) for b in betas],
             "seed": seed, "settings": settings, "wall_seconds": round(time.perf_counter() - started, 1),
             "runs": runs}
+
+
+def _summary(run: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in grpo_run_summary(run).items()}
+
+
+def run_seeds(sweep: dict, seeds: Sequence[int] = EXTRA_SEEDS, jobs: int = 1, progress: bool = False) -> dict:
+    """The grid of ``sweep`` trained again with each of ``seeds``: {"seeds", "runs": {"G,beta": {seed: summary}}}.
+
+    Seed ``sweep["seed"]`` is read from ``sweep`` itself; the others are trained (``run_sweep``).
+    """
+    out = {"seeds": [int(sweep["seed"])] + [int(s) for s in seeds], "runs": {}}
+    for r in sweep["runs"]:
+        out["runs"].setdefault(f"{r['G']},{r['beta']:g}", {})[str(sweep["seed"])] = _summary(r)
+    st = sweep["settings"]
+    for seed in seeds:
+        again = run_sweep(sweep["G"], sweep["beta"], steps=st["steps"], seed=int(seed),
+                          completions_per_step=st["completions_per_step"], eval_every=st["eval_every"], jobs=jobs,
+                          progress=progress)
+        for r in again["runs"]:
+            out["runs"][f"{r['G']},{r['beta']:g}"][str(seed)] = _summary(r)
+    return out
 
 
 def load_sweep(recompute: bool = False, **kwargs) -> dict:
@@ -264,13 +294,20 @@ def main(argv: list[str] | None = None) -> int:
     """Rebuild data/grpo/sweep.json."""
     parser = argparse.ArgumentParser(prog="python -m course_lib sweep grpo", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (default 2)")
-    parser.add_argument("--only", choices=("sweep", "ablation"), default=None, help="rebuild only this file")
+    parser.add_argument("--only", choices=("sweep", "ablation", "seeds"), default=None,
+                        help="rebuild only this part (seeds: the sweep's grid on EXTRA_SEEDS, added to sweep.json)")
     args = parser.parse_args(argv)
     out = writable_dir("grpo")  # a clear error on a read-only course folder
     if args.only in (None, "sweep"):
         sweep = run_sweep(jobs=args.jobs, progress=True)
         (out / "sweep.json").write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
         print(f"wrote {out / 'sweep.json'} in {sweep['wall_seconds']:.0f} s")
+    if args.only in (None, "seeds"):
+        sweep = json.loads((out / "sweep.json").read_text())  # as written above (or shipped)
+        t = time.perf_counter()
+        sweep["over_seeds"] = run_seeds(sweep, jobs=args.jobs, progress=True)
+        (out / "sweep.json").write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
+        print(f"wrote {out / 'sweep.json'} with seeds {sweep['over_seeds']['seeds']} in {time.perf_counter() - t:.0f} s")
     if args.only in (None, "ablation"):
         ablation = run_ablation(jobs=args.jobs)
         for r in ablation["runs"]:

@@ -1,7 +1,7 @@
 """The cached runs of notebook 09 (pitfalls and fixes), in data/pitfalls/.
 
     python -m course_lib sweep pitfalls                 # everything (about 20 minutes on a busy 2-core machine)
-    python -m course_lib sweep pitfalls --only runs     # or one part: runs, samples, eureka
+    python -m course_lib sweep pitfalls --only runs     # or one part: runs, samples, eureka, seeds
 
 * runs.json: GRPO runs from the shipped SFT checkpoint. "grpo_long": notebook 08's defaults for
   ``LONG_STEPS`` steps (the RL model of the diversity and verification sections); the others
@@ -15,6 +15,11 @@
   "grpo_long" model, with the reward model's score of each (notebook 06's RM, when shipped):
   what pass@k, maj@k and best-of-n are computed from.
 * eureka.json: the Eureka-style search over reward functions (``course_lib.eureka``).
+* runs.json["seeds"]: the runs whose comparison the notebook reads as a trend (``SEED_RUNS``) again
+  with the training seeds ``EXTRA_SEEDS``, without the diversity curve: per run and seed the held-out
+  accuracy curve, the last pretraining-text loss, the mean clip fraction, the completions sampled and
+  the pass@k counts (with entropy and distinct answers). Seed 0 is the run above. ``--only seeds``
+  adds them to the existing runs.json, writing after every run, so a cut-off build keeps what it did.
 
 Runs are sequential, one thread each (never several trainings at once on a shared machine).
 """
@@ -46,6 +51,8 @@ PASS_PROBLEMS = 100  # held-out problems for pass@k (a fixed subset of tasks.eva
 PASS_N = 64  # samples per problem: pass@k for k up to 64
 PASS_TEMPERATURE = 1.0  # pass@k, maj@k and diversity are measured on the model's own distribution
 DIVERSITY_PROMPTS = 100  # held-out prompts for the diversity curve (G = 8 samples each)
+EXTRA_SEEDS = (1, 2)  # with seed 0, three seeds for every comparison read as a trend
+SEED_RUNS = ("grpo_long", "grpo", "ptx_0.1", "ptx_1", "ptx_10", "dynamic", "clip_0.2_mu4", "clip_0.28_mu4")
 
 
 def run_configs() -> dict[str, GRPOConfig]:
@@ -136,6 +143,11 @@ def _write(name: str, data: dict) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
+def _read_own(name: str) -> dict:
+    """A file this sweep wrote, read back as it is on disk (a build in progress is not in the manifest yet)."""
+    return json.loads((data_dir() / FILES[name]).read_text())
+
+
 def _rm_scorer():
     """Notebook 06's reward model as ``scorer(prompts, completions)``, or None when it is not shipped."""
     path = data_dir() / "rm" / "reward_model.pt"
@@ -176,6 +188,42 @@ def build_runs(names=None, with_samples: bool = False, log=print) -> dict:
     return out
 
 
+def _summary(rec: dict, pass_counts: dict) -> dict:
+    """What the notebook compares across seeds, from one run's record."""
+    return {"eval_step": rec["eval_step"], "eval_accuracy": rec["eval_accuracy"],
+            "eval_ptx_loss_end": rec["eval_ptx_loss"][-1], "clip_fraction_mean": round(float(np.mean(rec["clip_fraction"])), 4),
+            "completions_sampled": rec["completions_sampled"], "completions_cum": rec["completions_cum"],
+            "pass": pass_counts, "train_seconds": rec["train_seconds"]}
+
+
+def build_seeds(seeds=EXTRA_SEEDS, names=SEED_RUNS, log=print) -> dict:
+    """Train ``names`` again with each of ``seeds``; add them to runs.json under "seeds" after every run.
+
+    Returns runs.json's "seeds": {run name: {str(seed): summary}}, seed 0 taken from the run itself.
+    """
+    unknown = [n for n in names if n not in run_configs()]
+    if unknown:
+        raise ValueError(f"names must be runs of run_configs(), got unknown {unknown}")
+    data = {k: v for k, v in _read_own("runs").items() if k != "format_version"}
+    out = data.setdefault("seeds", {})
+    for name in names:
+        if name in data["runs"]:
+            out.setdefault(name, {})["0"] = _summary(data["runs"][name], data["runs"][name]["pass"])
+    problems = pass_problems()
+    for seed in seeds:  # one seed of every run before the next seed: a cut-off build keeps whole seeds first
+        for name in names:
+            if str(seed) in out.get(name, {}):
+                continue
+            t = time.perf_counter()
+            model, tok, rec = train_one(replace(run_configs()[name], seed=seed), diversity_every=None)
+            counts, _ = _pass_counts(model, tok, problems)
+            out.setdefault(name, {})[str(seed)] = _summary(rec, counts)
+            _write("runs", data)
+            log(f"{name} seed {seed}: held-out accuracy {rec['eval_accuracy'][0]} -> {rec['eval_accuracy'][-1]}, "
+                f"{time.perf_counter() - t:.0f} s")
+    return out
+
+
 def build_samples(rl=None, rl_accuracy=None, log=print) -> dict:
     """PASS_N answers per problem from the SFT model and the RL model (the "grpo_long" run; trained
     here unless given), each scored by the reward model; writes samples.json and returns it."""
@@ -204,17 +252,19 @@ def build_samples(rl=None, rl_accuracy=None, log=print) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_lib sweep pitfalls", description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", choices=("runs", "samples", "eureka"), action="append",
+    p.add_argument("--only", choices=("runs", "samples", "eureka", "seeds"), action="append",
                    help="rebuild only this part (may be repeated)")
     p.add_argument("--runs", nargs="*", help="with --only runs: only these run names (for a quick look; "
                    "the file then holds only them)")
     args = p.parse_args(argv)
-    parts = args.only or ["runs", "samples", "eureka"]
+    parts = args.only or ["runs", "samples", "eureka", "seeds"]
     t = time.perf_counter()
     if "runs" in parts:
         build_runs(args.runs, with_samples="samples" in parts)
     elif "samples" in parts:
         build_samples()
+    if "seeds" in parts:
+        build_seeds(names=args.runs or SEED_RUNS)
     if "eureka" in parts:
         from ..eureka import build as build_eureka
 

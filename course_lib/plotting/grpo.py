@@ -174,22 +174,34 @@ def sweep_figure(sweep: Mapping, G: int, beta: float):
 
 
 def sweep_grid(sweep: Mapping):
-    """Heat maps over G × β of the final held-out accuracy and the final KL to the reference."""
-    from ..runs_cache import find_grpo_run as find_run
+    """Heat maps over G × β of the final held-out accuracy and the final KL to the reference.
+
+    When the sweep holds "over_seeds" (``grpo_sweep.run_seeds``) the accuracy map shows the mean over
+    the seeds, each cell with its standard deviation and number of seeds; otherwise the one seed's run.
+    """
+    from ..runs_cache import find_grpo_run as find_run, grpo_seed_values as seed_values
 
     if not isinstance(sweep, Mapping) or "runs" not in sweep:
         raise ValueError("sweep must be the dict returned by load_sweep()")
     sizes = sorted({r["G"] for r in sweep["runs"]})
     betas = sorted({r["beta"] for r in sweep["runs"]})
-    fig, axes = new_figure(ncols=2, width=10.0, height=3.4)
+    over = bool(sweep.get("over_seeds"))
+    fig, axes = new_figure(ncols=2, width=10.0, height=3.6)
     with house_style():
         for ax, (key, title, fmt, cmap) in zip(axes, (("eval_accuracy", "final held-out accuracy", "{:.1%}", "Blues"),
                                                        ("kl", "final KL to the reference", "{:.3f}", "Oranges"))):
             grid = np.full((len(betas), len(sizes)), np.nan)
+            note = [["" for _ in sizes] for _ in betas]
             for i, b in enumerate(betas):
                 for j, g in enumerate(sizes):
                     try:
-                        grid[i, j] = find_run(sweep, g, b)[key][-1]
+                        if key == "eval_accuracy" and over:
+                            vals = seed_values(sweep, g, b)
+                            grid[i, j] = float(np.mean(vals))
+                            if len(vals) > 1:
+                                note[i][j] = f"\n±{100 * np.std(vals, ddof=1):.1f} ({len(vals)} seeds)"
+                        else:
+                            grid[i, j] = find_run(sweep, g, b)[key][-1]
                     except ValueError:
                         pass
             ax.imshow(grid, cmap=cmap, aspect="auto")
@@ -199,13 +211,14 @@ def sweep_grid(sweep: Mapping):
                 for j in range(len(sizes)):
                     if np.isfinite(grid[i, j]):
                         dark = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.55  # white text on dark cells
-                        ax.text(j, i, fmt.format(grid[i, j]), ha="center", va="center", fontsize=9,
-                                color="white" if dark else "black")
+                        ax.text(j, i, fmt.format(grid[i, j]) + note[i][j], ha="center", va="center",
+                                fontsize=8 if note[i][j] else 9, color="white" if dark else "black")
             ax.set_xticks(range(len(sizes)))
             ax.set_xticklabels([f"G={g}" for g in sizes])
             ax.set_yticks(range(len(betas)))
             ax.set_yticklabels([f"β={b:g}" for b in betas])
-            ax.set_title(title, fontsize=10)
+            ax.set_title(title + (" (mean ± std over seeds)" if key == "eval_accuracy" and over else
+                                  f" (seed {sweep.get('seed', 0)})"), fontsize=10)
     steps = sweep.get("settings", {}).get("steps", "?")
     return finish(fig, f"The sweep after {steps} steps")
 
@@ -214,12 +227,16 @@ def compute_comparison(results: Mapping[str, Mapping[str, float]]):
     """Held-out greedy accuracy of several ways to spend training, with their wall-clock.
 
     Args:
-        results: name -> {"accuracy": float in [0, 1], "seconds": float (training time; may be 0)}.
+        results: name -> {"accuracy": float in [0, 1], "seconds": float (training time; may be 0),
+            optionally "n": how many problems it was measured on}. With "n" each bar carries its 95 %
+            Wilson interval (``course_lib.stats.accuracy_interval``).
     """
+    from ..stats import accuracy_interval
+
     if not isinstance(results, Mapping) or not results:
         raise ValueError("results must be a non-empty dict name -> {'accuracy', 'seconds'}")
     names = list(results)
-    acc, secs = [], []
+    acc, secs, err = [], [], []
     for n in names:
         r = results[n]
         if not isinstance(r, Mapping) or "accuracy" not in r:
@@ -229,16 +246,24 @@ def compute_comparison(results: Mapping[str, Mapping[str, float]]):
             raise ValueError(f"results[{n!r}]['accuracy'] must be in [0, 1], got {a!r}")
         acc.append(a)
         secs.append(float(r.get("seconds", 0.0)))
+        if r.get("n"):
+            iv = accuracy_interval(round(a * int(r["n"])), int(r["n"]))
+            err.append((a - iv.low, iv.high - a))
+        else:
+            err.append((0.0, 0.0))
     fig, ax = new_figure(width=8.0, height=0.55 * len(names) + 1.2)
     with house_style():
         y = np.arange(len(names))[::-1]
-        ax.barh(y, acc, color=[PALETTE[i % len(PALETTE)] for i in range(len(names))])
-        for yi, a, s in zip(y, acc, secs):
-            ax.text(min(a, 1.0) + 0.01, yi, f"{a:.1%}" + (f"  ({s:.0f} s)" if s > 0 else ""), va="center", fontsize=9)
+        ax.barh(y, acc, color=[PALETTE[i % len(PALETTE)] for i in range(len(names))],
+                xerr=np.array(err).T if any(e != (0.0, 0.0) for e in err) else None, capsize=3, ecolor="0.25")
+        for yi, a, s, e in zip(y, acc, secs, err):
+            ax.text(min(a + e[1], 1.0) + 0.01, yi, f"{a:.1%}" + (f"  ({s:.0f} s)" if s > 0 else ""), va="center",
+                    fontsize=9)
         ax.set_yticks(y)
         ax.set_yticklabels(names)
         ax.set_xlim(0, 1.18)
-        ax.set_xlabel("held-out greedy accuracy (training wall-clock in brackets)")
+        ax.set_xlabel("held-out greedy accuracy, 95 % interval (training wall-clock in brackets)"
+                      if any(e != (0.0, 0.0) for e in err) else "held-out greedy accuracy (training wall-clock in brackets)")
     return finish(fig, "The same number of updates spent on RL or on more SFT")
 
 

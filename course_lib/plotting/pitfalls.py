@@ -23,6 +23,27 @@ def _run(cache: Mapping, name: str) -> Mapping:
     return runs[name]
 
 
+def _seed_runs(cache: Mapping, name: str) -> list[Mapping]:
+    """The summaries of run ``name`` on every cached seed (runs.json's "seeds"); [] without them."""
+    return [v for _, v in sorted(cache.get("seeds", {}).get(name, {}).items(), key=lambda kv: int(kv[0]))]
+
+
+def _seed_band(ax, cache: Mapping, name: str, color, x_of=None) -> int:
+    """Shade the range (min to max) of the held-out accuracy curve over the cached seeds of ``name``.
+
+    ``x_of(summary)`` gives the x of each evaluation (default: its step). Returns how many seeds were drawn.
+    """
+    seeds = _seed_runs(cache, name)
+    if len(seeds) < 2:
+        return len(seeds)
+    xs = [list(x_of(v)) if x_of else list(v["eval_step"]) for v in seeds]
+    m = min(len(x) for x in xs)
+    ys = np.array([v["eval_accuracy"][:m] for v in seeds], dtype=float)
+    x = np.mean([x[:m] for x in xs], axis=0)
+    ax.fill_between(x, ys.min(0), ys.max(0), color=color, alpha=0.18, linewidth=0)
+    return len(seeds)
+
+
 def _pass_curve(counts: Sequence[int], n: int, ks: Sequence[int]) -> list[float]:
     from ..pitfalls import pass_at_k_curve
 
@@ -44,15 +65,20 @@ def diversity_figure(cache: Mapping, run: str = "grpo_long"):
         axes[0].plot(d["step"], d["entropy"], marker="o", color=PALETTE[0])
         axes[0].set_xlabel("GRPO step")
         axes[0].set_ylabel("token entropy (nats, T = 1)")
-        axes[0].set_title("entropy of the samples")
+        axes[0].set_title("entropy of the samples (seed 0)")
         axes[1].plot(d["step"], d["distinct"], marker="o", color=PALETTE[1])
         axes[1].set_xlabel("GRPO step")
         axes[1].set_ylabel(f"distinct answers among G = {r['config']['group_size']}")
-        axes[1].set_title("distinct answers per prompt")
+        axes[1].set_title("distinct answers per prompt (seed 0)")
         sft = _pass_curve(cache["sft"]["correct_counts"], n, ks)
         rl = _pass_curve(r["pass"]["correct_counts"], n, ks)
         axes[2].plot(ks, sft, marker="o", label="SFT", color=PALETTE[3])
-        axes[2].plot(ks, rl, marker="s", label=f"GRPO ({r['config']['steps']} steps)", color=PALETTE[0])
+        seeds = _seed_runs(cache, run)
+        if len(seeds) > 1:
+            curves = np.array([_pass_curve(v["pass"]["correct_counts"], n, ks) for v in seeds])
+            axes[2].fill_between(ks, curves.min(0), curves.max(0), color=PALETTE[0], alpha=0.2, linewidth=0,
+                                 label=f"GRPO, range over {len(seeds)} seeds")
+        axes[2].plot(ks, rl, marker="s", label=f"GRPO ({r['config']['steps']} steps, seed 0)", color=PALETTE[0])
         axes[2].set_xscale("log", base=2)
         axes[2].set_xticks(ks)
         axes[2].set_xticklabels([str(k) for k in ks])
@@ -65,7 +91,11 @@ def diversity_figure(cache: Mapping, run: str = "grpo_long"):
 
 
 def ptx_figure(cache: Mapping, coef: float = 0.0):
-    """PPO-ptx runs: held-out accuracy, loss on pretraining text, pass@k and entropy; ``coef`` highlighted."""
+    """PPO-ptx runs: held-out accuracy, loss on pretraining text, pass@k and entropy; ``coef`` highlighted.
+
+    The curves are seed 0's; the accuracy panel shades the chosen coefficient's range over the cached seeds.
+    ``coef`` is ``GRPOConfig.ptx_coef`` (InstructGPT's γ; the course keeps γ for the discount).
+    """
     coef = check_finite_number("coef", coef, low=0.0)
     runs = _runs(cache)
     by_coef = {}
@@ -81,8 +111,13 @@ def ptx_figure(cache: Mapping, coef: float = 0.0):
         for i, (g, r) in enumerate(sorted(by_coef.items())):
             on = g == coef
             style = dict(color=PALETTE[i % len(PALETTE)], alpha=1.0 if on else 0.3, linewidth=2.4 if on else 1.2,
-                         label=f"γ = {g:g}")
+                         label=f"ptx_coef = {g:g}")
             axes[0].plot(r["eval_step"], r["eval_accuracy"], **style)
+            if on:
+                name = next(k for k, v in runs.items() if v is r)
+                drawn = _seed_band(axes[0], cache, name, style["color"])
+                if drawn > 1:
+                    axes[0].set_title(f"shaded: range over {drawn} seeds", fontsize=9)
             axes[1].plot(r["eval_step"], r["eval_ptx_loss"], **style)
             axes[2].plot(ks, _pass_curve(r["pass"]["correct_counts"], n, ks), marker="o" if on else None, **style)
             axes[3].plot(r["diversity"]["step"], r["diversity"]["entropy"], **style)
@@ -98,7 +133,7 @@ def ptx_figure(cache: Mapping, coef: float = 0.0):
             ax.set_xlabel("GRPO step")
         axes[0].legend(fontsize=8)
     r = by_coef[coef]
-    return finish(fig, f"PPO-ptx with γ = {coef:g}: accuracy {r['eval_accuracy'][-1]:.1%}, "
+    return finish(fig, f"PPO-ptx with ptx_coef = {coef:g} (seed 0): accuracy {r['eval_accuracy'][-1]:.1%}, "
                        f"pretraining-text loss {r['eval_ptx_loss'][-1]:.3f}")
 
 
@@ -140,9 +175,12 @@ def clip_higher_figure(cache: Mapping, runs: Sequence[str] = ("clip_0.2_mu4", "c
             axes[0].plot(r["diversity"]["step"], r["diversity"]["entropy"], marker="o", label=lab, color=PALETTE[i])
             axes[1].plot(r["step"], _smooth(r["clip_fraction"]), label=lab, color=PALETTE[i])
             axes[2].plot(r["eval_step"], r["eval_accuracy"], marker="o", label=lab, color=PALETTE[i])
-        axes[0].set_ylabel("token entropy (T = 1)")
-        axes[1].set_ylabel("share of tokens clipped (smoothed)")
+            drawn = _seed_band(axes[2], cache, name, PALETTE[i])
+        axes[0].set_ylabel("token entropy (T = 1, seed 0)")
+        axes[1].set_ylabel("share of tokens clipped (smoothed, seed 0)")
         axes[2].set_ylabel("held-out accuracy (greedy)")
+        if drawn > 1:
+            axes[2].set_title(f"lines: seed 0; shaded: range over {drawn} seeds", fontsize=9)
         for ax in axes:
             ax.set_xlabel("GRPO step")
         axes[0].legend(fontsize=8)
@@ -165,8 +203,12 @@ def dynamic_sampling_figure(cache: Mapping, runs: Sequence[str] = ("grpo", "dyna
             axes[0].plot(r["step"], _smooth(r["zero_variance_frac"]), label=lab, color=PALETTE[i])
             cum = [0] + list(r["completions_cum"])
             axes[1].plot([cum[s] for s in r["eval_step"]], r["eval_accuracy"], marker="o", label=lab, color=PALETTE[i])
+            drawn = _seed_band(axes[1], cache, name, PALETTE[i],
+                               x_of=lambda v: [([0] + list(v["completions_cum"]))[st] for st in v["eval_step"]])
+        if drawn > 1:
+            axes[1].set_title(f"lines: seed 0; shaded: range over {drawn} seeds", fontsize=9)
         axes[0].set_xlabel("GRPO step")
-        axes[0].set_ylabel("share of groups with zero variance")
+        axes[0].set_ylabel("share of groups with zero variance (seed 0)")
         axes[1].set_xlabel("completions sampled")
         axes[1].set_ylabel("held-out accuracy (greedy)")
         axes[1].legend(fontsize=8)
@@ -187,12 +229,16 @@ def length_drift_figure(cache: Mapping, runs: Sequence[str] = ("grpo", "dr_grpo"
     return finish(fig, "Completion length during training")
 
 
-def verification_figure(curves: Mapping[str, Mapping[str, Sequence[float]]]):
+def verification_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], n_problems: int | None = None):
     """Accuracy against k: pass@k, maj@k, best-of-n by verifier and by reward model, per model.
 
     Args:
         curves: {model name: ``pitfalls.verification_curves(...)``}.
+        n_problems: how many problems the curves average over; when given, maj@k and best-of-n by the
+            reward model carry the 95 % Wilson interval of an accuracy on that many problems (shaded).
     """
+    from ..stats import accuracy_interval
+
     if not curves:
         raise ValueError("curves must hold at least one model")
     fig, axes = new_figure(ncols=len(curves), width=5.5 * len(curves), height=3.8)
@@ -205,13 +251,17 @@ def verification_figure(curves: Mapping[str, Mapping[str, Sequence[float]]]):
                 if key in c:
                     ax.plot(c["k"], c[key], marker="o", label=names[key], color=PALETTE[i],
                             linestyle="--" if key == "pass@k" else "-")
+                    if n_problems and key in ("maj@k", "best_of_n_rm"):
+                        ivs = [accuracy_interval(round(v * n_problems), n_problems) for v in c[key]]
+                        ax.fill_between(c["k"], [iv.low for iv in ivs], [iv.high for iv in ivs], color=PALETTE[i],
+                                        alpha=0.15, linewidth=0)
             ax.set_xscale("log", base=2)
             ax.set_xticks(c["k"])
             ax.set_xticklabels([str(k) for k in c["k"]])
             ax.set_xlabel("k (samples per problem)")
             ax.set_ylabel("accuracy")
             ax.set_ylim(0, 1.02)
-            ax.set_title(model)
+            ax.set_title(model + (f" (shaded: 95 % interval, {n_problems} problems)" if n_problems else ""), fontsize=9)
         axes[0].legend(fontsize=8)
     return finish(fig, "Verification at inference time: turning k samples into one answer")
 
@@ -242,26 +292,61 @@ def eureka_figure(search: Mapping):
     return finish(fig, f"Eureka-style search: best '{search['best']}'")
 
 
-def eureka_cartpole_figure(search: Mapping):
-    """CartPole: the true return of PPO trained with each candidate reward, and true against shaped return."""
+def eureka_cartpole_figure(search: Mapping, reference: Mapping | None = None):
+    """CartPole: the true return of PPO trained with each candidate reward, true against shaped return,
+    and (when the search holds them) the seed candidates over several training seeds with their range.
+
+    ``reference`` (or the search's own "reference"): the mean true return of a uniformly random policy
+    and of one that always pushes the same way (``eureka_cartpole.reference_returns``), drawn as lines.
+    """
     results = search.get("results") if isinstance(search, Mapping) else None
     if not results:
         raise ValueError("search must hold at least one scored candidate under 'results'")
-    fig, axes = new_figure(ncols=2, width=13.0, height=4.2)
+    reference = reference if reference is not None else search.get("reference")
+    over = search.get("over_seeds")
+    fig, axes = new_figure(ncols=3 if over else 2, width=16.0 if over else 13.0, height=4.4)
+
+    def ref_lines(ax, horizontal=True):
+        if not reference:
+            return
+        for key, label, style in (("random", "uniformly random policy", "-."), ("one_way", "always push left", ":")):
+            (ax.axhline if horizontal else ax.axvline)(reference[key]["mean"], color="0.45", linestyle=style,
+                                                       linewidth=1, label=f"{label} ({reference[key]['mean']:.1f})")
+
     with house_style():
         for i, r in enumerate(results):
             style = "-" if not r.get("parent") else "--"
             axes[0].plot(r["eval_steps"], r["true_return"], style, color=PALETTE[i % len(PALETTE)],
                          label=r["name"] + (" (mutation)" if r.get("parent") else ""))
         axes[0].axhline(475, color="0.4", linestyle=":", linewidth=1, label="solved (475)")
+        ref_lines(axes[0])
         axes[0].set_xlabel("environment steps")
         axes[0].set_ylabel("true return (greedy, unmodified CartPole)")
-        axes[0].legend(fontsize=7, ncol=2)
+        axes[0].set_title(f"one search, seed {search.get('seed', 0)}", fontsize=9)
+        axes[0].legend(fontsize=6, ncol=2, loc="center right")
         x = [r["shaped_return"] for r in results]
         y = [r["auc"] for r in results]
         axes[1].scatter(x, y, color=[PALETTE[i % len(PALETTE)] for i in range(len(results))])
         for r, xi, yi in zip(results, x, y):
             axes[1].annotate(r["name"], (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ref_lines(axes[1])
         axes[1].set_xlabel("shaped return per training episode (what the candidate rewards)")
         axes[1].set_ylabel("mean true return over the evaluations")
+        if reference:
+            axes[1].legend(fontsize=7, loc="center right")
+        if over:
+            names = list(over["scores"])
+            for j, name in enumerate(names):
+                vals = np.asarray(over["scores"][name]["auc"], dtype=float)
+                axes[2].errorbar([vals.mean()], [j], xerr=[[vals.mean() - vals.min()], [vals.max() - vals.mean()]],
+                                 fmt="o", color=PALETTE[j % len(PALETTE)], capsize=4)
+                axes[2].scatter(vals, [j] * len(vals), color=PALETTE[j % len(PALETTE)], s=12, alpha=0.5)
+            ref_lines(axes[2], horizontal=False)
+            axes[2].set_yticks(range(len(names)))
+            axes[2].set_yticklabels(names, fontsize=8)
+            axes[2].invert_yaxis()
+            axes[2].set_xlabel("mean true return over the evaluations")
+            axes[2].set_title(f"seed candidates on {len(over['seeds'])} seeds: mean, range, each seed", fontsize=9)
+            if reference:
+                axes[2].legend(fontsize=7, loc="lower right")
     return finish(fig, "Eureka-style search on CartPole: the true return decides, not the shaped one")

@@ -1,4 +1,4 @@
-"""Slider of notebook 09 (pitfalls and fixes): PPO-ptx's mix weight γ over the cached runs."""
+"""Slider of notebook 09 (pitfalls and fixes): PPO-ptx's coefficient ``ptx_coef`` over the cached runs."""
 from __future__ import annotations
 
 from ..core import check_finite_number
@@ -7,11 +7,11 @@ from . import interactive_figure
 
 
 def ptx_slider(cache: dict | None = None, coef: float = 0.0):
-    """Choose the PPO-ptx weight γ among the cached runs; redraws ``plotting.pitfalls.ptx_figure``.
+    """Choose PPO-ptx's ``ptx_coef`` (InstructGPT's γ) among the cached runs; redraws ``plotting.pitfalls.ptx_figure``.
 
     Args:
         cache: ``pitfalls.load_cached("runs")`` (loaded when None).
-        coef: the γ shown first (the nearest cached value).
+        coef: the ``ptx_coef`` shown first (the nearest cached value).
     """
     import ipywidgets as widgets
 
@@ -26,6 +26,6 @@ def ptx_slider(cache: dict | None = None, coef: float = 0.0):
     if len(coefs) < 2:
         raise ValueError(f"the cache holds {len(coefs)} PPO-ptx weights; the slider needs at least two")
     start = min(coefs, key=lambda v: abs(v - coef))
-    control = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in coefs], value=start, description="γ",
+    control = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in coefs], value=start, description="ptx_coef",
                                       continuous_update=False)
     return interactive_figure(lambda coef: ptx_figure(cache, coef), coef=control)
