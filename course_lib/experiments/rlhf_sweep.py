@@ -164,8 +164,8 @@ def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SE
                 f"{run['eval_sampled_reward'][-1]:+.2f}; KL {run['eval_kl'][-1]:.2f}; {run['train_seconds']:.0f} s "
                 f"({time.perf_counter() - started:.0f} s so far)")
     cfg = sweep_config(betas[0], steps, seed, eval_every)
-    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "epochs", "minibatch_size",
-                                             "prompts_per_step", "samples_per_prompt", "eps", "lam", "gamma",
+    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "n_epochs", "minibatch_size",
+                                             "prompts_per_step", "samples_per_prompt", "clip_eps", "lam", "gamma",
                                              "eval_every")}
     sweep = {"schema": "course_lib.rlhf.sweep/1", "betas": [float(b) for b in betas],
              "shipped_betas": [float(b) for b in shipped_betas], "seed": seed, "settings": settings,
