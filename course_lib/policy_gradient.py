@@ -251,8 +251,8 @@ def reinforce(config: REINFORCEConfig = REINFORCEConfig(), *, run: RunOptions | 
 
     Args:
         config: the hyperparameters.
-        run: the run contract's options (``course_lib.runs.RunOptions``): its seed overrides the
-            config's, threads sets torch's threads (without ``run`` they are left as they are),
+        run: the run contract's options (``course_lib.runs.RunOptions``): threads sets torch's
+            threads (without ``run`` they are left as they are),
             progress shows a bar over iterations, training stops after the iteration that
             exceeds max_seconds, and log receives each iteration's record.
 

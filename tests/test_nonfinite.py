@@ -74,7 +74,7 @@ def test_grpo_loss_refuses_non_finite_real_tokens_and_ignores_padding():
     adv = torch.tensor([1.0, -1.0])
     loss, stats = grpo_loss(logp, old, ref, adv, mask, cfg)
     (g,) = torch.autograd.grad(loss, logp)
-    assert math.isfinite(float(loss)) and all(math.isfinite(v) for v in stats.values())
+    assert math.isfinite(float(loss.detach())) and all(math.isfinite(v) for v in stats.values())
     assert torch.isfinite(g).all() and (g[~mask.bool()] == 0).all()
     bad = logp.detach().clone()
     bad[0, 1] = NAN  # a real token

@@ -139,10 +139,10 @@ def test_dpo_loss_is_bradley_terry_on_the_scaled_log_ratio():
 
 
 @pytest.mark.parametrize("field,value", [
-    ("beta", -0.01), ("gamma", 1.5), ("lam", -0.1), ("eps", 0.0), ("eps", 1.0), ("value_clip", 0.0),
-    ("lr", 0.0), ("value_lr", -1.0), ("prompts_per_step", 0), ("samples_per_prompt", 1.5), ("epochs", 0),
+    ("beta", -0.01), ("gamma", 1.5), ("lam", -0.1), ("clip_eps", 0.0), ("clip_eps", 1.0), ("value_clip", 0.0),
+    ("lr", 0.0), ("value_lr", -1.0), ("prompts_per_step", 0), ("samples_per_prompt", 1.5), ("n_epochs", 0),
     ("minibatch_size", True), ("max_completion_length", 0), ("temperature", 0.0), ("max_grad_norm", 0.0),
-    ("value_init", "critic"), ("steps", 0), ("eval_every", -1), ("seed", -1), ("whiten_advantages", 1),
+    ("value_init", "critic"), ("steps", 0), ("eval_every", -1), ("seed", -1), ("normalize_advantages", 1),
     ("beta", float("inf")),
 ])
 def test_rlhf_config_rejects_out_of_range_values_naming_the_field(field, value):

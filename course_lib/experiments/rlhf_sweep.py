@@ -166,8 +166,8 @@ def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SE
     others = [s for s in seeds if s != seed]
     runs += _strong_runs(strong, betas, [seed, *others], steps, eval_every, log, started)
     cfg = sweep_config(betas[0], steps, seed, eval_every)
-    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "epochs", "minibatch_size",
-                                             "prompts_per_step", "samples_per_prompt", "eps", "lam", "gamma",
+    settings = {k: getattr(cfg, k) for k in ("steps", "lr", "value_lr", "temperature", "n_epochs", "minibatch_size",
+                                             "prompts_per_step", "samples_per_prompt", "clip_eps", "lam", "gamma",
                                              "eval_every")}
     sweep = {"schema": "course_lib.rlhf.sweep/1", "betas": [float(b) for b in betas],
              "shipped_betas": [float(b) for b in shipped_betas], "seed": seed,

@@ -25,8 +25,9 @@ class RLHFConfig:
     """γ of GAE over tokens: 1, no discount (InstructGPT, arXiv 2203.02155, App. C.4); in [0, 1]."""
     lam: float = 0.95
     """λ of GAE over tokens (0.9–1; Stiennon et al. 2020, arXiv 2009.01325: 0.95)."""
-    eps: float = 0.2
-    """Ratio clip range ε of the surrogate (Schulman et al. 2017 use 0.1-0.3)."""
+    clip_eps: float = 0.2
+    """Ratio clip range ε of the surrogate (0.1–0.3, Schulman et al. 2017); the ε of PPOConfig.clip_eps and
+    GRPOConfig.eps_low/eps_high."""
     value_clip: float = 0.2
     """The new value may move at most this far from the old one before its loss is clipped (0.1–0.5; 0.2 in TRL
     and in OpenAI baselines' ppo2, whose clipped value loss this is; the PPO paper's Eq. 9 is unclipped)."""
@@ -38,11 +39,11 @@ class RLHFConfig:
     """Distinct prompts sampled per step (64–512 here)."""
     samples_per_prompt: int = 2
     """Completions per prompt; the batch holds prompts_per_step · samples_per_prompt."""
-    epochs: int = 2
+    n_epochs: int = 2
     """Passes of PPO updates over each batch of rollouts (1–4; InstructGPT and TRL use a few)."""
     minibatch_size: int = 256
     """Completions per gradient step; the batch is shuffled each epoch (64–512)."""
-    whiten_advantages: bool = True
+    normalize_advantages: bool = True
     """(A − mean) / std over the real tokens of the whole batch, once per step (as TRL's whiten); almost always on."""
     max_completion_length: int = 4
     """Tokens sampled per completion at most (3 digits and <eos>)."""
@@ -66,13 +67,13 @@ class RLHFConfig:
         put("beta", check_finite_number("beta", self.beta, low=0.0))
         put("gamma", check_finite_number("gamma", self.gamma, low=0.0, high=1.0))
         put("lam", check_finite_number("lam", self.lam, low=0.0, high=1.0))
-        put("eps", check_finite_number("eps", self.eps, low=0.0, high=1.0, low_open=True, high_open=True))
+        put("clip_eps", check_finite_number("clip_eps", self.clip_eps, low=0.0, high=1.0, low_open=True, high_open=True))
         for name in ("value_clip", "lr", "value_lr", "temperature", "max_grad_norm"):
             put(name, check_finite_number(name, getattr(self, name), low=0.0, low_open=True))
-        for name in ("prompts_per_step", "samples_per_prompt", "epochs", "minibatch_size", "max_completion_length",
+        for name in ("prompts_per_step", "samples_per_prompt", "n_epochs", "minibatch_size", "max_completion_length",
                      "steps", "eval_every"):
             put(name, check_positive_int(name, getattr(self, name)))
-        put("whiten_advantages", check_bool("whiten_advantages", self.whiten_advantages))
+        put("normalize_advantages", check_bool("normalize_advantages", self.normalize_advantages))
         put("value_init", check_choice("value_init", self.value_init, VALUE_INITS))
         put("seed", check_nonnegative_int("seed", self.seed))
 

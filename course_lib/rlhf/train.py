@@ -203,7 +203,7 @@ class RLHFState:
                 values_old = completion_values(vm, batch)
                 rewards = kl_penalized_rewards(logp_old, logp_ref, batch.rewards, mask, cfg.beta)
                 adv, returns = token_gae(rewards, values_old, mask, cfg.gamma, cfg.lam)
-                if cfg.whiten_advantages:
+                if cfg.normalize_advantages:
                     adv = masked_whiten(adv, mask)  # over the real tokens of the whole batch
 
         # 3. epochs of minibatch updates of the policy (clipped surrogate) and the value model
@@ -214,14 +214,14 @@ class RLHFState:
             v_losses, clip_fracs = [], []
             policy.train()
             vm.train()
-            for _ in range(cfg.epochs):
+            for _ in range(cfg.n_epochs):
                 order = torch.as_tensor(rng.permutation(B), device=dev)
                 for idx in order.split(cfg.minibatch_size):
                     m = mask[idx]
                     logp = token_logprobs(policy, tokens[idx], full_mask[idx], key_valid[idx],
                                           batch.temperature)[:, P:]  # (b, N), with gradients
                     ratio = torch.exp(torch.where(m, logp - logp_old[idx], torch.zeros_like(logp)))
-                    pg_loss = clipped_surrogate(ratio, adv[idx], cfg.eps, mask=m, aggregation="token_mean")
+                    pg_loss = clipped_surrogate(ratio, adv[idx], cfg.clip_eps, mask=m, aggregation="token_mean")
                     self.opt_policy.zero_grad(set_to_none=True)
                     pg_loss.backward()
                     torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
@@ -234,7 +234,7 @@ class RLHFState:
                     torch.nn.utils.clip_grad_norm_(vm.parameters(), cfg.max_grad_norm)
                     self.opt_value.step()
                     with torch.no_grad():  # tokens whose gradient the clip stopped
-                        clip_fracs.append(float(clipped_fraction(ratio, adv[idx], cfg.eps, mask=m)))
+                        clip_fracs.append(float(clipped_fraction(ratio, adv[idx], cfg.clip_eps, mask=m)))
                     v_losses.append(float(v_loss.detach()))
             policy.eval()
             vm.eval()
