@@ -6,7 +6,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import PALETTE, finish, house_style, new_figure, smooth
+from ..core import check_finite_number
+from . import PALETTE, finish, house_style, legend_below, new_figure, smooth
 
 
 def weighted_rewards_figure(answers: Sequence[str], r_acc: Sequence[float], r_fmt: Sequence[float],
@@ -152,29 +153,37 @@ def score_curve_figure(values: Sequence[int], scores: Sequence[float], answer: i
     return finish(fig, f"Scores of every answer to {prompt}")
 
 
-def length_bias_figure(by_distance: Mapping[int, float], annotator_bonus: float | None = None):
+def length_bias_figure(by_distance: Mapping[int, float], annotator_bonus: float | None = None,
+                       overall: float | None = None):
     """Mean score gap r(longer) − r(shorter) per extra digit, between answers equally far from the truth.
 
     Args:
         by_distance: distance k -> mean gap (from ``reward_model.length_bias``).
         annotator_bonus: the annotators' length bonus (the gap their utility gives), a dashed line.
+        overall: the mean gap over all pairs (``length_bias``'s "score_gap", the number the notebook
+            prints), a dotted line; without it the dotted line is the plain mean of the bars, which
+            weighs every distance alike and so differs a little.
     """
     if not by_distance:
         raise ValueError("by_distance must be a non-empty dict distance -> mean score gap")
     k = np.array(sorted(by_distance), float)
     g = np.array([by_distance[int(x)] if int(x) in by_distance else by_distance[x] for x in sorted(by_distance)], float)
-    fig, ax = new_figure(width=7.0, height=3.3)
+    if overall is None:
+        mean, mean_label = float(np.mean(g)), f"mean of the bars {np.mean(g):+.2f}"
+    else:
+        mean = check_finite_number("overall", overall)
+        mean_label = f"mean over all pairs {mean:+.2f}"
+    fig, ax = new_figure(width=7.0, height=3.5)
     with house_style():
-        ax.bar(k, g, color=PALETTE[0], label="reward model")
+        ax.bar(k, g, color=PALETTE[0], label="reward model, mean per distance")
         ax.axhline(0, color="0.3", linewidth=0.8)
-        ax.axhline(float(np.mean(g)), color=PALETTE[0], linestyle=":", linewidth=1.2,
-                   label=f"mean over distances {np.mean(g):+.2f}")
+        ax.axhline(mean, color=PALETTE[0], linestyle=":", linewidth=1.2, label=mean_label)
         if annotator_bonus is not None:
             ax.axhline(annotator_bonus, color=PALETTE[3], linestyle="--", linewidth=1.2,
                        label=f"annotators' bias {annotator_bonus:+.2f}")
         ax.set_xlabel("distance of both answers from the truth")
         ax.set_ylabel("r(longer) − r(shorter) per digit")
-        ax.legend(fontsize=8)
+        legend_below(fig, ax)  # below the axes: the bars reach every height
     return finish(fig, "The length bias, between equally wrong answers")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import matplotlib as mpl
 import numpy as np
 
 from ..core import check_finite_number
@@ -121,6 +122,25 @@ def hacking_figure(run: Mapping, ax=None, highlight: bool = True, label: str | N
     return finish(fig, title) if own else fig
 
 
+def _spread_end_labels(axes, gap_pt: float = 8.5) -> None:
+    """Move the labels written at the ends of the faded curves apart vertically (and keep them inside
+    the axes): runs that end close together would otherwise print their β values over each other."""
+    labels = [t for a in axes for t in a.texts if isinstance(t, mpl.text.Annotation)]
+    if not labels:
+        return
+    ax = axes[0]
+    right = max(t.xy[0] for t in labels)
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(lo, max(hi, right + 0.14 * (right - lo)))  # room for the text after the last point
+    to_pt = 72.0 / ax.figure.dpi
+    placed: list[float] = []
+    for t in sorted(labels, key=lambda t: t.axes.transData.transform(t.xy)[1]):
+        y = t.axes.transData.transform(t.xy)[1] * to_pt
+        target = max([y] + [p + gap_pt for p in placed if p > y - gap_pt])
+        t.xyann = (t.xyann[0], target - y)
+        placed.append(target)
+
+
 def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong"):
     """The β slider's figure: proxy and gold against sqrt(KL) for the chosen β (the other runs faded),
     and the share of greedy answers longer than the truth (the annotators' bias) against sqrt(KL).
@@ -140,6 +160,7 @@ def beta_sweep_figure(sweep: Mapping, beta: float, reward_model: str = "strong")
         if run is not chosen:
             hacking_figure(run, ax=axes[0], highlight=False, label=f"β = {run['beta']:g}")
     hacking_figure(chosen, ax=axes[0], highlight=True, label=f"β = {beta:g}")
+    _spread_end_labels([axes[0], axes[0]._proxy_twin])
     with house_style():
         ax = axes[1]
         for i, run in enumerate(others):

@@ -117,9 +117,9 @@ register(Exercise(
                 "You summed over the pairs. Take the mean, so the loss (and the step size) does not grow with the "
                 "batch size."),
         Mistake("naive_log_sigmoid", _bt_naive_log,
-                "Right formula, but torch.log(torch.sigmoid(x)) overflows: for a margin of −200, σ(x) rounds to 0 "
-                "in float32 and log 0 = −inf (or inf loss and NaN gradients). Use F.logsigmoid(x), which "
-                "computes −log(1 + e^(−x)) stably."),
+                "Right formula, but torch.log(torch.sigmoid(x)) underflows: for a margin of −200, σ(x) rounds to 0 "
+                "in float32, log 0 = −inf, and the loss is inf with NaN gradients. Use F.logsigmoid(x), which "
+                "computes log σ(x) = −log(1 + e^(−x)) stably."),
         Mistake("sum_of_scores", _bt_plus,
                 "You added the two scores. The Bradley–Terry model depends only on their difference: "
                 "σ(r_chosen − r_rejected); adding the same constant to both scores must not change the loss."),
