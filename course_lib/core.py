@@ -38,20 +38,18 @@ def budget(full: T, fast: T) -> T:
 FAST_NOTE_PREFIX = "fast mode: "
 
 
-def fast_note(what_differs: str) -> bool:
+def fast_note(what_differs: str) -> None:
     """In fast mode, print one line saying how this cell's result differs from the text's; else nothing.
 
     Every cell whose printed result the text discusses, and which fast mode shrinks, calls this once
     after printing, e.g. ``fast_note("40 steps instead of 400: the gain the text describes needs full
     mode")``, so a learner never reads a fast-mode number against full-mode prose without being told.
-    Returns whether the note was printed.
+    Returns None, so a call on a cell's last line echoes nothing in either mode.
     """
     if not isinstance(what_differs, str) or not what_differs.strip():
         raise ValueError(f"what_differs must be a non-empty sentence, got {what_differs!r}")
-    if not fast_mode():
-        return False
-    print(FAST_NOTE_PREFIX + what_differs.strip())
-    return True
+    if fast_mode():
+        print(FAST_NOTE_PREFIX + what_differs.strip())
 
 
 def set_seed(seed: int, env: Any = None) -> np.random.Generator:
