@@ -170,12 +170,6 @@ def _windows(x: np.ndarray, w: int):
     return x[:w], x[-w:]
 
 
-def _completions_per_step(history: dict) -> int:
-    cfg = history.get("config") if isinstance(history.get("config"), dict) else {}
-    per_prompt = cfg.get("group_size") or cfg.get("samples_per_prompt") or 1
-    return int(cfg.get("prompts_per_step", 64)) * int(per_prompt)
-
-
 # ---- LM runs ---------------------------------------------------------------------------------------
 @_finding("zero_variance_groups", ("grpo",), ("zero_variance_frac", "accuracy", "entropy_proxy"),
           "notebook 08 §2.6 'Zero-variance groups'; notebook 09 §3.4 'Dynamic sampling'",
