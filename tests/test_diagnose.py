@@ -234,6 +234,26 @@ def test_grpo_healthy_is_silent_and_format_only_is_named():
     assert names(healthy, include_info=False) == set()
     broken = dr.train("grpo_format_only", 0, steps=15)
     assert {"reward_at_format_level", "zero_variance_groups"} <= names(broken)
+    cold = dr.train("grpo_cold", 0, steps=8, eval_every=8)
+    f = [f for f in diagnose(cold) if f.name == "zero_variance_groups"]
+    assert f and "temperature too low" in f[0].evidence["detail"]
+
+
+def test_cached_rlhf_sweep_hacked_runs_fire_and_the_leashed_one_is_silent():
+    """Notebook 07's measured sweep (data/rlhf/sweep.json): against the length-biased reward model, β = 0
+    is hacked (proxy up, gold down); β = 0.5 holds the policy near the reference."""
+    from course_lib.experiments import rlhf_sweep
+
+    sweep = rlhf_sweep.load_sweep()
+
+    def hist(beta):
+        run = rlhf_sweep.find_run(sweep, beta, "strong")
+        h = History.from_series({k: v for k, v in run.items() if isinstance(v, list)})
+        h["config"] = {"trainer": "rlhf"}
+        return h
+
+    assert {"reward_hacking", "kl_runaway"} <= names(hist(0.0))
+    assert names(hist(0.5), include_info=False) == set()
 
 
 # ---- the panel and the token view ------------------------------------------------------------------

@@ -165,7 +165,8 @@ def test_run_contract_history_groups_and_options():
     _, hp = train_ppo("CartPole-v1", PPOConfig(total_steps=4096, eval_every=0, seed=1),
                       run=RunOptions(max_seconds=1e-3))
     assert isinstance(hp, History) and len(hp["env_steps"]) == 1 and hp["seed"] == 1
-    assert set(hp.episodes) == {"episode_steps", "episode_seconds", "episode_returns", "episode_lengths"}
+    assert set(hp.episodes) == {"episode_steps", "episode_seconds", "episode_returns", "episode_lengths",
+                                "episode_terminated"}
     assert hp.train_seconds == hp["train_seconds"][-1]
     for bad, match in ((dict(threads=0), "threads"), (dict(max_seconds=float("inf")), "max_seconds"),
                        (dict(log="print"), "log"), (dict(eval_every=-1), "eval_every")):

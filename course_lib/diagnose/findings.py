@@ -170,12 +170,6 @@ def _windows(x: np.ndarray, w: int):
     return x[:w], x[-w:]
 
 
-def _completions_per_step(history: dict) -> int:
-    cfg = history.get("config") if isinstance(history.get("config"), dict) else {}
-    per_prompt = cfg.get("group_size") or cfg.get("samples_per_prompt") or 1
-    return int(cfg.get("prompts_per_step", 64)) * int(per_prompt)
-
-
 # ---- LM runs ---------------------------------------------------------------------------------------
 @_finding("zero_variance_groups", ("grpo",), ("zero_variance_frac", "accuracy", "entropy_proxy"),
           "notebook 08 §2.6 'Zero-variance groups'; notebook 09 §3.4 'Dynamic sampling'",
@@ -420,7 +414,7 @@ def check_value_loss_exploding(history: dict, batch=None) -> Finding | None:
                  "floods the advantages", steps[-1])
 
 
-@_finding("reward_hacking", ("rlhf", "grpo", "trl"), ("reward", "eval_accuracy", "eval_answer_len"),
+@_finding("reward_hacking", ("rlhf", "grpo", "trl"), ("reward", "eval_reward", "eval_accuracy", "eval_answer_len"),
           "notebook 07 §3 'Reward hacking, measured' (Gao et al. 2022, arXiv 2210.10760)",
           "Raise β (the KL leash), stop at the gold peak, or fix the reward (model): it pays for something other than "
           "correct answers (here: length).", severity="error")
@@ -433,7 +427,9 @@ def check_reward_hacking(history: dict, batch=None) -> Finding | None:
     if ws is None:
         return None
     up = compare_seeds(ws[0], ws[1])
-    if not (up.outside_noise and up.diff > 0):
+    proxy = _arr(history, "eval_reward")  # the reward's score of the greedy held-out answers (RLHF logs it)
+    proxy_up = proxy is not None and len(proxy) >= 2 and proxy[-1] > proxy[0]
+    if not ((up.outside_noise and up.diff > 0) or proxy_up):
         return None
     n = int(history.get("eval_size", EVAL_SIZE))
     g0, g1 = float(gold[0]), float(gold[-1])

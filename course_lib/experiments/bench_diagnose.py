@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         firing_table(args.seeds)
         return 0
     print("the run doctor's live panel: training time with and without it (same seed, alternating order)")
-    for which, kwargs in (("ppo", {"total_steps": 100_000}), ("grpo", {"steps": 60})):
+    for which, kwargs in (("ppo", {"total_steps": 300_000}), ("grpo", {"steps": 150, "eval_every": 50})):
         r = overhead(which, args.repeats, **kwargs)
         s = seed_spread(r["ratios"]) if len(r["ratios"]) > 1 else None
         print(f"  {which}: plain {np.mean(r['plain']):.2f} s, with panel {np.mean(r['panel']):.2f} s; "

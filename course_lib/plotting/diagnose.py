@@ -88,7 +88,8 @@ def panel_figure(history: Mapping, findings: Sequence = (), kind: str | None = N
             if series:
                 ax.legend(fontsize=7, loc="best")
     names = ", ".join(f"{f.name} ({f.severity})" for f in findings) if findings else "no findings"
-    return finish(fig, f"run doctor, {kind} run: {names}")
+    return finish(fig, f"run doctor, {kind} run: {names}\n(thin: each update; thick: trailing mean of {smooth_window}; "
+                       f"dots: held-out evaluations; dashed: where a finding fires)")
 
 
 TOKEN_ROWS = (("advantage", "adv", "coolwarm", True), ("k3 KL to π_ref (× β)", "kl", "Purples", False),

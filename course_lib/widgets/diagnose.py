@@ -8,7 +8,9 @@ The trainer calls the panel with each update's record; every ``every`` records (
 ``min_seconds`` apart) it redraws the key curves (``plotting.diagnose.panel_figure``) and the findings
 (``diagnose.diagnose``) read from the records so far. A record holds the per-update series only, so
 the findings that need evaluations or episodes (reward hacking, truncation, no improvement) appear
-at ``finish``. In a notebook the panel is an ipywidgets Output below the cell; headless (scripts,
+at ``finish``. The first redraw waits until one redraw (guessed at ``FIRST_DRAW_GUESS`` seconds, then
+measured) fits in 5 % of the time trained so far, so a run shorter than about 20 s is drawn only at
+``finish``. In a notebook the panel is an ipywidgets Output below the cell; headless (scripts,
 CI) it prints the findings as text when they change, the same text ``python -m course_lib diagnose``
 prints.
 """
@@ -21,7 +23,7 @@ from ..diagnose import diagnose, format_findings, run_kind
 from ..runs import History
 
 
-FIRST_DRAW_GUESS = 0.5  # seconds one redraw is assumed to cost before the first is measured (idle: about 0.3 s)
+FIRST_DRAW_GUESS = 1.0  # seconds one redraw is assumed to cost before the first is measured (0.7-0.9 s at load 7)
 
 
 def _in_notebook() -> bool:

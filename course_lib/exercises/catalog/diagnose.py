@@ -18,7 +18,8 @@ RUNS = {
     "B": ("ppo_truncation_as_termination", ("truncation_as_termination",), {"truncation_as_termination": ("==", False)}),
     "C": ("grpo_cold", ("zero_variance_groups",), {"temperature": (">=", 0.5)}),
     "D": ("ppo_lr_x10", ("step_too_large", "value_not_learning"), {"lr": ("<=", 2e-3)}),
-    "E": ("rlhf_beta0_length_rm", ("reward_hacking", "kl_runaway"), {"beta": (">", 0.0)}),
+    # against this strongly length-biased reward model notebook 07's sweep is hacked at β = 0, 0.02 and 0.1; 0.5 holds
+    "E": ("rlhf_beta0_length_rm", ("reward_hacking", "kl_runaway"), {"beta": (">=", 0.5)}),
     "F": ("ppo_unnormalised_advantages", ("advantages_unnormalised",), {"normalize_advantages": ("==", True)}),
 }
 
@@ -45,13 +46,20 @@ def _holds(value, op: str, target) -> bool:
     return {">=": value >= target, "<=": value <= target, ">": value > target}[op]
 
 
+def _same_value(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return type(a) is type(b) and a == b
+
+
 def _compare(got, expected) -> str | None:
     """None when ``got`` answers like ``expected`` (a spec from ``fault_spec``, or another answer)."""
     if not isinstance(got, (tuple, list)) or len(got) != 2 or not isinstance(got[0], str) or not isinstance(got[1], dict):
         return f"expected a pair (finding name, {{setting: value}}), got {got!r}"
     finding, change = got
-    if isinstance(expected, (tuple, list)):  # a mistake's answer: the same finding and the same settings changed
-        same = finding == expected[0] and set(change) == set(expected[1])
+    if isinstance(expected, (tuple, list)):  # a mistake's answer: the same finding, settings and values
+        same = finding == expected[0] and set(change) == set(expected[1]) and all(
+            _same_value(change[k], expected[1][k]) for k in change)
         return None if same else f"{got!r} is not {expected!r}"
     if finding not in expected["findings"]:
         return (f"the finding {finding!r} does not name this run's fault (it may fire here too, but other faults "
@@ -72,7 +80,7 @@ def teaching_name_the_fault(run):
         "B": ("truncation_as_termination", {"truncation_as_termination": False}),  # 500-step ends 'terminated'
         "C": ("zero_variance_groups", {"temperature": 0.7}),  # entropy ~0.1 nats from step 1: identical samples
         "D": ("step_too_large", {"lr": 1e-3}),  # approx KL above 0.03, then the value net unlearns
-        "E": ("reward_hacking", {"beta": 0.1}),  # proxy up, gold down, answers longer
+        "E": ("reward_hacking", {"beta": 0.5}),  # proxy up, gold down, answers longer
         "F": ("advantages_unnormalised", {"normalize_advantages": True}),  # |policy loss| ~3, not ~0.01
     }
     return answers[run]
@@ -98,6 +106,10 @@ def _hacking_fixed_by_swapping_the_reward(run):
     return _answer_with(run, "E", ("reward_hacking", {"reward_fn": "r1_reward"}))
 
 
+def _beta_back_to_instructgpt(run):
+    return _answer_with(run, "E", ("reward_hacking", {"beta": 0.02}))
+
+
 def _lr_blamed_on_the_value_loss_weight(run):
     return _answer_with(run, "D", ("value_not_learning", {"vf_coef": 0.25}))
 
@@ -119,7 +131,7 @@ register(Exercise(
             "above 0.03, then the value net unlearns), reward_hacking (proxy up, gold down, answers longer), "
             "advantages_unnormalised (|policy loss| in raw return units). Match each to the run that shows it.",
     code_hint="return {\"A\": (finding, {setting: value}), ...}[run]: the settings are the recipe's: reward_fn "
-              "(\"r1_reward\"), truncation_as_termination (False), temperature (0.7), lr (1e-3), beta (0.02-0.1), "
+              "(\"r1_reward\"), truncation_as_termination (False), temperature (0.7), lr (1e-3), beta (0.5), "
               "normalize_advantages (True).",
     mistakes=(
         Mistake("format_run_blamed_on_temperature", _format_run_blamed_on_temperature,
@@ -138,7 +150,11 @@ register(Exercise(
         Mistake("hacking_fixed_by_swapping_the_reward", _hacking_fixed_by_swapping_the_reward,
                 "Replacing the reward model with the verifier works only where a verifier exists. The fault planted "
                 "in run E is the missing KL leash: β = 0 lets the policy run far from the reference, where the "
-                "reward model's length bias pays. Put β back (0.02 to 0.1)."),
+                "reward model's length bias pays. Raise β (0.5 holds against this reward model)."),
+        Mistake("beta_back_to_instructgpt", _beta_back_to_instructgpt,
+                "β = 0.02 is InstructGPT's setting, but against this strongly length-biased reward model it is too "
+                "weak a leash: notebook 07's sweep still measures the gold falling at β = 0.02 and 0.1 while the "
+                "reward model's score climbs. Use β = 0.5, the weight at which the gold holds."),
         Mistake("lr_blamed_on_the_value_loss_weight", _lr_blamed_on_the_value_loss_weight,
                 "Run D's value net collapses, but its policy steps are too large as well (approximate KL above "
                 "0.03 from the first updates): both come from the learning rate, ten times the tuned 1e-3. "
