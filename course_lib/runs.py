@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = ["RunOptions", "History", "threads"]
+__all__ = ["RunOptions", "History", "history_of", "threads"]
 
 
 @contextmanager
@@ -168,7 +168,7 @@ class History(dict):
     @classmethod
     def load(cls, path: str | Path) -> "History":
         """A History written by ``save``; a JSON object of lists (a plain dict, e.g. a cached sweep run)
-        is read as ``from_series`` reads a dict (``eval_*`` lists per evaluation, other lists per update)."""
+        is read as ``history_of`` reads a dict (``eval_*`` lists per evaluation, other lists per update)."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"path must be a saved History (a JSON file), got {str(path)!r}: no such file")
@@ -179,7 +179,7 @@ class History(dict):
         if not isinstance(raw, dict):
             raise ValueError(f"path {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
         if raw.get("format") != "course_lib.History/1":
-            return cls.from_series(raw)
+            return history_of(raw)
         hist = cls()
         hist.update(raw["values"])
         hist.kinds = {k: tuple(raw["kinds"].get(k, ())) for k in ("updates", "episodes", "evals")}
@@ -192,6 +192,20 @@ class History(dict):
         if isinstance(t, list):
             return float(t[-1]) if t else 0.0
         return float(t)
+
+
+def history_of(series: dict, eval_prefix: str = "eval_") -> History:
+    """A plain dict of series that no course trainer built (a cached sweep run, a foreign trainer's log,
+    a JSON file) as a ``History``: lists named ``eval_*`` are per evaluation, the other lists per update,
+    everything else a total. Trainers declare their series instead (``History(updates=..., evals=...)``)."""
+    if not isinstance(series, dict):
+        raise ValueError(f"series must be a dict of lists and totals, got {type(series).__name__}")
+    lists = [k for k, v in series.items() if isinstance(v, list)]
+    hist = History(updates=[k for k in lists if not str(k).startswith(eval_prefix)],
+                   evals=[k for k in lists if str(k).startswith(eval_prefix)])
+    hist.clear()
+    hist.update(series)  # the dict's own values and order
+    return hist
 
 
 def _jsonable(v):

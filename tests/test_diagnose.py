@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from course_lib.diagnose import CHECKS, FINDINGS, diagnose, first_firing, format_findings, history_until, run_kind
-from course_lib.runs import History, RunOptions
+from course_lib.runs import History, RunOptions, history_of
 
 ROOT = Path(__file__).resolve().parents[1]
 rng = np.random.default_rng(0)
@@ -179,7 +179,7 @@ def test_history_until_and_first_firing():
 
 def test_run_kind():
     assert run_kind(ppo_hist()) == "cartpole" and run_kind(grpo_hist()) == "grpo"
-    trl = History.from_series({"step": [1, 2], "reward": [1.0, 1.1], "loss": [0.0, 0.0], "eval_step": [0],
+    trl = history_of({"step": [1, 2], "reward": [1.0, 1.1], "loss": [0.0, 0.0], "eval_step": [0],
                                "eval_accuracy": [0.4]})
     assert run_kind(trl) == "trl"
 
@@ -199,7 +199,7 @@ def test_history_save_load_roundtrip(tmp_path):
 def test_diagnose_command_reads_a_trl_shaped_history(tmp_path):
     """A TRL run exported by hf.trl_grpo.train_with_trl: step, reward, loss, eval_* and the model."""
     n = 30
-    trl = History.from_series({"model": object(), "step": list(range(1, n + 1)),
+    trl = history_of({"model": object(), "step": list(range(1, n + 1)),
                                "reward": list(np.linspace(1.0, 1.9, n)), "loss": [0.0] * n,
                                "eval_step": [0, 15, 30], "eval_accuracy": [0.43, 0.2, 0.05],
                                "eval_format_rate": [1.0, 1.0, 1.0], "train_seconds": 3.0, "config": {"lr": 5e-4}})
@@ -248,7 +248,7 @@ def test_cached_rlhf_sweep_hacked_runs_fire_and_the_leashed_one_is_silent():
 
     def hist(beta):
         run = rlhf_sweep.find_run(sweep, beta, "strong")
-        h = History.from_series({k: v for k, v in run.items() if isinstance(v, list)})
+        h = history_of({k: v for k, v in run.items() if isinstance(v, list)})
         h["config"] = {"trainer": "rlhf"}
         return h
 
@@ -262,7 +262,7 @@ def test_panel_is_a_log_sink_and_prints_findings_headless(capsys, ppo_runs):
     from course_lib.widgets.diagnose import DiagnosePanel
 
     panel = DiagnosePanel(every=5, min_seconds=0, max_overhead=1.0, display="text")  # redraw whenever due
-    hist = dr.ppo_run(0, total_steps=8_000, normalize_advantages=False, run=RunOptions(seed=0, log=panel))
+    hist = dr.ppo_run(0, total_steps=8_000, normalize_advantages=False, run=RunOptions(log=panel))
     assert panel.n == len(hist["approx_kl"]) and panel.redraws >= 1
     assert "advantages_unnormalised" in capsys.readouterr().out
     assert {f.name for f in panel.finish(ppo_runs["ppo_truncation_as_termination"])} >= {"truncation_as_termination"}

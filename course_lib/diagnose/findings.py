@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..runs import History
+from ..runs import History, history_of
 from ..stats import compare_accuracies, compare_seeds
 
 __all__ = ["Finding", "FINDINGS", "CHECKS", "diagnose", "run_kind", "history_until", "first_firing",
@@ -671,7 +671,7 @@ def history_until(history: dict, n_updates: int) -> History:
     """
     kinds = getattr(history, "kinds", None)
     if kinds is None:
-        kinds = History.from_series(dict(history)).kinds
+        kinds = history_of(dict(history)).kinds
     n_all = max((len(history[k]) for k in kinds["updates"] if isinstance(history.get(k), list)), default=0)
     n_updates = max(0, min(int(n_updates), n_all))
     out = History()
@@ -702,7 +702,7 @@ def first_firing(history: dict, name: str, batch=None) -> float | None:
     """The first step (the run's own axis) after which finding ``name`` fires, or None if it never does."""
     if name not in CHECKS:
         raise ValueError(f"name must be one of {sorted(CHECKS)}, got {name!r}")
-    kinds = getattr(history, "kinds", None) or History.from_series(dict(history)).kinds
+    kinds = getattr(history, "kinds", None) or history_of(dict(history)).kinds
     n_all = max((len(history[k]) for k in kinds["updates"] if isinstance(history.get(k), list)), default=0)
     steps = _steps(history, n_all)
     for n in range(1, n_all + 1):

@@ -40,7 +40,7 @@ def overhead(which: str, repeats: int = 3, **kwargs) -> dict:
     for k in range(repeats):
         for mode in (("plain", "panel") if k % 2 == 0 else ("panel", "plain")):
             p = DiagnosePanel(display="figure") if mode == "panel" else None
-            hist = dr.train(which, 0, run=RunOptions(seed=0, log=p), **kwargs)
+            hist = dr.train(which, 0, run=RunOptions(log=p), **kwargs)
             (panel if p else plain).append(_train_seconds(hist))
             if p:
                 redraws.append(p.redraws)

@@ -62,7 +62,7 @@ def ppo_run(seed: int = 0, total_steps: int = PPO_STEPS, *, truncation_as_termin
 
     cfg = PPOConfig(total_steps=total_steps, seed=seed, **changes)
     env = TruncationAsTermination("CartPole-v1", cfg.n_envs) if truncation_as_termination else "CartPole-v1"
-    run = RunOptions(seed=seed) if run is None else run
+    run = RunOptions() if run is None else run
     _, hist = train_ppo(env, cfg, run=run)
     hist["config"] = {"trainer": "ppo", **dataclasses.asdict(cfg)}
     return hist
@@ -91,7 +91,7 @@ def grpo_run(seed: int = 0, steps: int = GRPO_STEPS, *, reward_fn: Callable | No
     settings = dict(steps=steps, prompts_per_step=GRPO_PROMPTS, eval_every=10, seed=seed)
     settings.update(changes)
     cfg = GRPOConfig(**settings)
-    run = RunOptions(seed=seed) if run is None else run
+    run = RunOptions() if run is None else run
     hist = train_grpo(copy.deepcopy(model), cfg, tokenizer=tok, reward_fn=reward_fn or r1_reward, run=run)
     hist["config"] = {"trainer": "grpo", **hist["config"]}
     return hist
@@ -108,7 +108,7 @@ def rlhf_run(seed: int = 0, steps: int = RLHF_STEPS, *, reward=None, run: RunOpt
                     seed=seed)
     settings.update(changes)
     cfg = RLHFConfig(**settings)
-    run = RunOptions(seed=seed) if run is None else run
+    run = RunOptions() if run is None else run
     hist = train_rlhf(copy.deepcopy(model), r1_reward if reward is None else reward, cfg, tokenizer=tok, run=run)
     hist["config"] = {"trainer": "rlhf", **hist["config"]}
     return hist

@@ -12,7 +12,7 @@ import io
 from typing import Any, Callable
 
 
-def _figure_bundle(fig) -> dict:
+def figure_bundle(fig) -> dict:
     """The figure's display data, rendered once: what IPython shows, reused as the static fallback."""
     from IPython import get_ipython
 
@@ -51,7 +51,7 @@ def interactive_figure(draw: Callable[..., Any], **controls: Any):
 
     def redraw(_change=None):
         fig = draw(**{k: c.value for k, c in controls.items()})
-        bundle = _figure_bundle(fig)  # rendered once, shown live and kept as the static fallback
+        bundle = figure_bundle(fig)  # rendered once, shown live and kept as the static fallback
         out.clear_output(wait=True)
         with out:
             display(bundle, raw=True)

@@ -67,6 +67,7 @@ class DiagnosePanel:
         self._last_cost = FIRST_DRAW_GUESS
         self._printed: tuple = ()
         self._out = None
+        self._final = False
         self.figure = None
 
     def __call__(self, record: dict) -> None:
@@ -105,10 +106,10 @@ class DiagnosePanel:
             self._draw(hist)
         elif self.display_mode == "figure":
             from ..plotting.diagnose import panel_figure
-            from . import _figure_bundle
+            from . import figure_bundle
 
             self.figure = panel_figure(hist, self.findings, kind=self.kind or run_kind(hist))
-            _figure_bundle(self.figure)
+            figure_bundle(self.figure)
         elif self.display_mode == "text":
             names = tuple(f.name for f in self.findings)
             if names != self._printed:
@@ -126,21 +127,33 @@ class DiagnosePanel:
         from IPython.display import display
 
         from ..plotting.diagnose import panel_figure
-        from . import _figure_bundle
+        from . import figure_bundle
 
+        self.figure = panel_figure(hist, self.findings, kind=self.kind or run_kind(hist))
+        bundle = figure_bundle(self.figure)
+        if self._final:
+            # The whole run's figure goes into the cell's own output, not the live widget: a notebook
+            # saved or read without a kernel (GitHub, nbconvert) then shows it as a plain PNG.
+            if self._out is not None:
+                self._out.clear_output()
+            display(bundle, raw=True)
+            print(format_findings(self.findings))
+            return
         if self._out is None:
             self._out = widgets.Output()
             display(self._out)
-        self.figure = panel_figure(hist, self.findings, kind=self.kind or run_kind(hist))
-        bundle = _figure_bundle(self.figure)
         self._out.clear_output(wait=True)
         with self._out:
             display(bundle, raw=True)
             print(format_findings(self.findings))
 
     def finish(self, history: dict) -> list:
-        """Diagnose and draw the whole History the trainer returned (evaluations and episodes included)."""
+        """Diagnose and draw the whole History the trainer returned (evaluations and episodes included).
+
+        In a notebook the live widget is emptied and the final figure and findings become the cell's own
+        output, so they stay visible in a saved notebook read without a kernel."""
         if not isinstance(history, dict):
             raise ValueError(f"history must be the trainer's History, got {type(history).__name__}")
         self._printed = ()
+        self._final = True
         return self.refresh(history)
