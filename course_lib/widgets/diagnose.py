@@ -43,17 +43,18 @@ class DiagnosePanel:
         min_seconds: and never sooner than this many seconds after the previous redraw (or the panel's creation).
         max_overhead: and only while the time spent redrawing, the next redraw included (guessed from the
             last one), stays within this share of the run's time so far (0.05: 5 %; ``bench diagnose``
-            measures it).
+            measures it); None: no such limit (every ``every`` records, e.g. in tests).
         kind: the run's kind for the panels ("cartpole", "grpo", "rlhf", ...; default: guessed).
         display: "auto" (a widget in a notebook, text elsewhere), "widget", "figure" (draw and render the
             figure without showing it: what the widget costs, for benchmarks and tests), "text" or "none".
     """
 
-    def __init__(self, every: int = 10, min_seconds: float = 2.0, max_overhead: float = 0.05, kind: str | None = None,
+    def __init__(self, every: int = 10, min_seconds: float = 2.0, max_overhead: float | None = 0.05, kind: str | None = None,
                  display: str = "auto"):
         self.every = check_positive_int("every", every)
         self.min_seconds = check_finite_number("min_seconds", min_seconds, low=0.0)
-        self.max_overhead = check_finite_number("max_overhead", max_overhead, low=0.0, high=1.0, low_open=True)
+        self.max_overhead = (None if max_overhead is None else
+                             check_finite_number("max_overhead", max_overhead, low=0.0, high=1.0, low_open=True))
         if display not in ("auto", "widget", "figure", "text", "none"):
             raise ValueError(f"display must be 'auto', 'widget', 'figure', 'text' or 'none', got {display!r}")
         self.display_mode = ("widget" if _in_notebook() else "text") if display == "auto" else display
@@ -84,7 +85,8 @@ class DiagnosePanel:
             now = time.perf_counter()
             # Redraw only while the time spent redrawing (this redraw included, guessed from the last one)
             # stays within max_overhead of the run's time so far.
-            within = self.redraw_seconds + self._last_cost <= self.max_overhead * (now - self._start)
+            within = (self.max_overhead is None
+                      or self.redraw_seconds + self._last_cost <= self.max_overhead * (now - self._start))
             if now - self._last_draw >= self.min_seconds and within:
                 self.refresh()
 
