@@ -188,3 +188,40 @@ def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output():
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
     assert status.get("output_cut") and "dropped the output past" in text
     assert len(text) < 2_600_000 and "after" not in text  # nothing kept past the cap, however small
+
+
+# --- reaching the library at run time, from the function the sub-grader grades -----------------------
+
+FRESH_COPY = '''\
+def my_returns(rewards, gamma, dones=None):
+    import importlib.util, course_lib.mdp
+    spec = importlib.util.spec_from_file_location("course_lib.fresh_mdp", course_lib.mdp.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh.discounted_returns(rewards, gamma, dones)
+'''
+REGISTRY = '''\
+def my_returns(rewards, gamma, dones=None):
+    from course_lib.exercises import get_exercise
+    return get_exercise("discounted_returns").teaching(rewards, gamma, dones)
+'''
+SUBPROCESS = '''\
+def my_returns(rewards, gamma, dones=None):
+    import json, subprocess, sys
+    code = "import json, sys; from course_lib.mdp import discounted_returns as d; " \\
+           "print(json.dumps(list(d(*json.loads(sys.argv[1])))))"
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([list(map(float, rewards)), gamma,
+                          None if dones is None else list(map(bool, dones))])], capture_output=True, text=True)
+    return json.loads(out.stdout)
+'''
+
+
+@pytest.mark.parametrize("source, status", [(FRESH_COPY, "library"), (REGISTRY, "library"),
+                                            (SUBPROCESS, "error")])
+def test_reaching_the_library_at_run_time_is_caught_in_the_sub_grader(source, status):
+    from course_lib.exercises.checker import check
+    from course_lib.grading import regrade
+
+    graded = regrade.grade_capture("discounted_returns", {"source": source, "globals": {}, "freevars": []},
+                                   check, time_limit=120)
+    assert graded["status"] == status and not graded["passed"], graded
