@@ -179,12 +179,13 @@ def test_the_grader_reports_the_kernel_protections_it_used(attacked):
         assert what in protections, protections
 
 
-def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output():
-    from course_lib.grading.execute import capped_client
+def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output(tmp_path):
+    from course_lib.grading.execute import notebook_client
 
     nb = _notebook("print('x' * 1_000_000)\nprint('y' * 1_000_000)\nprint('z' * 1_000_000)", "print('after')")
     status: dict = {}
-    capped_client(nb, status, limit=2_500_000, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    notebook_client(nb, status=status, output_limit=2_500_000, timeout=60,
+                    allow_errors=True).execute()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
     assert status.get("output_cut") and "dropped the output past" in text
     assert len(text) < 2_600_000 and "after" not in text  # nothing kept past the cap, however small
@@ -225,3 +226,27 @@ def test_reaching_the_library_at_run_time_is_caught_in_the_sub_grader(source, st
     graded = regrade.grade_capture("discounted_returns", {"source": source, "globals": {}, "freevars": []},
                                    check, time_limit=120)
     assert graded["status"] == status and not graded["passed"], graded
+
+
+def test_a_cell_timeout_says_whether_the_kernel_was_idle_or_busy(tmp_path):
+    """An idle kernel at a timeout is a lost message (worth one retry); a busy one is the notebook's loop."""
+    from nbclient.exceptions import CellTimeoutError
+
+    from course_lib.grading.execute import notebook_client
+
+    for source, idle in (("import time\ntime.sleep(30)", True), ("while True:\n    pass", False)):
+        status: dict = {}
+        with pytest.raises(CellTimeoutError):
+            notebook_client(_notebook(source), status=status, timeout=4).execute()
+        assert status["idle_timeout"] is idle, source
+
+
+def test_every_wait_is_bounded_by_the_notebooks_expected_time():
+    from course_lib.grading.grade import notebook_limit
+    from course_lib.grading.runner import cell_limit
+
+    assert cell_limit(None, 1800) == 1800
+    assert cell_limit(13, 1800) == 180  # a fast notebook of 13 s: 3 minutes per cell, not 30
+    assert cell_limit(282, 1800) == 1410 and cell_limit(600, 1800) == 1800
+    assert notebook_limit(NB, True, 45.0) == 45.0  # an explicit --timeout wins
+    assert 180 <= notebook_limit(NB, True, None) <= 600

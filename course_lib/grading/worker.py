@@ -168,6 +168,16 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
     claimed, problems, _ = _records(submission)
     result["problems"] += [f"in the submitted file: {p}" for p in problems]
     result["execution"] = finish_execution(proc, t0, workdir, timeout)
+    if result["execution"].get("idle_timeout"):  # a cell waited on an idle kernel: a lost message; once more
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        nbformat.write(nb, workdir / f"{notebook}.ipynb")
+        proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout,
+                                   memory=memory, isolated=isolated)
+        first = result["execution"]
+        result["execution"] = finish_execution(proc, t0, workdir, timeout)
+        result["execution"]["retried"] = (f"the first run stopped with an idle kernel ({first.get('reason', '')}), "
+                                          f"which is a lost message, not the notebook's fault; this is the second run")
     executed = workdir / "executed.ipynb"
     reproduced, _, _ = _records(executed) if executed.exists() else ([], [], None)
     result["forged"] = forged_claims(claimed, reproduced)
