@@ -250,3 +250,23 @@ def test_every_wait_is_bounded_by_the_notebooks_expected_time():
     assert cell_limit(282, 1800) == 1410 and cell_limit(600, 1800) == 1800
     assert notebook_limit(NB, True, 45.0) == 45.0  # an explicit --timeout wins
     assert 180 <= notebook_limit(NB, True, None) <= 600
+
+
+def test_the_code_sandbox_still_runs_inside_the_graders_isolation(tmp_path):
+    """Notebook 06 runs programs in the sandbox; inside the grader's kernel (nobody, no capabilities,
+    its own view) the sandbox must still get its namespaces, or every program would be refused."""
+    script = (
+        "import os, sys, tempfile\n"
+        "from course_lib.grading import regrade\n"
+        "w = tempfile.mkdtemp(dir=sys.argv[1])\n"
+        "done, missing = regrade.confine(w)\n"
+        "assert regrade.unprotected(done, missing) is None, missing\n"
+        "tempfile.tempdir = w\n"
+        "from course_lib.sandbox import run_program\n"
+        "r = run_program('def f():\\n    return 1\\n', [{'call': 'f()', 'expected': 1}])\n"
+        "print('RESULT', r.status, r.passed, r.reason)\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert "RESULT ok 1" in out.stdout, out.stdout + out.stderr
