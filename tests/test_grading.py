@@ -252,3 +252,21 @@ def test_a_copy_of_the_library_with_its_arguments_and_locals_renamed_is_recognis
     assert regrade.copied_from(renamed, ex) == "the library's course_lib.mdp.discounted_returns"
     # a different algorithm with the same names is not a copy
     assert regrade.copied_from(OWN_CORRECT, ex) is None
+
+
+def test_the_synthetic_library_answer_calls_the_library_for_every_exercise(repo_root):
+    """``synthetic``'s "library" answer must reach the library's function (not a same-named attribute
+    of its package, as `import course_lib.lm.generate as m` would give the function generate)."""
+    from course_lib.exercises import check
+
+    seen = 0
+    for path in sorted((repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        stubs = synthetic.stub_cells(nb)
+        filled = synthetic.fill(nb, {name: "library" for name in stubs})
+        for name, (index, fname) in stubs.items():
+            namespace: dict = {}
+            exec(filled.cells[index].source, namespace)  # noqa: S102 - the answer synthetic wrote
+            assert check(name, namespace[fname]).status == "library", name
+            seen += 1
+    assert seen >= 10
