@@ -270,3 +270,38 @@ def test_the_code_sandbox_still_runs_inside_the_graders_isolation(tmp_path):
 
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert "RESULT ok 1" in out.stdout, out.stdout + out.stderr
+
+
+def test_without_isolation_learner_code_is_refused_unless_the_instructor_says_unisolated(tmp_path):
+    from course_lib.grading import regrade
+
+    why = regrade.unprotected(["mount namespace"], ["pid namespace (Operation not permitted)"])
+    assert "pid namespace" in why and "--unisolated" in why and "not run" in why
+    assert regrade.unprotected(["pid namespace", "mount namespace", "no capabilities, no_new_privs",
+                                "read-only filesystem except the working directory"], []) is None
+    subs, out = tmp_path / "subs", tmp_path / "book"
+    subs.mkdir()
+    nbformat.write(_notebook(CORRECT, CHECK), subs / f"trusted__{NB}.ipynb")
+    assert grade_mod.main([str(subs), "--out", str(out), "--unisolated", "--timeout", "60", "--no-progress"]) == 0
+    r = json.loads((out / "results.json").read_text())["results"][0]
+    assert r["exercises"]["discounted_returns"]["points"] == 1
+    assert any("--unisolated" in m for m in r["execution"]["missing"])
+
+
+def test_a_pass_printed_by_the_notebooks_own_code_is_reported_as_forged(tmp_path):
+    """Re-execution reproduces a record the notebook prints itself; grading the function does not."""
+    fake = ("from IPython.display import display\n"
+            "from course_lib.exercises.checker import CheckResult\n"
+            "display(CheckResult('discounted_returns', 'passed', True, cases_passed=12, cases_total=12))")
+    stub = "def my_returns(rewards, gamma, dones=None):\n    raise NotImplementedError\n"
+    subs, out = tmp_path / "subs", tmp_path / "book"
+    subs.mkdir()
+    nb = _notebook(stub, CHECK, fake)
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()  # as the learner ran it
+    nbformat.write(nb, subs / f"printer__{NB}.ipynb")
+    assert grade_mod.main([str(subs), "--out", str(out), "--timeout", "60", "--no-progress"]) == 0
+    r = json.loads((out / "results.json").read_text())["results"][0]
+    assert r["exercises"]["discounted_returns"]["points"] == 0
+    assert len(r["forged"]) == 1 and "'passed'" in r["forged"][0], r["forged"]
