@@ -181,7 +181,10 @@ def private_mounts(lib, ctypes, workdir: str, view=None, *, scratch=()) -> tuple
             if (err := _mount(lib, ctypes, "tmpfs", newroot + path, "tmpfs", MS_NOSUID | MS_NODEV,
                               "size=64m,mode=1777")):
                 raise OSError(err)
-        err = _set_read_only(lib, ctypes, newroot, True) or _set_read_only(lib, ctypes, newroot + workdir, False)
+        # /proc stays writable: a process may write only its own entries there without a capability
+        # (its user namespace's id maps, so that the sandbox can run inside the grader's kernel)
+        err = (_set_read_only(lib, ctypes, newroot, True) or _set_read_only(lib, ctypes, newroot + workdir, False)
+               or _set_read_only(lib, ctypes, newroot + "/proc", False))
         for path in scratch:
             err = err or _set_read_only(lib, ctypes, newroot + path, False)
         if err is not None:

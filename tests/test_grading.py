@@ -225,3 +225,48 @@ def test_instructor_guide_is_current():
                                          "Run: python -m course_lib.grading.guide")
     for name in __import__("course_lib.exercises", fromlist=["list_exercises"]).list_exercises():
         assert f"#### `{name}`" in text
+
+
+def _rename_identifiers(source: str, names: dict) -> str:
+    import io
+    import tokenize
+
+    toks = [(t.type, names.get(t.string, t.string) if t.type == tokenize.NAME else t.string)
+            for t in tokenize.generate_tokens(io.StringIO(source).readline)]
+    return tokenize.untokenize(toks)
+
+
+def test_a_copy_of_the_library_with_its_arguments_and_locals_renamed_is_recognised():
+    import inspect
+    import textwrap
+
+    from course_lib import mdp
+    from course_lib.exercises import get_exercise
+
+    ex = get_exercise("discounted_returns")
+    src = textwrap.dedent(inspect.getsource(mdp.discounted_returns))
+    renamed = _rename_identifiers(src, {"discounted_returns": "my_returns", "rewards": "rw", "gamma": "disc",
+                                        "dones": "ends", "returns": "res", "future": "acc", "t": "k"})
+    assert "acc =rw [k ]+disc *acc" in renamed  # untokenize keeps the tokens, not the spacing
+    renamed = renamed.replace("rw =rw ,ends =ends", "rewards =rw ,dones =ends")  # keywords name the callee's
+    assert regrade.copied_from(renamed, ex) == "the library's course_lib.mdp.discounted_returns"
+    # a different algorithm with the same names is not a copy
+    assert regrade.copied_from(OWN_CORRECT, ex) is None
+
+
+def test_the_synthetic_library_answer_calls_the_library_for_every_exercise(repo_root):
+    """``synthetic``'s "library" answer must reach the library's function (not a same-named attribute
+    of its package, as `import course_lib.lm.generate as m` would give the function generate)."""
+    from course_lib.exercises import check
+
+    seen = 0
+    for path in sorted((repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        stubs = synthetic.stub_cells(nb)
+        filled = synthetic.fill(nb, {name: "library" for name in stubs})
+        for name, (index, fname) in stubs.items():
+            namespace: dict = {}
+            exec(filled.cells[index].source, namespace)  # noqa: S102 - the answer synthetic wrote
+            assert check(name, namespace[fname]).status == "library", name
+            seen += 1
+    assert seen >= 10

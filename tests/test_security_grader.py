@@ -179,12 +179,129 @@ def test_the_grader_reports_the_kernel_protections_it_used(attacked):
         assert what in protections, protections
 
 
-def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output():
-    from course_lib.grading.execute import capped_client
+def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output(tmp_path):
+    from course_lib.grading.execute import notebook_client
 
     nb = _notebook("print('x' * 1_000_000)\nprint('y' * 1_000_000)\nprint('z' * 1_000_000)", "print('after')")
     status: dict = {}
-    capped_client(nb, status, limit=2_500_000, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    notebook_client(nb, status=status, output_limit=2_500_000, timeout=60,
+                    allow_errors=True).execute()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
     assert status.get("output_cut") and "dropped the output past" in text
     assert len(text) < 2_600_000 and "after" not in text  # nothing kept past the cap, however small
+
+
+# --- reaching the library at run time, from the function the sub-grader grades -----------------------
+
+FRESH_COPY = '''\
+def my_returns(rewards, gamma, dones=None):
+    import importlib.util, course_lib.mdp
+    spec = importlib.util.spec_from_file_location("course_lib.fresh_mdp", course_lib.mdp.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    return fresh.discounted_returns(rewards, gamma, dones)
+'''
+REGISTRY = '''\
+def my_returns(rewards, gamma, dones=None):
+    from course_lib.exercises import get_exercise
+    return get_exercise("discounted_returns").teaching(rewards, gamma, dones)
+'''
+SUBPROCESS = '''\
+def my_returns(rewards, gamma, dones=None):
+    import json, subprocess, sys
+    code = "import json, sys; from course_lib.mdp import discounted_returns as d; " \\
+           "print(json.dumps(list(d(*json.loads(sys.argv[1])))))"
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([list(map(float, rewards)), gamma,
+                          None if dones is None else list(map(bool, dones))])], capture_output=True, text=True)
+    return json.loads(out.stdout)
+'''
+
+
+@pytest.mark.parametrize("source, status", [(FRESH_COPY, "library"), (REGISTRY, "library"),
+                                            (SUBPROCESS, "error")])
+def test_reaching_the_library_at_run_time_is_caught_in_the_sub_grader(source, status):
+    from course_lib.exercises.checker import check
+    from course_lib.grading import regrade
+
+    graded = regrade.grade_capture("discounted_returns", {"source": source, "globals": {}, "freevars": []},
+                                   check, time_limit=120)
+    assert graded["status"] == status and not graded["passed"], graded
+
+
+def test_a_cell_timeout_says_whether_the_kernel_was_idle_or_busy(tmp_path):
+    """An idle kernel at a timeout is a lost message (worth one retry); a busy one is the notebook's loop."""
+    from nbclient.exceptions import CellTimeoutError
+
+    from course_lib.grading.execute import notebook_client
+
+    for source, idle in (("import time\ntime.sleep(30)", True), ("while True:\n    pass", False)):
+        status: dict = {}
+        with pytest.raises(CellTimeoutError):
+            notebook_client(_notebook(source), status=status, timeout=4).execute()
+        assert status["idle_timeout"] is idle, source
+
+
+def test_every_wait_is_bounded_by_the_notebooks_expected_time():
+    from course_lib.grading.grade import notebook_limit
+    from course_lib.grading.runner import cell_limit
+
+    assert cell_limit(None, 1800) == 1800
+    assert cell_limit(13, 1800) == 180  # a fast notebook of 13 s: 3 minutes per cell, not 30
+    assert cell_limit(282, 1800) == 1410 and cell_limit(600, 1800) == 1800
+    assert notebook_limit(NB, True, 45.0) == 45.0  # an explicit --timeout wins
+    assert 180 <= notebook_limit(NB, True, None) <= 600
+
+
+def test_the_code_sandbox_still_runs_inside_the_graders_isolation(tmp_path):
+    """Notebook 06 runs programs in the sandbox; inside the grader's kernel (nobody, no capabilities,
+    its own view) the sandbox must still get its namespaces, or every program would be refused."""
+    script = (
+        "import os, sys, tempfile\n"
+        "from course_lib.grading import regrade\n"
+        "w = tempfile.mkdtemp(dir=sys.argv[1])\n"
+        "done, missing = regrade.confine(w)\n"
+        "assert regrade.unprotected(done, missing) is None, missing\n"
+        "tempfile.tempdir = w\n"
+        "from course_lib.sandbox import run_program\n"
+        "r = run_program('def f():\\n    return 1\\n', [{'call': 'f()', 'expected': 1}])\n"
+        "print('RESULT', r.status, r.passed, r.reason)\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert "RESULT ok 1" in out.stdout, out.stdout + out.stderr
+
+
+def test_without_isolation_learner_code_is_refused_unless_the_instructor_says_unisolated(tmp_path):
+    from course_lib.grading import regrade
+
+    why = regrade.unprotected(["mount namespace"], ["pid namespace (Operation not permitted)"])
+    assert "pid namespace" in why and "--unisolated" in why and "not run" in why
+    assert regrade.unprotected(["pid namespace", "mount namespace", "no capabilities, no_new_privs",
+                                "read-only filesystem except the working directory"], []) is None
+    subs, out = tmp_path / "subs", tmp_path / "book"
+    subs.mkdir()
+    nbformat.write(_notebook(CORRECT, CHECK), subs / f"trusted__{NB}.ipynb")
+    assert grade_mod.main([str(subs), "--out", str(out), "--unisolated", "--timeout", "60", "--no-progress"]) == 0
+    r = json.loads((out / "results.json").read_text())["results"][0]
+    assert r["exercises"]["discounted_returns"]["points"] == 1
+    assert any("--unisolated" in m for m in r["execution"]["missing"])
+
+
+def test_a_pass_printed_by_the_notebooks_own_code_is_reported_as_forged(tmp_path):
+    """Re-execution reproduces a record the notebook prints itself; grading the function does not."""
+    fake = ("from IPython.display import display\n"
+            "from course_lib.exercises.checker import CheckResult\n"
+            "display(CheckResult('discounted_returns', 'passed', True, cases_passed=12, cases_total=12))")
+    stub = "def my_returns(rewards, gamma, dones=None):\n    raise NotImplementedError\n"
+    subs, out = tmp_path / "subs", tmp_path / "book"
+    subs.mkdir()
+    nb = _notebook(stub, CHECK, fake)
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()  # as the learner ran it
+    nbformat.write(nb, subs / f"printer__{NB}.ipynb")
+    assert grade_mod.main([str(subs), "--out", str(out), "--timeout", "60", "--no-progress"]) == 0
+    r = json.loads((out / "results.json").read_text())["results"][0]
+    assert r["exercises"]["discounted_returns"]["points"] == 0
+    assert len(r["forged"]) == 1 and "'passed'" in r["forged"][0], r["forged"]

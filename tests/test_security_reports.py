@@ -84,6 +84,6 @@ def test_reports_are_all_or_nothing(tmp_path):
 
 def test_feedback_files_of_different_learners_never_collide():
     names = ["x y", "x_y", "x/y", "x.y", "..", ".", "X Y"]
-    files = [report._safe(n) for n in names]
+    files = [report.feedback_name(n) for n in names]
     assert len(set(files)) == len(names)
     assert all("/" not in f and not f.startswith(".") for f in files)

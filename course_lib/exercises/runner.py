@@ -127,6 +127,15 @@ class LibraryUsed(BaseException):
 
 
 _LIBRARY_CALLED: list[str] = []  # in the child: the library functions the learner called
+# Run in the child after its limits are set and before the learner's function is called; empty in a
+# learner's kernel. The grader's sub-grader adds its own (``course_lib.grading.regrade``).
+CHILD_SETUP: list[Callable[[], None]] = []
+
+
+def library_used() -> None:
+    """In the child: record that the learner's code reached the library, and stop it (LibraryUsed)."""
+    _LIBRARY_CALLED.append("called")
+    raise LibraryUsed()
 
 
 def _library_sentinel(*args, **kwargs):
@@ -170,6 +179,11 @@ def _vm_size() -> int:
     return 0
 
 
+def trap(objs: list) -> None:
+    """In the child: calling any of ``objs`` now counts as using the library (LibraryUsed)."""
+    _swap_library(objs)
+
+
 def _swap_library(objs: list) -> None:
     for obj in objs:
         target = inspect.unwrap(obj) if callable(obj) else obj
@@ -211,6 +225,8 @@ def _child_main(fn, calls, names, library, res_w, out_w, close_fds, run_case, en
         if torch is not None:
             torch.set_num_threads(1)
         _swap_library(library)
+        for setup in CHILD_SETUP:
+            setup()
 
         def send(kind, meta=None, blob=b""):
             data = pack(kind, meta, blob)

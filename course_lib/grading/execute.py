@@ -17,29 +17,64 @@ import time
 OUTPUT_LIMIT = 50 * 2**20  # bytes of cell output a graded notebook may keep; the rest is dropped
 
 
-def capped_client(nb, status: dict, limit: int = OUTPUT_LIMIT, **kwargs):
-    """An nbclient ``NotebookClient`` that keeps at most ``limit`` bytes of outputs (text, images, ...),
-    so a notebook that prints gigabytes cannot grow the executor to its memory limit; past it, one
-    note in the outputs and ``status["output_cut"]`` say so."""
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) a process has used, from /proc; None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def notebook_client(nb, *, status: dict | None = None, output_limit: int | None = None, **kwargs):
+    """nbclient's ``NotebookClient`` for one notebook, as the grader and ``course_lib run`` use it.
+
+    The kernel is reached over TCP on the loopback. (Its IPC transport would rule out two kernels
+    started at once picking the same port, but with nbclient 0.10 a cell's time limit then never
+    fires; measured. The grader's executors each have a network namespace of their own instead.)
+
+    - When a cell runs out of time, ``status["idle_timeout"]`` says whether the kernel used almost
+      no CPU meanwhile (under 5 % of the wait): the kernel was idle, waiting like the client, so a
+      message was lost and the notebook deserves one more run; a busy kernel is the notebook's own loop.
+    - ``output_limit``: at most that many bytes of outputs are kept (text, images, ...), so a notebook
+      that prints gigabytes cannot grow this process to its memory limit; past it, one note in the
+      outputs and ``status["output_cut"]`` say so.
+    """
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
     from nbformat.v4 import new_output
 
-    class Capped(NotebookClient):
+    status = {} if status is None else status
+
+    class Client(NotebookClient):
         kept = 0
 
+        async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+            pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+            before, started = _cpu_seconds(pid), time.perf_counter()
+            try:
+                return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            except CellTimeoutError:
+                after = _cpu_seconds(pid)
+                if before is not None and after is not None:
+                    status["idle_timeout"] = after - before < 0.05 * (time.perf_counter() - started)
+                raise
+
         def output(self, outs, msg, display_id, cell_index):
-            size = len(json.dumps(msg.get("content", {}), default=str)) \
-                if msg.get("msg_type") in ("stream", "display_data", "execute_result", "error") else 0
-            if status.get("output_cut") or self.kept + size > limit:  # past the cap: nothing more
-                if not status.get("output_cut"):
-                    status["output_cut"] = True
-                    outs.append(new_output("stream", name="stderr", text=f"[the grader dropped the output past "
-                                                                         f"{limit / 2**20:g} MB]\n"))
-                return None
-            self.kept += size
+            if output_limit is not None and msg.get("msg_type") in ("stream", "display_data", "execute_result",
+                                                                    "error"):
+                size = len(json.dumps(msg.get("content", {}), default=str))
+                if status.get("output_cut") or self.kept + size > output_limit:  # past the cap: nothing more
+                    if not status.get("output_cut"):
+                        status["output_cut"] = True
+                        outs.append(new_output("stream", name="stderr", text=f"[the grader dropped the output "
+                                                                             f"past {output_limit / 2**20:g} MB]\n"))
+                    return None
+                self.kept += size
             return super().output(outs, msg, display_id, cell_index)
 
-    return Capped(nb, **kwargs)
+    return Client(nb, **{"kernel_name": "python3", **kwargs})
 
 
 def main(argv: list[str]) -> int:
@@ -78,7 +113,7 @@ def main(argv: list[str]) -> int:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(notebook, as_version=4)
-    client = capped_client(nb, status, timeout=timeout, allow_errors=True, kernel_name="python3",
+    client = notebook_client(nb, status=status, output_limit=OUTPUT_LIMIT, timeout=timeout, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": workdir}}, record_timing=False)
     started = time.perf_counter()
     try:

@@ -163,7 +163,19 @@ def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, me
     return result
 
 
-def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout: float = 600.0,
+def notebook_limit(notebook: str, fast: bool, timeout: float | None) -> float:
+    """Seconds a cell of ``notebook`` may run when graded: ``timeout`` when given, else five times the
+    README's run time for the mode (at least 180 s, at most 600 s; ``runner.cell_limit``)."""
+    if timeout is not None:
+        return timeout
+    from .runner import cell_limit, readme_times
+
+    readme = Path(repo_root()) / "README.md"
+    stated = readme_times(readme.read_text(encoding="utf-8")) if readme.exists() else {}
+    return cell_limit(stated.get(notebook[:2], {}).get("fast" if fast else "full"), 600.0)
+
+
+def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout: float | None = None,
           memory: int = 8 * 2**30, policy: str = "zero", progress: bool = True, isolated: bool = True) -> dict:
     """Grade every submission in ``folder`` and write the gradebook into ``out``; returns a summary."""
     subs, ignored = discover(folder)
@@ -178,7 +190,8 @@ def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout:
 
         bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=timeout, memory=memory, policy=policy,
+            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=notebook_limit(s.notebook, fast, timeout),
+                                   memory=memory, policy=policy,
                                    isolated=isolated)
                        for s in subs]
             for fut in as_completed(futures):
@@ -200,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="submissions graded at once (default: half the cores)")
     parser.add_argument("--full", action="store_true", help="execute in full mode (default: fast mode)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per cell (default: 5x the notebook's README time, at least 180 s, at most 600 s; "
+                             "a cell that waited on an idle kernel gets the notebook one more run)")
     parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit per notebook (default 8)")
     parser.add_argument("--library", choices=("zero", "flag"), default="zero",
                         help="a function that is or calls or copies the library's implementation: zero points "
@@ -217,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.submissions.is_dir():
         print(f"grade: SUBMISSIONS must be a folder, got a file: {args.submissions}", file=sys.stderr)
         return 2
-    if args.jobs < 1 or args.timeout <= 0 or args.memory_gb <= 0:
+    if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0) or args.memory_gb <= 0:
         print("grade: --jobs must be >= 1, --timeout and --memory-gb > 0", file=sys.stderr)
         return 2
     try:

@@ -91,6 +91,43 @@ def unprotected(done: list[str], missing: list[str]) -> str | None:
             f"for a class whose code you trust)")
 
 
+def learners_child_rules() -> None:
+    """Run in the check's child of a sub-grader, before the learner's function: it can start no
+    process (``RLIMIT_NPROC`` = 0, which the kernel enforces for a process without capabilities);
+    calling an exercise's teaching reference (fetched through the registry) counts as using the
+    library, and so does loading a second copy of a library module (compiling or executing code
+    from a ``course_lib`` file that is already loaded). The last rule is an audit hook: it catches
+    the route, not a learner who first disarms the hook (see docs/instructors.md)."""
+    import resource
+
+    from course_lib.exercises import get_exercise, list_exercises, runner
+
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    runner.trap([t for t in (get_exercise(n).teaching for n in list_exercises()) if t is not None])
+    files = set()
+    for module in list(sys.modules.values()):
+        name, path = getattr(module, "__name__", ""), getattr(module, "__file__", None)
+        if isinstance(name, str) and name.split(".")[0] == "course_lib" and isinstance(path, str):
+            files.add(os.path.realpath(path))
+    realpath, fsdecode, used = os.path.realpath, os.fsdecode, runner.library_used
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "exec" and args:
+            filename = getattr(args[0], "co_filename", None)
+        elif event == "compile" and len(args) > 1:
+            filename = args[1]
+        else:
+            return
+        try:
+            filename = realpath(fsdecode(filename)) if filename is not None else None
+        except (TypeError, ValueError):
+            return
+        if filename in files:
+            used()
+
+    sys.addaudithook(hook)
+
+
 # --- rebuilding a function from its source -----------------------------------------------------------
 
 
@@ -186,9 +223,48 @@ def build_function(capture: dict):
 # --- library copies -----------------------------------------------------------------------------------
 
 
+class _Canonical(ast.NodeTransformer):
+    """Rename every argument and local variable of a function (nested ones included) to ``v0``,
+    ``v1``, ... in order of first appearance; global names, attributes and keywords stay."""
+
+    def __init__(self, local: set[str]):
+        self.local, self.names = local, {}
+
+    def _name(self, name: str) -> str:
+        if name not in self.local:
+            return name
+        return self.names.setdefault(name, f"v{len(self.names)}")
+
+    def visit_arg(self, node: ast.arg) -> ast.arg:
+        node.arg = self._name(node.arg)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        node.id = self._name(node.id)
+        return node
+
+
+def _locals(node: ast.AST) -> set[str]:
+    """Names a function binds: its arguments and every name it assigns (minus ``global`` ones)."""
+    names, declared = set(), set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.arg):
+            names.add(sub.arg)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            names.add(sub.id)
+        elif isinstance(sub, (ast.Global, ast.Nonlocal)):
+            declared.update(sub.names)
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            names.add(sub.name)
+    return names - declared
+
+
 def _shape(node: ast.AST) -> str:
-    """A function's syntax tree without its name, docstring, comments, annotations or layout."""
+    """A function's syntax tree without its name, docstring, comments, annotations, layout, or the
+    names of its arguments and local variables."""
     node = ast.parse(ast.unparse(node)).body[0]  # a fresh copy
+    if isinstance(node, ast.Expr):
+        node = node.value
     if isinstance(node, ast.FunctionDef):
         node.name = "_"
         node.returns = None
@@ -198,6 +274,7 @@ def _shape(node: ast.AST) -> str:
         if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                 and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
+    node = _Canonical(_locals(node)).visit(node)
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 
@@ -264,6 +341,9 @@ def grade_capture(name: str, capture: dict, check, *, time_limit: float = 120.0,
             except BuildError as exc:
                 os.write(w, json.dumps({"status": "invalid", "message": f"cannot be graded: {exc}"}).encode())
                 os._exit(BUILD_FAILED)
+            from course_lib.exercises import runner
+
+            runner.CHILD_SETUP.append(learners_child_rules)
             result = check(name, fn)
             record = result.record()
             os.write(w, json.dumps({k: record.get(k) for k in

@@ -22,7 +22,7 @@ def _columns(results: list[dict]) -> list[tuple[str, str]]:
     return sorted(cols)
 
 
-def _safe(name: str) -> str:
+def feedback_name(name: str) -> str:
     """A file name for a learner: their name when it is plain, else a readable form plus a short hash
     of the name, so that two learners never share a file (``x y`` and ``x_y``)."""
     plain = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "_"
@@ -70,8 +70,8 @@ def write_all(results: list[dict], summary: dict, out: Path) -> None:
     files = {Path("gradebook.csv"): _csv(learners, by_learner, cols),
              Path("gradebook.md"): _md(learners, by_learner, cols, results, summary)}
     for learner in learners:
-        files[Path("feedback") / f"{_safe(learner)}.md"] = _feedback(learner, by_learner[learner], cols)
-        files[Path("gradescope") / _safe(learner) / "results.json"] = json.dumps(
+        files[Path("feedback") / f"{feedback_name(learner)}.md"] = _feedback(learner, by_learner[learner], cols)
+        files[Path("gradescope") / feedback_name(learner) / "results.json"] = json.dumps(
             gradescope(by_learner[learner], cols), indent=1)
     files[Path("results.json")] = json.dumps({"summary": summary, "results": results}, indent=1)
     for text in files.values():

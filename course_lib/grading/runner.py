@@ -313,13 +313,23 @@ def select(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
     return sorted(set(chosen))
 
 
+def cell_limit(expected: float | None, timeout: float) -> float:
+    """Seconds a cell may run: five times the notebook's expected run time (at least 3 minutes, at
+    most ``timeout``), so a hung notebook is found in minutes, not at a flat limit."""
+    return timeout if expected is None else min(timeout, max(180.0, 5 * expected))
+
+
 def run_one(path: Path, out: Path, *, timeout: float) -> dict:
-    """Execute one notebook on a fresh kernel; its executed copy goes to ``out``."""
+    """Execute one notebook on a fresh kernel; its executed copy goes to ``out``. ``idle_timeout``:
+    a cell ran out of time while the kernel was idle (a lost message, see ``execute.notebook_client``)."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from .execute import notebook_client
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    status: dict = {}
+    client = notebook_client(nb, status=status, timeout=timeout, kernel_name="python3",
+                             resources={"metadata": {"path": str(path.parent)}})
     started, error = time.perf_counter(), ""
     try:
         client.execute()
@@ -327,7 +337,7 @@ def run_one(path: Path, out: Path, *, timeout: float) -> dict:
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"[:400]
     seconds = time.perf_counter() - started
     nbformat.write(nb, out / path.name)
-    return {"nb": nb, "seconds": round(seconds, 1), "error": error}
+    return {"nb": nb, "seconds": round(seconds, 1), "error": error, "idle_timeout": bool(status.get("idle_timeout"))}
 
 
 def _fmt(seconds: float | None) -> str:
@@ -357,9 +367,13 @@ def run_course(notebooks_dir: Path, out: Path, *, full: bool = False, only: list
     try:
         for path in paths:
             number = path.stem[:2]
-            echo(f"running {path.name} ({mode} mode) ...", flush=True)
-            res = run_one(path, out, timeout=timeout)
             readme_s = stated.get(number, {}).get(mode)
+            limit = cell_limit(readme_s, timeout)
+            echo(f"running {path.name} ({mode} mode, {limit:.0f} s per cell at most) ...", flush=True)
+            res = run_one(path, out, timeout=limit)
+            if res["idle_timeout"]:
+                echo("  a cell waited on an idle kernel (a lost message, not the notebook): running it once more")
+                res = run_one(path, out, timeout=limit)
             row = {"notebook": path.stem, "seconds": res["seconds"], "readme_seconds": readme_s,
                    "error": res["error"], "claims": read_claims(res["nb"], number, mode)}
             rows.append(row)
@@ -403,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="full mode (default: fast mode, COURSE_FAST=1)")
     parser.add_argument("--out", type=Path, default=Path("course-run"), help="folder for executed copies and the summary")
     parser.add_argument("--only", action="append", metavar="NN", help="run only this notebook (number or name; repeat)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell at most (default 1800; each notebook gets 5x its README time, "
+                             "at least 180 s, below that)")
     parser.add_argument("--record", action="store_true",
                         help="write the measured times into the README's syllabus and the notebooks' headers "
                              "(run it on an idle machine; nothing is written if anything failed)")

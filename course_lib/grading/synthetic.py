@@ -48,8 +48,10 @@ def _answer(exercise: str, fname: str, kind: str, stub: str) -> str:
         return f"{signature}\n    return {first.group(1) if first else 'None'}\n"
     if kind == "library":
         module, _, attr = ex.library[0].partition(":")
-        return (f"{signature}\n    import {module} as _lib\n"
-                f"    return _lib.{attr}(*[v for v in locals().values() if v is not _lib])\n")
+        # import_module, not `import a.b as _lib`: that takes the package's attribute, which for
+        # course_lib.lm.generate is the function generate, not the module
+        return (f"{signature}\n    import importlib\n    _lib = importlib.import_module({module!r})\n"
+                f"    return _lib.{attr}(*[v for k, v in locals().items() if k not in ('_lib', 'importlib')])\n")
     if kind == "stub":
         return stub
     raise ValueError(f"kind must be correct, wrong, library or stub, got {kind!r}")

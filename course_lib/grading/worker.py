@@ -119,6 +119,22 @@ def forged_claims(claimed: list[dict], reproduced: list[dict]) -> list[str]:
     return out
 
 
+def unconfirmed_passes(claimed: list[dict], graded: dict, forged: list[str]) -> list[str]:
+    """Each "passed" the submission claims for an exercise whose graded verdict is a definite
+    non-pass (failed, not attempted, error, timeout, library), in words. Re-execution reproduces a
+    record the notebook's own code prints, so only grading the function itself tells such a record
+    from a real one; exercises already reported by ``forged_claims`` are not reported twice."""
+    out = []
+    for r in claimed:
+        verdict = graded.get(r["exercise"], {})
+        if r["status"] == "passed" and verdict.get("status") in ("failed", "not attempted", "error", "timeout",
+                                                                  "library", "not graded") \
+                and not any(f.startswith(f"{r['exercise']}:") for f in forged + out):
+            out.append(f"{r['exercise']}: the submission shows 'passed' (cell {r['cell']}), grading the function "
+                       f"its check received gave {verdict['status']!r}")
+    return out
+
+
 def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, timeout: float, memory: int,
                    library_policy: str, isolated: bool = True) -> dict:
     """Everything ``result.json`` holds for one submission (see ``grade``)."""
@@ -168,6 +184,16 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
     claimed, problems, _ = _records(submission)
     result["problems"] += [f"in the submitted file: {p}" for p in problems]
     result["execution"] = finish_execution(proc, t0, workdir, timeout)
+    if result["execution"].get("idle_timeout"):  # a cell waited on an idle kernel: a lost message; once more
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        nbformat.write(nb, workdir / f"{notebook}.ipynb")
+        proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout,
+                                   memory=memory, isolated=isolated)
+        first = result["execution"]
+        result["execution"] = finish_execution(proc, t0, workdir, timeout)
+        result["execution"]["retried"] = (f"the first run stopped with an idle kernel ({first.get('reason', '')}), "
+                                          f"which is a lost message, not the notebook's fault; this is the second run")
     executed = workdir / "executed.ipynb"
     reproduced, _, _ = _records(executed) if executed.exists() else ([], [], None)
     result["forged"] = forged_claims(claimed, reproduced)
@@ -216,6 +242,7 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
             entry = {"status": g["status"], "points": points, "reason": reason, "hint": g.get("hint", ""),
                      "mistake": g.get("mistake"), "flag": g.get("flag", ""), "details": g.get("details", "")[:2000]}
         result["exercises"][name] = entry
+    result["forged"] += unconfirmed_passes(claimed, result["exercises"], result["forged"])
     shutil.rmtree(workdir, ignore_errors=True)
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
