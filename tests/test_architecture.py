@@ -52,10 +52,6 @@ ALLOWED_SIBLING = {
 ALLOWED_PRIVATE = {
     # the sandbox's child program is a module of its own only because it runs in another process
     ("course_lib.sandbox", "course_lib._sandbox_child"): {"_sandbox_child"},
-    # the grader's namespace set-up reuses the sandbox's private functions; these are being removed
-    # (the sandbox's owners are giving that set-up a public home)
-    ("course_lib.grading.regrade", "course_lib._sandbox_child"): {"_sandbox_child", "_libc", "_unshare",
-                                                                   "_private_mounts"},
 }
 
 
