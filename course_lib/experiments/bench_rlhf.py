@@ -14,8 +14,9 @@ It prints one table:
 * peak memory of one training step and its time split into sampling, scoring and update
   (``lmrl.cost.measure_step``, median of a few steps);
 * held-out greedy accuracy at equal completions sampled (the last evaluation both runs reached),
-  at equal training time (each trained for ``--minutes``), and the steps and seconds each needed to
-  gain 25 points over the SFT model.
+  at equal training time (each run's last evaluation after the start within the shorter run's time;
+  "not comparable" when one of them made none, never its untrained start), and the steps and seconds
+  each needed to gain 25 points over the SFT model.
 """
 from __future__ import annotations
 
@@ -53,10 +54,13 @@ def _first_gain(run: dict, gain: float):
     return None, None
 
 
-def _accuracy_at(run: dict, seconds: float) -> float:
-    """Held-out accuracy at the last evaluation made within ``seconds`` of training."""
-    acc = [a for a, t in zip(run["eval_accuracy"], _eval_seconds(run)) if t <= seconds + 1e-9]
-    return acc[-1]
+def _accuracy_at(run: dict, seconds: float) -> float | None:
+    """Held-out accuracy at the last evaluation after training began (step > 0) made within ``seconds``
+    of training, or None when there is none: the step-0 evaluation is the untrained start, and
+    reading it as "the run at ``seconds``" would compare a trained run with an untrained one."""
+    acc = [a for s, a, t in zip(run["eval_step"], run["eval_accuracy"], _eval_seconds(run))
+           if s > 0 and t <= seconds + 1e-9]
+    return acc[-1] if acc else None
 
 
 def run_pair(seed: int, minutes: float, max_steps: int, eval_every: int, threads: int = 1,
@@ -118,13 +122,31 @@ def cost_rows(threads: int = 1, device=None, repeats: int = 3, seed: int = 0) ->
     return rows
 
 
+def _mean_or_none(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def _not_comparable_text(summary: dict) -> str:
+    """Why the equal-time row is refused, with the times it was asked at."""
+    p = summary[PPO_NAME]
+    secs = [t for t, a in zip(p["seconds_compared"], p["accuracy_equal_time_runs"]) if a is None]
+    return (f"not comparable: no evaluation after the start within the shorter run's time "
+            f"({', '.join(f'{t:.0f} s' for t in secs)}; seed(s) {p['not_comparable_time']})")
+
+
 def summarize(cost: dict, runs: list[dict], gain: float = 0.25) -> dict:
     """The figures of the table from ``cost_rows`` and a list of ``run_pair`` results
     ({"RLHF-PPO": run_record(...), "GRPO": run_record(...)} per seed).
 
     Accuracy at equal completions: at the last evaluation step both runs reached (both sample 512
-    completions per step). At equal training time: each run at its last evaluation within the
-    shorter run's training time."""
+    completions per step). At equal training time: each run at its last evaluation after step 0
+    within the shorter run's training time. When a run made no such evaluation (the shorter run
+    finished before the longer one's first evaluation after the start), that seed is *not comparable*
+    at equal time: the comparison is refused rather than read off the longer run's untrained start
+    or off an evaluation made later than the shorter run's time. Such a seed's entry in
+    ``accuracy_equal_time_runs`` is None, ``accuracy_equal_time`` is the mean over the comparable
+    seeds (None when there is none), and ``not_comparable_time`` names the seeds refused."""
     out = {}
     for name in (PPO_NAME, GRPO_NAME):
         c = cost[name]
@@ -133,7 +155,9 @@ def summarize(cost: dict, runs: list[dict], gain: float = 0.25) -> dict:
             me, other = pair[name], pair[GRPO_NAME if name == PPO_NAME else PPO_NAME]
             common = max(set(me["eval_step"]) & set(other["eval_step"]))
             acc_equal_completions.append(me["eval_accuracy"][me["eval_step"].index(common)])
-            acc_equal_time.append(_accuracy_at(me, min(me["train_seconds"], other["train_seconds"])))
+            secs = min(me["train_seconds"], other["train_seconds"])
+            mine, theirs = _accuracy_at(me, secs), _accuracy_at(other, secs)
+            acc_equal_time.append(None if mine is None or theirs is None else mine)
             start.append(me["eval_accuracy"][0])
             s, t = _first_gain(me, gain)
             to_gain_steps.append(s)
@@ -149,7 +173,8 @@ def summarize(cost: dict, runs: list[dict], gain: float = 0.25) -> dict:
             "start_accuracy": float(np.mean(start)),
             "completions_compared": [s * runs[0][name]["completions_per_step"] for s in common_steps],
             "accuracy_equal_completions": float(np.mean(acc_equal_completions)),
-            "accuracy_equal_time": float(np.mean(acc_equal_time)), "seconds_compared": common_secs,
+            "accuracy_equal_time": _mean_or_none(acc_equal_time), "seconds_compared": common_secs,
+            "not_comparable_time": [p[name]["seed"] for p, a in zip(runs, acc_equal_time) if a is None],
             "accuracy_equal_completions_runs": acc_equal_completions, "accuracy_equal_time_runs": acc_equal_time,
             "steps_to_gain": to_gain_steps, "seconds_to_gain": to_gain_secs,
         }
@@ -157,7 +182,8 @@ def summarize(cost: dict, runs: list[dict], gain: float = 0.25) -> dict:
 
 
 def differences(summary: dict, n_eval: int | None = None) -> dict:
-    """GRPO − RLHF-PPO at equal completions and at equal time, each a ``stats.Difference``.
+    """GRPO − RLHF-PPO at equal completions and at equal time, each a ``stats.Difference``, over the
+    seeds comparable at that budget (a key is absent when no seed is: see ``summarize``).
 
     With one seed the interval is the evaluation's sampling noise only (``n_eval`` held-out problems,
     Newcombe's interval); with several seeds, Welch's interval over the seeds' accuracies.
@@ -167,7 +193,11 @@ def differences(summary: dict, n_eval: int | None = None) -> dict:
     n = tasks.EVAL_SIZE if n_eval is None else n_eval
     out = {}
     for key in ("accuracy_equal_completions", "accuracy_equal_time"):
-        a, b = summary[PPO_NAME][key + "_runs"], summary[GRPO_NAME][key + "_runs"]
+        pairs = [(x, y) for x, y in zip(summary[PPO_NAME][key + "_runs"], summary[GRPO_NAME][key + "_runs"])
+                 if x is not None and y is not None]
+        if not pairs:  # no seed comparable at equal time: no difference to state
+            continue
+        a, b = [x for x, _ in pairs], [y for _, y in pairs]
         if len(a) >= 2 and len(b) >= 2:
             out[key] = stats.compare_seeds(a, b)
         else:
@@ -198,7 +228,8 @@ def format_table(summary: dict, gain: float = 0.25) -> str:
         (f"held-out accuracy at equal completions ({', '.join(f'{c:,}' for c in n_c)})",
          f"{p['accuracy_equal_completions']:.1%}", f"{g['accuracy_equal_completions']:.1%}"),
         (f"held-out accuracy at equal training time ({', '.join(f'{t:.0f} s' for t in p['seconds_compared'])})",
-         f"{p['accuracy_equal_time']:.1%}", f"{g['accuracy_equal_time']:.1%}"),
+         *((f"{p['accuracy_equal_time']:.1%}", f"{g['accuracy_equal_time']:.1%}")
+           if p["accuracy_equal_time"] is not None else ("not comparable", "not comparable"))),
         (f"to +{gain * 100:.0f} points (from {p['start_accuracy']:.1%})", gain_cell(p), gain_cell(g)),
     ]
     lines = [f"| | {PPO_NAME} | {GRPO_NAME} |", "|---|---|---|"]
@@ -208,9 +239,13 @@ def format_table(summary: dict, gain: float = 0.25) -> str:
         seeds = len(p["accuracy_equal_time_runs"])
         noise = ("one seed: the interval is the held-out set's sampling noise only, not the seed's" if seeds == 1
                  else f"{seeds} seeds")
+        time_line = (diff["accuracy_equal_time"].verdict() if "accuracy_equal_time" in diff
+                     else _not_comparable_text(summary))
+        if "accuracy_equal_time" in diff and p["not_comparable_time"]:
+            time_line += f" (over the comparable seeds; {_not_comparable_text(summary)})"
         lines += ["", f"{GRPO_NAME} − {PPO_NAME} ({noise}):",
                   f"  at equal completions: {diff['accuracy_equal_completions'].verdict()}",
-                  f"  at equal training time: {diff['accuracy_equal_time'].verdict()}"]
+                  f"  at equal training time: {time_line}"]
     return "\n".join(lines)
 
 

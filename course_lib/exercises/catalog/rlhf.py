@@ -145,6 +145,28 @@ def _kpr_k3(logp, logp_ref, score, mask, beta):
     return _with_score(-beta * (torch.exp(x) - x - 1) * mask, score, _last_real(mask))
 
 
+def _kpr_score_after_last(logp, logp_ref, score, mask, beta):
+    keep = mask.bool()
+    r = -beta * torch.where(keep, logp - logp_ref, torch.zeros_like(logp))
+    last = mask.shape[1] - keep.flip(1).long().argmax(1)  # the "- 1" forgotten: one column too far
+    r[torch.arange(r.shape[0]), last] += score  # IndexError on a row without padding
+    return r
+
+
+def _kpr_ratio_penalty(logp, logp_ref, score, mask, beta):
+    ratio = torch.exp(logp) / torch.exp(logp_ref)  # π/π_ref, not its log
+    return _with_score(-beta * ratio * mask, score, _last_real(mask))
+
+
+def _kpr_kl_on_last_token(logp, logp_ref, score, mask, beta):
+    kl = ((logp - logp_ref) * mask).sum(1)  # the whole completion's log-ratio, in one place
+    return _with_score(torch.zeros_like(logp), score - beta * kl, _last_real(mask))
+
+
+def _kpr_beta_divides(logp, logp_ref, score, mask, beta):
+    return _with_score(-(logp - logp_ref) / beta * mask, score, _last_real(mask))
+
+
 register(Exercise(
     name="kl_penalized_rewards",
     reference=_kpr_reference,
@@ -196,6 +218,25 @@ register(Exercise(
         Mistake("no_beta", _kpr_no_beta,
                 "Your penalty is not scaled by beta: it is −β·(log π − log π_ref), and β sets how strong the "
                 "leash to the reference is."),
+        Mistake("score_after_last", _kpr_score_after_last,
+                "Your score lands one column after the last real token: on a row without padding that column "
+                "does not exist (hence the IndexError), and on a shorter row it is the first padding column. The "
+                "last real token of a row is column T − 1 − keep.flip(1).long().argmax(1): the − 1 matters.",
+                error=r"IndexError: index (\d+) is out of bounds for dimension 1 with size \1"),
+        Mistake("ratio_penalty", _kpr_ratio_penalty,
+                "You penalised the probability ratio π/π_ref; the penalty is on its log, −β·(log π − log π_ref) = "
+                "−β·(logp − logp_ref), no exp. The ratio is 1, not 0, when the policy has not moved, so every "
+                "token would pay β for nothing, and its sum is not an estimate of the KL (InstructGPT Eq. 2)."),
+        Mistake("kl_on_last_token", _kpr_kl_on_last_token,
+                "You put the whole completion's penalty −β·Σ_t(logp_t − logp_ref_t) on the last token. Each row "
+                "sums to the same total, but the reward is defined per token: r_t = −β·(logp_t − logp_ref_t) on "
+                "every real token. Where a reward arrives matters to PPO: the return from token t (and GAE's "
+                "advantage, with λ < 1 and a value model) counts only the rewards from t on, so in your version "
+                "token t is charged for the drift of the tokens before it, which it did not choose, and is no "
+                "longer told which of its own choices moved away from the reference."),
+        Mistake("beta_divides", _kpr_beta_divides,
+                "You divided by beta. β multiplies the log-ratio: r_t = −β·(logp_t − logp_ref_t); dividing makes "
+                "a small β (a loose leash) the strongest penalty instead of the weakest."),
         Mistake("k3_penalty", _kpr_k3,
                 "You used the k3 estimate exp(x) − x − 1 (GRPO's KL term in the loss). In RLHF-PPO the penalty "
                 "inside the reward is the plain log-ratio −β·(log π − log π_ref) (InstructGPT Eq. 2), whose sum "
