@@ -12,9 +12,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))  # the Engli
 MAX_MARKDOWN = 18_000
 MAX_CELL = 1_500
 
-# Notebooks whose long cells another change is splitting right now; exempt from the per-cell rule only
-# (never from the total). Remove each entry as soon as its notebook passes.
-CELL_RULE_PENDING = {"00", "01", "03"}
 
 
 def _markdown(path):
@@ -33,7 +30,5 @@ def test_markdown_in_all_stays_under_the_limit(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
 def test_no_markdown_cell_is_too_long(path):
-    if path.stem[:2] in CELL_RULE_PENDING:
-        pytest.skip(f"{path.name}: long cells being split elsewhere (CELL_RULE_PENDING)")
     long = [(cid, len(src)) for cid, src in _markdown(path) if len(src) > MAX_CELL]
     assert not long, f"{path.name}: markdown cells over {MAX_CELL:,} characters (id, length): {long}"
