@@ -257,12 +257,12 @@ def test_a_copy_of_the_library_with_its_arguments_and_locals_renamed_is_recognis
 def test_the_synthetic_library_answer_calls_the_library_for_every_exercise(repo_root):
     """``synthetic``'s "library" answer must reach the library's function (not a same-named attribute
     of its package, as `import course_lib.lm.generate as m` would give the function generate)."""
-    from course_lib.exercises import check
+    from course_lib.exercises import check, get_exercise
 
     seen = 0
     for path in sorted((repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        stubs = synthetic.stub_cells(nb)
+        stubs = {name: at for name, at in synthetic.stub_cells(nb).items() if get_exercise(name).library}
         filled = synthetic.fill(nb, {name: "library" for name in stubs})
         for name, (index, fname) in stubs.items():
             namespace: dict = {}
@@ -270,3 +270,6 @@ def test_the_synthetic_library_answer_calls_the_library_for_every_exercise(repo_
             assert check(name, namespace[fname]).status == "library", name
             seen += 1
     assert seen >= 10
+    with pytest.raises(ValueError, match="no library function"):  # an answer that is data has none to call
+        synthetic.fill(nbformat.read(repo_root / "notebooks" / "11_why_isnt_it_learning.ipynb", as_version=4),
+                       {"name_the_fault": "library"})

@@ -47,6 +47,9 @@ def _answer(exercise: str, fname: str, kind: str, stub: str) -> str:
         first = re.search(r"\(\s*(\w+)", signature)
         return f"{signature}\n    return {first.group(1) if first else 'None'}\n"
     if kind == "library":
+        if not ex.library:
+            raise ValueError(f"answers[{exercise!r}] is 'library', but {exercise} has no library function to call "
+                             f"(its answer is data); use correct, wrong or stub")
         module, _, attr = ex.library[0].partition(":")
         # import_module, not `import a.b as _lib`: that takes the package's attribute, which for
         # course_lib.lm.generate is the function generate, not the module
@@ -90,6 +93,8 @@ def forge(nb):
 
 def make_class(notebook: Path, out: Path, size: int, seed: int = 0) -> dict[str, str]:
     """Write ``size`` learners' submissions of ``notebook`` into ``out``: what each learner is."""
+    from course_lib.exercises import get_exercise
+
     rng = random.Random(seed)
     nb = nbformat.read(notebook, as_version=4)
     exercises = list(stub_cells(nb))
@@ -104,7 +109,9 @@ def make_class(notebook: Path, out: Path, size: int, seed: int = 0) -> dict[str,
             answers = {e: rng.choice(["correct", "wrong", "stub"]) for e in exercises}
             what = "mixed: " + ", ".join(f"{e}={a}" for e, a in answers.items())
         elif roll < 0.9:
-            answers, what = {e: "library" for e in exercises}, "calls the library"
+            # an exercise whose answer is data (no library function) is left as its stub
+            answers = {e: "library" if get_exercise(e).library else "stub" for e in exercises}
+            what = "calls the library"
         else:
             answers, what = {}, "forged outputs"
         sub = fill(nb, answers)
