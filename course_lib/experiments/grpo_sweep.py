@@ -156,9 +156,7 @@ def summary_rows(sweep: dict) -> list[dict]:
     rows = []
     for r in sweep["runs"]:
         rows.append({"G": r["G"], "beta": r["beta"], "prompts_per_step": r["prompts_per_step"],
-                     "start_accuracy": r["eval_accuracy"][0], "final_accuracy": r["eval_accuracy"][-1],
-                     "best_accuracy": max(r["eval_accuracy"]), "final_kl": r["kl"][-1],
-                     "zero_variance_mean": float(np.mean(r["zero_variance_frac"])),
+                     "start_accuracy": r["eval_accuracy"][0], **grpo_run_summary(r),
                      "train_seconds": r["train_seconds"]})
     return rows
 
