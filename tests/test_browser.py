@@ -3,7 +3,9 @@
 Notebook 01: run all cells, wait for the kernel to be idle, move the γ slider with the keyboard and
 see the figure's image change; the discounted_returns check shows "not attempted yet", then, after a
 wrong answer is typed into the stub and run, its specific hint. Notebooks 04 and 08: the cells up to
-their first slider, then the same slider assertion. No JavaScript errors in the console.
+their first slider, then the same slider assertion. Notebook 11: the run doctor's panel, live beside a
+training run (a widget redrawn while it trains) and final (a plain PNG in the cell's own output, what a
+notebook read without a kernel shows). No JavaScript errors in the console.
 
 Uses the system's Chromium (Debian package ``chromium``; ``.ci/run`` installs it); nothing is
 downloaded. Skipped, with the reason, when Playwright or a Chromium is missing.
@@ -52,7 +54,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
-    for name in ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo"):
+    for name in ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo", "11_why_isnt_it_learning"):
         shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", root)
     home = tmp_path_factory.mktemp("home")
     # Every cell attached to the page (JupyterLab 4 renders only the visible ones by default).
@@ -213,6 +215,50 @@ def test_slider_redraws_the_figure(lab, notebook):
         nb.run("notebook:run-cell", 120)
     slider = SLIDERS[notebook][-1]
     nb.slider_moves_figure(slider)
+    nb.assert_no_errors()
+    nb.page.close()
+
+
+# A short PPO run with the panel redrawing at every second update: the live widget, as a learner sees it.
+LIVE_PANEL = (
+    "live = DiagnosePanel(every=2, min_seconds=0, max_overhead=None)\n"
+    "live_run = dr.train('ppo', 1, total_steps=4096, run=RunOptions(log=live))\n"
+    "print(f'live redraws: {live.redraws}')\n"
+)
+
+
+@needs_browser
+def test_run_doctor_panel_is_drawn_live_and_final(lab):
+    url, browser = lab
+    nb = Lab(browser, url, "11_why_isnt_it_learning")
+    for cell_id in ("nb11-setup", "nb11-healthy"):
+        nb.select(nb.index(cell_id))
+        nb.run("notebook:run-cell", 180)
+    # finish(): the whole run's figure is the cell's own PNG output, and the findings are printed
+    healthy = nb.index("nb11-healthy")
+    cell = nb.page.locator(f"{nb.root} .jp-Cell").nth(healthy)
+    final = cell.locator(".jp-OutputArea-output img").first
+    final.wait_for(timeout=30_000)
+    assert final.get_attribute("src").startswith("data:image/png"), "the final panel is not a PNG output"
+    assert nb.js("return nb.content.widgets[arg].model.outputs.toJSON().some("
+                 "o => o.data && o.data['image/png']);", healthy), "the PNG is not stored in the cell's outputs"
+    text = nb.output_text(healthy)
+    assert "findings" in text and ("no findings" in text or "evidence:" in text), text
+    # live: a cell below that trains with the panel as its log sink; the widget shows the figure while it runs
+    nb.select(healthy)
+    nb.js("return window.jupyterapp.commands.execute('notebook:insert-cell-below');")
+    live = healthy + 1
+    nb.js("nb.content.widgets[arg[0]].model.sharedModel.setSource(arg[1]);", [live, LIVE_PANEL])
+    nb.select(live)
+    nb.run("notebook:run-cell", 180)
+    text = nb.output_text(live)
+    assert "live redraws:" in text and "live redraws: 0" not in text, text
+    cell = nb.page.locator(f"{nb.root} .jp-Cell").nth(live)
+    img = cell.locator(".widget-output img").first
+    img.wait_for(timeout=30_000)
+    assert img.get_attribute("src").startswith("data:image/png")
+    widget_text = cell.locator(".widget-output").first.inner_text()
+    assert "no findings" in widget_text or "evidence:" in widget_text, widget_text  # format_findings' text
     nb.assert_no_errors()
     nb.page.close()
 
