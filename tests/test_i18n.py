@@ -176,6 +176,7 @@ def _word(word: str) -> str:
 # Where a notebook's English uses a glossary word only in another sense, the Korean rightly uses another word.
 NOT_THE_GLOSSARY_SENSE = {
     ("05_language_model_as_policy", "value"): "only attention's keys and values (키와 값), never the RL value",
+    ("06_rewards_and_reward_models", "return"): "only what a function returns (돌려주다), never the RL return",
 }
 
 
