@@ -6,11 +6,15 @@
     python3 course.py test     set up (first time only), then run the whole test suite
     python3 course.py setup    only set up
     python3 course.py doctor   check the installation
+    python3 course.py lock     write the sha256 hashes of the pinned files for this platform
+                               (requirements/hashes/<platform>.txt), on a machine you trust
 
 Set-up makes a virtual environment in .venv and installs the pinned, tested versions in
 requirements/lock.txt. On a machine without an NVIDIA GPU it installs the CPU build of
-PyTorch, so no CUDA packages are downloaded. It is skipped when the lock file and
-pyproject.toml have not changed since the last set-up.
+PyTorch, so no CUDA packages are downloaded. Where requirements/hashes/ has a file for this
+platform, every file is installed with pip's hash checking (--require-hashes): a download whose
+sha256 differs from the recorded one is refused and nothing is installed. It is skipped when the
+lock file, the hashes and pyproject.toml have not changed since the last set-up.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("COURSE_VENV", ROOT / ".venv"))
 LOCK = ROOT / "requirements" / "lock.txt"
+HASHES = ROOT / "requirements" / "hashes"  # one file per platform: "name==version --hash=sha256:..." lines
 STAMP = VENV / ".course-setup"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # The test command of the README, run inside the virtual environment.
@@ -63,23 +68,47 @@ def locked_version(name: str) -> str:
     raise SystemExit(f"requirements/lock.txt has no pin for {name}")
 
 
+def platform_tag() -> str:
+    """The platform a hash file is for: the files pip picks differ by OS, machine and Python version."""
+    return f"{sys.platform}-{platform.machine().lower()}-cp{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def hash_file() -> Path:
+    return HASHES / f"{platform_tag()}.txt"
+
+
+def lock_pins() -> dict[str, str]:
+    """The lock's pins, by normalised name."""
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[normalise(name)] = version.strip()
+    return pins
+
+
+def normalise(name: str) -> str:
+    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+
+
 def setup_fingerprint() -> str:
     h = hashlib.sha256()
-    for f in (LOCK, ROOT / "pyproject.toml"):
-        h.update(f.read_bytes())
+    for f in (LOCK, ROOT / "pyproject.toml", hash_file()):
+        h.update(f.read_bytes() if f.exists() else b"")
     h.update(sys.version.encode())
     return h.hexdigest()
 
 
-def install_torch(py: Path) -> None:
-    """Install the pinned torch; the CPU build on Linux machines without an NVIDIA GPU."""
+def torch_index_args(py: Path) -> list[str]:
+    """pip's extra arguments for the CPU build of torch on Linux without an NVIDIA GPU (else none)."""
     spec = f"torch=={locked_version('torch')}"
     extra: list[str] = []
     if platform.system() == "Linux" and not has_nvidia_gpu():
         # Ask pip which file it would take from its configured sources. A local +cpu wheel
         # (or a pip configured for a CPU index) is fine; a plain PyPI wheel would pull CUDA.
         probe = subprocess.run(
-            [str(py), "-m", "pip", "install", "--dry-run", "--no-deps", "--quiet",
+            [str(py), "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet",
              "--report", "-", spec],
             capture_output=True, text=True,
         )
@@ -90,7 +119,52 @@ def install_torch(py: Path) -> None:
         if "+cpu" not in chosen:
             say("no NVIDIA GPU: taking the CPU build of PyTorch (no CUDA packages)")
             extra = ["--index-url", TORCH_CPU_INDEX]
-    run([py, "-m", "pip", "install", "--no-deps", spec, *extra])
+    return extra
+
+
+def install_torch(py: Path) -> None:
+    """Install the pinned torch; the CPU build on Linux machines without an NVIDIA GPU."""
+    run([py, "-m", "pip", "install", "--no-deps", f"torch=={locked_version('torch')}", *torch_index_args(py)])
+
+
+def hashed_install_commands(py: Path, hashes: Path, torch_args: list[str]) -> list[list[str | Path]]:
+    """The set-up's pip commands when ``hashes`` exists: every pinned file checked against its sha256
+    (pip refuses a mismatch, or a file with no hash, before installing anything), then the course
+    itself, editable, with no dependency resolution and no build downloads (setuptools is pinned too)."""
+    index = ["--extra-index-url", torch_args[1]] if torch_args[:1] == ["--index-url"] else []
+    return [[py, "-m", "pip", "install", "--require-hashes", "--no-deps", "-r", hashes, *index],
+            [py, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", ROOT]]
+
+
+def write_hashes(py: Path) -> Path:
+    """``course.py lock``: resolve the lock as the set-up would on this machine (pip's --dry-run report)
+    and write each pinned file's sha256 into requirements/hashes/<platform>.txt."""
+    extra = torch_index_args(py)
+    index = ["--extra-index-url", extra[1]] if extra[:1] == ["--index-url"] else []
+    report = subprocess.run([str(py), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                             "--report", "-", "-r", str(LOCK), *index], capture_output=True, text=True)
+    if report.returncode != 0:
+        raise SystemExit(f"pip could not resolve requirements/lock.txt:\n{report.stderr[-2000:]}")
+    pins, lines = lock_pins(), []
+    for item in json.loads(report.stdout)["install"]:
+        name = normalise(item["metadata"]["name"])
+        sha = item["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")
+        if name not in pins or not sha:
+            raise SystemExit(f"pip chose {name} {item['metadata']['version']} with no pin or no sha256; fix the lock")
+        lines.append(f"{name}=={pins[name]} --hash=sha256:{sha}")
+    missing = sorted(set(pins) - {line.split("==")[0] for line in lines})
+    if missing:
+        raise SystemExit(f"pins that pip did not take on this platform: {missing}")
+    out = hash_file()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    head = (f"# sha256 of every file requirements/lock.txt installs on {platform_tag()}, written by\n"
+            "# `python3 course.py lock` (pip's resolution on this machine). The set-up installs with\n"
+            "# --require-hashes when this file exists: a file whose hash differs is refused.\n")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(head + "\n".join(sorted(lines)) + "\n")
+    tmp.replace(out)
+    say(f"wrote {out.relative_to(ROOT)} ({len(lines)} files)")
+    return out
 
 
 def setup(force: bool = False) -> Path:
@@ -103,8 +177,16 @@ def setup(force: bool = False) -> Path:
     if not py.exists():
         say(f"creating a virtual environment in {VENV}")
         run([sys.executable, "-m", "venv", VENV])
-    install_torch(py)
-    run([py, "-m", "pip", "install", "-c", LOCK, "-e", f"{ROOT}[test]"])
+    hashes = hash_file()
+    if hashes.exists():
+        say(f"installing with hash checking ({hashes.relative_to(ROOT)})")
+        for cmd in hashed_install_commands(py, hashes, torch_index_args(py)):
+            run(cmd)
+    else:
+        say(f"warning: no {hashes.relative_to(ROOT)}: installing the pinned versions WITHOUT hash checking "
+            "(run `python3 course.py lock` on a machine you trust to record them)")
+        install_torch(py)
+        run([py, "-m", "pip", "install", "-c", LOCK, "-e", f"{ROOT}[test]"])
     if platform.system() == "Linux" and not has_nvidia_gpu():
         listed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"],
                                 capture_output=True, text=True).stdout
@@ -133,9 +215,15 @@ def main(argv: list[str]) -> int:
     if cmd in ("help", "-h", "--help"):
         print(__doc__)
         return 0
-    if cmd not in ("setup", "lab", "test", "doctor"):
-        print(f"unknown command {cmd!r}; expected one of: setup, lab, test, doctor", file=sys.stderr)
+    if cmd not in ("setup", "lab", "test", "doctor", "lock"):
+        print(f"unknown command {cmd!r}; expected one of: setup, lab, test, doctor, lock", file=sys.stderr)
         return 2
+    if cmd == "lock":
+        py = venv_python()
+        if not py.exists():
+            run([sys.executable, "-m", "venv", VENV])
+        write_hashes(py)
+        return 0
     py = setup(force=(cmd == "setup" and "--force" in rest))
     if cmd == "setup":
         return 0

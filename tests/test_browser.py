@@ -1,6 +1,7 @@
 """A real browser: JupyterLab in headless Chromium (Playwright), fast mode.
 
-Notebook 01: run all cells, wait for the kernel to be idle, move the γ slider with the keyboard and
+Notebook 01, in English and in the Korean edition (notebooks/ko, COURSE_LANG=ko, where the check and
+the hint read in Korean): run all cells, wait for the kernel to be idle, move the γ slider with the keyboard and
 see the figure's image change; the discounted_returns check shows "not attempted yet", then, after a
 wrong answer is typed into the stub and run, its specific hint. Notebooks 04 and 08: the cells up to
 their first slider, then the same slider assertion. Notebook 11: the run doctor's panel, live beside a
@@ -51,18 +52,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    for name in ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo", "11_why_isnt_it_learning"):
-        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", root)
+def _serve_lab(tmp_path_factory, folder: Path, names: tuple[str, ...], lang: str):
+    """JupyterLab serving copies of ``folder``'s notebooks ``names``, kernels in language ``lang``."""
+    root = tmp_path_factory.mktemp(f"lab-{lang}")
+    for name in names:
+        shutil.copy(folder / f"{name}.ipynb", root)
     home = tmp_path_factory.mktemp("home")
     # Every cell attached to the page (JupyterLab 4 renders only the visible ones by default).
     settings = home / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
-    env = dict(os.environ, COURSE_FAST="1", PYTHONPATH=str(ROOT), HOME=str(home),
+    env = dict(os.environ, COURSE_FAST="1", COURSE_LANG=lang, PYTHONPATH=str(ROOT), HOME=str(home),
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTER_DATA_DIR=str(Path(sys.prefix) / "share" / "jupyter"))
@@ -96,6 +97,18 @@ def lab(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
             log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from _serve_lab(tmp_path_factory, ROOT / "notebooks",
+                          ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo", "11_why_isnt_it_learning"), "en")
+
+
+@pytest.fixture(scope="module")
+def lab_ko(tmp_path_factory):
+    """The Korean edition as `course.py lab --lang ko` opens it: notebooks/ko, COURSE_LANG=ko."""
+    yield from _serve_lab(tmp_path_factory, ROOT / "notebooks" / "ko", ("01_mdp_and_discounted_return",), "ko")
 
 
 class Lab:
@@ -172,14 +185,21 @@ class Lab:
         assert not real, "JavaScript errors in the console:\n" + "\n".join(real)
 
 
+# What the learner reads, by language: the check before an attempt, and the registered mistake's hint.
+READS = {"en": ("not attempted yet", "You applied the backup once"),
+         "ko": ("아직 풀지 않았습니다", "백업을 한 번만 적용했습니다")}
+
+
 @needs_browser
-def test_notebook_01_slider_and_exercise_check_in_a_real_browser(lab):
-    url, browser = lab
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_notebook_01_slider_and_exercise_check_in_a_real_browser(lang, request):
+    url, browser = request.getfixturevalue("lab" if lang == "en" else "lab_ko")
+    not_attempted, hint = READS[lang]
     nb = Lab(browser, url, "01_mdp_and_discounted_return")
     nb.run("notebook:run-all-cells", 150)
     nb.slider_moves_figure("cell-10")
     check = nb.index("pe-check")
-    assert "not attempted yet" in nb.output_text(check)
+    assert not_attempted in nb.output_text(check)
     stub = nb.index("pe-stub")
     nb.select(stub)
     editor = nb.page.locator(f"{nb.root} .jp-Cell").nth(stub).locator(".cm-content")
@@ -193,7 +213,7 @@ def test_notebook_01_slider_and_exercise_check_in_a_real_browser(lab):
     time.sleep(1.0)
     nb.wait_idle(60)
     text = nb.output_text(check)
-    assert "You applied the backup once" in text, text
+    assert hint in text, text
     nb.assert_no_errors()
     nb.page.close()
 
