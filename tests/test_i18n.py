@@ -178,6 +178,7 @@ def _word(word: str) -> str:
 EVERYDAY_SENSE = {
     ("05_language_model_as_policy", "value"): "attention's 'keys and values' (키와 값), not the RL value",
     ("06_rewards_and_reward_models", "return"): "'what the functions return' (돌려주다), not the RL return",
+    ("08_grpo", "return"): "'what the exercise functions return' (돌려주다, as in 01 and 04), not the RL return",
     ("09_pitfalls_and_fixes", "finding"): "'an example, not yet a finding': a result, not the run doctor's finding",
     ("10_scaling_up", "value"): "'the course's values' of the config fields",
     ("10_scaling_up", "transformer"): "the name of the `transformers` library",
