@@ -28,11 +28,11 @@ LAYERS = [
                     "course_lib.lm", "course_lib.tasks", "course_lib.rewards", "course_lib.grpo.config",
                     "course_lib.rlhf.config"]),
     ("LM-RL", ["course_lib.lmrl", "course_lib.grpo", "course_lib.grpo.losses", "course_lib.rlhf",
-               "course_lib.rlhf.losses", "course_lib.verify", "course_lib.preferences"]),
+               "course_lib.rlhf.losses", "course_lib.pitfalls.verify", "course_lib.rlhf.preferences"]),
     ("trainers", ["course_lib.policy_gradient", "course_lib.ppo.train", "course_lib.lm.train",
                   "course_lib.tasks.recipe", "course_lib.grpo.train", "course_lib.rlhf.train",
-                  "course_lib.rlhf.dpo", "course_lib.reward_model", "course_lib.rlaif", "course_lib.pitfalls",
-                  "course_lib.eureka"]),
+                  "course_lib.rlhf.dpo", "course_lib.rlhf.reward_model", "course_lib.rlhf.rlaif", "course_lib.pitfalls",
+                  "course_lib.pitfalls.eureka"]),
     # the run doctor reads any trainer's History (and a rollout batch): above the trainers, below the
     # tools and the views that both show its findings
     ("analysis", ["course_lib.diagnose"]),
