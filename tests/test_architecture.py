@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "course_lib"
 LAYERS = [
     ("foundations", ["course_lib", "course_lib.core", "course_lib.stats", "course_lib.data", "course_lib.runs",
                      "course_lib.runs_cache", "course_lib.timing", "course_lib.hyperparameters", "course_lib.sandbox",
-                     "course_lib._sandbox_child", "course_lib.isolation", "course_lib.i18n"]),
+                     "course_lib.isolation", "course_lib.i18n"]),
     ("algorithms", ["course_lib.mdp", "course_lib.gridworld", "course_lib.tabular", "course_lib.ppo",
                     "course_lib.lm", "course_lib.tasks", "course_lib.rewards", "course_lib.grpo.config",
                     "course_lib.rlhf.config"]),
@@ -49,10 +49,7 @@ ALLOWED_SIBLING = {
 }
 
 # Private names that still cross modules, each with its reason. Nothing else may be added here.
-ALLOWED_PRIVATE = {
-    # the sandbox's child program is a module of its own only because it runs in another process
-    ("course_lib.sandbox", "course_lib._sandbox_child"): {"_sandbox_child"},
-}
+ALLOWED_PRIVATE: dict[tuple[str, str], set[str]] = {}
 
 
 def _allowed(module: str, target: str, name: str) -> bool:
@@ -249,7 +246,6 @@ def test_the_readme_layout_names_every_top_level_module_and_package():
         if line.startswith("    ") and not line.startswith("     " * 4):  # an entry, not a continuation
             head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
             named |= set(re.findall(r"[A-Za-z_][\w]*(?:\.py|/)", head))
-        named |= set(re.findall(r"\b(_sandbox_child\.py)\b", line))
     tree = {p.name + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
             if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.name != "__init__.py")}
     assert named == tree, f"in the tree, not in the README: {sorted(tree - named)}; " \
