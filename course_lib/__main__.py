@@ -22,7 +22,7 @@ COMMANDS = {
     "diagnose": ("course_lib.diagnose.cli", "main"),
     "manifest": ("course_lib.data", "manifest_main"),
     "train-lm": ("course_lib.tasks.recipe", "main"),
-    "train-rm": ("course_lib.reward_model", "main"),
+    "train-rm": ("course_lib.rlhf.reward_model", "main"),
     "grade": ("course_lib.grading.grade", "main"),
     "run": ("course_lib.grading.runner", "main"),
     "translate": ("course_lib.i18n", "main"),

@@ -2,7 +2,7 @@
 
 Every training function of the course (``policy_gradient.reinforce``, ``ppo.train_ppo``,
 ``experiments.sb3.train_sb3``, ``lm.pretrain`` / ``lm.sft``, ``grpo.train_grpo``,
-``rlhf.train_rlhf``, ``rlhf.train_dpo``, ``reward_model.train_reward_model``) has the shape
+``rlhf.train_rlhf``, ``rlhf.train_dpo``, ``rlhf.train_reward_model``) has the shape
 ``train_x(model(s) and data…, cfg, *, run: RunOptions | None = None)`` (``tests/test_run_contract.py``
 checks it). The config owns the seed (every config has a ``seed`` field); ``run`` says how to run:
 

@@ -19,20 +19,19 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "course_lib"
 
-# The layers, lowest first: (name, module prefixes). A module belongs to its longest matching prefix.
+# The layers, lowest first: (name, module prefixes). A module belongs to its longest matching prefix: a package
+# names its layer, and a sub-module is named only where its package spans layers (grpo.config below grpo.train).
 LAYERS = [
     ("foundations", ["course_lib", "course_lib.core", "course_lib.stats", "course_lib.data", "course_lib.runs",
                      "course_lib.runs_cache", "course_lib.timing", "course_lib.hyperparameters", "course_lib.sandbox",
-                     "course_lib._sandbox_child", "course_lib.isolation", "course_lib.i18n"]),
-    ("algorithms", ["course_lib.mdp", "course_lib.gridworld", "course_lib.tabular", "course_lib.ppo",
-                    "course_lib.lm", "course_lib.tasks", "course_lib.rewards", "course_lib.grpo.config",
-                    "course_lib.rlhf.config"]),
+                     "course_lib.isolation", "course_lib.i18n"]),
+    ("algorithms", ["course_lib.mdp", "course_lib.tabular", "course_lib.ppo", "course_lib.lm", "course_lib.tasks",
+                    "course_lib.rewards", "course_lib.grpo.config", "course_lib.rlhf.config"]),
     ("LM-RL", ["course_lib.lmrl", "course_lib.grpo", "course_lib.grpo.losses", "course_lib.rlhf",
-               "course_lib.rlhf.losses", "course_lib.verify", "course_lib.preferences"]),
+               "course_lib.rlhf.losses", "course_lib.rlhf.preferences", "course_lib.pitfalls.verify"]),
     ("trainers", ["course_lib.policy_gradient", "course_lib.ppo.train", "course_lib.lm.train",
                   "course_lib.tasks.recipe", "course_lib.grpo.train", "course_lib.rlhf.train",
-                  "course_lib.rlhf.dpo", "course_lib.reward_model", "course_lib.rlaif", "course_lib.pitfalls",
-                  "course_lib.eureka"]),
+                  "course_lib.rlhf.dpo", "course_lib.rlhf.reward_model", "course_lib.rlhf.rlaif", "course_lib.pitfalls"]),
     # the run doctor reads any trainer's History (and a rollout batch): above the trainers, below the
     # tools and the views that both show its findings
     ("analysis", ["course_lib.diagnose"]),
@@ -49,10 +48,7 @@ ALLOWED_SIBLING = {
 }
 
 # Private names that still cross modules, each with its reason. Nothing else may be added here.
-ALLOWED_PRIVATE = {
-    # the sandbox's child program is a module of its own only because it runs in another process
-    ("course_lib.sandbox", "course_lib._sandbox_child"): {"_sandbox_child"},
-}
+ALLOWED_PRIVATE: dict[tuple[str, str], set[str]] = {}
 
 
 def _allowed(module: str, target: str, name: str) -> bool:
@@ -238,19 +234,41 @@ def test_the_layers_are_written_down(doc):
         assert name in text, f"docs/{doc} does not describe the layer {name!r}"
 
 
-def test_the_readme_layout_names_every_top_level_module_and_package():
-    """README's "Inside `course_lib`" block lists each module and package of course_lib, and only those."""
+def _tree() -> set[str]:
+    """The top level of course_lib: ``name.py`` for each module, ``name/`` for each package."""
+    return {p.name + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
+            if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.name != "__init__.py")}
+
+
+def _listed(block: str, indent: int) -> set[str]:
+    """The ``x.py`` and ``x/`` names that head the entries of an indented listing (continuations skipped)."""
     import re
 
-    text = (ROOT.parent / "README.md").read_text(encoding="utf-8")
-    block = text.split("Inside `course_lib`", 1)[1].split("\n## ", 1)[0]
     named = set()
     for line in block.splitlines():
-        if line.startswith("    ") and not line.startswith("     " * 4):  # an entry, not a continuation
+        if line.startswith(" " * indent) and not line.startswith(" " * (indent + 1)):  # an entry, not a continuation
             head = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
             named |= set(re.findall(r"[A-Za-z_][\w]*(?:\.py|/)", head))
-        named |= set(re.findall(r"\b(_sandbox_child\.py)\b", line))
-    tree = {p.name + ("/" if p.is_dir() else "") for p in ROOT.iterdir()
-            if (p.is_dir() and (p / "__init__.py").exists()) or (p.suffix == ".py" and p.name != "__init__.py")}
+    return named
+
+
+def test_the_readme_layout_names_every_top_level_module_and_package():
+    """README's "Inside `course_lib`" block lists each module and package of course_lib, and only those."""
+    text = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    named = _listed(text.split("Inside `course_lib`", 1)[1].split("\n## ", 1)[0], 4)
+    tree = _tree()
     assert named == tree, f"in the tree, not in the README: {sorted(tree - named)}; " \
                           f"in the README, not in the tree: {sorted(named - tree)}"
+
+
+def test_the_architecture_doc_draws_the_tree_as_it_is():
+    """docs/architecture.md's "The tree" lists each module and package of course_lib, and only those."""
+    text = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = _listed(text.split("## The tree", 1)[1].split("\n## ", 1)[0], 6)
+    tree = _tree()
+    assert named == tree, f"in the tree, not in docs/architecture.md: {sorted(tree - named)}; " \
+                          f"in docs/architecture.md, not in the tree: {sorted(named - tree)}"
+
+
+def test_the_listing_check_can_fail():
+    assert _listed("    a.py, b/    text\n                 c.py continues\n", 4) == {"a.py", "b/"}

@@ -15,7 +15,7 @@ from course_lib.grpo import GRPOConfig
 from course_lib.lm.train import TrainConfig
 from course_lib.policy_gradient import REINFORCEConfig
 from course_lib.ppo import PPOConfig
-from course_lib.reward_model import RewardModelConfig
+from course_lib.rlhf.reward_model import RewardModelConfig
 from course_lib.rlhf import RLHFConfig
 from course_lib.rlhf.dpo import DPOConfig
 

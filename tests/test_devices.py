@@ -49,8 +49,8 @@ def test_pretraining_and_sft_train_on_the_models_device(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_reward_model_rlhf_and_dpo_train_on_the_models_device(device):
-    from course_lib import preferences
-    from course_lib.reward_model import RewardModel, RewardModelConfig, train_reward_model
+    from course_lib.rlhf import preferences
+    from course_lib.rlhf.reward_model import RewardModel, RewardModelConfig, train_reward_model
     from course_lib.rewards import r1_reward
     from course_lib.rlhf import RLHFConfig, train_rlhf
     from course_lib.rlhf.dpo import DPOConfig, train_dpo

@@ -191,8 +191,8 @@ def test_reinforce_and_pretraining_share_the_run_contract():
 
 
 def test_the_lm_trainers_of_notebooks_06_and_07_share_the_run_contract():
-    from course_lib import preferences
-    from course_lib.reward_model import RewardModel, RewardModelConfig, train_reward_model
+    from course_lib.rlhf import preferences
+    from course_lib.rlhf.reward_model import RewardModel, RewardModelConfig, train_reward_model
     from course_lib.rewards import r1_reward
     from course_lib.rlhf import RLHFConfig, train_rlhf
     from course_lib.rlhf.dpo import DPOConfig, train_dpo

@@ -1,10 +1,10 @@
-"""MDPs, the Bellman equations and value iteration (course_lib.mdp, course_lib.gridworld)."""
+"""MDPs, the Bellman equations and value iteration (course_lib.mdp, course_lib.mdp.gridworld)."""
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from course_lib.gridworld import GridWorld, cliff_gridworld, two_rewards_gridworld
+from course_lib.mdp.gridworld import GridWorld, cliff_gridworld, two_rewards_gridworld
 from course_lib.mdp import (FiniteMDP, bellman_backup, discounted_returns, effective_horizon,
                             policy_evaluation, policy_evaluation_exact, q_from_v, two_state_example,
                             value_iteration)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import eureka, pitfalls, tasks
+from course_lib import pitfalls, tasks
+from course_lib.pitfalls import eureka
 from course_lib.grpo import GRPOConfig, train_grpo
 from course_lib.lm import load_shipped
 

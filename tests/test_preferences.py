@@ -1,11 +1,11 @@
-"""Simulated annotators and the shipped preference pairs (course_lib.preferences)."""
+"""Simulated annotators and the shipped preference pairs (course_lib.rlhf.preferences)."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from course_lib import preferences as P
+from course_lib.rlhf import preferences as P
 from course_lib import tasks
 from course_lib.data import data_dir
 

@@ -1,11 +1,11 @@
-"""The Bradley–Terry loss, the scalar-head model and the reward model (course_lib.reward_model, lm.heads)."""
+"""The Bradley–Terry loss, the scalar-head model and the reward model (course_lib.rlhf.reward_model, lm.heads)."""
 import math
 
 import pytest
 import torch
 
-from course_lib import preferences as P
-from course_lib import reward_model as R
+from course_lib.rlhf import preferences as P
+from course_lib.rlhf import reward_model as R
 from course_lib import tasks
 from course_lib.lm import GPT, GPTConfig, load_shipped
 from course_lib.lm.heads import ScalarHeadModel, last_token_index, last_token_values

@@ -1,11 +1,11 @@
-"""course_lib.rlaif: a model labels the preference pairs, a reward model learns from its labels."""
+"""course_lib.rlhf.rlaif: a model labels the preference pairs, a reward model learns from its labels."""
 import pytest
 import torch
 
 from course_lib.lm import load_shipped
-from course_lib.preferences import PreferencePair, load_pairs, pair_kind
-from course_lib.reward_model import RewardModelConfig, load_shipped_reward_model, score_pairs
-from course_lib.rlaif import ai_label, judge_from_lm, label_quality, rlaif_reward_model
+from course_lib.rlhf.preferences import PreferencePair, load_pairs, pair_kind
+from course_lib.rlhf.reward_model import RewardModelConfig, load_shipped_reward_model, score_pairs
+from course_lib.rlhf.rlaif import ai_label, judge_from_lm, label_quality, rlaif_reward_model
 
 
 def _pair(chosen, rejected, answer=92):

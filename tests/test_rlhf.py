@@ -233,7 +233,7 @@ def test_sequence_kl_is_zero_for_the_reference_itself():
 
 
 def test_encode_pairs_masks_the_completion_and_eos(sft):
-    from course_lib.preferences import PreferencePair
+    from course_lib.rlhf.preferences import PreferencePair
 
     _, tok = sft
     pairs = [PreferencePair("12+5=", "71", "7", 17, 1.0, 0.0, 0.7)]

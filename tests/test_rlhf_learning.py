@@ -27,7 +27,7 @@ def test_rlhf_ppo_gains_ten_points_on_the_rule_reward_in_ten_steps():
 
 
 def test_dpo_learns_the_annotators_preferences():
-    from course_lib.preferences import load_pairs
+    from course_lib.rlhf.preferences import load_pairs
     from course_lib.rlhf.dpo import DPOConfig, train_dpo
 
     model, tok, _ = load_shipped("sft")

@@ -15,7 +15,7 @@ from course_lib.grpo import GRPOConfig, train_grpo
 from course_lib.lm.train import TrainConfig, pretrain, sft
 from course_lib.policy_gradient import REINFORCEConfig, reinforce
 from course_lib.ppo import PPOConfig, train_ppo
-from course_lib.reward_model import RewardModelConfig, train_reward_model
+from course_lib.rlhf.reward_model import RewardModelConfig, train_reward_model
 from course_lib.rlhf import RLHFConfig, train_rlhf
 from course_lib.rlhf.dpo import DPOConfig, train_dpo
 from course_lib.runs import History, RunOptions

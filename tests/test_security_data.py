@@ -33,7 +33,7 @@ def test_doctor_names_a_malformed_manifest_entry_instead_of_a_raw_error(tmp_path
 
 
 def test_train_rm_on_a_data_folder_it_cannot_write_is_a_message_not_a_traceback(monkeypatch, capsys):
-    from course_lib import reward_model
+    from course_lib.rlhf import reward_model
 
     monkeypatch.setenv("COURSE_DATA", "/proc/course-data-that-cannot-exist")
     assert reward_model.main([]) == 2

@@ -195,8 +195,8 @@ def test_a_notebook_that_prints_too_much_keeps_only_the_capped_output(tmp_path):
 
 FRESH_COPY = '''\
 def my_returns(rewards, gamma, dones=None):
-    import importlib.util, course_lib.mdp
-    spec = importlib.util.spec_from_file_location("course_lib.fresh_mdp", course_lib.mdp.__file__)
+    import importlib.util, course_lib.mdp.returns
+    spec = importlib.util.spec_from_file_location("course_lib.mdp.fresh_returns", course_lib.mdp.returns.__file__)
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
     return fresh.discounted_returns(rewards, gamma, dones)

@@ -3,7 +3,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from course_lib.gridworld import GridWorld, cliff_gridworld, two_rewards_gridworld
+from course_lib.mdp.gridworld import GridWorld, cliff_gridworld, two_rewards_gridworld
 from course_lib.mdp import policy_evaluation_exact, value_iteration
 from course_lib.tabular import (epsilon_greedy, epsilon_greedy_probs, epsilon_sweep, greedy_return,
                                 mc_prediction, q_learning, q_learning_update, sarsa, sarsa_update,

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course_lib import mdp, tabular, tasks
-from course_lib.gridworld import GridWorld, two_rewards_gridworld
+from course_lib.mdp.gridworld import GridWorld, two_rewards_gridworld
 from course_lib.lm import GPT, GPTConfig, CharTokenizer, generate, logprobs_from_logits, token_logprobs
 from course_lib.plotting.lm import tempered
 from course_lib.policy_gradient import REINFORCEConfig, policy_gradient_loss, reinforce, reward_to_go

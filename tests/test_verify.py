@@ -1,4 +1,4 @@
-"""course_lib.verify: pass@k (unbiased and naive), majority voting, best-of-n, diversity measures."""
+"""course_lib.pitfalls.verify: pass@k (unbiased and naive), majority voting, best-of-n, diversity measures."""
 import math
 from itertools import combinations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import verify
-from course_lib.verify import (best_of_n, best_of_n_at_k, distinct_answers, maj_at_k, majority_vote,
+from course_lib.pitfalls import verify
+from course_lib.pitfalls.verify import (best_of_n, best_of_n_at_k, distinct_answers, maj_at_k, majority_vote,
                                mean_pass_at_k, pass_at_k, pass_at_k_naive, token_entropy)
 
 

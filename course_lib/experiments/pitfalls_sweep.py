@@ -14,7 +14,7 @@
 * samples.json: ``PASS_N`` sampled answers per held-out problem for the SFT model and the
   "grpo_long" model, with the reward model's score of each (notebook 06's RM, when shipped):
   what pass@k, maj@k and best-of-n are computed from.
-* eureka.json: the Eureka-style search over reward functions (``course_lib.eureka``).
+* eureka.json: the Eureka-style search over reward functions (``course_lib.pitfalls.eureka``).
 * runs.json["seeds"]: the runs whose comparison the notebook reads as a trend (``SEED_RUNS``) again
   with the training seeds ``EXTRA_SEEDS``, without the diversity curve: per run and seed the held-out
   accuracy curve, the last pretraining-text loss, the mean clip fraction, the completions sampled and
@@ -129,7 +129,7 @@ def train_one(cfg: GRPOConfig, reward_fn=None, diversity_every: int | None = EVA
 
 
 def _pass_counts(model, tok, problems, seed: int = 1) -> dict:
-    from ..verify import sample_answers
+    from ..pitfalls.verify import sample_answers
 
     s = sample_answers(model, tok, problems, PASS_N, temperature=PASS_TEMPERATURE, seed=seed)
     return {"correct_counts": [int(c) for c in s["correct"].sum(1)], "entropy": round(float(s["entropy"]), 4),
@@ -153,7 +153,7 @@ def _rm_scorer():
     path = data_dir() / "rm" / "reward_model.pt"
     if not path.exists():
         return None, None
-    from ..reward_model import load_reward_model, score
+    from ..rlhf.reward_model import load_reward_model, score
 
     rm, _ = load_reward_model(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -228,7 +228,7 @@ def build_samples(rl=None, rl_accuracy=None, log=print) -> dict:
     """PASS_N answers per problem from the SFT model and the RL model (the "grpo_long" run; trained
     here unless given), each scored by the reward model; writes samples.json and returns it."""
     from ..lm import load_shipped
-    from ..verify import sample_answers
+    from ..pitfalls.verify import sample_answers
 
     problems = pass_problems()
     scorer, rm_sha = _rm_scorer()
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     if "seeds" in parts:
         build_seeds(names=args.runs or SEED_RUNS)
     if "eureka" in parts:
-        from ..eureka import build as build_eureka
+        from ..pitfalls.eureka import build as build_eureka
 
         _write("eureka", build_eureka())
     print(f"done in {time.perf_counter() - t:.0f} s; now run: python -m course_lib manifest", file=sys.stderr)

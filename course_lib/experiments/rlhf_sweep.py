@@ -53,8 +53,8 @@ def build_strong_bias_reward_model(length_bonus: float = STRONG_LENGTH_BONUS, se
         test pairs (``reward_model.length_bias``, ``truth_agreement``).
     """
     from ..runs import threads
-    from ..preferences import AnnotatorConfig, build_preferences
-    from ..reward_model import (CONFIG, RewardModel, center_scores, length_bias, probe_problems, train_reward_model,
+    from ..rlhf.preferences import AnnotatorConfig, build_preferences
+    from ..rlhf.reward_model import (CONFIG, RewardModel, center_scores, length_bias, probe_problems, train_reward_model,
                                 truth_agreement)
 
     pairs = build_preferences(None, seed=seed, cfg=AnnotatorConfig(length_bonus=length_bonus), log=log)
@@ -82,7 +82,7 @@ def sweep_config(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: 
 
 def _examples(model, tok, rm, problems) -> list[dict]:
     from .. import tasks
-    from ..reward_model import score
+    from ..rlhf.reward_model import score
 
     texts, _ = tasks.complete(model, tok, [p.prompt for p in problems])
     scores = score(rm, [p.prompt for p in problems], texts).tolist()
@@ -94,7 +94,7 @@ def load_strong_reward_model(device=None):
     """The strong-length-bias reward model shipped with the sweep (data/rlhf/reward_model_length2.pt),
     verified against data/MANIFEST.json; returns (model, meta)."""
     from ..data import verified_path
-    from ..reward_model import load_reward_model
+    from ..rlhf.reward_model import load_reward_model
 
     return load_reward_model(verified_path(STRONG_RM_FILE), device)
 
@@ -106,7 +106,7 @@ def run_one(beta: float, steps: int = STEPS, seed: int = SEED, eval_every: int =
 
     from .. import tasks
     from ..lm import load_shipped
-    from ..reward_model import load_shipped_reward_model
+    from ..rlhf.reward_model import load_shipped_reward_model
     from ..rlhf import train_rlhf
 
     cfg = sweep_config(beta, steps, seed, eval_every, **changes)
@@ -150,14 +150,14 @@ def run_sweep(betas: Sequence[float] = BETAS, steps: int = STEPS, seed: int = SE
     if strong_rm_path is None:
         strong, strong_figures = build_strong_bias_reward_model(length_bonus, seed, log=log)
     else:
-        from ..reward_model import load_reward_model
+        from ..rlhf.reward_model import load_reward_model
 
         strong, meta = load_reward_model(strong_rm_path)
         strong_figures = meta["figures"]
         if strong_figures.get("length_bonus") != length_bonus:
             raise ValueError(f"{strong_rm_path} was built with length bonus {strong_figures.get('length_bonus')}, "
                              f"not {length_bonus}")
-    from ..reward_model import load_shipped_reward_model
+    from ..rlhf.reward_model import load_shipped_reward_model
 
     shipped, shipped_meta = load_shipped_reward_model()
     runs = [run_one(b, steps, seed, eval_every, rm=shipped, rm_name="shipped") for b in shipped_betas]
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from ..data import data_dir
-    from ..reward_model import save_reward_model
+    from ..rlhf.reward_model import save_reward_model
 
     path = Path(args.out) if args.out else data_dir() / SWEEP_FILE
     if args.add_seeds:

@@ -117,7 +117,7 @@ def gamma_gridworld(gamma: float, slip: float = 0.0):
 
     The figure behind the gridworld γ slider of notebook 01.
     """
-    from ..gridworld import two_rewards_gridworld
+    from ..mdp.gridworld import two_rewards_gridworld
     from ..mdp import value_iteration
 
     env = two_rewards_gridworld(slip=slip)

@@ -100,7 +100,7 @@ def train_dpo(policy: GPT, train_pairs: Sequence, cfg: DPOConfig = DPOConfig(), 
 
     Args:
         policy: the policy, usually the shipped SFT model.
-        train_pairs: ``course_lib.preferences.PreferencePair`` objects (``preferences.load_pairs("train")``).
+        train_pairs: ``course_lib.rlhf.preferences.PreferencePair`` objects (``preferences.load_pairs("train")``).
         cfg: the DPOConfig.
         tokenizer: default ``tasks.make_tokenizer()``.
         ref_model: the frozen π_ref (default: a frozen copy of ``policy`` as it starts).

@@ -60,7 +60,7 @@ def frozen(model: torch.nn.Module, device) -> torch.nn.Module:
 
 
 def _is_reward_model(x) -> bool:
-    from ..reward_model import RewardModel
+    from .reward_model import RewardModel
 
     return isinstance(x, RewardModel)
 
@@ -120,7 +120,7 @@ class RLHFState:
         # the reward: a rule in TRL's convention, or the learned reward model (frozen)
         reward_model = None
         if _is_reward_model(reward):
-            from ..reward_model import reward_model_reward
+            from .reward_model import reward_model_reward
 
             if reward.config.vocab_size != policy.config.vocab_size:
                 raise ValueError(f"the reward model's vocabulary ({reward.config.vocab_size} tokens) differs from "
@@ -130,7 +130,7 @@ class RLHFState:
         elif isinstance(reward, torch.nn.Module) or not callable(reward):
             raise ValueError("reward must be a reward function reward(completions, **kwargs) -> list[float] "
                              "(TRL's convention, e.g. course_lib.rewards.r1_reward) or a "
-                             f"course_lib.reward_model.RewardModel, got {type(reward).__name__}")
+                             f"course_lib.rlhf.reward_model.RewardModel, got {type(reward).__name__}")
         else:
             reward_fn = reward
 
@@ -335,7 +335,7 @@ def train_rlhf(policy: GPT, reward, cfg: RLHFConfig = RLHFConfig(), *, tokenizer
         policy: the policy, usually the shipped SFT model (``course_lib.lm.load_shipped("sft")[0]``).
         reward: a reward in TRL's convention (``reward(completions=..., prompts=..., answer=...,
             finished=...) -> list[float]``, e.g. ``rewards.r1_reward``) or a
-            ``course_lib.reward_model.RewardModel`` (frozen; scored with ``reward_model_reward``).
+            ``course_lib.rlhf.reward_model.RewardModel`` (frozen; scored with ``reward_model_reward``).
         cfg: the RLHFConfig.
         tokenizer: default ``tasks.make_tokenizer()``.
         ref_model: the frozen reference π_ref (default: a frozen copy of ``policy`` as it starts).

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...reward_model import bradley_terry_loss
+from ...rlhf.reward_model import bradley_terry_loss
 from ..registry import Case, Exercise, Mistake, register
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ register(Exercise(
     cases=_bt_cases,
     signature="bradley_terry_loss(r_chosen, r_rejected) -> scalar tensor (r_chosen, r_rejected: (B,) tensors)",
     notebook="06_rewards_and_reward_models",
-    library=("course_lib.reward_model:bradley_terry_loss",),
+    library=("course_lib.rlhf.reward_model:bradley_terry_loss",),
     grad_args=("r_chosen", "r_rejected"),
     tensor_out=True,
     teaching=teaching_bradley_terry_loss,

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from ...verify import majority_vote, pass_at_k
+from ...pitfalls.verify import majority_vote, pass_at_k
 from ..registry import Case, Exercise, Mistake, register
 
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +71,8 @@ register(Exercise(
     cases=_pass_cases,
     signature="pass_at_k(n, c, k) -> float",
     notebook="09_pitfalls_and_fixes",
-    library=("course_lib.verify:pass_at_k", "course_lib.verify:pass_at_k_naive",
-             "course_lib.verify:mean_pass_at_k"),
+    library=("course_lib.pitfalls.verify:pass_at_k", "course_lib.pitfalls.verify:pass_at_k_naive",
+             "course_lib.pitfalls.verify:mean_pass_at_k"),
     teaching=teaching_pass_at_k,
     formula="pass@k = 1 − C(n − c, k) / C(n, k): of the C(n, k) ways to pick k of the n samples, C(n − c, k) "
             "pick only wrong ones. Equivalently 1 − Π_{i=n−c+1}^{n} (1 − k/i).",
@@ -180,7 +180,7 @@ register(Exercise(
     cases=_vote_cases,
     signature="majority_vote(answers) -> the answer, or None",
     notebook="09_pitfalls_and_fixes",
-    library=("course_lib.verify:majority_vote", "course_lib.verify:maj_at_k"),
+    library=("course_lib.pitfalls.verify:majority_vote", "course_lib.pitfalls.verify:maj_at_k"),
     teaching=teaching_majority_vote,
     compare=_compare_vote,
     formula="Count each answer that is not None; return the one with the highest count; on a tie the one "

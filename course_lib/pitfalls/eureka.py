@@ -27,8 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import tasks
-from .rewards import check_column, check_completions, accuracy_reward, combine_rewards, format_reward
+from .. import tasks
+from ..rewards import check_column, check_completions, accuracy_reward, combine_rewards, format_reward
 
 __all__ = ["COMPONENTS", "Candidate", "SEEDS", "digit_credit_reward", "closeness_reward", "length_reward",
            "make_reward", "score_candidate", "reflect", "search", "build"]
@@ -155,9 +155,9 @@ def score_candidate(cand: Candidate, steps: int = STEPS, prompts_per_step: int =
         per step), "components" (per component, its mean per step), "zero_variance_frac" (mean
         over the run), "train_seconds"}.
     """
-    from .grpo import GRPOConfig, train_grpo
-    from .lm import load_shipped
-    from .runs import RunOptions
+    from ..grpo import GRPOConfig, train_grpo
+    from ..lm import load_shipped
+    from ..runs import RunOptions
 
     model, tok, _ = load_shipped("sft")
     rec = _Recorder(cand)

@@ -29,7 +29,7 @@ are the boundary: where the kernel refuses them the program is not run (status "
 reason). The rlimits and the audit hook (Python level, what turns an attempt into a clear
 "forbidden: ..." status) are added on top; ``ProgramResult.protections`` lists what was in force.
 
-The sandboxed side (supervisor, init, harness) lives in ``course_lib._sandbox_child``, which
+The sandboxed side (supervisor, init, harness) lives in ``course_lib.sandbox.child``, which
 imports nothing but ``os`` and ``sys`` at its top level.
 """
 from __future__ import annotations
@@ -50,8 +50,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from . import _sandbox_child as child
-from . import isolation
+from . import child
+from .. import isolation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -445,3 +445,6 @@ def run_programs(sources: Sequence[str], tests: Sequence[list], *, workers: int 
         return [run_program(s, t, **limits) for s, t in zip(sources, tests)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda st: run_program(st[0], st[1], **limits), zip(sources, tests)))
+
+
+__all__ = ["ProgramResult", "run_program", "run_programs", "available_protections", "extract_code"]

@@ -4,7 +4,7 @@ Run by ``run_program`` as ``python -I -S -B -c "<load this module's code>" --sup
 (see ``command``). Standard library only, and its top level imports only
 ``os`` and ``sys``: the modules the audit hook refuses (``ctypes``, ``_posixsubprocess``) must not be
 loaded before the hook is in place, and every import costs start-up time (it writes JSON with
-``_dumps`` instead of importing ``json``). Kept apart from ``sandbox.py`` so that the child loads
+``_dumps`` instead of importing ``json``). Kept apart from ``parent.py`` so that the child loads
 only this small module and ``course_lib.isolation`` (the kernel layers it shares with the grader),
 compiled once by the parent and handed in as the global ``isolation``.
 
@@ -51,7 +51,7 @@ REQUIRED = ("network namespace", "pid namespace", "mount namespace", "no capabil
 
 try:  # run by the sandbox: its boot line put the module's code here (the child cannot import course_lib)
     isolation  # noqa: B018
-except NameError:  # imported as course_lib._sandbox_child
+except NameError:  # imported as course_lib.sandbox.child
     from course_lib import isolation
 
 

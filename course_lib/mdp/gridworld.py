@@ -13,8 +13,8 @@ from typing import Iterable, Mapping
 import gymnasium as gym
 import numpy as np
 
-from .core import check_finite_number, check_indices, check_positive_int, check_probability
-from .mdp import FiniteMDP
+from ..core import check_finite_number, check_indices, check_positive_int, check_probability
+from .finite import FiniteMDP
 
 ACTIONS = ("up", "right", "down", "left")
 ARROWS = ("↑", "→", "↓", "←")

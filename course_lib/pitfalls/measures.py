@@ -2,7 +2,7 @@
 
 * ``diversity(model, ...)``: token entropy and distinct answers among G samples per prompt;
 * ``pass_at_k_curve`` / ``verification_curves``: pass@k, maj@k and best-of-n against k from
-  cached samples (``course_lib.verify``);
+  cached samples (``course_lib.pitfalls.verify``);
 * ``token_gradient_weights``: the weight each token's log-prob gets in the loss under each
   aggregation (GRPO's per-sequence mean, Dr. GRPO's constant, DAPO's per-token mean over the batch), read off
   the loss itself with autograd: the length bias of per-sequence normalisation (Dr. GRPO,
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import verify
-from .lmrl import aggregate_token_loss
+from ..lmrl import aggregate_token_loss
 
 KS = (1, 2, 4, 8, 16, 32, 64)  # the k of every pass@k / maj@k / best-of-n curve
 FILES = {"runs": "pitfalls/runs.json", "samples": "pitfalls/samples.json", "eureka": "pitfalls/eureka.json"}
@@ -99,7 +99,7 @@ def token_gradient_weights(mask: torch.Tensor, advantages: torch.Tensor, aggrega
 
 def load_cached(what: str) -> dict:
     """A cached file of ``sweep pitfalls``: "runs", "samples" or "eureka" (checked against the manifest)."""
-    from .data import verified_path
+    from ..data import verified_path
 
     if what not in FILES:
         raise ValueError(f"what must be one of {tuple(FILES)}, got {what!r}")

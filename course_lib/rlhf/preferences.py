@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import tasks
+from .. import tasks
 
 SPLITS = ("train", "val", "test")
 SPLIT_SIZES = {"train": 3000, "val": 500, "test": 1000}  # prompts per split
@@ -194,7 +194,7 @@ def build_split(model, tokenizer, problems: Sequence[tasks.Problem], seed: int,
     """
     if not problems:
         raise ValueError("problems must be a non-empty list of tasks.Problem")
-    from .runs import threads
+    from ..runs import threads
 
     k = cfg.samples_per_prompt
     prompts = [p.prompt for p in problems for _ in range(k)]
@@ -224,7 +224,7 @@ def build_preferences(out_dir: str | Path | None = None, *, seed: int = 0, sizes
         {"train": pairs, "val": pairs, "test": pairs}.
     """
     if model is None:
-        from .lm import load_shipped
+        from ..lm import load_shipped
 
         model, tokenizer, _ = load_shipped("sft")
     sizes = {**SPLIT_SIZES, **(sizes or {})}
@@ -310,7 +310,7 @@ def read_pairs(path: str | Path) -> list[PreferencePair]:
 
 def load_pairs(split: str) -> list[PreferencePair]:
     """The shipped pairs of ``split`` ("train", "val" or "test") from ``data/rm/``, verified first."""
-    from .data import verified_path
+    from ..data import verified_path
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Hashable, Sequence
 import numpy as np
 import torch
 
-from .core import check_nonnegative_int, check_positive_int
+from ..core import check_nonnegative_int, check_positive_int
 
 __all__ = ["pass_at_k", "pass_at_k_naive", "mean_pass_at_k", "majority_vote", "maj_at_k", "best_of_n",
            "best_of_n_at_k", "distinct_answers", "token_entropy", "sample_answers"]
@@ -192,8 +192,8 @@ def sample_answers(model, tokenizer, problems: Sequence, n: int, *, temperature:
          "entropy": mean token entropy, "distinct": (P,) distinct answers per problem,
          "scores": P lists of n scores (only with a scorer)}.
     """
-    from . import tasks
-    from .lm.generate import generate
+    from .. import tasks
+    from ..lm.generate import generate
 
     n = check_positive_int("n", n)
     problems = list(problems)

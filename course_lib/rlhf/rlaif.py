@@ -6,7 +6,7 @@ vs RLHF, Lee et al. 2023, arXiv 2309.00267). The rest of the pipeline is unchang
 reward model is fitted to the judge's labels, and RL trains against that reward model.
 
 Here the pairs are notebook 06's (``data/rm``: two sampled answers to a training prompt) and the
-judge is a scoring model in the ``course_lib.reward_model`` sense:
+judge is a scoring model in the ``course_lib.rlhf.reward_model`` sense:
 
 * a **language model as judge**: ``judge_from_lm(gpt)`` scores an answer by its log-likelihood
   under that model, log π_judge(y | x) (the small LM cannot be prompted "which answer is better?",
@@ -26,9 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .lm.model import GPT
+from ..lm.model import GPT
 from .preferences import PreferencePair, pair_kind
-from .runs import RunOptions, threads
+from ..runs import RunOptions, threads
 from .reward_model import (RewardModel, RewardModelConfig, center_scores, evaluate_reward_model, score_pairs,
                            train_reward_model)
 
