@@ -31,7 +31,7 @@ HANGUL = "가-힣"
 COMMENT = re.compile(r"^<!-- en: (\S+) -->$")
 FENCE = re.compile(r"^\s*```")
 FENCED = re.compile(r"^[ \t]*```[^\n]*\n.*?^[ \t]*```[ \t]*$", re.S | re.M)
-CODE = re.compile(r"`[^`\n]+`")
+CODE = re.compile(r"`[^`]+`")  # a code span may run over a line break
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
 PATH = re.compile(r"[A-Za-z0-9_.<>-]*[A-Za-z0-9_<>-](?:/[A-Za-z0-9_.<>#-]*)+"
                   r"|[A-Za-z0-9_<>-]+(?:\.[A-Za-z0-9_<>-]+)*\.(?:py|md|json|csv|ipynb|io)(?![A-Za-z0-9_])")
@@ -109,7 +109,7 @@ def _numbers(prose: str) -> Counter:
 def kept_items(text: str) -> dict[str, set[str]]:
     prose = _prose(text)
     return {
-        "code span": set(CODE.findall(FENCED.sub(" ", text))),
+        "code span": {re.sub(r"\s+", " ", c) for c in CODE.findall(FENCED.sub(" ", text))},
         "fenced block": set(_fenced(text)),
         "path": set(PATH.findall(prose)),
         "option": set(OPTION.findall(prose)),
@@ -162,12 +162,12 @@ def test_korean_sections_keep_commands_options_paths_and_numbers():
 def test_the_generated_catalogue_is_pointed_to_not_translated():
     text = ENGLISH.read_text(encoding="utf-8")
     slug = re.sub(r"[^\w\- ]", "", GENERATED_HEADING[3:].lower()).replace(" ", "-")
-    assert GENERATED_HEADING in text and slug == "the-exercises-generated"
+    assert GENERATED_HEADING in text and slug == "the-exercises-generated", f"{ENGLISH.name}: catalogue heading moved"
     korean = dict(korean_sections(KOREAN.read_text(encoding="utf-8")))
     assert list(korean)[-1] == GENERATED_KEY, "the catalogue's section must close the Korean guide"
     section = korean[GENERATED_KEY]
-    assert f"../instructors.md#{slug}" in section
-    assert "i18n/ko/messages.json" in section
+    assert f"../instructors.md#{slug}" in section, f"the catalogue's section must link ../instructors.md#{slug}"
+    assert "i18n/ko/messages.json" in section, "the catalogue's section must say the hints are in i18n/ko/messages.json"
     assert len(section) < 2000, "the catalogue is generated in English; the Korean guide only points to it"
 
 
