@@ -154,7 +154,7 @@ def test_value_loss_kl_entropy_explained_variance():
 # --- config ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value", [("n_envs", 0), ("gamma", 1.2), ("lam", -1), ("lr", 0.0),
-                                          ("clip_eps", -0.1), ("hidden", ()), ("batch_size", 2.5),
+                                          ("clip_eps", -0.1), ("hidden", ()), ("minibatch_size", 2.5),
                                           ("device", "tpu"), ("max_grad_norm", -1.0)])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
@@ -305,7 +305,7 @@ def test_save_and_load_policy(tmp_path):
 # --- training plumbing ------------------------------------------------------------------------
 
 def _small(**kw) -> PPOConfig:
-    return PPOConfig(total_steps=2048, n_envs=4, n_steps=64, batch_size=64, n_epochs=2, **kw)
+    return PPOConfig(total_steps=2048, n_envs=4, n_steps=64, minibatch_size=64, n_epochs=2, **kw)
 
 
 def test_autoreset_steps_are_masked_out():

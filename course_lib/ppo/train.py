@@ -218,11 +218,11 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
 
         # 3. update: n_epochs passes over the rollout in minibatches, minimising ppo.losses.ppo_loss.
         update_clock = time.perf_counter()
-        one_batch = cfg.batch_size >= n
+        one_batch = cfg.minibatch_size >= n
         if one_batch and cfg.normalize_advantages:
             b_adv = standardize_advantages(b_adv)  # the same for every epoch: standardised once
         for _epoch in range(cfg.n_epochs):
-            batches = [None] if one_batch else torch.randperm(n, generator=shuffle).to(device).split(cfg.batch_size)
+            batches = [None] if one_batch else torch.randperm(n, generator=shuffle).to(device).split(cfg.minibatch_size)
             for mb in batches:
                 if mb is None:
                     o, a, lp_old, ad, ret = b_obs, b_act, b_logp_old, b_adv, b_ret
