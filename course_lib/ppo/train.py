@@ -26,7 +26,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from ..core import get_device
 from ..runs import History, RunOptions, threads
 from .config import PPOConfig
-from .fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
+from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
 from .math import approx_kl, entropy, explained_variance, gae
 from .policy import ActorCritic
@@ -140,6 +140,9 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
     # the gradient norm is one norm and Adam a few operations (see course_lib.ppo.fast).
     flat_param, flat_grad = flatten_parameters(policy)
     optimizer = FlatAdam(flat_param, lr=cfg.lr, eps=cfg.adam_eps)
+    # The hand-derived gradient (NumPy, course_lib.ppo.fast) on the CPU; autograd elsewhere.
+    manual = cfg.manual_grad and device.type == "cpu"
+    ppo_grad = PPOGradient(policy, min(cfg.minibatch_size, N * T)) if manual else None
     history = _new_history(cfg)
 
     # Rollout buffers, allocated once. obs_buf has T+1 rows: row T is the observation after
@@ -219,19 +222,24 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
         # 3. update: n_epochs passes over the rollout in minibatches, minimising ppo.losses.ppo_loss.
         update_clock = time.perf_counter()
         one_batch = cfg.minibatch_size >= n
-        if one_batch and cfg.normalize_advantages:
-            b_adv = standardize_advantages(b_adv)  # the same for every epoch: standardised once
+        # The hand-derived gradient works on NumPy views of the same minibatch (no copies per step).
+        batch = ((all_obs.numpy()[keep], act_buf.reshape(-1)[keep], b_logp_old.numpy(),
+                  adv.reshape(-1)[keep].astype(np.float32), returns.reshape(-1)[keep].astype(np.float32))
+                 if manual else (b_obs, b_act, b_logp_old, b_adv, b_ret))
+        if one_batch and cfg.normalize_advantages:  # the same for every epoch: standardised once
+            batch = (*batch[:3], standardize_advantages(batch[3]), batch[4])
         for _epoch in range(cfg.n_epochs):
-            batches = [None] if one_batch else torch.randperm(n, generator=shuffle).to(device).split(cfg.minibatch_size)
-            for mb in batches:
+            order = None if one_batch else torch.randperm(n, generator=shuffle)
+            for mb in [None] if one_batch else order.split(cfg.minibatch_size):
                 if mb is None:
-                    o, a, lp_old, ad, ret = b_obs, b_act, b_logp_old, b_adv, b_ret
+                    o, a, lp_old, ad, ret = batch
                 else:
-                    o, a, lp_old, ad, ret = b_obs[mb], b_act[mb], b_logp_old[mb], b_adv[mb], b_ret[mb]
+                    mb = mb.numpy() if manual else mb.to(device)
+                    o, a, lp_old, ad, ret = (x[mb] for x in batch)
                     if cfg.normalize_advantages:
                         ad = standardize_advantages(ad)
-                if cfg.manual_grad:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
-                    pg_loss, v_loss = ppo_grads(policy, o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
+                if manual:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
+                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
                 else:
                     logits, v = policy(o)
                     logp = torch.log_softmax(logits, dim=-1).gather(1, a[:, None]).squeeze(1)
@@ -251,9 +259,8 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
             logits_new, _ = logits_and_values(policy, b_obs)
             logp_new = torch.log_softmax(logits_new, dim=-1).gather(1, b_act[:, None]).squeeze(1)
             ratio_new = torch.exp(logp_new - b_logp_old)
-            stats = torch.stack([approx_kl(logp_new, b_logp_old),
-                                 outside_clip_fraction(ratio_new, eps),
-                                 entropy(logits_new).mean(), pg_loss.detach(), v_loss.detach()]).tolist()
+            stats = torch.stack([approx_kl(logp_new, b_logp_old), outside_clip_fraction(ratio_new, eps),
+                                 entropy(logits_new).mean()]).tolist() + [float(pg_loss), float(v_loss)]
         train_seconds += time.perf_counter() - clock
         rec = dict(zip(("approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"), stats))
         v_flat = values[:T].reshape(-1)[keep]
