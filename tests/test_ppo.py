@@ -203,6 +203,37 @@ def test_vector_cartpole_matches_gymnasium_cartpole_step_by_step():
     venv.close()
 
 
+def test_course_cartpole_is_gymnasiums_vector_cartpole_bit_for_bit():
+    # the same seed, the same actions: every observation, reward, termination and truncation
+    # equal over thousands of steps with many episode ends and autoresets (random actions fall
+    # within ~20 steps; a stretch of "balancing" actions reaches the 500-step time limit)
+    ours = make_vector_env("CartPole-v1", 5)
+    ref = gym.make_vec("CartPole-v1", num_envs=5, vectorization_mode="vector_entry_point")
+    assert type(ours).__name__ == "CartPoleVec"
+    o1, _ = ours.reset(seed=11)
+    o2, _ = ref.reset(seed=11)
+    np.testing.assert_array_equal(o1, o2)
+    rng = np.random.default_rng(0)
+    ends = truncs = 0
+    for t in range(3000):
+        if 1000 <= t < 2000:  # push against the pole's lean: episodes last to the time limit
+            actions = (o1[:, 2] + 0.5 * o1[:, 3] > 0).astype(np.int64)
+        else:
+            actions = rng.integers(0, 2, size=5)
+        o1, r1, te1, tr1, _ = ours.step(actions)
+        o2, r2, te2, tr2, _ = ref.step(actions)
+        np.testing.assert_array_equal(o1, o2)
+        for a, b in ((r1, r2), (te1, te2), (tr1, tr2)):
+            np.testing.assert_array_equal(a, b)
+        ends += int(te1.sum())
+        truncs += int(tr1.sum())
+    assert ends > 100 and truncs >= 5
+    with pytest.raises(ValueError, match="action"):
+        ours.step(np.array([0, 1, 2, 0, 1]))
+    ours.close()
+    ref.close()
+
+
 def test_time_limit_truncates_at_500():
     venv = make_vector_env("CartPole-v1", 1)
     venv.reset(seed=0)

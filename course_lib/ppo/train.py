@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from ..core import get_device
 from ..runs import History, RunOptions, threads
+from .cartpole import CartPoleVec
 from .config import PPOConfig
 from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
@@ -37,8 +38,10 @@ SOLVED_RETURN = 475.0  # CartPole-v1's reward threshold
 def make_vector_env(env_id: str, n_envs: int) -> VectorEnv:
     """A gymnasium vector env: the env's own batched version if it has one, else SyncVectorEnv.
 
-    CartPole-v1 has one (``CartPoleVectorEnv``, NumPy arrays over all envs at once); its
-    dynamics equal CartPole-v1's, which ``tests/test_ppo.py`` checks step by step.
+    CartPole-v1 has one (``CartPoleVectorEnv``, NumPy arrays over all envs at once); the course
+    steps it through ``ppo.cartpole.CartPoleVec``, the same class with a leaner step, whose
+    trajectories equal gymnasium's bit for bit and CartPole-v1's dynamics step by step
+    (``tests/test_ppo.py`` checks both).
     """
     if not isinstance(env_id, str):
         raise ValueError(f"env_id must be a gymnasium id string, got {type(env_id).__name__}")
@@ -46,6 +49,10 @@ def make_vector_env(env_id: str, n_envs: int) -> VectorEnv:
         spec = gym.spec(env_id)
     except gym.error.Error as exc:
         raise ValueError(f"env_id {env_id!r} is not a registered gymnasium environment ({exc})") from None
+    if env_id == "CartPole-v1":
+        venv = CartPoleVec(n_envs)
+        venv.spec = spec
+        return venv
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode)
 
