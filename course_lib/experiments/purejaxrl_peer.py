@@ -9,6 +9,8 @@ in their environment, not the course's (it imports nothing from course_lib):
 
     /path/to/jax-venv/bin/python course_lib/experiments/purejaxrl_peer.py --purejaxrl /path/to/purejaxrl --seed 0
 
+prints a line when compiled, then one line per seed (its training seconds, compile excluded).
+
 ``python -m course_lib bench ppo --peer-python /path/to/jax-venv/bin/python --purejaxrl /path/to/purejaxrl``
 runs it alternately with course_lib's PPO (docs/performance-ppo.md says how it was measured).
 
@@ -53,10 +55,13 @@ def _stand_in_unused_imports() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--purejaxrl", required=True, help="a PureJaxRL checkout (the folder holding purejaxrl/ppo.py)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs after the compile (the fastest is kept)")
+    parser.add_argument("--seed", type=int, default=None, help="run this seed and exit")
+    parser.add_argument("--serve", action="store_true",
+                        help="compile once, then run one seed per line read from stdin (what bench ppo uses)")
     args = parser.parse_args(argv)
+    if (args.seed is None) == (not args.serve):
+        parser.error("give --seed N or --serve")
     import os
 
     sys.path.insert(0, os.path.join(args.purejaxrl, "purejaxrl"))  # ppo.py imports its wrappers by bare name
@@ -66,23 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     from ppo import make_train  # PureJaxRL's own file
 
     config = rl_zoo_config(args.steps)
-    rng = jax.random.PRNGKey(args.seed)
     start = time.perf_counter()
-    train = jax.jit(make_train(config)).lower(rng).compile()  # trace + XLA compile, timed apart
+    # The seed is an argument of the compiled program: one compile serves every seed.
+    train = jax.jit(make_train(config)).lower(jax.random.PRNGKey(0)).compile()
     compile_seconds = time.perf_counter() - start
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        out = jax.block_until_ready(train(rng))
-        times.append(time.perf_counter() - start)
     steps = config["TOTAL_TIMESTEPS"] // config["NUM_STEPS"] // config["NUM_ENVS"] * config["NUM_STEPS"] * config["NUM_ENVS"]
-    info = out["metrics"]
-    rets = np.asarray(info["returned_episode_returns"])[np.asarray(info["returned_episode"])]
-    print(json.dumps({"lib": "purejaxrl", "seed": args.seed, "steps": int(steps), "train_seconds": min(times),
-                      "compile_seconds": compile_seconds, "throughput": steps / min(times),
-                      "end_to_end_throughput": steps / (min(times) + compile_seconds),
-                      "last_returns_mean": float(rets[-20:].mean()) if rets.size else None,
-                      "jax": jax.__version__, "backend": jax.default_backend()}))
+    print(json.dumps({"ready": True, "compile_seconds": compile_seconds, "jax": jax.__version__,
+                      "backend": jax.default_backend()}), flush=True)
+    seeds = [args.seed] if args.seed is not None else (int(line) for line in sys.stdin if line.strip())
+    for seed in seeds:
+        start = time.perf_counter()
+        out = jax.block_until_ready(train(jax.random.PRNGKey(seed)))
+        seconds = time.perf_counter() - start
+        info = out["metrics"]
+        rets = np.asarray(info["returned_episode_returns"])[np.asarray(info["returned_episode"])]
+        print(json.dumps({"lib": "purejaxrl", "seed": seed, "steps": int(steps), "train_seconds": seconds,
+                          "compile_seconds": compile_seconds, "throughput": steps / seconds,
+                          "last_returns_mean": float(rets[-20:].mean()) if rets.size else None}), flush=True)
     return 0
 
 

@@ -80,7 +80,12 @@ def logits_and_values(policy: ActorCritic, obs: torch.Tensor) -> tuple[torch.Ten
 
 class _Net:
     """One tanh MLP of the actor-critic as NumPy views of its weights and gradients (which share
-    memory with the torch parameters), with activation buffers for up to ``max_batch`` rows."""
+    memory with the torch parameters), with activation buffers for up to ``max_batch`` rows.
+
+    Hidden activations are (n, width); the output layer's is kept transposed, (n_out, n), so that
+    the few per-sample reductions over actions (softmax, the chosen action's log-prob) run along
+    contiguous rows: NumPy is slow at reducing many rows of two numbers each.
+    """
 
     def __init__(self, layers: list[nn.Linear], max_batch: int):
         self.w = [m.weight.detach().numpy() for m in layers]  # (out, in), the parameter's memory
@@ -88,30 +93,39 @@ class _Net:
         self.gw = [m.weight.grad.numpy() for m in layers]
         self.gb = [m.bias.grad.numpy() for m in layers]
         sizes = [w.shape[0] for w in self.w]
-        self.acts = [np.empty((max_batch, k), dtype=np.float32) for k in sizes]  # h1, ..., out
-        self.dh = [np.empty((max_batch, k), dtype=np.float32) for k in sizes]  # dL/dh of each layer
-        self.dtanh = [np.empty((max_batch, k), dtype=np.float32) for k in sizes]  # tanh' = 1 - h^2
+        self.acts = [np.empty((max_batch, k), dtype=np.float32) for k in sizes[:-1]]  # h1, ..., h_L
+        self.out = np.empty(sizes[-1] * max_batch, dtype=np.float32)  # the output, transposed, flat
+        self.dh = [np.empty((max_batch, k), dtype=np.float32) for k in sizes[:-1]]  # dL/dh of each layer
+        self.dtanh = [np.empty((max_batch, k), dtype=np.float32) for k in sizes[:-1]]  # tanh' = 1 - h^2
 
     def forward(self, x: np.ndarray, n: int) -> list[np.ndarray]:
-        """[x, h1, ..., out] for the first n rows: z = h W^T + b, tanh on all layers but the last."""
+        """[x, h1, ..., h_L, out^T] for the first n rows: h = tanh(h_prev W^T + b); out^T = W h_L^T + b."""
         acts = [x]
-        last = len(self.w) - 1
-        for i, (w, b) in enumerate(zip(self.w, self.b)):
+        for i, (w, b) in enumerate(zip(self.w[:-1], self.b[:-1])):
             z = self.acts[i][:n]
             np.dot(acts[-1], w.T, out=z)
             z += b
-            if i < last:
-                np.tanh(z, out=z)
+            np.tanh(z, out=z)
             acts.append(z)
+        w, b = self.w[-1], self.b[-1]
+        out = self.out[: w.shape[0] * n].reshape(w.shape[0], n)  # (n_out, n)
+        np.dot(w, acts[-1].T, out=out)
+        out += b[:, None]
+        acts.append(out)
         return acts
 
-    def backward(self, acts: list[np.ndarray], d_out: np.ndarray, ones: np.ndarray) -> None:
-        """Write dL/dW and dL/db of every layer into the gradient buffer, given dL/d(out)."""
-        dz = d_out  # (n, n_out) gradient at the pre-activation of the current layer
-        for i in reversed(range(len(self.w))):
+    def backward(self, acts: list[np.ndarray], d_out_t: np.ndarray, ones: np.ndarray) -> None:
+        """Write dL/dW and dL/db of every layer into the gradient buffer, given dL/d(out) transposed
+        (n_out, n)."""
+        last = len(self.w) - 1
+        np.dot(d_out_t, acts[last], out=self.gw[last])  # dW = dz^T h_in
+        np.dot(d_out_t, ones, out=self.gb[last])  # db = sum over the batch of dz
+        dz = d_out_t.T  # (n, n_out) gradient at the pre-activation of the current layer
+        for i in reversed(range(last + 1)):
             h_in = acts[i]
-            np.dot(dz.T, h_in, out=self.gw[i])  # dW = dz^T h_in
-            np.dot(ones, dz, out=self.gb[i])  # db = sum over the batch of dz (as a product with ones)
+            if i < last:
+                np.dot(dz.T, h_in, out=self.gw[i])
+                np.dot(ones, dz, out=self.gb[i])
             if i > 0:
                 n = dz.shape[0]
                 dh, dtanh = self.dh[i - 1][:n], self.dtanh[i - 1][:n]
@@ -128,8 +142,8 @@ class PPOGradient:
 
     ``L = clipped_surrogate(rho, A, eps) + vf_coef * value_loss(V, R) - ent_coef * mean(H)``,
     advantages given standardised. Every activation lives in a buffer allocated once, so a
-    gradient step is ~50 NumPy calls with no allocation: on CartPole's 256 x 64 minibatches the
-    cost is the six 256 x 64 x 64 matrix products, not the calls around them.
+    gradient step is ~50 NumPy calls with no allocation: on CartPole's 256 x 64 minibatches most
+    of the cost is the six 256 x 64 x 64 matrix products, not the calls around them.
 
     Args:
         policy: an ``ActorCritic`` on the CPU whose parameters went through ``flatten_parameters``.
@@ -145,12 +159,10 @@ class PPOGradient:
         self.pi, self.vf = _Net(pi_layers, max_batch), _Net(vf_layers, max_batch)
         self.max_batch = int(max_batch)
         self.ones = np.ones(max_batch, dtype=np.float32)
-        self.rows = np.arange(max_batch)
-        a = policy.n_actions
-        self.logp_all = np.empty((max_batch, a), dtype=np.float32)
-        self.probs = np.empty((max_batch, a), dtype=np.float32)
-        self.d_logits = np.empty((max_batch, a), dtype=np.float32)
-        self.vec = [np.empty(max_batch, dtype=np.float32) for _ in range(4)]
+        self.actions = np.arange(policy.n_actions)[:, None]
+        a = policy.n_actions * max_batch
+        self.logp_all, self.probs, self.d_logits, self.onehot = (np.empty(a, dtype=np.float32) for _ in range(4))
+        self.vec = [np.empty(max_batch, dtype=np.float32) for _ in range(5)]
 
     def __call__(self, obs: np.ndarray, act: np.ndarray, logp_old: np.ndarray, adv: np.ndarray,
                  ret: np.ndarray, eps: float, vf_coef: float, ent_coef: float = 0.0) -> tuple[float, float]:
@@ -159,22 +171,26 @@ class PPOGradient:
         n = obs.shape[0]
         if n > self.max_batch:
             raise ValueError(f"obs has {n} rows, more than max_batch={self.max_batch}")
-        rows = self.rows[:n]
         pi_acts = self.pi.forward(obs, n)
         vf_acts = self.vf.forward(obs, n)
-        logits, v = pi_acts[-1], vf_acts[-1][:, 0]
+        logits, v = pi_acts[-1], vf_acts[-1][0]  # logits transposed: (A, n)
+        shape = logits.shape
 
-        # log-softmax: logp_all = logits - max - log(sum(exp(logits - max)))
-        logp_all, probs = self.logp_all[:n], self.probs[:n]
-        np.subtract(logits, logits.max(axis=1, keepdims=True), out=logp_all)
+        # log-softmax over the actions (axis 0): logp = logits - max - log(sum(exp(logits - max)))
+        logp_all, probs = self.logp_all[: logits.size].reshape(shape), self.probs[: logits.size].reshape(shape)
+        np.subtract(logits, logits.max(axis=0), out=logp_all)
         np.exp(logp_all, out=probs)
-        logp_all -= np.log(probs.sum(axis=1, keepdims=True))
+        logp_all -= np.log(probs.sum(axis=0))
         np.exp(logp_all, out=probs)  # pi(.|s)
+        onehot = self.onehot[: logits.size].reshape(shape)
+        np.equal(self.actions, act, out=onehot)  # onehot[a, i] = 1 where a is the action taken
 
         # Policy: L_pg = -mean(min(rho A, clip(rho) A)). Where the unclipped term is the smaller
         # (or equal) one, dL/drho = -A/n; where the clipped term is smaller it is constant: 0.
-        ratio, surr1, surr2, d_logp = (x[:n] for x in self.vec)
-        np.subtract(logp_all[rows, act], logp_old, out=ratio)
+        logp, ratio, surr1, surr2, d_logp = (x[:n] for x in self.vec)
+        np.multiply(logp_all, onehot, out=self.d_logits[: logits.size].reshape(shape))
+        self.d_logits[: logits.size].reshape(shape).sum(axis=0, out=logp)  # log pi(a|s) of the actions taken
+        np.subtract(logp, logp_old, out=ratio)
         np.exp(ratio, out=ratio)
         np.multiply(ratio, adv, out=surr1)
         np.clip(ratio, 1.0 - eps, 1.0 + eps, out=surr2)
@@ -183,12 +199,12 @@ class PPOGradient:
         np.multiply(surr1, surr1 <= surr2, out=d_logp)  # dL/dlogp = dL/drho * rho
         d_logp *= -1.0 / n
         # d logp(a)/d logits = onehot(a) - pi
-        d_logits = self.d_logits[:n]
-        np.multiply(probs, -d_logp[:, None], out=d_logits)
-        d_logits[rows, act] += d_logp
+        d_logits = self.d_logits[: logits.size].reshape(shape)
+        np.subtract(onehot, probs, out=d_logits)
+        d_logits *= d_logp
         if ent_coef:
             # H = -sum pi log pi, dH/dlogits = -pi (log pi + H); the loss has -ent_coef * mean(H).
-            ent = -(probs * logp_all).sum(axis=1, keepdims=True)
+            ent = -(probs * logp_all).sum(axis=0)
             d_logits += (ent_coef / n) * probs * (logp_all + ent)
         self.pi.backward(pi_acts, d_logits, self.ones[:n])
 
@@ -197,7 +213,7 @@ class PPOGradient:
         np.subtract(v, ret, out=diff)
         v_loss = float(np.dot(diff, diff)) / n
         diff *= 2.0 * vf_coef / n
-        self.vf.backward(vf_acts, diff[:, None], self.ones[:n])
+        self.vf.backward(vf_acts, diff[None, :], self.ones[:n])
         return pg_loss, v_loss
 
 
