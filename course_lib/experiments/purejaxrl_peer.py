@@ -3,8 +3,8 @@
 PureJaxRL (Lu et al. 2022, "Discovered Policy Optimisation", arXiv 2210.04745) compiles a whole PPO
 run (gymnax's CartPole in JAX, collection and updates) into one XLA program. It is not a dependency
 of the course and none of its code is in this repository: this script imports ``make_train`` from a
-checkout given at run time, runs it with the same settings as ``PPOConfig()`` and prints one JSON
-line. It needs only JAX and PureJaxRL's own requirements (flax, optax, distrax, gymnax), so it runs
+checkout given at run time, runs it with the same settings as ``PPOConfig()`` and prints JSON
+lines. It needs only JAX and PureJaxRL's own requirements (flax, optax, distrax, gymnax), so it runs
 in their environment, not the course's (it imports nothing from course_lib):
 
     /path/to/jax-venv/bin/python course_lib/experiments/purejaxrl_peer.py --purejaxrl /path/to/purejaxrl --seed 0
@@ -80,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                       "backend": jax.default_backend()}), flush=True)
     seeds = [args.seed] if args.seed is not None else (int(line) for line in sys.stdin if line.strip())
     for seed in seeds:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out = jax.block_until_ready(train(jax.random.PRNGKey(seed)))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         info = out["metrics"]
         rets = np.asarray(info["returned_episode_returns"])[np.asarray(info["returned_episode"])]
         print(json.dumps({"lib": "purejaxrl", "seed": seed, "steps": int(steps), "train_seconds": seconds,
                           "compile_seconds": compile_seconds, "throughput": steps / seconds,
+                          "cpu_seconds": cpu,  # over train_seconds: how many cores it kept busy
                           "last_returns_mean": float(rets[-20:].mean()) if rets.size else None}), flush=True)
     return 0
 
