@@ -369,9 +369,11 @@ def test_training_is_seeded_and_records_history():
     assert h3["episode_returns"] != h1["episode_returns"]
 
 
-def test_manual_and_autograd_updates_agree_on_a_first_update():
-    # the default (hand-derived) path and autograd of ppo.losses.ppo_loss take the same steps
-    cfg = PPOConfig(total_steps=256, n_epochs=3)
+@pytest.mark.parametrize("minibatch_size", [256, 64])
+def test_manual_and_autograd_updates_agree_on_a_first_update(minibatch_size):
+    # the default (hand-derived, NumPy) path and autograd of ppo.losses.ppo_loss take the same
+    # steps, with one minibatch per epoch and with shuffled minibatches standardised one by one
+    cfg = PPOConfig(total_steps=256, n_epochs=3, minibatch_size=minibatch_size)
     pol_fast, _ = train_ppo("CartPole-v1", cfg)
     pol_auto, _ = train_ppo("CartPole-v1", cfg.replace(manual_grad=False))
     for p, q in zip(pol_fast.parameters(), pol_auto.parameters()):
@@ -474,3 +476,26 @@ def test_the_clip_fractions_count_what_their_definitions_say():
     mask = torch.tensor([1, 1, 1, 1, 0, 1])
     assert float(clipped_fraction(ratio, adv, 0.2, mask=mask)) == pytest.approx(0.0)
 
+
+
+def test_standardize_advantages_numpy_equals_torch():
+    adv = np.random.default_rng(0).normal(3.0, 2.0, size=50).astype(np.float32)
+    a_np = standardize_advantages(adv)
+    a_t = standardize_advantages(torch.from_numpy(adv))
+    assert isinstance(a_np, np.ndarray) and a_np.dtype == np.float32
+    np.testing.assert_allclose(a_np, a_t.numpy(), rtol=1e-5, atol=1e-6)
+    one = np.array([2.5], dtype=np.float32)
+    assert standardize_advantages(one) is one
+
+
+def test_thread_guard_pins_numpys_openblas_and_restores_it():
+    from course_lib.runs import _numpy_blas_threads, threads
+
+    blas = _numpy_blas_threads()
+    if blas is None:
+        pytest.skip("this NumPy has no bundled OpenBLAS")
+    get, put = blas
+    before = get()
+    with threads(1):
+        assert get() == 1
+    assert get() == before

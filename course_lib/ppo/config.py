@@ -60,8 +60,9 @@ class PPOConfig:
     stop_return: float | None = None
     """Stop early once two evaluations in a row reach this mean return (needs eval_every > 0)."""
     manual_grad: bool = True
-    """Compute gradients with the hand-derived backward pass of ``course_lib.ppo.fast`` (same
-    gradients as autograd, tested; several times less overhead per step); False uses autograd."""
+    """Compute gradients with the hand-derived backward pass of ``course_lib.ppo.fast`` in NumPy
+    (same gradients as autograd, tested; several times less overhead per step; CPU only, a GPU
+    uses autograd); False uses autograd of ``ppo.losses.ppo_loss``."""
     torch_threads: int | None = 1
     """torch CPU threads while training: tiny nets are fastest on 1; None leaves torch's setting."""
     device: str | None = None
