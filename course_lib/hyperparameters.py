@@ -29,7 +29,7 @@ _ROWS = [
     ("PPOConfig", "total_steps", NONE, "total_timesteps (learn)", "total_timesteps", "environment steps to train for"),
     ("PPOConfig", "n_envs", NONE, "n_envs (make_vec_env)", "num_envs", "parallel environments"),
     ("PPOConfig", "n_steps", NONE, "n_steps", "num_steps", "steps per environment in each rollout"),
-    ("PPOConfig", "batch_size", NONE, "batch_size", "minibatch_size (= batch_size // num_minibatches)",
+    ("PPOConfig", "minibatch_size", NONE, "batch_size", "minibatch_size (= batch_size // num_minibatches)",
      "minibatch size of the gradient steps (a minibatch, not the rollout)"),
     ("PPOConfig", "n_epochs", NONE, "n_epochs", "update_epochs", "passes over each rollout"),
     ("PPOConfig", "gamma", NONE, "gamma", "gamma", "discount γ"),

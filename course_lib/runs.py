@@ -33,10 +33,13 @@ __all__ = ["RunOptions", "History", "history_of", "threads"]
 
 @contextmanager
 def threads(n: int | None):
-    """Run torch with ``n`` threads inside the block (None: leave it as it is).
+    """Run torch, and NumPy's OpenBLAS where NumPy has one, with ``n`` threads inside the block
+    (None: leave them as they are).
 
     For the course's model sizes one thread is fastest on a busy machine, and it makes training
-    exactly reproducible. The one thread guard of the library: every trainer uses it.
+    exactly reproducible. The one thread guard of the library: every trainer uses it. NumPy's
+    OpenBLAS matters where a trainer multiplies matrices in NumPy (PPO's fast path): on a loaded
+    2-core machine its threads spin against each other, measured 20x slower than one thread.
     """
     import torch
 
@@ -46,11 +49,49 @@ def threads(n: int | None):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive integer or None, got {n!r}")
     old = torch.get_num_threads()
+    blas = _numpy_blas_threads()
+    old_blas = blas[0]() if blas else None
     torch.set_num_threads(n)
+    if blas:
+        blas[1](n)
     try:
         yield
     finally:
         torch.set_num_threads(old)
+        if blas:
+            blas[1](old_blas)
+
+
+_BLAS: list = []
+
+
+def _numpy_blas_threads():
+    """(get, set) of the thread count of the OpenBLAS that NumPy's wheels bundle, or None where
+    NumPy uses another BLAS (found as threadpoolctl finds it, by its exported C functions)."""
+    if not _BLAS:
+        _BLAS.append(None)
+        import ctypes
+        import glob
+        import os
+
+        import numpy
+
+        root = os.path.dirname(os.path.dirname(numpy.__file__))
+        for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "*openblas*"))
+                           + glob.glob(os.path.join(os.path.dirname(numpy.__file__), ".dylibs", "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    _BLAS[0] = (get, put)
+                    break
+            if _BLAS[0]:
+                break
+    return _BLAS[0]
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def test_value_loss_kl_entropy_explained_variance():
 # --- config ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value", [("n_envs", 0), ("gamma", 1.2), ("lam", -1), ("lr", 0.0),
-                                          ("clip_eps", -0.1), ("hidden", ()), ("batch_size", 2.5),
+                                          ("clip_eps", -0.1), ("hidden", ()), ("minibatch_size", 2.5),
                                           ("device", "tpu"), ("max_grad_norm", -1.0)])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
@@ -201,6 +201,37 @@ def test_vector_cartpole_matches_gymnasium_cartpole_step_by_step():
                 alive[i] = False
     assert not alive.all(), "some episode should have terminated within 60 random steps"
     venv.close()
+
+
+def test_course_cartpole_is_gymnasiums_vector_cartpole_bit_for_bit():
+    # the same seed, the same actions: every observation, reward, termination and truncation
+    # equal over thousands of steps with many episode ends and autoresets (random actions fall
+    # within ~20 steps; a stretch of "balancing" actions reaches the 500-step time limit)
+    ours = make_vector_env("CartPole-v1", 5)
+    ref = gym.make_vec("CartPole-v1", num_envs=5, vectorization_mode="vector_entry_point")
+    assert type(ours).__name__ == "CartPoleVec"
+    o1, _ = ours.reset(seed=11)
+    o2, _ = ref.reset(seed=11)
+    np.testing.assert_array_equal(o1, o2)
+    rng = np.random.default_rng(0)
+    ends = truncs = 0
+    for t in range(3000):
+        if 1000 <= t < 2000:  # push against the pole's lean: episodes last to the time limit
+            actions = (o1[:, 2] + 0.5 * o1[:, 3] > 0).astype(np.int64)
+        else:
+            actions = rng.integers(0, 2, size=5)
+        o1, r1, te1, tr1, _ = ours.step(actions)
+        o2, r2, te2, tr2, _ = ref.step(actions)
+        np.testing.assert_array_equal(o1, o2)
+        for a, b in ((r1, r2), (te1, te2), (tr1, tr2)):
+            np.testing.assert_array_equal(a, b)
+        ends += int(te1.sum())
+        truncs += int(tr1.sum())
+    assert ends > 100 and truncs >= 5
+    with pytest.raises(ValueError, match="action"):
+        ours.step(np.array([0, 1, 2, 0, 1]))
+    ours.close()
+    ref.close()
 
 
 def test_time_limit_truncates_at_500():
@@ -305,7 +336,7 @@ def test_save_and_load_policy(tmp_path):
 # --- training plumbing ------------------------------------------------------------------------
 
 def _small(**kw) -> PPOConfig:
-    return PPOConfig(total_steps=2048, n_envs=4, n_steps=64, batch_size=64, n_epochs=2, **kw)
+    return PPOConfig(total_steps=2048, n_envs=4, n_steps=64, minibatch_size=64, n_epochs=2, **kw)
 
 
 def test_autoreset_steps_are_masked_out():
@@ -338,9 +369,11 @@ def test_training_is_seeded_and_records_history():
     assert h3["episode_returns"] != h1["episode_returns"]
 
 
-def test_manual_and_autograd_updates_agree_on_a_first_update():
-    # the default (hand-derived) path and autograd of ppo.losses.ppo_loss take the same steps
-    cfg = PPOConfig(total_steps=256, n_epochs=3)
+@pytest.mark.parametrize("minibatch_size", [256, 64])
+def test_manual_and_autograd_updates_agree_on_a_first_update(minibatch_size):
+    # the default (hand-derived, NumPy) path and autograd of ppo.losses.ppo_loss take the same
+    # steps, with one minibatch per epoch and with shuffled minibatches standardised one by one
+    cfg = PPOConfig(total_steps=256, n_epochs=3, minibatch_size=minibatch_size)
     pol_fast, _ = train_ppo("CartPole-v1", cfg)
     pol_auto, _ = train_ppo("CartPole-v1", cfg.replace(manual_grad=False))
     for p, q in zip(pol_fast.parameters(), pol_auto.parameters()):
@@ -443,3 +476,26 @@ def test_the_clip_fractions_count_what_their_definitions_say():
     mask = torch.tensor([1, 1, 1, 1, 0, 1])
     assert float(clipped_fraction(ratio, adv, 0.2, mask=mask)) == pytest.approx(0.0)
 
+
+
+def test_standardize_advantages_numpy_equals_torch():
+    adv = np.random.default_rng(0).normal(3.0, 2.0, size=50).astype(np.float32)
+    a_np = standardize_advantages(adv)
+    a_t = standardize_advantages(torch.from_numpy(adv))
+    assert isinstance(a_np, np.ndarray) and a_np.dtype == np.float32
+    np.testing.assert_allclose(a_np, a_t.numpy(), rtol=1e-5, atol=1e-6)
+    one = np.array([2.5], dtype=np.float32)
+    assert standardize_advantages(one) is one
+
+
+def test_thread_guard_pins_numpys_openblas_and_restores_it():
+    from course_lib.runs import _numpy_blas_threads, threads
+
+    blas = _numpy_blas_threads()
+    if blas is None:
+        pytest.skip("this NumPy has no bundled OpenBLAS")
+    get, put = blas
+    before = get()
+    with threads(1):
+        assert get() == 1
+    assert get() == before

@@ -49,3 +49,25 @@ def test_bench_command_runs_and_reports_ratios(capsys, tmp_path):
     assert result["ratios"]["throughput"] > 0
     with pytest.raises(SystemExit):
         main(["--steps", "1000", "--eval-every", "5000"])
+
+
+def test_bench_skips_the_purejaxrl_peer_cleanly_without_jax_or_a_checkout(tmp_path, capsys):
+    # PureJaxRL is not a dependency: without a checkout, or without JAX where the bench looks, it is
+    # left out with the reason, and the bench goes on
+    from course_lib.experiments.bench_ppo import _purejaxrl_peer, main
+
+    peer, why = _purejaxrl_peer(None, None, 1024)
+    assert peer is None and "checkout" in why
+    peer, why = _purejaxrl_peer(None, str(tmp_path), 1024)
+    assert peer is None and "purejaxrl/ppo.py" in why
+    (tmp_path / "purejaxrl").mkdir()
+    (tmp_path / "purejaxrl" / "ppo.py").write_text("")
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        peer, why = _purejaxrl_peer(None, str(tmp_path), 1024)
+        assert peer is None and "not importable" in why
+        assert main(["--seeds", "0", "--steps", "512", "--eval-every", "512", "--eval-episodes", "1",
+                     "--peers", "purejaxrl", "--purejaxrl", str(tmp_path)]) == 0
+        text = capsys.readouterr().out
+        assert "PureJaxRL peer skipped" in text and "course_lib" in text

@@ -57,7 +57,7 @@ def run_clip_sweep(eps_values=SWEEP_EPS, seeds=SWEEP_SEEDS, total_steps: int = 6
                 print(f"eps {eps_label(eps):>7s} seed {seed}: final eval {h['eval_returns'][-1]:.0f}, "
                       f"{time.perf_counter() - started:.0f} s", flush=True)
     base = sweep_config(eps_values[0], seeds[0], total_steps)
-    settings = {k: getattr(base, k) for k in ("total_steps", "n_envs", "n_steps", "batch_size", "n_epochs",
+    settings = {k: getattr(base, k) for k in ("total_steps", "n_envs", "n_steps", "minibatch_size", "n_epochs",
                                               "gamma", "lam", "lr", "anneal_lr", "anneal_clip")}
     return {"schema": "course_lib.ppo.clip_sweep/1", "eps": [float(e) for e in eps_values],
             "seeds": [int(s) for s in seeds], "settings": settings, "runs": runs}

@@ -26,7 +26,7 @@ def sb3_kwargs(cfg: PPOConfig) -> dict:
     from torch import nn
 
     return dict(
-        n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
+        n_steps=cfg.n_steps, batch_size=cfg.minibatch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
         gae_lambda=cfg.lam, learning_rate=_linear(cfg.lr) if cfg.anneal_lr else cfg.lr,
         clip_range=_linear(cfg.clip_eps) if cfg.anneal_clip else cfg.clip_eps, ent_coef=cfg.ent_coef,
         vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm if cfg.max_grad_norm else float("inf"),

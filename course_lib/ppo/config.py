@@ -1,8 +1,8 @@
 """PPOConfig: every PPO hyperparameter in one frozen dataclass (notebook 04).
 
 The defaults are the rl-zoo tuned settings for CartPole-v1 (the same ones the benchmark gives
-Stable-Baselines3): 8 environments × 32 steps per rollout, one minibatch of 256, 20 epochs,
-γ = 0.98, λ = 0.8, learning rate and clip range annealed linearly from 1e-3 and 0.2.
+Stable-Baselines3): 8 environments × 32 steps per rollout, one minibatch of 256 (``minibatch_size``),
+20 epochs, γ = 0.98, λ = 0.8, learning rate and clip range annealed linearly from 1e-3 and 0.2.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ class PPOConfig:
     """Parallel environments stepped together in one vector env (1–64)."""
     n_steps: int = 32
     """Steps per environment in each rollout; a rollout holds n_envs·n_steps transitions (16–2048)."""
-    batch_size: int = 256
-    """Minibatch size of the gradient steps (32–4096; = n_envs·n_steps means one minibatch per epoch)."""
+    minibatch_size: int = 256
+    """Transitions per gradient step, a minibatch of the rollout (32–4096; = n_envs·n_steps means one
+    minibatch per epoch). SB3 calls it ``batch_size``, CleanRL ``minibatch_size``."""
     n_epochs: int = 20
     """Passes over each rollout (3–30); more reuse of the data makes clipping matter more."""
     gamma: float = 0.98
@@ -59,8 +60,9 @@ class PPOConfig:
     stop_return: float | None = None
     """Stop early once two evaluations in a row reach this mean return (needs eval_every > 0)."""
     manual_grad: bool = True
-    """Compute gradients with the hand-derived backward pass of ``course_lib.ppo.fast`` (same
-    gradients as autograd, tested; several times less overhead per step); False uses autograd."""
+    """Compute gradients with the hand-derived backward pass of ``course_lib.ppo.fast`` in NumPy
+    (same gradients as autograd, tested; several times less overhead per step; CPU only, a GPU
+    uses autograd); False uses autograd of ``ppo.losses.ppo_loss``."""
     torch_threads: int | None = 1
     """torch CPU threads while training: tiny nets are fastest on 1; None leaves torch's setting."""
     device: str | None = None
@@ -70,7 +72,7 @@ class PPOConfig:
         # One set of validators (course_lib.core): finite numbers only (lr=inf would train into
         # NaN), NumPy and torch scalars accepted and stored as Python numbers.
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731  (frozen)
-        for name in ("total_steps", "n_envs", "n_steps", "batch_size", "n_epochs", "eval_episodes"):
+        for name in ("total_steps", "n_envs", "n_steps", "minibatch_size", "n_epochs", "eval_episodes"):
             put(name, check_positive_int(name, getattr(self, name)))
         put("eval_every", check_nonnegative_int("eval_every", self.eval_every))
         put("seed", check_nonnegative_int("seed", self.seed))

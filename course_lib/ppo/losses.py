@@ -4,7 +4,7 @@
 
 (Schulman et al. 2017, arXiv 1707.06347, Eq. 9, with the signs of a loss to minimise; Â the
 advantages standardised over the minibatch, as SB3 and CleanRL do). ``train_ppo`` minimises
-exactly this: its autograd path calls ``ppo_loss``, its default fast path (``ppo.fast.ppo_grads``)
+exactly this: its autograd path calls ``ppo_loss``, its default fast path (``ppo.fast.PPOGradient``)
 writes the gradient of the same loss by hand, and ``tests/test_ppo.py`` checks the two agree.
 
 The clip fraction has two definitions in the course, both taught:
@@ -18,6 +18,7 @@ The clip fraction has two definitions in the course, both taught:
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .math import clipped_surrogate, entropy, value_loss
@@ -25,9 +26,14 @@ from .math import clipped_surrogate, entropy, value_loss
 ADV_NORM_EPS = 1e-8  # added to the standard deviation when advantages are standardised
 
 
-def standardize_advantages(adv: torch.Tensor) -> torch.Tensor:
+def standardize_advantages(adv):
     """Â = (A − mean(A)) / (std(A) + 1e-8) over the minibatch (sample std, as torch.std); a single
-    advantage is returned as it is (its std is undefined)."""
+    advantage is returned as it is (its std is undefined). A torch tensor or a NumPy array (the
+    fast path's) in, the same kind out."""
+    if isinstance(adv, np.ndarray):
+        if adv.size < 2:
+            return adv
+        return (adv - adv.mean()) / (adv.std(ddof=1) + adv.dtype.type(ADV_NORM_EPS))
     if adv.numel() < 2:
         return adv
     return (adv - adv.mean()) / (adv.std() + ADV_NORM_EPS)

@@ -8,7 +8,7 @@
 No hidden state: arrays or tensors in, arrays or tensors out. ``ppo.losses.ppo_loss`` composes
 PPO's minibatch loss from them; ``train_ppo`` calls ``gae``, ``approx_kl``, ``entropy`` and
 ``explained_variance`` directly, and minimises ``ppo_loss`` (by default through its hand-derived
-gradient, ``ppo.fast.ppo_grads``, tested equal to autograd of ``ppo_loss``).
+gradient, ``ppo.fast.PPOGradient``, tested equal to autograd of ``ppo_loss``).
 """
 from __future__ import annotations
 

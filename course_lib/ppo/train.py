@@ -25,8 +25,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from ..core import get_device
 from ..runs import History, RunOptions, threads
+from .cartpole import CartPoleVec
 from .config import PPOConfig
-from .fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
+from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
 from .math import approx_kl, entropy, explained_variance, gae
 from .policy import ActorCritic
@@ -37,8 +38,10 @@ SOLVED_RETURN = 475.0  # CartPole-v1's reward threshold
 def make_vector_env(env_id: str, n_envs: int) -> VectorEnv:
     """A gymnasium vector env: the env's own batched version if it has one, else SyncVectorEnv.
 
-    CartPole-v1 has one (``CartPoleVectorEnv``, NumPy arrays over all envs at once); its
-    dynamics equal CartPole-v1's, which ``tests/test_ppo.py`` checks step by step.
+    CartPole-v1 has one (``CartPoleVectorEnv``, NumPy arrays over all envs at once); the course
+    steps it through ``ppo.cartpole.CartPoleVec``, the same class with a leaner step, whose
+    trajectories equal gymnasium's bit for bit and CartPole-v1's dynamics step by step
+    (``tests/test_ppo.py`` checks both).
     """
     if not isinstance(env_id, str):
         raise ValueError(f"env_id must be a gymnasium id string, got {type(env_id).__name__}")
@@ -46,6 +49,10 @@ def make_vector_env(env_id: str, n_envs: int) -> VectorEnv:
         spec = gym.spec(env_id)
     except gym.error.Error as exc:
         raise ValueError(f"env_id {env_id!r} is not a registered gymnasium environment ({exc})") from None
+    if env_id == "CartPole-v1":
+        venv = CartPoleVec(n_envs)
+        venv.spec = spec
+        return venv
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     return gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode)
 
@@ -140,6 +147,9 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
     # the gradient norm is one norm and Adam a few operations (see course_lib.ppo.fast).
     flat_param, flat_grad = flatten_parameters(policy)
     optimizer = FlatAdam(flat_param, lr=cfg.lr, eps=cfg.adam_eps)
+    # The hand-derived gradient (NumPy, course_lib.ppo.fast) on the CPU; autograd elsewhere.
+    manual = cfg.manual_grad and device.type == "cpu"
+    ppo_grad = PPOGradient(policy, min(cfg.minibatch_size, N * T)) if manual else None
     history = _new_history(cfg)
 
     # Rollout buffers, allocated once. obs_buf has T+1 rows: row T is the observation after
@@ -218,20 +228,25 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
 
         # 3. update: n_epochs passes over the rollout in minibatches, minimising ppo.losses.ppo_loss.
         update_clock = time.perf_counter()
-        one_batch = cfg.batch_size >= n
-        if one_batch and cfg.normalize_advantages:
-            b_adv = standardize_advantages(b_adv)  # the same for every epoch: standardised once
+        one_batch = cfg.minibatch_size >= n
+        # The hand-derived gradient works on NumPy views of the same minibatch (no copies per step).
+        batch = ((all_obs.numpy()[keep], act_buf.reshape(-1)[keep], b_logp_old.numpy(),
+                  adv.reshape(-1)[keep].astype(np.float32), returns.reshape(-1)[keep].astype(np.float32))
+                 if manual else (b_obs, b_act, b_logp_old, b_adv, b_ret))
+        if one_batch and cfg.normalize_advantages:  # the same for every epoch: standardised once
+            batch = (*batch[:3], standardize_advantages(batch[3]), batch[4])
         for _epoch in range(cfg.n_epochs):
-            batches = [None] if one_batch else torch.randperm(n, generator=shuffle).to(device).split(cfg.batch_size)
-            for mb in batches:
+            order = None if one_batch else torch.randperm(n, generator=shuffle)
+            for mb in [None] if one_batch else order.split(cfg.minibatch_size):
                 if mb is None:
-                    o, a, lp_old, ad, ret = b_obs, b_act, b_logp_old, b_adv, b_ret
+                    o, a, lp_old, ad, ret = batch
                 else:
-                    o, a, lp_old, ad, ret = b_obs[mb], b_act[mb], b_logp_old[mb], b_adv[mb], b_ret[mb]
+                    mb = mb.numpy() if manual else mb.to(device)
+                    o, a, lp_old, ad, ret = (x[mb] for x in batch)
                     if cfg.normalize_advantages:
                         ad = standardize_advantages(ad)
-                if cfg.manual_grad:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
-                    pg_loss, v_loss = ppo_grads(policy, o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
+                if manual:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
+                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
                 else:
                     logits, v = policy(o)
                     logp = torch.log_softmax(logits, dim=-1).gather(1, a[:, None]).squeeze(1)
@@ -251,9 +266,8 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
             logits_new, _ = logits_and_values(policy, b_obs)
             logp_new = torch.log_softmax(logits_new, dim=-1).gather(1, b_act[:, None]).squeeze(1)
             ratio_new = torch.exp(logp_new - b_logp_old)
-            stats = torch.stack([approx_kl(logp_new, b_logp_old),
-                                 outside_clip_fraction(ratio_new, eps),
-                                 entropy(logits_new).mean(), pg_loss.detach(), v_loss.detach()]).tolist()
+            stats = torch.stack([approx_kl(logp_new, b_logp_old), outside_clip_fraction(ratio_new, eps),
+                                 entropy(logits_new).mean()]).tolist() + [float(pg_loss), float(v_loss)]
         train_seconds += time.perf_counter() - clock
         rec = dict(zip(("approx_kl", "clip_fraction", "entropy", "policy_loss", "value_loss"), stats))
         v_flat = values[:T].reshape(-1)[keep]
