@@ -13,7 +13,7 @@ import torch
 from course_lib.experiments.sb3 import train_sb3
 from course_lib.grpo import GRPOConfig, train_grpo
 from course_lib.lm.train import TrainConfig, pretrain, sft
-from course_lib.policy_gradient import REINFORCEConfig, reinforce
+from course_lib.policy_gradient import REINFORCEConfig, new_nets, reinforce
 from course_lib.ppo import PPOConfig, train_ppo
 from course_lib.rlhf.reward_model import RewardModelConfig, train_reward_model
 from course_lib.rlhf import RLHFConfig, train_rlhf
@@ -30,7 +30,7 @@ TRAINERS = {
     sft: (TrainConfig, "History"),
     train_ppo: (PPOConfig, "tuple[ActorCritic, History]"),  # builds its network from the env: returns it too
     train_sb3: (PPOConfig, None),  # Stable-Baselines3's PPO under the same contract: (SB3 model, History)
-    reinforce: (REINFORCEConfig, "REINFORCEResult"),  # its .history is the run's History
+    reinforce: (REINFORCEConfig, "History"),  # trains the caller's policy (and value net, keyword-only)
 }
 # the options that belong to RunOptions and nowhere else
 RUN_OPTIONS = {f.name for f in dataclasses.fields(RunOptions)}
@@ -73,7 +73,9 @@ def test_a_trainer_refuses_run_options_that_are_not_runoptions():
     with pytest.raises(ValueError, match="run must be a RunOptions"):
         train_ppo("CartPole-v1", PPOConfig(total_steps=64, n_envs=2, n_steps=32), run={"threads": 1})
     with pytest.raises(ValueError, match="run must be a RunOptions"):
-        reinforce(REINFORCEConfig(n_iterations=1, episodes_per_batch=2), run=3)
+        cfg = REINFORCEConfig(n_iterations=1, episodes_per_batch=2)
+        policy, value = new_nets(cfg)
+        reinforce(policy, cfg, value=value, run=3)
 
 
 def test_train_ppo_leaves_the_callers_global_generators_alone():
