@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .core import (check_bool, check_choice, check_finite_array, check_finite_number, check_nonnegative_int,
-                   check_positive_int, check_probability, get_device)
+                   check_positive_int, check_probability, get_device, seeded)
 from .mdp import as_1d, discounted_returns
 from .runs import History, RunOptions, threads
 
@@ -231,8 +231,7 @@ def new_nets(cfg: REINFORCEConfig) -> tuple[nn.Module, nn.Module | None]:
         raise ValueError(f"cfg must be a REINFORCEConfig, got {type(cfg).__name__}")
     n_obs, n_act = _env_shape(cfg.env_id)
     dev = get_device(cfg.device)
-    with torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
-        torch.default_generator.manual_seed(cfg.seed)
+    with seeded(cfg.seed):  # the caller's global generator is left as it was
         policy = _mlp(n_obs, cfg.hidden, n_act).to(dev)
         value = _mlp(n_obs, cfg.hidden, 1).to(dev) if cfg.baseline else None
     return policy, value
@@ -314,8 +313,7 @@ def reinforce(policy: nn.Module, cfg: REINFORCEConfig, *, value: nn.Module | Non
         raise ValueError("value must be None when cfg.baseline is False (this run weights by the plain reward-to-go)")
     if value is not None:
         _check_net("value", value, n_obs, 1, device=dev)
-    with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
-        torch.default_generator.manual_seed(cfg.seed)
+    with threads(run.threads), seeded(cfg.seed):
         return _reinforce(policy, value, cfg, run)
 
 
