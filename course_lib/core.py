@@ -5,6 +5,7 @@ import numbers
 import os
 import random
 import sys
+from contextlib import contextmanager
 from typing import Any, Sequence, TypeVar
 
 import numpy as np
@@ -84,6 +85,32 @@ def set_seed(seed: int, env: Any = None) -> np.random.Generator:
         env.reset(seed=seed)
         env.action_space.seed(seed)
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def seeded(seed: int, device: Any = None):
+    """Inside the block torch's global generator starts from ``seed``; after it the caller's is as it was.
+
+    How a trainer owns its seed: whatever inside the block draws from torch's global generator
+    (weight initialisation, dropout) is the same for the same ``seed``, and the caller's stream
+    continues afterwards as if the block had not run (``torch.random.fork_rng``). The CPU generator
+    is always forked and seeded; the generator of ``device`` too when it is a CUDA device.
+
+    Args:
+        seed: a non-negative integer.
+        device: None, or the torch device (or its name) the block computes on.
+    """
+    import torch
+
+    seed = check_nonnegative_int("seed", seed)
+    dev = torch.device("cpu" if device is None else device)
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 def get_device(prefer: str | None = None):

@@ -7,11 +7,19 @@ The policy-gradient theorem with reward-to-go (Williams 1992; Sutton et al. 2000
 Any baseline b(s_t) that does not depend on the action leaves the expectation unchanged and
 can shrink the variance; the course learns b(s) ≈ V(s) by regression on Ĝ_t and measures the
 variance of the per-episode gradient estimates with and without it.
+
+The trainer has the run contract's shape (``course_lib.runs``): the caller builds the networks,
+the config owns the seed, and the run comes back as a ``History``::
+
+    cfg = REINFORCEConfig(baseline=True, seed=0)
+    policy, value = new_nets(cfg)                     # value is None without a baseline
+    history = reinforce(policy, cfg, value=value)     # trains both in place
+    mean_last_returns(history), history["solved_at"]
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -19,7 +27,7 @@ import torch
 from torch import nn
 
 from .core import (check_bool, check_choice, check_finite_array, check_finite_number, check_nonnegative_int,
-                   check_positive_int, check_probability, get_device)
+                   check_positive_int, check_probability, get_device, seeded)
 from .mdp import as_1d, discounted_returns
 from .runs import History, RunOptions, threads
 
@@ -71,7 +79,7 @@ def policy_gradient_loss(logp, returns, baseline=None) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class REINFORCEConfig:
-    """Hyperparameters of ``reinforce`` (defaults solve CartPole-v1 in a few seconds of CPU)."""
+    """Hyperparameters of ``reinforce`` and ``new_nets`` (defaults solve CartPole-v1 in a few seconds of CPU)."""
 
     env_id: str = "CartPole-v1"
     """Any gymnasium env with a Box observation and Discrete actions."""
@@ -96,9 +104,10 @@ class REINFORCEConfig:
     measure_variance: bool = True
     """Record the per-episode gradient variance of every batch (costs one backward pass per episode)."""
     seed: int = 0
-    """Seeds the networks, the environments and the sampling (any non-negative integer)."""
+    """Seeds the networks (``new_nets``), the environments and the sampling (any non-negative integer)."""
     device: str | None = None
-    """"cpu", "cuda" or None (CUDA when available; tiny nets are faster on the CPU)."""
+    """Where ``new_nets`` builds the networks: "cpu", "cuda" or None (CUDA when available; tiny nets are
+    faster on the CPU). ``reinforce`` trains them on the device they are on."""
 
     def __post_init__(self):
         # One set of validators (course_lib.core): NumPy and torch scalars are kept as Python numbers.
@@ -208,87 +217,117 @@ def gradient_variance(policy: nn.Module, batch: Batch, weights: torch.Tensor) ->
     return float(g.var(dim=0, unbiased=True).mean())
 
 
-@dataclass
-class REINFORCEResult:
-    """What ``reinforce`` returns.
+def new_nets(cfg: REINFORCEConfig) -> tuple[nn.Module, nn.Module | None]:
+    """The networks ``reinforce`` trains, freshly initialised from ``cfg.seed``: a softmax MLP policy
+    (observation -> action logits) and, with ``cfg.baseline``, a value net V(s) (observation -> 1).
 
-    Attributes:
-        config: the configuration used.
-        returns: undiscounted return of every episode, in order.
-        batch_mean_returns: mean return per iteration.
-        grad_variance: per iteration, the gradient variance of the estimator used
-            (see ``gradient_variance``); empty unless measure_variance.
-        env_steps: cumulative environment steps after each iteration.
-        policy, value: the trained networks (value is None without a baseline).
-        solved_at: iteration at which the mean of the last 100 returns reached the target, or None.
-        seconds: wall-clock time of the run.
-        history: the same series as a ``course_lib.runs.History`` (the run contract every
-            trainer shares): per update "iteration", "batch_mean_return", "env_steps",
-            "train_seconds"; per episode "episode_return".
+    Both are built on ``cfg.device`` inside ``torch.random.fork_rng``, so the caller's global torch
+    generator is left as it was, and the same config always gives the same weights.
+
+    Returns:
+        (policy, value); value is None when ``cfg.baseline`` is False.
     """
-
-    config: REINFORCEConfig
-    returns: list[float] = field(default_factory=list)
-    batch_mean_returns: list[float] = field(default_factory=list)
-    grad_variance: list[float] = field(default_factory=list)
-    env_steps: list[int] = field(default_factory=list)
-    policy: nn.Module | None = None
-    value: nn.Module | None = None
-    solved_at: int | None = None
-    seconds: float = 0.0
-    history: History | None = None
-
-    def last_mean(self, n: int = 100) -> float:
-        """Mean return of the last n episodes."""
-        return float(np.mean(self.returns[-n:])) if self.returns else float("nan")
+    if not isinstance(cfg, REINFORCEConfig):
+        raise ValueError(f"cfg must be a REINFORCEConfig, got {type(cfg).__name__}")
+    n_obs, n_act = _env_shape(cfg.env_id)
+    dev = get_device(cfg.device)
+    with seeded(cfg.seed):  # the caller's global generator is left as it was
+        policy = _mlp(n_obs, cfg.hidden, n_act).to(dev)
+        value = _mlp(n_obs, cfg.hidden, 1).to(dev) if cfg.baseline else None
+    return policy, value
 
 
-def reinforce(config: REINFORCEConfig = REINFORCEConfig(), *, run: RunOptions | None = None) -> REINFORCEResult:
-    """Train a softmax MLP policy with REINFORCE (reward-to-go, optional learned baseline).
+def _env_shape(env_id: str) -> tuple[int, int]:
+    """(observation size, number of actions) of a gymnasium env with Box observations and Discrete actions."""
+    env = gym.make(env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Discrete):
+        raise ValueError(f"env_id must name an env with Box observations and Discrete actions, got {env_id!r}")
+    return int(np.prod(obs_space.shape)), int(act_space.n)
 
-    The networks are initialised from ``config.seed`` inside ``torch.random.fork_rng``, so the
-    caller's global torch generator is left as it was (and the run is the same whatever it was).
+
+def _check_net(name: str, net, n_obs: int, n_out: int, device=None) -> torch.device:
+    """The device of ``net``, a module mapping (B, n_obs) observations to (B, n_out); a clear error otherwise."""
+    if not isinstance(net, nn.Module) or next(net.parameters(), None) is None:
+        raise ValueError(f"{name} must be a torch nn.Module with parameters (e.g. from new_nets(cfg)), "
+                         f"got {type(net).__name__}")
+    dev = next(net.parameters()).device
+    if device is not None and dev != device:
+        raise ValueError(f"{name} must be on the policy's device {device}, got {dev}")
+    with torch.no_grad():
+        try:
+            shape = tuple(net(torch.zeros(1, n_obs, device=dev)).shape)
+        except RuntimeError as exc:
+            raise ValueError(f"{name} must map (B, {n_obs}) observations to (B, {n_out}), but a (1, {n_obs}) "
+                             f"batch fails: {exc}") from None
+    if shape != (1, n_out):
+        raise ValueError(f"{name} must map (B, {n_obs}) observations to (B, {n_out}), got {shape} for a "
+                         f"(1, {n_obs}) batch")
+    return dev
+
+
+def mean_last_returns(history: History, n: int = 100) -> float:
+    """Mean undiscounted return of the last ``n`` episodes of a ``reinforce`` run (NaN before any episode)."""
+    n = check_positive_int("n", n)
+    returns = history["episode_return"]
+    return float(np.mean(returns[-n:])) if returns else float("nan")
+
+
+def reinforce(policy: nn.Module, cfg: REINFORCEConfig, *, value: nn.Module | None = None,
+              run: RunOptions | None = None) -> History:
+    """Train ``policy`` (and ``value``, the baseline) in place with REINFORCE: reward-to-go, optional learned baseline.
+
+    The run is seeded by ``cfg.seed`` alone (environments, sampling, and anything that draws from
+    torch's global generator, which is forked: the caller's is left as it was).
 
     Args:
-        config: the hyperparameters.
+        policy: maps (B, obs_dim) observations to (B, n_actions) logits (``new_nets(cfg)`` builds it).
+        cfg: the hyperparameters.
+        value: the value net V(s), (B, obs_dim) -> (B, 1), on the policy's device; required when
+            ``cfg.baseline`` is True, and must be None when it is False.
         run: the run contract's options (``course_lib.runs.RunOptions``): threads sets torch's
             threads (without ``run`` they are left as they are),
             progress shows a bar over iterations, training stops after the iteration that
             exceeds max_seconds, and log receives each iteration's record.
 
     Returns:
-        A REINFORCEResult with the history of returns and gradient variances.
+        The run's History: per update "iteration", "batch_mean_return" (mean return of the batch's
+        episodes), "env_steps" (cumulative), "train_seconds" and, with ``cfg.measure_variance``,
+        "grad_variance" (``gradient_variance`` of the weights this run used); per episode
+        "episode_return"; totals "config" and "solved_at" (the iteration at which the mean of the
+        last 100 returns reached ``cfg.target_return``, or None).
     """
     if run is None:
         run = RunOptions(threads=None)
     elif not isinstance(run, RunOptions):
         raise ValueError(f"run must be a RunOptions or None, got {type(run).__name__}")
-    if not isinstance(config, REINFORCEConfig):
-        raise ValueError(f"config must be a REINFORCEConfig, got {type(config).__name__}")
-    config = run.configure(config)
-    with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
-        torch.default_generator.manual_seed(config.seed)
-        return _reinforce(config, run)
+    if not isinstance(cfg, REINFORCEConfig):
+        raise ValueError(f"cfg must be a REINFORCEConfig, got {type(cfg).__name__}")
+    cfg = run.configure(cfg)
+    n_obs, n_act = _env_shape(cfg.env_id)
+    dev = _check_net("policy", policy, n_obs, n_act)
+    if cfg.baseline and value is None:
+        raise ValueError("value must be the value net V(s) when cfg.baseline is True (new_nets(cfg) builds both), got None")
+    if not cfg.baseline and value is not None:
+        raise ValueError("value must be None when cfg.baseline is False (this run weights by the plain reward-to-go)")
+    if value is not None:
+        _check_net("value", value, n_obs, 1, device=dev)
+    with threads(run.threads), seeded(cfg.seed):
+        return _reinforce(policy, value, cfg, run)
 
 
-def _reinforce(cfg: REINFORCEConfig, run: RunOptions) -> REINFORCEResult:
+def _reinforce(policy: nn.Module, value: nn.Module | None, cfg: REINFORCEConfig, run: RunOptions) -> History:
     start = time.perf_counter()
-    dev = get_device(cfg.device)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     envs = [gym.make(cfg.env_id) for _ in range(cfg.episodes_per_batch)]
-    obs_space, act_space = envs[0].observation_space, envs[0].action_space
-    if not isinstance(obs_space, gym.spaces.Box) or not isinstance(act_space, gym.spaces.Discrete):
-        raise ValueError(f"env_id must name an env with Box observations and Discrete actions, got {cfg.env_id!r}")
     for i, env in enumerate(envs):  # seed once; later resets continue each env's own generator
         env.reset(seed=cfg.seed * 10_000 + i)
-    n_obs, n_act = int(np.prod(obs_space.shape)), int(act_space.n)
-    policy = _mlp(n_obs, cfg.hidden, n_act).to(dev)
-    value = _mlp(n_obs, cfg.hidden, 1).to(dev) if cfg.baseline else None
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
     vopt = torch.optim.Adam(value.parameters(), lr=cfg.value_lr) if value is not None else None
-    hist = History(updates=("iteration", "batch_mean_return", "env_steps", "train_seconds"),
-                   episodes=("episode_return",), config=cfg)
-    res = REINFORCEResult(cfg, policy=policy, value=value, history=hist)
+    hist = History(updates=("iteration", "batch_mean_return", "env_steps", "train_seconds")
+                   + (("grad_variance",) if cfg.measure_variance else ()),
+                   episodes=("episode_return",), config=cfg, solved_at=None)
     steps = 0
     iterations = range(cfg.n_iterations)
     if run.progress:
@@ -305,8 +344,7 @@ def _reinforce(cfg: REINFORCEConfig, run: RunOptions) -> REINFORCEResult:
                 b = value(batch.obs).squeeze(1)
         else:
             b = torch.zeros_like(batch.rtg)
-        if cfg.measure_variance:
-            res.grad_variance.append(gradient_variance(policy, batch, batch.rtg - b))
+        rec = {"grad_variance": gradient_variance(policy, batch, batch.rtg - b)} if cfg.measure_variance else {}
         # 3. one policy-gradient step on the surrogate loss
         logp = torch.log_softmax(policy(batch.obs), dim=-1).gather(1, batch.actions.unsqueeze(1)).squeeze(1)
         loss = policy_gradient_loss(logp, batch.rtg, b)
@@ -320,45 +358,54 @@ def _reinforce(cfg: REINFORCEConfig, run: RunOptions) -> REINFORCEResult:
                 vopt.zero_grad()
                 vloss.backward()
                 vopt.step()
-        res.returns += batch.returns
-        res.batch_mean_returns.append(float(np.mean(batch.returns)))
-        res.env_steps.append(steps)
-        rec = {"iteration": it, "batch_mean_return": res.batch_mean_returns[-1], "env_steps": steps,
-               "train_seconds": time.perf_counter() - start}
+        # 5. record the iteration and its episodes
+        rec = {"iteration": it, "batch_mean_return": float(np.mean(batch.returns)), "env_steps": steps,
+               "train_seconds": time.perf_counter() - start, **rec}
         hist.record("updates", rec)
         for ret in batch.returns:
             hist.record("episodes", {"episode_return": ret})
         if run.log is not None:
             run.log(rec)
-        if cfg.target_return is not None and len(res.returns) >= 100 and res.last_mean() >= cfg.target_return:
-            res.solved_at = it
+        if (cfg.target_return is not None and len(hist["episode_return"]) >= 100
+                and mean_last_returns(hist) >= cfg.target_return):
+            hist["solved_at"] = it
             break
         if run.out_of_time(rec["train_seconds"]):
             break
     for env in envs:
         env.close()
-    res.seconds = time.perf_counter() - start
-    return res
+    return hist
 
 
-def compare_gradient_variance(result: REINFORCEResult, n_episodes: int = 32, seed: int = 123) -> dict:
+def compare_gradient_variance(policy: nn.Module, value: nn.Module, cfg: REINFORCEConfig, n_episodes: int = 32,
+                              seed: int = 123) -> dict:
     """Variance of the per-episode gradient with Ĝ_t and with Ĝ_t − V(s_t), on the same episodes.
 
-    Uses the trained policy and value net of a run with a baseline.
+    Args:
+        policy, value: the trained networks of a run with a baseline (``reinforce(policy, cfg, value=value)``).
+        cfg: that run's config (its env_id and gamma are used).
+        n_episodes: fresh episodes played with ``policy``, each env seeded from ``seed``.
 
     Returns:
         {"no_baseline": float, "baseline": float, "ratio": no_baseline / baseline}.
     """
-    if result.value is None or result.policy is None:
-        raise ValueError("result must come from a run with baseline=True (it needs the value net)")
+    if not isinstance(cfg, REINFORCEConfig):
+        raise ValueError(f"cfg must be a REINFORCEConfig, got {type(cfg).__name__}")
+    if value is None:
+        raise ValueError("value must be the value net of a run with baseline=True, got None")
+    n_obs, n_act = _env_shape(cfg.env_id)
+    dev = _check_net("policy", policy, n_obs, n_act)
+    _check_net("value", value, n_obs, 1, device=dev)
     n_episodes = check_positive_int("n_episodes", n_episodes)
     seed = check_nonnegative_int("seed", seed)
-    envs = [gym.make(result.config.env_id) for _ in range(n_episodes)]
+    envs = [gym.make(cfg.env_id) for _ in range(n_episodes)]
     for i, env in enumerate(envs):
         env.reset(seed=seed * 10_000 + i)
-    batch = collect_episodes(envs, result.policy, result.config.gamma, torch.Generator().manual_seed(seed))
+    batch = collect_episodes(envs, policy, cfg.gamma, torch.Generator().manual_seed(seed))
+    for env in envs:
+        env.close()
     with torch.no_grad():
-        b = result.value(batch.obs).squeeze(1)
-    plain = gradient_variance(result.policy, batch, batch.rtg)
-    based = gradient_variance(result.policy, batch, batch.rtg - b)
+        b = value(batch.obs).squeeze(1)
+    plain = gradient_variance(policy, batch, batch.rtg)
+    based = gradient_variance(policy, batch, batch.rtg - b)
     return {"no_baseline": plain, "baseline": based, "ratio": plain / based}

@@ -1,6 +1,5 @@
 """Figures of notebooks 03–05 read without misleading: legends clear of what they label, every
 legend entry with a swatch, thin/thick and shaded encodings explained, bars on a linear scale."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from course_lib.plotting import learning_curves, new_figure
 from course_lib.plotting import lm as plm
 from course_lib.plotting import policy_gradient as pg_plots
 from course_lib.plotting import ppo as ppo_plots
+from course_lib.runs import History
 
 
 def _renderer(fig):
@@ -65,8 +65,10 @@ def _assert_every_entry_has_a_swatch(fig):
 
 def _run(seed_offset: float):
     steps = np.cumsum(np.full(20, 300))
-    return SimpleNamespace(env_steps=list(steps), batch_mean_returns=list(np.linspace(20, 60, 20) + seed_offset),
-                           grad_variance=list(np.linspace(10, 300, 20) + seed_offset))
+    h = History(updates=("env_steps", "batch_mean_return", "grad_variance"))  # as reinforce records them
+    for st, ret, var in zip(steps, np.linspace(20, 60, 20) + seed_offset, np.linspace(10, 300, 20) + seed_offset):
+        h.record("updates", {"env_steps": int(st), "batch_mean_return": float(ret), "grad_variance": float(var)})
+    return h
 
 
 def test_variance_bars_are_linear_from_zero_with_every_swatch():

@@ -177,17 +177,18 @@ def test_run_contract_history_groups_and_options():
 
 
 def test_reinforce_and_pretraining_share_the_run_contract():
-    from course_lib.policy_gradient import REINFORCEConfig, reinforce
+    from course_lib.policy_gradient import REINFORCEConfig, new_nets, reinforce
     from course_lib.runs import History, RunOptions
 
     seen = []
-    res = reinforce(REINFORCEConfig(n_iterations=3, episodes_per_batch=2, measure_variance=False, seed=5),
-                    run=RunOptions(log=seen.append))
-    assert res.config.seed == 5 and isinstance(res.history, History) and len(seen) == 3
-    assert res.history["batch_mean_return"] == res.batch_mean_returns
-    assert len(res.history.episodes["episode_return"]) == len(res.returns) == 6
+    cfg = REINFORCEConfig(n_iterations=3, episodes_per_batch=2, measure_variance=False, seed=5)
+    policy, value = new_nets(cfg)
+    h = reinforce(policy, cfg, value=value, run=RunOptions(log=seen.append))
+    assert h["config"].seed == 5 and isinstance(h, History) and len(seen) == 3
+    assert h["batch_mean_return"] == [rec["batch_mean_return"] for rec in seen]
+    assert len(h.episodes["episode_return"]) == 6
     with pytest.raises(ValueError, match="device must be"):
-        reinforce(REINFORCEConfig(device="tpu"))
+        REINFORCEConfig(device="tpu")
 
 
 def test_the_lm_trainers_of_notebooks_06_and_07_share_the_run_contract():

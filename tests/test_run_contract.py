@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from course_lib import tasks
+from course_lib.core import seeded
 from course_lib.experiments.sb3 import train_sb3
 from course_lib.grpo import GRPOConfig, train_grpo
-from course_lib.lm.train import TrainConfig, pretrain, sft
-from course_lib.policy_gradient import REINFORCEConfig, reinforce
+from course_lib.lm.train import TrainConfig, new_model, pretrain, sft
+from course_lib.policy_gradient import REINFORCEConfig, new_nets, reinforce
 from course_lib.ppo import PPOConfig, train_ppo
 from course_lib.rlhf.reward_model import RewardModelConfig, train_reward_model
 from course_lib.rlhf import RLHFConfig, train_rlhf
@@ -30,7 +32,7 @@ TRAINERS = {
     sft: (TrainConfig, "History"),
     train_ppo: (PPOConfig, "tuple[ActorCritic, History]"),  # builds its network from the env: returns it too
     train_sb3: (PPOConfig, None),  # Stable-Baselines3's PPO under the same contract: (SB3 model, History)
-    reinforce: (REINFORCEConfig, "REINFORCEResult"),  # its .history is the run's History
+    reinforce: (REINFORCEConfig, "History"),  # trains the caller's policy (and value net, keyword-only)
 }
 # the options that belong to RunOptions and nowhere else
 RUN_OPTIONS = {f.name for f in dataclasses.fields(RunOptions)}
@@ -73,7 +75,9 @@ def test_a_trainer_refuses_run_options_that_are_not_runoptions():
     with pytest.raises(ValueError, match="run must be a RunOptions"):
         train_ppo("CartPole-v1", PPOConfig(total_steps=64, n_envs=2, n_steps=32), run={"threads": 1})
     with pytest.raises(ValueError, match="run must be a RunOptions"):
-        reinforce(REINFORCEConfig(n_iterations=1, episodes_per_batch=2), run=3)
+        cfg = REINFORCEConfig(n_iterations=1, episodes_per_batch=2)
+        policy, value = new_nets(cfg)
+        reinforce(policy, cfg, value=value, run=3)
 
 
 def test_train_ppo_leaves_the_callers_global_generators_alone():
@@ -91,3 +95,58 @@ def test_train_ppo_leaves_the_callers_global_generators_alone():
     for p, q in zip(policy.parameters(), again.parameters()):
         assert torch.equal(p, q)
     assert h["policy_loss"] == h2["policy_loss"]
+
+
+def _draws():
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def _lm_stages(tok):
+    """A tiny model built, pretrained and fine-tuned, each seeded by its own config."""
+    model = new_model(tok, seed=3, n_layer=1, n_embd=16, n_head=2)
+    hp = pretrain(model, tok, TrainConfig(steps=3, batch_size=4, warmup=1, seed=5), documents=tasks.pretraining_documents)
+    hs = sft(model, tok, tasks.sft_examples(8, seed=1), TrainConfig(steps=3, batch_size=4, warmup=1, seed=6))
+    return model, hp, hs
+
+
+def test_the_lm_trainers_leave_the_callers_global_generators_alone():
+    tok = tasks.make_tokenizer()
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = _draws()
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    model, hp, hs = _lm_stages(tok)
+    assert _draws() == expected, "new_model, pretrain or sft reseeded or drew from the caller's global generators"
+    # and the stages do not depend on them: the configs' seeds alone decide the run
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    again, hp2, hs2 = _lm_stages(tok)
+    assert hp["loss"] == hp2["loss"] and hs["loss"] == hs2["loss"]
+    for p, q in zip(model.parameters(), again.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_reinforce_leaves_the_callers_global_generators_alone():
+    cfg = REINFORCEConfig(n_iterations=2, episodes_per_batch=2, seed=4)
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = _draws()
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    policy, value = new_nets(cfg)
+    h = reinforce(policy, cfg, value=value)
+    assert _draws() == expected
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    policy2, value2 = new_nets(cfg)
+    assert reinforce(policy2, cfg, value=value2)["episode_return"] == h["episode_return"]
+
+
+def test_seeded_is_the_seeds_stream_and_restores_the_callers():
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    with seeded(3):
+        a = torch.rand(4)
+    assert torch.equal(torch.rand(2), expected)  # the caller's stream continues as if the block had not run
+    torch.manual_seed(99)
+    with seeded(3):
+        assert torch.equal(torch.rand(4), a)  # the block's stream is the seed's, whatever the caller's state
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        with seeded(-1):
+            pass

@@ -25,7 +25,7 @@ from course_lib import mdp, tabular, tasks
 from course_lib.mdp.gridworld import GridWorld, two_rewards_gridworld
 from course_lib.lm import GPT, GPTConfig, CharTokenizer, generate, logprobs_from_logits, token_logprobs
 from course_lib.plotting.lm import tempered
-from course_lib.policy_gradient import REINFORCEConfig, policy_gradient_loss, reinforce, reward_to_go
+from course_lib.policy_gradient import REINFORCEConfig, new_nets, policy_gradient_loss, reinforce, reward_to_go
 
 OUTCOMES: Counter = Counter()
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
@@ -51,7 +51,9 @@ def _token_logprobs(**kw):
 
 def _reinforce(**kw):
     base = dict(n_iterations=1, episodes_per_batch=2, measure_variance=False, hidden=4, value_steps=1)
-    return reinforce(REINFORCEConfig(**{**base, **kw})).returns
+    cfg = REINFORCEConfig(**{**base, **kw})
+    policy, value = new_nets(cfg)
+    return reinforce(policy, cfg, value=value)["episode_return"]
 
 
 def _grid(**kw):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import check_finite_number, check_nonnegative_int, check_positive_int, check_probability, set_seed
+from ..core import check_finite_number, check_nonnegative_int, check_positive_int, check_probability, seeded
 from ..runs import History, RunOptions, threads
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
@@ -45,7 +45,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     """Clip the global gradient norm to this; stabilises the first steps (0.5–1)."""
     seed: int = 0
-    """Seeds the batch order and the torch RNG (any non-negative integer)."""
+    """Seeds the batch order and torch's generator during the stage (any non-negative integer); the caller's
+    global generators are left as they were."""
 
     def __post_init__(self):
         check_schedule(self, ("steps", "batch_size"))
@@ -81,12 +82,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def new_model(tokenizer: CharTokenizer, seed: int = SEED, **overrides) -> GPT:
-    """A freshly initialised model of the course's shape for ``tokenizer``'s vocabulary (seeded)."""
+    """A freshly initialised model of the course's shape for ``tokenizer``'s vocabulary.
+
+    The weights come from ``seed`` alone; the caller's global generators are left as they were.
+    """
     if not isinstance(tokenizer, CharTokenizer):
         raise ValueError(f"tokenizer must be a CharTokenizer, got {type(tokenizer).__name__}")
-    set_seed(seed)
     cfg = GPTConfig(vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id, **{**MODEL, **overrides})
-    return GPT(cfg)
+    with seeded(seed):
+        return GPT(cfg)
 
 
 def _right_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int) -> torch.Tensor:
@@ -135,8 +139,8 @@ def lm_loss(model: GPT, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
 def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
            run: RunOptions, desc: str, stop_when: Callable[[int, GPT], bool] | None = None) -> History:
     history = History(updates=("step", "loss", "lr", "train_seconds"), config=cfg)
-    with threads(run.threads):
-        set_seed(cfg.seed)
+    # the stage's seed is cfg.seed alone; the caller's global generators are forked, not reseeded
+    with threads(run.threads), seeded(cfg.seed, model.device):
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95),
                                 weight_decay=cfg.weight_decay)
         model.train()

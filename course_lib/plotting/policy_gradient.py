@@ -13,23 +13,26 @@ def reinforce_runs(runs: dict, target: float | None = 195.0, title: str | None =
     one line per seed, on a log scale (the variance spans decades as the episodes grow).
 
     Args:
-        runs: {name: [REINFORCEResult per seed]}.
+        runs: {name: [the History of ``reinforce`` per seed]} (series "env_steps", "batch_mean_return"
+            and, where the run measured it, "grad_variance").
     """
-    if not isinstance(runs, dict) or not runs:
-        raise ValueError("runs must be a non-empty dict {name: [REINFORCEResult, ...]}")
+    if not isinstance(runs, dict) or not runs or not all(
+            isinstance(rs, (list, tuple)) and rs and all(isinstance(h, dict) and {"env_steps", "batch_mean_return"} <= set(h)
+                                                         for h in rs) for rs in runs.values()):
+        raise ValueError("runs must be a non-empty dict {name: [History of reinforce, ...]}")
     if target is not None:
         target = check_finite_number("target", target)
     fig, (a1, a2) = new_figure(ncols=2, width=10.0, height=3.6)
-    curves = {name: [(r.env_steps, r.batch_mean_returns) for r in rs] for name, rs in runs.items()}
+    curves = {name: [(h["env_steps"], h["batch_mean_return"]) for h in rs] for name, rs in runs.items()}
     learning_curves(a1, curves, xlabel="environment steps", ylabel="mean return of the batch", target=target,
                     band_label="shaded: min–max over seeds")
     a1.set_title("learning curves")
     with house_style():
         for colour, (name, rs) in zip(PALETTE, runs.items()):
-            n_drawn = sum(1 for r in rs if r.grad_variance)
-            label = f"{name} (one line per seed)" if n_drawn > 1 else name
-            for i, r in enumerate(r for r in rs if r.grad_variance):
-                a2.plot(r.env_steps[: len(r.grad_variance)], r.grad_variance, color=colour, alpha=0.7,
+            measured = [h for h in rs if h.get("grad_variance")]
+            label = f"{name} (one line per seed)" if len(measured) > 1 else name
+            for i, h in enumerate(measured):
+                a2.plot(h["env_steps"][: len(h["grad_variance"])], h["grad_variance"], color=colour, alpha=0.7,
                         label=label if i == 0 else None)
         a2.set_yscale("log")
         a2.set_xlabel("environment steps")
