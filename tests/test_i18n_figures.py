@@ -1,0 +1,193 @@
+"""Figures in the Korean edition: every figure's text is translated when it is rendered (course_lib.plotting.translate).
+
+The template round-trip keeps every number exactly as written; a figure drawn by a real plotting function in
+Korean mode renders Hangul with a real glyph; the English edition's PNG is byte for byte what matplotlib draws
+without the hook; every entry of ``i18n/ko/figures.json`` carries the hash of its template, the same
+placeholders and the glossary's terms.
+"""
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import re
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from course_lib.i18n import english_hash, load_translation  # noqa: E402
+from course_lib.plotting import translate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "i18n" / "ko" / "figures.json"
+HANGUL = re.compile("[가-힣]")
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, template, numbers", [
+    ("ε = 0.20 (mean of 3)", "ε = {0} (mean of {1})", ["0.20", "3"]),
+    ("A = -1: a bad action", "A = {0}: a bad action", ["-1"]),
+    ("A = +1 and −0.25 (typographic minus)", "A = {0} and {1} (typographic minus)", ["+1", "−0.25"]),
+    ("accuracy 45.2% (n = 12,000)", "accuracy {0}% (n = {1})", ["45.2", "12,000"]),
+    ("lr 1e-3, 3.5e+02", "lr {0}, {1}", ["1e-3", "3.5e+02"]),
+    ("k3 KL on CartPole-v1 with GPT-2 and ZeRO-3", "k3 KL on CartPole-v1 with GPT-2 and ZeRO-3", []),
+    (r"weight $(\gamma\lambda)^{10}$ of $\delta_{t+l}$", r"weight $(\gamma\lambda)^{{0}}$ of $\delta_{t+l}$", ["10"]),
+])
+def test_template_keeps_every_number_as_written(text, template, numbers):
+    assert translate.to_template(text) == (template, numbers)
+    assert translate.fill(template, numbers) == text
+
+
+def test_a_translated_template_gets_the_same_numbers_back_in_its_own_order():
+    template, numbers = translate.to_template("std of A: λ=0 -0.31, λ=0.95 1.07 (3 seeds, 12.5%)")
+    assert template == "std of A: λ={0} {1}, λ={2} {3} ({4} seeds, {5}%)"
+    korean = "A의 표준편차({4}개 시드, {5}%): λ={0}이면 {1}, λ={2}이면 {3}"
+    out = translate.fill(korean, numbers)
+    assert out == "A의 표준편차(3개 시드, 12.5%): λ=0이면 -0.31, λ=0.95이면 1.07"
+    assert sorted(translate.NUMBER.findall(out)) == sorted(numbers)
+    with pytest.raises(ValueError, match="placeholder"):  # a placeholder with no number is refused, not dropped
+        translate.fill(korean + " {6}", numbers)
+
+
+def test_an_untranslated_text_stays_english():
+    assert translate.translate_text("a sentence nobody translated, 3 times", {}) == "a sentence nobody translated, 3 times"
+    table = {"gradient is zero": "그래디언트가 0"}
+    assert translate.translate_text("gradient is zero", table) == "그래디언트가 0"
+    assert translate.translate_text("gradient is zero!", table) == "gradient is zero!"
+
+
+# --- the file -------------------------------------------------------------------------------------
+
+
+def test_figures_file_follows_the_schema_with_current_hashes_and_matching_placeholders():
+    table = load_translation(FIGURES)
+    assert json.loads(FIGURES.read_text(encoding="utf-8"))["language"] == "ko"
+    stale = [t for t, e in table.items() if e["en_hash"] != english_hash(t)]
+    assert not stale, f"i18n/ko/figures.json: en_hash is not english_hash(template) for {stale[:5]}"
+    assert translate.problems("ko") == []
+    for template, entry in table.items():
+        assert not translate.NUMBER.findall(translate.PLACEHOLDER.sub(" ", template)), (
+            f"figures.json key {template!r} still has a number: keys are templates ({{0}}, {{1}} for numbers)")
+        assert translate.worth_translating(template), f"figures.json key {template!r} has no words to translate"
+    # everything usable: the table the hook reads holds every entry
+    assert len(translate.table("ko")) == len(table)
+
+
+def test_figures_file_keeps_mathematics_and_uses_the_glossary_terms():
+    from test_i18n import _korean_glossary
+
+    ruled_out = {alt: (term, korean) for term, (korean, alts) in _korean_glossary().items() for alt in alts}
+    for template, entry in load_translation(FIGURES).items():
+        assert sorted(translate.MATH.findall(template)) == sorted(translate.MATH.findall(entry["ko"])), (
+            f"figures.json {template!r}: the Korean changes the mathematics")
+        for alt, (term, korean) in ruled_out.items():
+            assert alt not in entry["ko"], f"figures.json {template!r}: uses {alt!r}, not the glossary's {korean!r} ({term})"
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def korean(monkeypatch):
+    """The Korean edition as a notebook has it: COURSE_LANG=ko when course_lib.plotting is imported."""
+    import course_lib.plotting as plotting
+
+    monkeypatch.setenv("COURSE_LANG", "ko")
+    plotting = importlib.reload(plotting)
+    assert translate.installed()
+    try:
+        with plt.rc_context(plotting.STYLE):
+            yield plotting
+    finally:
+        monkeypatch.delenv("COURSE_LANG")
+        translate.uninstall()
+        importlib.reload(plotting)
+        matplotlib.rcdefaults()
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _worded(fig) -> list:
+    """The figure's Text artists whose English has words to translate."""
+    return [t for t in translate.figure_texts(fig) if translate.worth_translating(t.get_text())]
+
+
+def _korean_figures():
+    from course_lib.plotting import mdp, ppo
+
+    return {"clip_objective": lambda: ppo.clip_objective(0.2),
+            "discount_weights": lambda: mdp.discount_weights(0.9, rewards=[0, 0, 1])}
+
+
+@pytest.mark.parametrize("name", ["clip_objective", "discount_weights"])
+def test_a_real_figure_renders_in_korean_with_real_glyphs(korean, name):
+    fig = _korean_figures()[name]()
+    worded = _worded(fig)
+    english = [t.get_text() for t in worded]
+    assert english and not any(HANGUL.search(t) for t in english)
+    with translate.translated(fig):
+        shown = [t.get_text() for t in worded]
+    table = translate.table("ko")
+    untranslated = [e for e in english if translate.to_template(e)[0] not in table]
+    assert not untranslated, f"{name}: figure text without a Korean template in figures.json: {untranslated}"
+    assert sum(bool(HANGUL.search(k)) for k in shown) >= len(shown) - 1  # all but a formula-like label
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph ... missing from font(s)" is a UserWarning
+        png = _png(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [t.get_text() for t in worded] == english, "the figure object stays English after rendering"
+
+
+def test_numbers_on_a_korean_figure_are_the_english_ones(korean):
+    from course_lib.plotting import ppo
+
+    fig = ppo.clip_objective(0.137)
+    english = fig._suptitle.get_text()
+    with translate.translated(fig):
+        shown = fig._suptitle.get_text()
+    assert HANGUL.search(shown) and "0.14" in english
+    assert translate.NUMBER.findall(shown) == translate.NUMBER.findall(english)
+
+
+def test_recording_lists_the_templates_a_figure_shows(tmp_path, monkeypatch):
+    from course_lib.plotting import ppo
+
+    record = tmp_path / "figures.jsonl"
+    monkeypatch.setenv(translate.RECORD_ENV, str(record))
+    translate.install()
+    try:
+        _png(ppo.clip_objective(0.3))
+    finally:
+        translate.uninstall()
+    seen = translate.recorded(record)
+    assert "The clipped surrogate, ε = {0}" in seen
+    assert seen["The clipped surrogate, ε = {0}"] == "The clipped surrogate, ε = 0.30"
+    assert all(translate.worth_translating(t) for t in seen)
+
+
+def test_english_edition_png_is_untouched_by_the_hook(monkeypatch):
+    from course_lib.plotting import ppo
+
+    monkeypatch.delenv("COURSE_LANG", raising=False)
+    monkeypatch.delenv(translate.RECORD_ENV, raising=False)
+    translate.uninstall()
+    fig = ppo.clip_objective(0.2)
+    plain = _png(fig)
+    translate.install()
+    try:
+        hooked = _png(fig)
+    finally:
+        translate.uninstall()
+    assert hooked == plain
