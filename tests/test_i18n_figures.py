@@ -39,6 +39,7 @@ HANGUL = re.compile("[가-힣]")
     ("accuracy 45.2% (n = 12,000)", "accuracy {0}% (n = {1})", ["45.2", "12,000"]),
     ("lr 1e-3, 3.5e+02", "lr {0}, {1}", ["1e-3", "3.5e+02"]),
     ("k3 KL on CartPole-v1 with GPT-2 and ZeRO-3", "k3 KL on CartPole-v1 with GPT-2 and ZeRO-3", []),
+    ("state: '47+38='   T = 1.00; the critic's bias", "state: {0}   T = {1}; the critic's bias", ["'47+38='", "1.00"]),
     (r"weight $(\gamma\lambda)^{10}$ of $\delta_{t+l}$", r"weight $(\gamma\lambda)^{{0}}$ of $\delta_{t+l}$", ["10"]),
 ])
 def test_template_keeps_every_number_as_written(text, template, numbers):
@@ -62,6 +63,13 @@ def test_an_untranslated_text_stays_english():
     table = {"gradient is zero": "그래디언트가 0"}
     assert translate.translate_text("gradient is zero", table) == "그래디언트가 0"
     assert translate.translate_text("gradient is zero!", table) == "gradient is zero!"
+
+
+def test_a_text_of_several_lines_is_translated_line_by_line_when_the_whole_is_not():
+    table = {"{0} samples at T = {1}: {2} correct (✓)": "T = {1}에서 샘플 {0}개: 정답 {2}개 (✓)"}
+    text = "16 samples at T = 1.00: 2 correct (✓)\n\n  47+38=68   ✓ 47+38=58"
+    assert translate.translate_text(text, table) == "T = 1.00에서 샘플 16개: 정답 2개 (✓)\n\n  47+38=68   ✓ 47+38=58"
+    assert translate.templates_shown(text, {}) == ["{0} samples at T = {1}: {2} correct (✓)"]
 
 
 # --- the file -------------------------------------------------------------------------------------

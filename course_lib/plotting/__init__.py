@@ -56,6 +56,12 @@ def korean_font() -> str | None:
     if not path.is_file():
         return None
     font_manager.fontManager.addfont(str(path))
+    bold = path.with_name("NanumGothicBold.ttf")  # the bold titles (its file says weight 600; bold is 700)
+    if bold.is_file():
+        import dataclasses
+
+        font_manager.fontManager.addfont(str(bold))
+        font_manager.fontManager.ttflist[-1] = dataclasses.replace(font_manager.fontManager.ttflist[-1], weight=700)
     return str(path)
 
 

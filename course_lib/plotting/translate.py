@@ -41,6 +41,8 @@ FILE_NAME = "figures.json"
 # A number as the figures write it: 3, -0.25, −1 (the typographic minus), +2, 12,000, 1e-3, 45.2 (of 45.2%).
 # Not a digit inside a word or an identifier (k3, CartPole-v1, GPT-2, ZeRO-3, $x_{t+1}$ keep theirs).
 NUMBER = re.compile(r"(?<![\w.+\-−])[+\-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][+\-−]?\d+)?")
+QUOTED = r"(?<!\w)'[^'\s]+'(?!\w)"  # a quoted value without spaces, e.g. a prompt: state: '47+38='
+VALUE = re.compile(QUOTED + "|" + NUMBER.pattern)  # what a template replaces by placeholders
 PLACEHOLDER = re.compile(r"\{(\d+)\}")
 MATH = re.compile(r"\$[^$]*\$")
 WORD = re.compile(r"[A-Za-z]{2,}")  # a text worth translating has a word outside its mathematics
@@ -48,6 +50,7 @@ WORD = re.compile(r"[A-Za-z]{2,}")  # a text worth translating has a word outsid
 
 def to_template(text: str) -> tuple[str, list[str]]:
     """The template of an English text and its numbers, as written: ("ε = {0} (mean of {1})", ["0.20", "3"]).
+    A quoted value without spaces ('47+38=') is kept whole, like a number.
 
     A number always turns into a placeholder, so a literal "{digits}" never survives in a template
     (``$x^{2}$`` becomes ``$x^{{0}}$``, which ``fill`` turns back into ``$x^{2}$``).
@@ -60,7 +63,7 @@ def to_template(text: str) -> tuple[str, list[str]]:
         numbers.append(match.group(0))
         return "{" + str(len(numbers) - 1) + "}"
 
-    return NUMBER.sub(number, text), numbers
+    return VALUE.sub(number, text), numbers
 
 
 def fill(template: str, numbers: list[str]) -> str:
@@ -110,10 +113,25 @@ def table(lang: str = "ko") -> dict[str, str]:
 
 
 def translate_text(text: str, translations: dict[str, str]) -> str:
-    """``text`` in the translation's language if its template is translated, else ``text`` unchanged."""
+    """``text`` in the translation's language if its template is translated, else ``text`` unchanged.
+    A text of several lines without a translation of the whole is translated line by line (a title
+    above lines of data keeps the data)."""
     template, numbers = to_template(text)
     korean = translations.get(template)
-    return text if korean is None else fill(korean, numbers)
+    if korean is not None:
+        return fill(korean, numbers)
+    if "\n" in text:
+        return "\n".join(translate_text(line, translations) for line in text.split("\n"))
+    return text
+
+
+def templates_shown(text: str, translations: dict[str, str]) -> list[str]:
+    """The templates a text is looked up by and worth translating: the whole, or its lines when the whole
+    has several and no translation (what a recording lists)."""
+    template, _ = to_template(text)
+    if "\n" in text and template not in translations:
+        return [t for line in text.split("\n") for t in templates_shown(line, translations)]
+    return [template] if worth_translating(template) else []
 
 
 # --- walking a figure -----------------------------------------------------------------------------
@@ -126,7 +144,7 @@ def _legend_texts(legend) -> list:
 def figure_texts(fig) -> list:
     """Every Text artist of a figure a reader reads as words: suptitle and sup-labels, figure texts and
     legends, and per axes (colorbars and insets included) the three titles, the axis labels, the texts
-    and annotations and the legend. Tick labels are not here (see ``_word_ticks``)."""
+    and annotations and the legend. Tick labels are not here (see ``_tick_labels``)."""
     texts = [getattr(fig, name, None) for name in ("_suptitle", "_supxlabel", "_supylabel")]
     texts += list(fig.texts)
     for legend in fig.legends:
@@ -142,17 +160,24 @@ def figure_texts(fig) -> list:
     return [t for t in texts if t is not None]
 
 
-def _word_ticks(fig) -> list:
-    """The fixed tick labels (``set_xticklabels([...])``): the formatters whose labels may be words."""
-    from matplotlib.ticker import FixedFormatter
+def _tick_labels(fig) -> list:
+    """The fixed tick labels, the ones that may be words: each as a mutable container of label strings,
+    the ``{location: label}`` dict of ``set_xticks(ticks, labels)`` or the list of a FixedFormatter."""
+    import functools as ft
 
-    formatters = []
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    containers = []
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             formatter = axis.get_major_formatter()
             if isinstance(formatter, FixedFormatter):
-                formatters.append(formatter)
-    return formatters
+                formatter.seq = list(formatter.seq)
+                containers.append(formatter.seq)
+            elif (isinstance(formatter, FuncFormatter) and isinstance(formatter.func, ft.partial)
+                  and formatter.func.args and isinstance(formatter.func.args[0], dict)):
+                containers.append(formatter.func.args[0])  # Axis._format_with_dict's table
+    return containers
 
 
 def _record(templates: list[tuple[str, str]]) -> None:
@@ -184,34 +209,32 @@ def translated(fig) -> Iterator[None]:
         english = text.get_text()
         if not english.strip():
             continue
-        template, _ = to_template(english)
-        if worth_translating(template):
-            seen.append((template, english))
+        seen += [(template, english) for template in templates_shown(english, translations)]
         korean = translate_text(english, translations)
         if korean != english:
             changed.append((text, english))
             text.set_text(korean)
-    for formatter in _word_ticks(fig):
-        english = list(formatter.seq)
-        for label in english:
-            template, _ = to_template(str(label))
-            if worth_translating(template):
-                seen.append((template, str(label)))
-        korean = [translate_text(str(label), translations) for label in english]
-        if korean != [str(label) for label in english]:
-            changed.append((formatter, english))
-            formatter.seq = korean
+    for labels in _tick_labels(fig):
+        for key in (range(len(labels)) if isinstance(labels, list) else list(labels)):
+            english = labels[key]
+            if not isinstance(english, str) or not english.strip():
+                continue
+            seen += [(template, english) for template in templates_shown(english, translations)]
+            korean = translate_text(english, translations)
+            if korean != english:
+                changed.append((labels, key, english))
+                labels[key] = korean
     _record(seen)
     active.add(id(fig))
     try:
         yield
     finally:
         active.discard(id(fig))
-        for artist, english in changed:
-            if isinstance(english, list):
-                artist.seq = english
+        for artist, *where in changed:
+            if len(where) == 2:  # a tick label: (container, key, english)
+                artist[where[0]] = where[1]
             else:
-                artist.set_text(english)
+                artist.set_text(where[0])
 
 
 def install() -> None:
