@@ -38,9 +38,10 @@ from ..i18n import current_lang, english_hash, i18n_dir, load_translation
 RECORD_ENV = "COURSE_FIGURES_RECORD"  # a file to append every rendered template to
 FILE_NAME = "figures.json"
 
-# A number as the figures write it: 3, -0.25, −1 (the typographic minus), +2, 12,000, 1e-3, 45.2 (of 45.2%).
-# Not a digit inside a word or an identifier (k3, CartPole-v1, GPT-2, ZeRO-3, $x_{t+1}$ keep theirs).
-NUMBER = re.compile(r"(?<![\w.+\-−])[+\-−]?\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][+\-−]?\d+)?")
+# A number as the figures write it: 3, -0.25, −1 (the typographic minus), +2, 12,000, 1e-3, 45.2 (of 45.2%),
+# both of 47+38. Not a digit inside a word or an identifier (k3, CartPole-v1, GPT-2, $x_{t+1}$ keep theirs).
+_DIGITS = r"\d+(?:,\d{3})*(?:\.\d+)?(?:[eE][+\-−]?\d+)?"
+NUMBER = re.compile(r"(?<![\w.])[+\-−]" + _DIGITS + r"|(?<![\w.])(?<![A-Za-z_][+\-−])" + _DIGITS)
 QUOTED = r"(?<!\w)'[^'\s]+'(?!\w)"  # a quoted value without spaces, e.g. a prompt: state: '47+38='
 VALUE = re.compile(QUOTED + "|" + NUMBER.pattern)  # what a template replaces by placeholders
 PLACEHOLDER = re.compile(r"\{(\d+)\}")
