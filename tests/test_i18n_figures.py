@@ -185,6 +185,17 @@ def test_recording_lists_the_templates_a_figure_shows(tmp_path, monkeypatch):
     assert all(translate.worth_translating(t) for t in seen)
 
 
+def test_a_korean_rendering_records_the_english_templates_once_each(korean, tmp_path, monkeypatch):
+    from course_lib.plotting import ppo
+
+    record = tmp_path / "figures.jsonl"
+    monkeypatch.setenv(translate.RECORD_ENV, str(record))
+    _png(ppo.clip_objective(0.3))
+    lines = [json.loads(line)["template"] for line in record.read_text(encoding="utf-8").splitlines()]
+    assert lines and not any(HANGUL.search(t) for t in lines)
+    assert lines.count("The clipped surrogate, ε = {0}") == 1  # the suptitle is walked once
+
+
 def test_english_edition_png_is_untouched_by_the_hook(monkeypatch):
     from course_lib.plotting import ppo
 

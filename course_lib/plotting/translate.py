@@ -158,7 +158,8 @@ def figure_texts(fig) -> list:
         texts += _legend_texts(ax.get_legend())
     for sub in getattr(fig, "subfigs", []):
         texts += figure_texts(sub)
-    return [t for t in texts if t is not None]
+    unique = {id(t): t for t in texts if t is not None}  # the suptitle is in fig.texts too
+    return list(unique.values())
 
 
 def _tick_labels(fig) -> list:
