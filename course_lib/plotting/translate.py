@@ -191,6 +191,17 @@ def _record(templates: list[tuple[str, str]]) -> None:
             f.write(json.dumps({"template": template, "example": example}, ensure_ascii=False) + "\n")
 
 
+FONTS = {"ko": "NanumGothic"}  # the font each language's text needs (plotting.korean_font registers it)
+
+
+def _font_family(lang: str) -> list[str]:
+    """The families to put first on a translated text, if its font is registered with matplotlib."""
+    from matplotlib import font_manager
+
+    name = FONTS.get(lang)
+    return [name] if name and any(f.name == name for f in font_manager.fontManager.ttflist) else []
+
+
 _ACTIVE = threading.local()  # figures being translated now (print_figure may nest)
 
 
@@ -206,6 +217,7 @@ def translated(fig) -> Iterator[None]:
         yield
         return
     translations = table(lang) if lang != "en" else {}
+    family = _font_family(lang)
     changed, seen = [], []
     for text in figure_texts(fig):
         english = text.get_text()
@@ -214,8 +226,10 @@ def translated(fig) -> Iterator[None]:
         seen += [(template, english) for template in templates_shown(english, translations)]
         korean = translate_text(english, translations)
         if korean != english:
-            changed.append((text, english))
+            changed.append((text, english, text.get_fontfamily()))
             text.set_text(korean)
+            if family and family[0] not in text.get_fontfamily():  # drawn outside the house style
+                text.set_fontfamily([*family, *text.get_fontfamily()])
     for labels in _tick_labels(fig):
         for key in (range(len(labels)) if isinstance(labels, list) else list(labels)):
             english = labels[key]
@@ -233,10 +247,11 @@ def translated(fig) -> Iterator[None]:
     finally:
         active.discard(id(fig))
         for artist, *where in changed:
-            if len(where) == 2:  # a tick label: (container, key, english)
+            if isinstance(artist, (list, dict)):  # a tick label: (container, key, english)
                 artist[where[0]] = where[1]
-            else:
+            else:  # a Text: (text, english, its font family)
                 artist.set_text(where[0])
+                artist.set_fontfamily(where[1])
 
 
 def install() -> None:
