@@ -208,3 +208,16 @@ def test_english_edition_png_is_untouched_by_the_hook(monkeypatch):
     finally:
         translate.uninstall()
     assert hooked == plain
+
+
+def test_todo_lists_what_a_recording_saw_untranslated(tmp_path, capsys):
+    record = tmp_path / "figures.jsonl"
+    record.write_text(json.dumps({"template": "gradient is zero", "example": "gradient is zero"}) + "\n"
+                      + json.dumps({"template": "a title nobody translated, {0} steps",
+                                    "example": "a title nobody translated, 3 steps"}) + "\n", encoding="utf-8")
+    assert translate.main(["todo", "--record", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert "a title nobody translated, {0} steps" in out and "gradient is zero" not in out
+    assert f"en_hash={english_hash('a title nobody translated, {0} steps')}" in out
+    assert translate.main(["status", "--record", str(record)]) == 0
+    assert "1 with words still untranslated" in capsys.readouterr().out

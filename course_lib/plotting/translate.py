@@ -332,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     for record in args.record:
         for template, example in recorded(record).items():
             seen.setdefault(template, example)
-    todo = {t: e for t, e in seen.items() if worth_translating(t) and t not in table(args.lang)}
+    usable, todo = table(args.lang), {}
+    for example in seen.values():  # looked up again: a recording made before a translation was added
+        for template in templates_shown(example, usable):
+            if template not in usable:
+                todo.setdefault(template, example)
     if args.action == "todo":
         for template, example in todo.items():
             print(f"=== en_hash={english_hash(template)}\n{template}\n(e.g. {example!r})\n")
