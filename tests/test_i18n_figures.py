@@ -221,3 +221,45 @@ def test_todo_lists_what_a_recording_saw_untranslated(tmp_path, capsys):
     assert f"en_hash={english_hash('a title nobody translated, {0} steps')}" in out
     assert translate.main(["status", "--record", str(record)]) == 0
     assert "1 with words still untranslated" in capsys.readouterr().out
+
+
+def test_every_kind_of_figure_text_is_translated_and_put_back(monkeypatch):
+    """Suptitle, titles, axis labels, legend entries and titles (axes and figure), annotations, texts, a
+    colorbar's label, an inset's title and word tick labels: translated while rendering, English after;
+    tick numbers are left alone."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    words = ["a suptitle", "a title", "left title", "x label", "y label", "a line", "legend title",
+             "figure legend entry", "an annotation", "a text", "colour label", "inset title", "first", "second"]
+    monkeypatch.setenv("COURSE_LANG", "ko")
+    monkeypatch.setattr(translate, "table", lambda lang="ko": {w: f"한국어 {w}" for w in words})
+    fig, (ax, ax2) = plt.subplots(1, 2)
+    fig.suptitle("a suptitle")
+    ax.set_title("a title")
+    ax.set_title("left title", loc="left")
+    ax.set_xlabel("x label")
+    ax.set_ylabel("y label")
+    line, = ax.plot([0, 1], [0, 1], label="a line")
+    ax.legend(title="legend title")
+    fig.legend([line], ["figure legend entry"])
+    ax.annotate("an annotation", (0.5, 0.5))
+    ax.text(0.1, 0.9, "a text")
+    image = ax2.imshow(np.eye(2))
+    fig.colorbar(image, ax=ax2, label="colour label")
+    ax2.set_xticks([0, 1], ["first", "second"])
+    inset = ax.inset_axes([0.6, 0.1, 0.3, 0.3])
+    inset.set_title("inset title")
+    fig.canvas.draw()
+    before = {t.get_text() for t in translate.figure_texts(fig)} - {""}
+    assert before == set(words) - {"first", "second"}
+    with translate.translated(fig):
+        during = {t.get_text() for t in translate.figure_texts(fig)} - {""}
+        ticks = [ax2.xaxis.get_major_formatter()(x, i) for i, x in enumerate([0, 1])]
+        numbers = [t.get_text() for t in ax.get_yticklabels()]
+    assert during == {f"한국어 {w}" for w in before}
+    assert ticks == ["한국어 first", "한국어 second"]
+    assert numbers == [t.get_text() for t in ax.get_yticklabels()]  # tick numbers untouched
+    assert {t.get_text() for t in translate.figure_texts(fig)} - {""} == before
+    assert [ax2.xaxis.get_major_formatter()(x, i) for i, x in enumerate([0, 1])] == ["first", "second"]
+    plt.close(fig)
