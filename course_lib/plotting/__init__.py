@@ -7,6 +7,7 @@ returns the figure, so tests can call it with any value and widgets can redraw i
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -55,6 +56,12 @@ def korean_font() -> str | None:
     if not path.is_file():
         return None
     font_manager.fontManager.addfont(str(path))
+    bold = path.with_name("NanumGothicBold.ttf")  # the bold titles (its file says weight 600; bold is 700)
+    if bold.is_file():
+        import dataclasses
+
+        font_manager.fontManager.addfont(str(bold))
+        font_manager.fontManager.ttflist[-1] = dataclasses.replace(font_manager.fontManager.ttflist[-1], weight=700)
     return str(path)
 
 
@@ -62,6 +69,11 @@ def korean_font() -> str | None:
 # glyph it lacks (Greek, the minus sign) from matplotlib's own DejaVu Sans.
 if _current_lang() == "ko" and korean_font() is not None:
     STYLE["font.family"] = ["NanumGothic", "DejaVu Sans"]
+# ... and every figure's text translated when it is rendered (or recorded, with COURSE_FIGURES_RECORD=<file>).
+if _current_lang() == "ko" or os.environ.get("COURSE_FIGURES_RECORD", "").strip():
+    from .translate import install as _install_translation
+
+    _install_translation()
 
 
 @contextmanager
