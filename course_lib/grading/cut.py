@@ -9,10 +9,10 @@ time. So in fast mode the grader runs:
   character, a code cell of the course's own copy of the notebook),
 * **every cell whose stored outputs claim a check record, whole** (so the records are compared with
   a real re-execution),
-* of the course's own, unchanged cells, each top-level statement that imports, defines a function or
-  a class, mentions ``check``, or binds or changes a name that a statement run later reads (found
-  backwards through the notebook, the learner's cells included; a function's free names count as
-  read where it is defined).
+* of the course's own, unchanged cells, each top-level statement that imports, mentions ``check``,
+  or binds or changes a name that a statement run later reads (found backwards through the notebook,
+  the learner's cells included; a function's free names count as read where it is defined; a method
+  call ``x.f()`` counts as changing ``x`` unless ``x`` only ever names an imported module).
 
 Everything else, the course's own statements that only train, evaluate or draw, is not run: its
 budget when grading is zero. Learner code is never skipped, and whatever the learner changed is
@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ALWAYS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+ALWAYS = (ast.Import, ast.ImportFrom)  # cheap (the warm worker has imported the course) and binds modules
 CHECK_NAMES = frozenset({"check"})
 RECORD_MARK = "application/vnd.course-lib.check"  # the MIME type of every check record (``checker.RESULT_MIME``)
 
@@ -70,9 +70,11 @@ def _claims_a_record(cell) -> bool:
     return RECORD_MARK in text
 
 
-def _names(node: ast.AST) -> tuple[set[str], set[str]]:
+def _names(node: ast.AST, modules: frozenset = frozenset()) -> tuple[set[str], set[str]]:
     """(names ``node`` reads, names it binds or changes), at the top level of a cell. A function's or
-    lambda's body counts only for the names it reads that are not its own (its free names)."""
+    lambda's body counts only for the names it reads that are not its own (its free names). A method
+    call ``x.f(...)`` may change ``x``, unless ``x`` is in ``modules`` (a name only ever bound by an
+    import: ``np.zeros(3)`` does not change numpy)."""
     from .regrade import _locals
 
     reads, binds = set(), set()
@@ -108,7 +110,7 @@ def _names(node: ast.AST) -> tuple[set[str], set[str]]:
             root = n.func.value
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
-            if isinstance(root, ast.Name) and root.id not in own:
+            if isinstance(root, ast.Name) and root.id not in own and root.id not in modules:
                 binds.add(root.id)  # x.append(...), x.fit(...): may change what x names
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             for a in n.names:
@@ -146,6 +148,16 @@ def plan(nb, notebook: str, course: set[str] | None = None) -> Plan:
             units.append((i, None, source, tree))
         else:
             units.extend((i, stmt, source, None) for stmt in tree.body)
+    imported, other = set(), set()
+    for _, stmt, _, tree in units:
+        for node in ast.walk(stmt if stmt is not None else tree if tree is not None else ast.Module([], [])):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                other.add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                other.add(node.name)
+    modules = frozenset(imported - other)
     needed: set[str] = set()
     keep: list[bool] = [False] * len(units)
     for k in range(len(units) - 1, -1, -1):
@@ -153,11 +165,11 @@ def plan(nb, notebook: str, course: set[str] | None = None) -> Plan:
         if stmt is None:  # the learner's cell: always run; everything it reads is needed
             keep[k] = True
             if tree is not None:
-                needed |= _names(tree)[0]
+                needed |= _names(tree, modules)[0]
             else:
                 needed.add("*")  # it does not parse: assume it needs everything before it
             continue
-        reads, binds = _names(stmt)
+        reads, binds = _names(stmt, modules)
         if isinstance(stmt, ALWAYS) or _mentions_check(stmt) or "*" in needed or binds & needed:
             keep[k] = True
             targets = stmt.targets if isinstance(stmt, ast.Assign) else \

@@ -178,7 +178,8 @@ def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout:
 
         from .pool import Pool
 
-        pool = Pool(min(jobs, len(subs)), scratch, fast=fast, memory=memory, policy=policy, isolated=isolated)
+        pool = Pool(min(jobs, len(subs)), scratch, fast=fast, memory=memory, policy=policy, isolated=isolated,
+                    notebooks=[s.notebook for s in subs])
         bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as threads:
             futures = [threads.submit(grade_one, pool, s, notebook_limit(s.notebook, fast, timeout)) for s in subs]

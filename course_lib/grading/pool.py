@@ -49,10 +49,13 @@ class _NoExercises(importlib.abc.MetaPathFinder):
         return None
 
 
-def notebook_imports(root: str) -> list[str]:
-    """The modules the course's notebooks import (their import statements), in order of first use."""
+def notebook_imports(root: str, stems: list[str] | None = None) -> list[str]:
+    """The modules the course's notebooks import (their import statements), in order of first use;
+    ``stems``: only these notebooks'."""
     names: dict[str, None] = {}
     for path in sorted((Path(root) / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        if stems is not None and path.stem not in stems:
+            continue
         try:
             cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         except (OSError, ValueError, KeyError):
@@ -73,8 +76,9 @@ def notebook_imports(root: str) -> list[str]:
     return list(names)
 
 
-def warm(root: str) -> dict:
-    """Import what grading and the course's notebooks need, never ``course_lib.exercises``; what was done."""
+def warm(root: str, stems: list[str] | None = None) -> dict:
+    """Import what grading and the course's notebooks (``stems``: these) need, never
+    ``course_lib.exercises``; what was done."""
     import importlib
 
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -82,7 +86,7 @@ def warm(root: str) -> dict:
     blocker = _NoExercises()
     sys.meta_path.insert(0, blocker)
     try:
-        for name in [*WARM, *notebook_imports(root)]:
+        for name in [*WARM, *notebook_imports(root, stems)]:
             try:
                 importlib.import_module(name)
             except Exception as exc:  # noqa: BLE001 - a module that cannot be preloaded is imported by the cell
@@ -96,8 +100,10 @@ def warm(root: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """``pool FAST MEMORY LIBRARY_POLICY ISOLATED``: warm up, then grade one request per input line."""
+    """``pool FAST MEMORY LIBRARY_POLICY ISOLATED NOTEBOOKS``: warm up (for the comma-separated notebook
+    stems), then grade one request per input line."""
     fast, memory, policy, isolated = argv[0] == "1", int(argv[1]), argv[2], argv[3] == "1"
+    stems = [s for s in (argv[4] if len(argv) > 4 else "").split(",") if s]
     from course_lib.isolation import die_with_parent
 
     die_with_parent()  # grade exits or is killed: the worker and (through theirs) its children go too
@@ -108,7 +114,7 @@ def main(argv: list[str]) -> int:
     sys.dont_write_bytecode = True
     from .worker import repo_root
 
-    info = warm(repo_root())
+    info = warm(repo_root(), stems)
     out = sys.stdout.buffer
     out.write((json.dumps({"ready": info}) + "\n").encode())
     out.flush()
@@ -242,12 +248,13 @@ class Worker:
 class Pool:
     """``jobs`` warm workers; ``grade(submission, notebook, limit)`` from up to ``jobs`` threads at once."""
 
-    def __init__(self, jobs: int, scratch: Path, *, fast: bool, memory: int, policy: str, isolated: bool):
+    def __init__(self, jobs: int, scratch: Path, *, fast: bool, memory: int, policy: str, isolated: bool,
+                 notebooks: list[str] = ()):
         from .worker import bootstrap, repo_root
 
         self.scratch = scratch
         self.cmd = bootstrap(repo_root(), "course_lib.grading.pool") + [
-            "1" if fast else "0", str(memory), policy, "1" if isolated else "0"]
+            "1" if fast else "0", str(memory), policy, "1" if isolated else "0", ",".join(sorted(set(notebooks)))]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "JPY_", "JUPYTER_"))}
         self.free: queue.Queue = queue.Queue()
         self.started, self.restarts, self.warmups, self.count = 0, 0, [], 0
