@@ -159,14 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     compared, wrong = check_marks(results, kinds)
     missing = lost(results)
     n = len(results)
-    projected = wall / n * 30 * 11 / 60  # minutes, same --jobs, same notebook mix
+    workers = summary.get("workers") or {}
+    warmup = workers.get("warmup_seconds") or 0.0  # the workers start together, once per grade run
+    projected = (warmup + (wall - warmup) / n * 30 * 11) / 60  # minutes, same --jobs, same notebook mix
     per_learner_all = sum(r["seconds"] for r in rows if r["seconds"] is not None)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}; "
           f"load average {load_before:.1f} before, {load_after:.1f} after")
     print(f"class: {args.class_size} learner(s) x {len(notebooks)} notebook(s) = {n} submissions, --jobs {args.jobs}, "
           f"fast mode, --library zero, every protection on")
-    workers = summary.get("workers") or {}
     if workers:
         print(f"warm workers: {workers.get('count')} started, {_fmt(workers.get('warmup_seconds'))} s each to start "
               f"Python and import the course (once per worker, not per submission)")
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"graded {n} submissions in {wall:.1f} s ({n / wall * 60:.1f} per minute, {wall / n:.2f} s each "
           f"with {args.jobs} job(s)); one learner's {len(rows)} notebooks: {per_learner_all:.1f} s of worker time")
-    print(f"projection, 30 learners x 11 notebooks with --jobs {args.jobs}: {projected:.1f} min "
+    print(f"projection, 30 learners x 11 notebooks with --jobs {args.jobs}: {projected:.1f} min, the workers' start "
+          f"once and {(wall - warmup) / n:.2f} s per submission as measured "
           f"(target {TARGET_MINUTES:g} min: {'met' if projected <= TARGET_MINUTES else 'NOT met'})")
     print(f"marks: {compared - len([w for w in wrong if ' point(s)' in w])} of {compared} exercises exactly as the "
           f"answers earn; {len(missing)} lost or unfinished result(s)")

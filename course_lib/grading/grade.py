@@ -6,8 +6,9 @@ Submissions come in either layout (both may be mixed):
     SUBMISSIONS/bob__01_mdp_and_discounted_return.ipynb        <learner>__<notebook>.ipynb
 
 A notebook is recognised by its name (``01_mdp_and_discounted_return``) or its number (``01``, as in
-``01_mine.ipynb``). Each submission is re-executed and graded by its own worker process (see
-``worker``); ``--jobs`` workers run at once. The stored outputs of a submission are never trusted.
+``01_mine.ipynb``). Each submission is re-executed and graded by a fresh process of its own, forked by
+one of ``--jobs`` warm workers (see ``pool`` and ``worker``). The stored outputs of a submission are
+never trusted.
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="execute in full mode (default: fast mode)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per cell (default: 5x the notebook's README time, at least 180 s, at most 600 s; "
-                             "a cell that waited on an idle kernel gets the notebook one more run)")
+                             "the whole notebook at most 30 s more)")
     parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit per notebook (default 8)")
     parser.add_argument("--library", choices=("zero", "flag"), default="zero",
                         help="a function that is or calls or copies the library's implementation: zero points "

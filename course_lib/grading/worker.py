@@ -1,10 +1,11 @@
-"""Grade one submitted notebook (the worker): validate, re-execute, compare claims, grade each exercise.
+"""Grade one submitted notebook: validate, re-execute, compare claims, grade each exercise.
 
-Run by ``grade`` as a fresh isolated interpreter (``python -I``) per submission, so the checker it
-imports is the library as shipped. Writes ``result.json`` into its job folder; learner code never runs
-in this process and cannot write there (the kernel and every sub-grader run in namespaces of their
-own, see ``course_lib.isolation``: they see the course read-only and their own scratch folder, run
-as an unprivileged user with no capability, and die with their namespace).
+``grade_notebook`` runs in a grading process of its own per submission, forked by a warm worker
+(``pool``) that has imported the course but never ran learner code nor read a submission, so the
+checker it imports afterwards is the library as shipped. It writes ``result.json`` into its job folder;
+learner code never runs in this process and cannot write there (the executor and every sub-grader
+run in namespaces of their own, see ``course_lib.isolation``: they see the course read-only and their
+own scratch folder, run as an unprivileged user with no capability, and die with their namespace).
 """
 from __future__ import annotations
 
