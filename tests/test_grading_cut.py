@@ -35,7 +35,7 @@ COURSE = {s.rstrip() for s in (SETUP, TRAIN, SCALE, STUB, CHECK, DRAW)}
 
 
 def test_the_course_s_own_training_and_drawing_are_not_run_but_imports_stubs_and_checks_are():
-    plan = cut.plan(_nb(SETUP, TRAIN, SCALE, STUB, CHECK, DRAW), "00_welcome", course=COURSE)
+    plan = cut.plan(_nb(SETUP, TRAIN, SCALE, STUB, CHECK, DRAW), COURSE)
     run = _run(plan)
     assert run[0] == SETUP and run[4] == CHECK
     assert 1 in plan.skipped and 5 in plan.skipped  # training and drawing: budget zero
@@ -45,7 +45,7 @@ def test_the_course_s_own_training_and_drawing_are_not_run_but_imports_stubs_and
 
 def test_the_learners_cells_run_whole_and_pull_in_what_they_read():
     mine = "def my_fn(x):\n    return np.asarray(x) * SCALE + len(curve)"
-    plan = cut.plan(_nb(SETUP, TRAIN, SCALE, mine, CHECK, DRAW), "00_welcome", course=COURSE)
+    plan = cut.plan(_nb(SETUP, TRAIN, SCALE, mine, CHECK, DRAW), COURSE)
     run = _run(plan)
     assert run[3] == mine
     assert run[2] == "SCALE = 2.0"  # read by the learner's function (np.random.seed(0) changes no name)
@@ -55,7 +55,7 @@ def test_the_learners_cells_run_whole_and_pull_in_what_they_read():
 
 
 def test_a_changed_course_cell_runs_whole():
-    plan = cut.plan(_nb(SETUP, TRAIN + "\n# my note", STUB, CHECK), "00_welcome", course=COURSE)
+    plan = cut.plan(_nb(SETUP, TRAIN + "\n# my note", STUB, CHECK), COURSE)
     assert _run(plan)[1] == TRAIN + "\n# my note"
 
 
@@ -63,13 +63,13 @@ def test_a_cell_whose_stored_outputs_claim_a_check_record_runs_whole():
     nb = _nb(SETUP, TRAIN, STUB, CHECK)
     nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={
         "application/vnd.course-lib.check.v1+json": {"exercise": "discounted_returns", "status": "passed"}})]
-    assert _run(cut.plan(nb, "00_welcome", course=COURSE))[1] == TRAIN
+    assert _run(cut.plan(nb, COURSE))[1] == TRAIN
 
 
 def test_a_method_call_changes_its_object_but_not_a_module():
     source = "data = load()\ndata.append(3)\nnp.zeros(3)\nwaste = np.ones(10**9)"
     user = "def my_fn(x):\n    return data"
-    plan = cut.plan(_nb(SETUP, source, user, CHECK), "00_welcome", course=COURSE | {source})
+    plan = cut.plan(_nb(SETUP, source, user, CHECK), COURSE | {source})
     assert _run(plan)[1] == "data = load()\ndata.append(3)"
 
 
@@ -81,7 +81,7 @@ def test_every_check_and_every_learner_cell_of_the_course_runs(path):
     nb = nbformat.read(path, as_version=4)
     stubs = synthetic.stub_cells(nb)
     filled = synthetic.fill(nb, {name: "wrong" for name in stubs})
-    plan = cut.plan(filled, path.stem)
+    plan = cut.plan(filled, cut.course_sources(path.stem, str(path.parents[1])))
     run = _run(plan)
     for index, _ in stubs.values():
         assert run.get(index) == filled.cells[index].source, (path.stem, index)

@@ -48,11 +48,10 @@ def _text(source) -> str:
     return source if isinstance(source, str) else "".join(source)
 
 
-def course_sources(notebook: str, root: str | None = None) -> set[str]:
-    """The sources of the code cells of the course's own copy of ``notebook`` (empty if unknown)."""
-    from .worker import repo_root
-
-    path = Path(root or repo_root()) / "notebooks" / f"{notebook}.ipynb"
+def course_sources(notebook: str, root: str) -> set[str]:
+    """The sources of the code cells of the course's own copy of ``notebook`` in the course at ``root``
+    (empty if unknown)."""
+    path = Path(root) / "notebooks" / f"{notebook}.ipynb"
     try:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -75,7 +74,7 @@ def _names(node: ast.AST, modules: frozenset = frozenset()) -> tuple[set[str], s
     lambda's body counts only for the names it reads that are not its own (its free names). A method
     call ``x.f(...)`` may change ``x``, unless ``x`` is in ``modules`` (a name only ever bound by an
     import: ``np.zeros(3)`` does not change numpy)."""
-    from .regrade import _locals
+    from .regrade import local_names
 
     reads, binds = set(), set()
 
@@ -89,7 +88,7 @@ def _names(node: ast.AST, modules: frozenset = frozenset()) -> tuple[set[str], s
             args = n.args
             for d in [*args.defaults, *[d for d in args.kw_defaults if d is not None]]:
                 visit(d, own)
-            inner = own | frozenset(_locals(n))
+            inner = own | frozenset(local_names(n))
             for child in (n.body if isinstance(n.body, list) else [n.body]):
                 visit(child, inner)
             return
@@ -129,9 +128,9 @@ def _mentions_check(node: ast.AST) -> bool:
                or (isinstance(n, ast.Attribute) and n.attr in CHECK_NAMES) for n in ast.walk(node))
 
 
-def plan(nb, notebook: str, course: set[str] | None = None) -> Plan:
-    """The grading budget's cells of ``nb`` (before its outputs are cleared); see the module's docstring."""
-    course = course_sources(notebook) if course is None else course
+def plan(nb, course: set[str]) -> Plan:
+    """The grading budget's cells of ``nb`` (before its outputs are cleared), given the sources of the
+    course's own code cells of that notebook (``course_sources``); see the module's docstring."""
     units = []  # (cell index, statement or None for a whole cell, whole-cell source)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

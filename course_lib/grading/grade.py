@@ -13,7 +13,6 @@ never trusted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil

@@ -10,7 +10,6 @@ own scratch folder, run as an unprivileged user with no capability, and die with
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -103,8 +102,10 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
     except Exception as exc:  # noqa: BLE001 - every way a file can fail to be a notebook
         return zero_all(f"{submission.name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]})")
     # The grader's copy: outputs cleared; the cells to run: the capture cell first, then the notebook's
-    plan = cut.plan(nb, notebook) if fast else cut.Plan([(i, c.source) for i, c in enumerate(nb.cells)
-                                                         if c.cell_type == "code"])
+    if fast:
+        plan = cut.plan(nb, cut.course_sources(notebook, repo_root()))
+    else:
+        plan = cut.Plan([(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"])
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
