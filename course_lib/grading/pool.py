@@ -100,8 +100,8 @@ def warm(root: str, stems: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """``pool FAST MEMORY LIBRARY_POLICY ISOLATED NOTEBOOKS``: warm up (for the comma-separated notebook
-    stems), then grade one request per input line."""
+    """``pool FAST MEMORY LIBRARY_POLICY ISOLATED NOTEBOOKS THREADS``: warm up (for the comma-separated
+    notebook stems), give torch THREADS threads, then grade one request per input line."""
     fast, memory, policy, isolated = argv[0] == "1", int(argv[1]), argv[2], argv[3] == "1"
     stems = [s for s in (argv[4] if len(argv) > 4 else "").split(",") if s]
     from course_lib.isolation import die_with_parent
@@ -115,6 +115,10 @@ def main(argv: list[str]) -> int:
     from .worker import repo_root
 
     info = warm(repo_root(), stems)
+    threads = int(argv[5]) if len(argv) > 5 else 0
+    torch = sys.modules.get("torch")
+    if threads > 0 and torch is not None:  # the cores shared out between the jobs, not each job all of them
+        torch.set_num_threads(threads)
     out = sys.stdout.buffer
     out.write((json.dumps({"ready": info}) + "\n").encode())
     out.flush()
@@ -254,7 +258,8 @@ class Pool:
 
         self.scratch = scratch
         self.cmd = bootstrap(repo_root(), "course_lib.grading.pool") + [
-            "1" if fast else "0", str(memory), policy, "1" if isolated else "0", ",".join(sorted(set(notebooks)))]
+            "1" if fast else "0", str(memory), policy, "1" if isolated else "0", ",".join(sorted(set(notebooks))),
+            str(max(1, (os.cpu_count() or 1) // jobs))]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "JPY_", "JUPYTER_"))}
         self.free: queue.Queue = queue.Queue()
         self.started, self.restarts, self.warmups, self.count = 0, 0, [], 0
