@@ -44,11 +44,13 @@ def _cpu_seconds(pid: int | None) -> float | None:
 
 
 def notebook_client(nb, *, status: dict | None = None, output_limit: int | None = None, **kwargs):
-    """nbclient's ``NotebookClient`` for one notebook, as the grader and ``course_lib run`` use it.
+    """nbclient's ``NotebookClient`` for one notebook, as ``course_lib run`` uses it (the grader starts no
+    kernel: see the module's docstring).
 
     The kernel is reached over TCP on the loopback. (Its IPC transport would rule out two kernels
     started at once picking the same port, but with nbclient 0.10 a cell's time limit then never
-    fires; measured. The grader's executors each have a network namespace of their own instead.)
+    fires; measured. ``course_lib run`` starts one kernel at a time, and retries a notebook whose cell
+    timed out on an idle kernel.)
 
     - When a cell runs out of time, ``status["idle_timeout"]`` says whether the kernel used almost
       no CPU meanwhile (under 5 % of the wait): the kernel was idle, waiting like the client, so a
