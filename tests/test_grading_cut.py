@@ -90,3 +90,18 @@ def test_every_check_and_every_learner_cell_of_the_course_runs(path):
             for stmt in ast.parse(cell.source).body:
                 if cut._mentions_check(stmt):
                     assert i in run and ast.unparse(stmt) in ast.unparse(ast.parse(run[i])), (path.stem, i)
+
+
+def test_a_real_notebook_graded_within_the_budget_earns_exactly_what_its_answers_earn(tmp_path):
+    """End to end on notebook 01 (three exercises): a synthetic class of correct, mixed, library-calling
+    and forged submissions, graded with the grading budget by the real grader, every protection on."""
+    from course_lib.experiments.bench_grading import build_class, check_marks, graded_notebooks, lost
+    from course_lib.grading import grade as grade_mod
+
+    nb01 = [p for p in graded_notebooks() if p.stem.startswith("01_")]
+    kinds = build_class(tmp_path / "subs", 6, nb01, seed=2)
+    assert {k.split(":")[0] for k in kinds.values()} == {"correct", "mixed", "calls the library", "forged outputs"}
+    summary = grade_mod.grade(tmp_path / "subs", tmp_path / "book", jobs=2, progress=False)
+    compared, wrong = check_marks(summary["results"], kinds)
+    assert compared == 18 and wrong == [] and lost(summary["results"]) == []
+    assert all(r["execution"]["skipped_cells"] for r in summary["results"])  # the budget did skip cells
