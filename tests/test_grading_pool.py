@@ -84,3 +84,23 @@ def test_the_warm_worker_never_imports_the_checker():
     out = subprocess.run([sys.executable, "-c", code, repo_root()], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": repo_root()})
     assert "EXERCISES False TORCH True" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_executor_keeps_outputs_within_its_budget_and_nothing_after_the_cut():
+    from course_lib.grading.execute import Outputs
+
+    out = Outputs(limit=2_500_000)
+    for letter in "xyz":
+        out.stream("stdout", letter * 1_000_000)
+    out.add({"output_type": "display_data", "data": {"text/plain": "after"}, "metadata": {}})
+    text = "".join(o.get("text", "") for o in out.cell)
+    assert out.cut and "dropped the output past" in text
+    assert len(text) < 2_600_000 and "z" not in text and "after" not in str(out.cell)
+
+
+def test_the_executors_lines_are_read_as_untrusted_data(tmp_path):
+    from course_lib.grading.execute import read_outputs
+
+    (tmp_path / "outputs.jsonl").write_text('not json\n{"cell": "3", "outputs": []}\n[1, 2]\n'
+                                            '{"cell": 2, "execution_count": -5, "outputs": [1, {"output_type": "stream"}]}\n')
+    assert read_outputs(str(tmp_path)) == {2: {"execution_count": 1, "outputs": [{"output_type": "stream"}]}}
