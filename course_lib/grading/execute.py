@@ -248,17 +248,12 @@ def _executor(cells, workdir: str, *, memory: int, isolated: bool, progress: int
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    keep = {0, 1, 2, progress}
     try:
         max_fd = min(os.sysconf("SC_OPEN_MAX"), 65536)
     except (ValueError, OSError):
         max_fd = 1024
-    for fd in range(3, max_fd):
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    os.closerange(3, progress)  # every inherited descriptor but the progress pipe
+    os.closerange(progress + 1, max_fd)
     os.chdir(workdir)
     env = {"HOME": workdir, "TMPDIR": os.path.join(workdir, "tmp"), "IPYTHONDIR": os.path.join(workdir, ".ipython"),
            "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", **extra_env}
