@@ -3,7 +3,7 @@
     doctor             check versions, CPU/GPU, widgets and the shipped data files
     diagnose RUN.json  why isn't it learning? the run doctor's findings on a saved History
     manifest           rewrite data/MANIFEST.json (sizes and SHA-256 of the shipped files)
-    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks, diagnose)
+    bench <what>       benchmarks that print figures (bench ppo, lm, grpo, sandbox, trl, rlhf, checks, diagnose, grading)
     train-lm           rebuild the small language model's shipped checkpoints
     train-rm           rebuild the preference pairs and the reward model of notebook 06
     grade SUBMISSIONS/ --out GRADEBOOK/    re-execute and grade learners' notebooks (see docs/instructors.md)
@@ -36,6 +36,7 @@ BENCHES = {
     "rlhf": ("course_lib.experiments.bench_rlhf", "main"),
     "checks": ("course_lib.exercises.bench", "main"),
     "diagnose": ("course_lib.experiments.bench_diagnose", "main"),
+    "grading": ("course_lib.experiments.bench_grading", "main"),
 }
 SWEEPS = {
     "ppo": ("course_lib.experiments.ppo_sweep", "main"),

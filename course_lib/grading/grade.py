@@ -6,17 +6,16 @@ Submissions come in either layout (both may be mixed):
     SUBMISSIONS/bob__01_mdp_and_discounted_return.ipynb        <learner>__<notebook>.ipynb
 
 A notebook is recognised by its name (``01_mdp_and_discounted_return``) or its number (``01``, as in
-``01_mine.ipynb``). Each submission is re-executed and graded by its own worker process (see
-``worker``); ``--jobs`` workers run at once. The stored outputs of a submission are never trusted.
+``01_mine.ipynb``). Each submission is re-executed and graded by a fresh process of its own, forked by
+one of ``--jobs`` warm workers (see ``pool`` and ``worker``). The stored outputs of a submission are
+never trusted.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import report
-from .worker import bootstrap, repo_root
+from .worker import repo_root
 
 
 @dataclass(frozen=True)
@@ -128,38 +127,26 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
     return list(seen.values()), ignored
 
 
-def run_worker(sub: Submission, scratch: Path, *, fast: bool, timeout: float, memory: int, policy: str,
-               isolated: bool = True) -> dict:
-    """Grade one submission in a fresh worker process; a worker that fails gives zero with the reason."""
-    job = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
-    cmd = bootstrap(repo_root(), "course_lib.grading.worker") + [
-        str(sub.path.resolve()), sub.notebook, str(job), "1" if fast else "0", str(timeout), str(memory), policy,
-        "1" if isolated else "0"]
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_FAST"}
-    started = time.perf_counter()
-    reason = ""
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=job, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=2 * timeout + 300, start_new_session=True)
-        if proc.returncode != 0:
-            tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-            reason = f"the grading worker failed (exit {proc.returncode}: {tail[0][:300]})"
-    except subprocess.TimeoutExpired:
-        reason = "the grading worker did not finish in time"
-    try:
-        result = json.loads((job / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        result = None
-    shutil.rmtree(job, ignore_errors=True)
-    if result is None:
-        from course_lib.exercises import get_exercise, list_exercises
+def not_graded(sub: Submission, reason: str) -> dict:
+    """The result of a submission the grader could not grade: zero for each of its exercises, with why."""
+    from course_lib.exercises import get_exercise, list_exercises
 
-        names = [n for n in list_exercises() if sub.notebook in get_exercise(n).all_notebooks]
-        result = {"notebook": sub.notebook, "file": sub.path.name, "forged": [], "problems": [], "execution": {},
-                  "exercises": {n: {"status": "not graded", "points": 0, "reason": reason or "no result",
-                                    "hint": "", "mistake": None, "flag": ""} for n in names}}
+    names = [n for n in list_exercises() if sub.notebook in get_exercise(n).all_notebooks]
+    return {"notebook": sub.notebook, "file": sub.path.name, "forged": [], "problems": [], "execution": {},
+            "exercises": {n: {"status": "not graded", "points": 0, "reason": reason or "no result",
+                              "hint": "", "mistake": None, "flag": ""} for n in names}}
+
+
+def grade_one(pool, sub: Submission, limit: float) -> dict:
+    """Grade one submission on a warm worker of ``pool``; a worker that fails twice gives zero with the reason."""
+    started = time.perf_counter()
+    result, why = pool.grade(sub.path.resolve(), sub.notebook, limit)
+    if result is None:
+        result = not_graded(sub, why)
     result["learner"] = sub.learner
     result["wall_seconds"] = round(time.perf_counter() - started, 2)
+    if isinstance(result.get("timings"), dict) and isinstance(result.get("seconds"), (int, float)):
+        result["timings"]["start"] = round(result["wall_seconds"] - result["seconds"], 3)
     return result
 
 
@@ -185,23 +172,26 @@ def grade(folder: Path, out: Path, *, jobs: int = 1, fast: bool = True, timeout:
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
     results, started = [], time.perf_counter()
+    pool = None
     try:
         from tqdm import tqdm
 
+        from .pool import Pool
+
+        pool = Pool(min(jobs, len(subs)), scratch, fast=fast, memory=memory, policy=policy, isolated=isolated,
+                    notebooks=[s.notebook for s in subs])
         bar = tqdm(total=len(subs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_worker, s, scratch, fast=fast, timeout=notebook_limit(s.notebook, fast, timeout),
-                                   memory=memory, policy=policy,
-                                   isolated=isolated)
-                       for s in subs]
+        with ThreadPoolExecutor(max_workers=jobs) as threads:
+            futures = [threads.submit(grade_one, pool, s, notebook_limit(s.notebook, fast, timeout)) for s in subs]
             for fut in as_completed(futures):
                 results.append(fut.result())
                 bar.update(1)
         bar.close()
     finally:
+        workers = pool.close() if pool is not None else {}
         shutil.rmtree(scratch, ignore_errors=True)
     summary = {"seconds": round(time.perf_counter() - started, 1), "jobs": jobs, "mode": "fast" if fast else "full",
-               "library_policy": policy, "ignored": ignored, "isolated": isolated}
+               "library_policy": policy, "ignored": ignored, "isolated": isolated, "workers": workers}
     report.write_all(results, summary, out)
     return {"results": results, **summary}
 
@@ -215,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="execute in full mode (default: fast mode)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per cell (default: 5x the notebook's README time, at least 180 s, at most 600 s; "
-                             "a cell that waited on an idle kernel gets the notebook one more run)")
+                             "the whole notebook at most 30 s more)")
     parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit per notebook (default 8)")
     parser.add_argument("--library", choices=("zero", "flag"), default="zero",
                         help="a function that is or calls or copies the library's implementation: zero points "

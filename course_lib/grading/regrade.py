@@ -244,7 +244,7 @@ class _Canonical(ast.NodeTransformer):
         return node
 
 
-def _locals(node: ast.AST) -> set[str]:
+def local_names(node: ast.AST) -> set[str]:
     """Names a function binds: its arguments and every name it assigns (minus ``global`` ones)."""
     names, declared = set(), set()
     for sub in ast.walk(node):
@@ -274,7 +274,7 @@ def _shape(node: ast.AST) -> str:
         if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                 and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
-    node = _Canonical(_locals(node)).visit(node)
+    node = _Canonical(local_names(node)).visit(node)
     return ast.dump(node, annotate_fields=False, include_attributes=False)
 
 

@@ -1,23 +1,24 @@
-"""Grade one submitted notebook (the worker): validate, re-execute, compare claims, grade each exercise.
+"""Grade one submitted notebook: validate, re-execute, compare claims, grade each exercise.
 
-Run by ``grade`` as a fresh isolated interpreter (``python -I``) per submission, so the checker it
-imports is the library as shipped. Writes ``result.json`` into its job folder; learner code never runs
-in this process and cannot write there (the kernel and every sub-grader run in namespaces of their
-own, see ``course_lib.isolation``: they see the course read-only and their own scratch folder, run
-as an unprivileged user with no capability, and die with their namespace).
+``grade_notebook`` runs in a grading process of its own per submission, forked by a warm worker
+(``pool``) that has imported the course but never ran learner code nor read a submission, so the
+checker it imports afterwards is the library as shipped. It writes ``result.json`` into its job folder;
+learner code never runs in this process and cannot write there (the executor and every sub-grader
+run in namespaces of their own, see ``course_lib.isolation``: they see the course read-only and their
+own scratch folder, run as an unprivileged user with no capability, and die with their namespace).
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from . import cut, execute
 from .capture import CAPTURE_CELL, ENV, read_captures
+
+CAPTURE_INDEX = -1  # the capture cell's index in the plan: before the notebook's first cell
 
 MAX_CANDIDATES = 5  # distinct functions graded per exercise (a learner may check several versions)
 
@@ -31,70 +32,6 @@ def bootstrap(root: str, module: str) -> list[str]:
 
 def repo_root() -> str:
     return str(Path(__file__).resolve().parents[2])
-
-
-def start_execution(notebook: Path, workdir: Path, *, fast: bool, timeout: float, memory: int, isolated: bool = True):
-    """Start executing the grader's copy of a notebook in a child executor; ``finish_execution`` waits."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "JPY_", "JUPYTER_"))}
-    for sub in ("tmp", ".runtime", ".ipython", ".mpl"):
-        (workdir / sub).mkdir(exist_ok=True)
-    try:
-        import matplotlib
-
-        for cache in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
-            shutil.copy(cache, workdir / ".mpl" / cache.name)  # no font-cache rebuild per notebook
-    except Exception:  # noqa: BLE001
-        pass
-    env.update({"HOME": str(workdir), "TMPDIR": str(workdir / "tmp"), "JUPYTER_RUNTIME_DIR": str(workdir / ".runtime"),
-                "IPYTHONDIR": str(workdir / ".ipython"), "MPLCONFIGDIR": str(workdir / ".mpl"),
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": repo_root(), ENV: str(workdir / "capture.jsonl"),
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
-    if fast:
-        env["COURSE_FAST"] = "1"
-    cmd = bootstrap(repo_root(), "course_lib.grading.execute") + [str(workdir), notebook.name, str(timeout),
-                                                                  str(memory), "1" if isolated else "0"]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    return proc, time.perf_counter()
-
-
-def finish_execution(proc, started: float, workdir: Path, timeout: float) -> dict:
-    """Wait for the executor (killing it past the limit); its status.
-
-    The executor is pid 1 of its own pid namespace: when it exits or is killed, the kernel kills
-    every process the notebook started, so nothing of the learner's runs once this returns (with
-    ``--unisolated`` there is no such guarantee). Every wait here is bounded.
-    """
-    hung, err = False, b""
-    try:
-        _, err = proc.communicate(timeout=max(1.0, timeout + 30 - (time.perf_counter() - started)))
-    except subprocess.TimeoutExpired:
-        hung = True
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # a process outside the namespace kept the pipe: stop reading
-            proc.kill()
-            for stream in (proc.stderr, proc.stdout):
-                if stream is not None:
-                    stream.close()
-            proc.wait(timeout=30)
-    try:
-        status = json.loads((workdir / "status.json").read_text(encoding="utf-8"))
-        status = status if isinstance(status, dict) else {}
-    except (OSError, ValueError):
-        status = {}
-    status["seconds"] = round(time.perf_counter() - started, 2)
-    if hung:
-        status["finished"] = False
-        status["reason"] = f"the notebook did not finish within {timeout:g} s and was stopped"
-    elif not status.get("finished") and not status.get("reason"):
-        tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        status["reason"] = f"the notebook could not be executed ({tail[0][:300]})"
-    return status
 
 
 def _records(path: Path) -> tuple[list[dict], list[str], str | None]:
@@ -141,8 +78,9 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
     import nbformat
 
     started = time.perf_counter()
+    timings: dict = {}
     result = {"notebook": notebook, "file": submission.name, "exercises": {}, "forged": [], "problems": [],
-              "execution": {}, "mode": "fast" if fast else "full"}
+              "execution": {}, "mode": "fast" if fast else "full", "timings": timings}
 
     def zero_all(reason: str) -> dict:
         from course_lib.exercises import get_exercise, list_exercises
@@ -163,18 +101,22 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - every way a file can fail to be a notebook
         return zero_all(f"{submission.name} is not a valid notebook ({type(exc).__name__}: {str(exc)[:200]})")
-    # The grader's copy: outputs cleared, the capture cell first.
+    # The grader's copy: outputs cleared; the cells to run: the capture cell first, then the notebook's
+    if fast:
+        plan = cut.plan(nb, cut.course_sources(notebook, repo_root()))
+    else:
+        plan = cut.Plan([(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"])
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    nb.cells.insert(0, nbformat.v4.new_code_cell(CAPTURE_CELL))
-    nb.cells[0].id = "course-grader-capture"
     workdir = job / "work"
     workdir.mkdir(parents=True)
-    nbformat.write(nb, workdir / f"{notebook}.ipynb")
-    proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout, memory=memory,
-                               isolated=isolated)
-    # While the notebook runs: load the pristine checker (no learner code has run in this process).
+    timings["parse"] = round(time.perf_counter() - started, 3)
+    ex = execute.start([(CAPTURE_INDEX, CAPTURE_CELL), *plan.cells], str(workdir), memory=memory,
+                       isolated=isolated, env={ENV: str(workdir / "capture.jsonl")})
+    # While the notebook runs: load the pristine checker (no learner code has run in this process; the
+    # executor was forked before, so it holds nothing of the checker's).
+    t = time.perf_counter()
     from course_lib.exercises import get_exercise, list_exercises
     from course_lib.exercises.checker import check
 
@@ -182,18 +124,19 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
 
     names = [n for n in list_exercises() if notebook in get_exercise(n).all_notebooks]
     claimed, problems, _ = _records(submission)
+    timings["checker_import"] = round(time.perf_counter() - t, 3)
     result["problems"] += [f"in the submitted file: {p}" for p in problems]
-    result["execution"] = finish_execution(proc, t0, workdir, timeout)
-    if result["execution"].get("idle_timeout"):  # a cell waited on an idle kernel: a lost message; once more
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
-        nbformat.write(nb, workdir / f"{notebook}.ipynb")
-        proc, t0 = start_execution(workdir / f"{notebook}.ipynb", workdir, fast=fast, timeout=timeout,
-                                   memory=memory, isolated=isolated)
-        first = result["execution"]
-        result["execution"] = finish_execution(proc, t0, workdir, timeout)
-        result["execution"]["retried"] = (f"the first run stopped with an idle kernel ({first.get('reason', '')}), "
-                                          f"which is a lost message, not the notebook's fault; this is the second run")
+    result["execution"] = execute.finish(ex, timeout)
+    result["execution"]["skipped_cells"] = plan.skipped
+    stages = result["execution"].pop("stages", {})
+    timings.update(stages)
+    timings["skipped_cells"] = len(plan.skipped)
+    judged = time.perf_counter()
+    outputs = execute.read_outputs(str(workdir))
+    for i, cell in enumerate(nb.cells):
+        if i in outputs:
+            cell.outputs, cell.execution_count = outputs[i]["outputs"], outputs[i]["execution_count"]
+    (workdir / "executed.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     executed = workdir / "executed.ipynb"
     reproduced, _, _ = _records(executed) if executed.exists() else ([], [], None)
     result["forged"] = forged_claims(claimed, reproduced)
@@ -244,17 +187,6 @@ def grade_notebook(submission: Path, notebook: str, job: Path, *, fast: bool, ti
         result["exercises"][name] = entry
     result["forged"] += unconfirmed_passes(claimed, result["exercises"], result["forged"])
     shutil.rmtree(workdir, ignore_errors=True)
+    timings["judge"] = round(time.perf_counter() - judged, 3)
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
-
-
-def main(argv: list[str]) -> int:
-    """``worker SUBMISSION NOTEBOOK JOBDIR FAST TIMEOUT MEMORY LIBRARY_POLICY [ISOLATED]``: writes JOBDIR/result.json."""
-    submission, notebook, job = Path(argv[0]), argv[1], Path(argv[2])
-    fast, timeout, memory, policy = argv[3] == "1", float(argv[4]), int(argv[5]), argv[6]
-    result = grade_notebook(submission, notebook, job, fast=fast, timeout=timeout, memory=memory,
-                            library_policy=policy, isolated=argv[7:8] != ["0"])
-    tmp = job / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, job / "result.json")
-    return 0
