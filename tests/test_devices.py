@@ -28,7 +28,7 @@ def test_grpo_trains_on_the_models_device(device):
     from course_lib.grpo import GRPOConfig, train_grpo
 
     model, tok, _ = load_shipped("sft")
-    h = train_grpo(model.to(device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, mu=2,
+    h = train_grpo(model.to(device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, n_epochs=2,
                                                  eval_every=2),
                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
     assert_on(model, device)

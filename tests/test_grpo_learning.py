@@ -21,7 +21,7 @@ def _params(model):
 
 
 def test_history_has_one_record_per_step_and_evaluations_every_n_steps():
-    cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=5, eval_every=2, mu=2, beta=0.1, seed=1)
+    cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=5, eval_every=2, n_epochs=2, beta=0.1, seed=1)
     model = _tiny()
     hist = train_grpo(model, cfg, eval_set=EVAL)
     for key in ("reward", "accuracy", "format_rate", "zero_variance_frac", "loss", "clip_fraction", "kl",
@@ -32,7 +32,7 @@ def test_history_has_one_record_per_step_and_evaluations_every_n_steps():
     assert all(0.0 <= z <= 1.0 for z in hist["zero_variance_frac"])
     assert hist["completions_sampled"] == 5 * 8 * 4
     assert hist["tokens_trained"] > 0
-    assert hist["config"]["mu"] == 2
+    assert hist["config"]["n_epochs"] == 2
 
 
 def test_reference_model_stays_frozen_and_the_policy_moves():

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
           f"  torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
           f"{platform.machine()}, {args.threads} torch thread(s), device cpu\n"
           f"  same settings for both: G = {args.group_size}, max completion length 4, temperature 0.7, lr 5e-4, "
-          f"beta 0, mu 1, reward = accuracy + format; {args.steps} optimiser steps per run")
+          f"beta 0, n_epochs (μ) 1, reward = accuracy + format; {args.steps} optimiser steps per run")
     results = []
     for pps in args.prompts_per_step:
         cfg = GRPOConfig(steps=args.steps, prompts_per_step=pps, group_size=args.group_size,

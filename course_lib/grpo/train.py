@@ -151,7 +151,7 @@ class GRPOState:
             # 4. μ updates against the policy that sampled the batch
             with timer.phase("update"):
                 model.train()
-                for _ in range(cfg.mu):
+                for _ in range(cfg.n_epochs):
                     logp = batch.token_logprobs(model)
                     loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
                     if self.ptx_rng is not None:  # PPO-ptx: minimise −J + γ · (−mean log π(pretraining text))
