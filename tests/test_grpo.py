@@ -178,6 +178,37 @@ def test_padding_changes_neither_loss_nor_gradient(agg):
     assert (results[0][1][~mask] == 0).all()
 
 
+@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
+def test_rows_with_zero_advantage_left_out_change_neither_loss_nor_gradient(agg):
+    # β = 0: a completion whose advantage is 0 adds exactly 0 to the summed token loss, so the loss
+    # on the other rows over the whole batch's normaliser is the whole batch's loss, gradient included
+    gen = torch.Generator().manual_seed(5)
+    B, T = 6, 5
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0],
+                         [1, 1, 1, 1, 0], [1, 1, 0, 0, 0]]).bool()
+    base = -torch.rand(B, T, generator=gen) * 2
+    old = base + torch.randn(B, T, generator=gen)  # ratios far from 1: some tokens are clipped
+    adv = torch.tensor([0.0, 0.0, 1.0, -1.0, 0.0, 0.5])
+    cfg = _cfg(agg, max_completion_length=5)
+    logp = base.clone().requires_grad_(True)
+    loss, stats = grpo_loss(logp, old, None, adv, mask, cfg)
+    loss.backward()
+    live = adv != 0
+    part = base[live].clone().requires_grad_(True)
+    loss_p, stats_p = grpo_loss(part, old[live], None, adv[live], mask[live], cfg,
+                                whole_batch=(B, int(mask.sum())))
+    loss_p.backward()
+    assert loss_p.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert torch.allclose(part.grad, logp.grad[live], rtol=1e-6, atol=1e-9)
+    assert (logp.grad[~live] == 0).all()  # the rows left out had no gradient to give
+    assert stats_p["clip_fraction"] == pytest.approx(stats["clip_fraction"], rel=1e-6) and stats["clip_fraction"] > 0
+    with pytest.raises(ValueError, match="whole_batch needs beta == 0"):
+        grpo_loss(part, old[live], old[live], adv[live], mask[live], _cfg(agg, beta=0.1, max_completion_length=5),
+                  whole_batch=(B, int(mask.sum())))
+    with pytest.raises(ValueError, match="whole_batch must be"):
+        grpo_loss(part, old[live], None, adv[live], mask[live], cfg, whole_batch=(2, 3))
+
+
 def test_clipping_stops_the_gradient_beyond_the_clip_range():
     cfg = _cfg(eps_low=0.2, eps_high=0.28)
     mask = torch.ones(1, 1)

@@ -79,6 +79,37 @@ def test_dynamic_sampling_skips_groups_without_spread():
     assert hist["completions_sampled"] > 2 * 4 * 4
 
 
+@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
+def test_leaving_zero_advantage_groups_out_keeps_the_step(agg):
+    # β = 0, no reference: GRPOState.step leaves groups whose advantages are all 0 out of the update
+    # (and trims padding); the step is the same as on the whole batch up to float rounding
+    import copy
+
+    import numpy as np
+
+    from course_lib.grpo.train import GRPOState
+    from course_lib.lm import load_shipped
+
+    sft, tok, _ = load_shipped("sft")
+    problems = list(tasks.train_problems())
+    cfg = GRPOConfig(prompts_per_step=16, loss_aggregation=agg, seed=0)
+    out = {}
+    for skip in (False, True):
+        model = copy.deepcopy(sft)
+        state = GRPOState.create(model, cfg, tokenizer=tok)
+        state.skip_zero_advantage = skip
+        rec = state.step(problems, torch.Generator().manual_seed(0), np.random.default_rng(0))
+        out[skip] = (rec, [p.grad.clone() for p in model.parameters()])  # the step's (clipped) gradient
+    (whole, g_whole), (skipped, g_skip) = out[False], out[True]
+    assert 0 < whole["zero_variance_frac"] < 1  # some groups were left out, some trained
+    for k in ("loss", "clip_fraction", "entropy_proxy"):
+        assert skipped[k] == pytest.approx(whole[k], rel=1e-5, abs=1e-8), k
+    assert skipped["tokens"] == whole["tokens"] and skipped["reward"] == whole["reward"]
+    scale = max(float(g.abs().max()) for g in g_whole)
+    for a, b in zip(g_whole, g_skip):  # the same gradient, up to float rounding
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * scale)
+
+
 def test_time_budget_stops_the_run_and_evaluates_at_the_last_step():
     cfg = GRPOConfig(group_size=4, prompts_per_step=4, steps=50, eval_every=100, seed=5)
     hist = train_grpo(_tiny(), cfg, eval_set=EVAL, run=RunOptions(max_seconds=1e-6))

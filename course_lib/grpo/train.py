@@ -77,6 +77,7 @@ class GRPOState:
     tokenizer: object
     opt: torch.optim.Optimizer
     ptx_rng: np.random.Generator | None  # PPO-ptx's pretraining batches: a generator of their own
+    skip_zero_advantage: bool = True  # leave groups with all-zero advantages out of the update (no KL term)
 
     @classmethod
     def create(cls, policy: GPT, cfg: GRPOConfig | None = None, *, tokenizer=None, reward_fn: Callable = r1_reward,
@@ -142,18 +143,29 @@ class GRPOState:
         if batch is not None:
             with timer.phase("scoring"):
                 adv = group_advantages(batch.rewards, G, scale=cfg.advantage_scale)
-                logp_old = batch.logprobs  # log π_old, recorded while sampling: needed once μ > 1
+                # groups whose advantages are all 0 carry no gradient when there is no KL term: left
+                # out of the update (the loss keeps the whole batch's normaliser, so its value and
+                # gradient are unchanged), and padding columns no row uses are trimmed
+                train, train_adv, whole = batch, adv, None
+                if self.skip_zero_advantage and self.ref_model is None:
+                    live = (adv.view(-1, G) != 0).any(1)
+                    if bool(live.any()) and not bool(live.all()):
+                        whole = (len(batch), int(batch.mask.sum()))
+                        train = batch.select_groups(live)
+                        train_adv = adv[live.repeat_interleave(G).to(adv.device)]
+                    train = train.trimmed()
+                logp_old = train.logprobs  # log π_old, recorded while sampling: needed once μ > 1
                 logp_ref = None
                 if self.ref_model is not None:
                     with torch.no_grad():
-                        logp_ref = batch.token_logprobs(self.ref_model)
+                        logp_ref = train.token_logprobs(self.ref_model)
 
             # 4. μ updates against the policy that sampled the batch
             with timer.phase("update"):
                 model.train()
                 for _ in range(cfg.n_epochs):
-                    logp = batch.token_logprobs(model)
-                    loss, stats = grpo_loss(logp, logp_old, logp_ref, adv, batch.mask, cfg)
+                    logp = train.token_logprobs(model)
+                    loss, stats = grpo_loss(logp, logp_old, logp_ref, train_adv, train.mask, cfg, whole_batch=whole)
                     if self.ptx_rng is not None:  # PPO-ptx: minimise −J + γ · (−mean log π(pretraining text))
                         ptx = lm_loss(model, *pretraining_text_batch(tok, cfg.ptx_batch_size, self.ptx_rng,
                                                                      model.config.block_size))
@@ -166,6 +178,9 @@ class GRPOState:
                     losses.append(float(loss.detach()))
                     tokens += int(batch.mask.sum())
                 model.eval()
+            if whole is not None:  # −mean log π over every sampled token: the rows left out at π_old
+                left_out = float((train.logprobs * train.mask).sum() - (batch.logprobs * batch.mask).sum())
+                stats["entropy_proxy"] = (stats["entropy_proxy"] * int(train.mask.sum()) + left_out) / whole[1]
 
         # 5. statistics of everything sampled in stage 1, before dynamic sampling
         return {"reward": float(sampled.rewards.mean()),

@@ -102,6 +102,21 @@ class RolloutBatch:
                        columns={k: pick(v) for k, v in self.columns.items()},
                        scores={k: pick(v) for k, v in self.scores.items()})
 
+    def trimmed(self) -> "RolloutBatch":
+        """The same rows without columns that are padding in every row: the left-padding columns all
+        prompts share and the completion columns after the longest completion. Values and
+        log-probabilities are unchanged (positions count real tokens only); a forward pass has
+        fewer positions to compute."""
+        if len(self) == 0:
+            return self
+        prompt_valid = self.tokens[:, :self.prompt_len] != self.pad_id  # (B, P)
+        first = int(prompt_valid.any(0).long().argmax()) if bool(prompt_valid.any()) else self.prompt_len
+        n = max(1, int(self.lengths().max()))  # a completion's real tokens come first, padding after
+        if first == 0 and n == self.mask.shape[1]:
+            return self
+        return replace(self, tokens=self.tokens[:, first:self.prompt_len + n], prompt_len=self.prompt_len - first,
+                       mask=self.mask[:, :n], logprobs=self.logprobs[:, :n])
+
     @staticmethod
     def concat(parts: Sequence["RolloutBatch"]) -> "RolloutBatch":
         """One batch from several (their prompts and completions may be padded to different widths)."""
