@@ -33,6 +33,11 @@ def test_grpo_trains_on_the_models_device(device):
                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
     assert_on(model, device)
     assert len(h["step"]) == 2 and finite(h["loss"]) and finite(h["kl"])
+    # β = 0, no reference: the update's shortcuts (groups without gradient left out, shared prompts)
+    h0 = train_grpo(model, GRPOConfig(steps=2, prompts_per_step=4, group_size=4, eval_every=2),
+                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
+    assert_on(model, device)
+    assert len(h0["step"]) == 2 and finite(h0["loss"])
 
 
 @pytest.mark.parametrize("device", DEVICES)

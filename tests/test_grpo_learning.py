@@ -110,6 +110,17 @@ def test_leaving_zero_advantage_groups_out_keeps_the_step(agg):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * scale)
 
 
+def test_bench_grpo_times_the_step_against_its_floor(capsys):
+    from course_lib.experiments import bench_grpo
+
+    assert bench_grpo.main(["--seeds", "--prompts-per-step", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("the step against its floor", "floor ", "before ", "after ", "of the floor", "after/before:"):
+        assert needle in out, needle
+    h = {"eval_step": [0, 10, 20], "eval_accuracy": [0.4, 0.6, 0.7], "seconds": [float(s) for s in range(1, 21)]}
+    assert bench_grpo._reached(h) == (20, 20.0) and bench_grpo._reached(h, gain=0.5) is None
+
+
 def test_time_budget_stops_the_run_and_evaluates_at_the_last_step():
     cfg = GRPOConfig(group_size=4, prompts_per_step=4, steps=50, eval_every=100, seed=5)
     hist = train_grpo(_tiny(), cfg, eval_set=EVAL, run=RunOptions(max_seconds=1e-6))
