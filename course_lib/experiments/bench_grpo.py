@@ -47,8 +47,9 @@ def floor_pass(model, tok, cfg: GRPOConfig, seed: int = 0):
     problems = list(tasks.train_problems())[:cfg.prompts_per_step]
     batch = grpo_rollout(model, tok, problems, cfg, torch.Generator().manual_seed(seed), r1_reward)
 
+    model.train()
+
     def one_pass():
-        model.train()
         logp = batch.token_logprobs(model)
         (logp * batch.mask).sum().backward()
         model.zero_grad(set_to_none=True)

@@ -150,7 +150,8 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
     for i, p in enumerate(prompts):  # ids the embedding can look up (a float id is not truncated)
         check_indices(f"prompts[{i}]", p if torch.is_tensor(p) or isinstance(p, (str, bytes)) else list(p), V)
     was_training = model.training
-    model.eval()
+    if was_training:  # (switching walks every submodule: only when needed)
+        model.eval()
     pad_id = model.config.pad_id
     dev = model.device
     repeats = check_positive_int("repeats", repeats)
@@ -163,41 +164,45 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
         raise ValueError(f"a prompt of {P} tokens plus max_new_tokens={max_new_tokens} "
                          f"exceeds the model's block_size {model.config.block_size}")
 
-    cache = (KVCache(model.config, n, P + max_new_tokens, device=dev, dtype=next(model.parameters()).dtype)
-             if use_cache else None)
-    new_tokens, logps, masks, all_logits = [], [], [], []
-    done = torch.zeros(B, dtype=torch.bool, device=dev)
-    logits = model(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1]  # (n, V)
-    if repeats > 1:  # each prompt's completions continue from its keys and values
-        logits, cache = logits.repeat_interleave(repeats, 0), cache.repeat_interleave(repeats)
-        prompt_tokens, prompt_valid = (prompt_tokens.repeat_interleave(repeats, 0),
-                                       prompt_valid.repeat_interleave(repeats, 0))
-    seq, seq_valid = prompt_tokens, prompt_valid
-    for step in range(max_new_tokens):
-        if return_logits:
-            all_logits.append(logits)
-        nxt, lp = _next_token(logits, temperature, top_k, generator)
-        real = ~done  # rows still writing; finished rows get padding
-        nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
-        new_tokens.append(nxt)
-        logps.append(torch.where(real, lp, torch.zeros_like(lp)))
-        masks.append(real)
-        if stop_at_eos:
-            done = done | (nxt == eos_id)
-            if bool(done.all()):
+    # inference mode: no autograd bookkeeping at all (faster per operation than no_grad alone); the
+    # results are stacked below, outside it, into ordinary tensors that training may use
+    with torch.inference_mode():
+        cache = (KVCache(model.config, n, P + max_new_tokens, device=dev, dtype=next(model.parameters()).dtype)
+                 if use_cache else None)
+        new_tokens, logps, masks, all_logits = [], [], [], []
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        logits = model(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1]  # (n, V)
+        if repeats > 1:  # each prompt's completions continue from its keys and values
+            logits, cache = logits.repeat_interleave(repeats, 0), cache.repeat_interleave(repeats)
+            prompt_tokens, prompt_valid = (prompt_tokens.repeat_interleave(repeats, 0),
+                                           prompt_valid.repeat_interleave(repeats, 0))
+        seq, seq_valid = prompt_tokens, prompt_valid
+        for step in range(max_new_tokens):
+            if return_logits:
+                all_logits.append(logits)
+            nxt, lp = _next_token(logits, temperature, top_k, generator)
+            real = ~done  # rows still writing; finished rows get padding
+            nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
+            new_tokens.append(nxt)
+            logps.append(torch.where(real, lp, torch.zeros_like(lp)))
+            masks.append(real)
+            if stop_at_eos:
+                done = done | (nxt == eos_id)
+                if bool(done.all()):
+                    break
+            if step == max_new_tokens - 1:
                 break
-        if step == max_new_tokens - 1:
-            break
-        if use_cache:  # one new token per row through the network
-            logits = model(nxt[:, None], key_valid=real[:, None], cache=cache)[:, -1]
-        else:  # recompute the whole sequence so far
-            seq = torch.cat([seq, nxt[:, None]], 1)
-            seq_valid = torch.cat([seq_valid, real[:, None]], 1)
-            logits = model(seq, key_valid=seq_valid)[:, -1]
+            if use_cache:  # one new token per row through the network
+                logits = model(nxt[:, None], key_valid=real[:, None], cache=cache)[:, -1]
+            else:  # recompute the whole sequence so far
+                seq = torch.cat([seq, nxt[:, None]], 1)
+                seq_valid = torch.cat([seq_valid, real[:, None]], 1)
+                logits = model(seq, key_valid=seq_valid)[:, -1]
     completions = torch.stack(new_tokens, 1)
     mask = torch.stack(masks, 1)
     finished = ((completions == eos_id) & mask).any(1)
-    model.train(was_training)
+    if was_training:
+        model.train()
     return Generation(
         tokens=torch.cat([prompt_tokens, completions], 1), prompt_len=P, completions=completions,
         logprobs=torch.stack(logps, 1), mask=mask, finished=finished,
