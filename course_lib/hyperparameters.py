@@ -58,7 +58,7 @@ _ROWS = [
     ("GRPOConfig", "eps_high", "epsilon_high", NONE, NONE, "ratio clipped above at 1 + ε_high (DAPO's clip-higher)"),
     ("GRPOConfig", "beta", "beta", NONE, NONE, "weight of the k3 KL to the reference model"),
     ("GRPOConfig", "lr", "learning_rate", NONE, NONE, "Adam's learning rate"),
-    ("GRPOConfig", "mu", "num_iterations", NONE, NONE, "μ: policy updates per sampled batch"),
+    ("GRPOConfig", "n_epochs", "num_iterations", NONE, NONE, "μ: policy updates per sampled batch"),
     ("GRPOConfig", "max_completion_length", "max_completion_length", NONE, NONE, "tokens sampled per completion at most"),
     ("GRPOConfig", "temperature", "temperature", NONE, NONE, "sampling temperature (log-probs use the same one)"),
     ("GRPOConfig", "loss_aggregation", "loss_type", NONE, NONE, "how token losses are averaged: grpo, dr_grpo, dapo"),

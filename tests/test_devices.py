@@ -28,11 +28,16 @@ def test_grpo_trains_on_the_models_device(device):
     from course_lib.grpo import GRPOConfig, train_grpo
 
     model, tok, _ = load_shipped("sft")
-    h = train_grpo(model.to(device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, mu=2,
+    h = train_grpo(model.to(device), GRPOConfig(steps=2, prompts_per_step=4, group_size=4, beta=0.04, n_epochs=2,
                                                  eval_every=2),
                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
     assert_on(model, device)
     assert len(h["step"]) == 2 and finite(h["loss"]) and finite(h["kl"])
+    # β = 0, no reference: the update's shortcuts (groups without gradient left out, shared prompts)
+    h0 = train_grpo(model, GRPOConfig(steps=2, prompts_per_step=4, group_size=4, eval_every=2),
+                    tokenizer=tok, eval_set=tasks.eval_problems()[:8])
+    assert_on(model, device)
+    assert len(h0["step"]) == 2 and finite(h0["loss"])
 
 
 @pytest.mark.parametrize("device", DEVICES)

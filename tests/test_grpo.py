@@ -178,6 +178,37 @@ def test_padding_changes_neither_loss_nor_gradient(agg):
     assert (results[0][1][~mask] == 0).all()
 
 
+@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
+def test_rows_with_zero_advantage_left_out_change_neither_loss_nor_gradient(agg):
+    # β = 0: a completion whose advantage is 0 adds exactly 0 to the summed token loss, so the loss
+    # on the other rows over the whole batch's normaliser is the whole batch's loss, gradient included
+    gen = torch.Generator().manual_seed(5)
+    B, T = 6, 5
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0],
+                         [1, 1, 1, 1, 0], [1, 1, 0, 0, 0]]).bool()
+    base = -torch.rand(B, T, generator=gen) * 2
+    old = base + torch.randn(B, T, generator=gen)  # ratios far from 1: some tokens are clipped
+    adv = torch.tensor([0.0, 0.0, 1.0, -1.0, 0.0, 0.5])
+    cfg = _cfg(agg, max_completion_length=5)
+    logp = base.clone().requires_grad_(True)
+    loss, stats = grpo_loss(logp, old, None, adv, mask, cfg)
+    loss.backward()
+    live = adv != 0
+    part = base[live].clone().requires_grad_(True)
+    loss_p, stats_p = grpo_loss(part, old[live], None, adv[live], mask[live], cfg,
+                                whole_batch=(B, int(mask.sum())))
+    loss_p.backward()
+    assert loss_p.item() == pytest.approx(loss.item(), rel=1e-6)
+    assert torch.allclose(part.grad, logp.grad[live], rtol=1e-6, atol=1e-9)
+    assert (logp.grad[~live] == 0).all()  # the rows left out had no gradient to give
+    assert stats_p["clip_fraction"] == pytest.approx(stats["clip_fraction"], rel=1e-6) and stats["clip_fraction"] > 0
+    with pytest.raises(ValueError, match="whole_batch needs beta == 0"):
+        grpo_loss(part, old[live], old[live], adv[live], mask[live], _cfg(agg, beta=0.1, max_completion_length=5),
+                  whole_batch=(B, int(mask.sum())))
+    with pytest.raises(ValueError, match="whole_batch must be"):
+        grpo_loss(part, old[live], None, adv[live], mask[live], cfg, whole_batch=(2, 3))
+
+
 def test_clipping_stops_the_gradient_beyond_the_clip_range():
     cfg = _cfg(eps_low=0.2, eps_high=0.28)
     mask = torch.ones(1, 1)
@@ -255,7 +286,7 @@ def test_one_update_raises_the_logprob_of_the_completion_with_positive_advantage
     (dict(lr=0), "lr must be a positive number"),
     (dict(lr=float("inf")), "lr must be a finite positive number"),
     (dict(beta=float("nan")), "beta must be a finite"),
-    (dict(mu=0), "mu must be a positive integer"),
+    (dict(n_epochs=0), "n_epochs must be a positive integer"),
     (dict(max_completion_length=0), "max_completion_length must be a positive integer"),
     (dict(temperature=0.0), "temperature must be a positive number"),
     (dict(loss_aggregation="mean"), "loss_aggregation must be one of"),
@@ -267,6 +298,25 @@ def test_one_update_raises_the_logprob_of_the_completion_with_positive_advantage
 def test_bad_config_fails_with_a_clear_message(kw, match):
     with pytest.raises(ValueError, match=match):
         GRPOConfig(**kw)
+
+
+def test_configs_stored_under_former_field_names_still_read():
+    from dataclasses import asdict
+
+    from course_lib import pitfalls
+    from course_lib.grpo.config import FORMER_NAMES, current_names
+
+    stored = {("mu" if k == "n_epochs" else k): v for k, v in asdict(GRPOConfig(n_epochs=3)).items()}
+    assert GRPOConfig.from_dict(stored) == GRPOConfig(n_epochs=3)
+    assert current_names({"mu": 2, "beta": 0.1}) == {"n_epochs": 2, "beta": 0.1}
+    with pytest.raises(ValueError, match="both 'mu' and its new name 'n_epochs'"):
+        current_names({"mu": 2, "n_epochs": 2})
+    with pytest.raises(ValueError, match="does not know"):
+        GRPOConfig.from_dict({"group_size": 4, "epochs": 2})
+    # the shipped runs of notebook 09 were stored with "mu": they read with today's names
+    for name, run in pitfalls.load_cached("runs")["runs"].items():
+        assert not set(run["config"]) & set(FORMER_NAMES), name
+        GRPOConfig.from_dict(run["config"])
 
 
 def test_config_accepts_numpy_and_torch_scalars_as_python_numbers():

@@ -21,7 +21,7 @@ def _params(model):
 
 
 def test_history_has_one_record_per_step_and_evaluations_every_n_steps():
-    cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=5, eval_every=2, mu=2, beta=0.1, seed=1)
+    cfg = GRPOConfig(group_size=4, prompts_per_step=8, steps=5, eval_every=2, n_epochs=2, beta=0.1, seed=1)
     model = _tiny()
     hist = train_grpo(model, cfg, eval_set=EVAL)
     for key in ("reward", "accuracy", "format_rate", "zero_variance_frac", "loss", "clip_fraction", "kl",
@@ -32,7 +32,7 @@ def test_history_has_one_record_per_step_and_evaluations_every_n_steps():
     assert all(0.0 <= z <= 1.0 for z in hist["zero_variance_frac"])
     assert hist["completions_sampled"] == 5 * 8 * 4
     assert hist["tokens_trained"] > 0
-    assert hist["config"]["mu"] == 2
+    assert hist["config"]["n_epochs"] == 2
 
 
 def test_reference_model_stays_frozen_and_the_policy_moves():
@@ -77,6 +77,48 @@ def test_dynamic_sampling_skips_groups_without_spread():
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     # it drew extra batches while trying to fill the step
     assert hist["completions_sampled"] > 2 * 4 * 4
+
+
+@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
+def test_leaving_zero_advantage_groups_out_keeps_the_step(agg):
+    # β = 0, no reference: GRPOState.step leaves groups whose advantages are all 0 out of the update
+    # (and trims padding); the step is the same as on the whole batch up to float rounding
+    import copy
+
+    import numpy as np
+
+    from course_lib.grpo.train import GRPOState
+    from course_lib.lm import load_shipped
+
+    sft, tok, _ = load_shipped("sft")
+    problems = list(tasks.train_problems())
+    cfg = GRPOConfig(prompts_per_step=16, loss_aggregation=agg, seed=0)
+    out = {}
+    for skip in (False, True):
+        model = copy.deepcopy(sft)
+        state = GRPOState.create(model, cfg, tokenizer=tok)
+        state.skip_zero_advantage = skip
+        rec = state.step(problems, torch.Generator().manual_seed(0), np.random.default_rng(0))
+        out[skip] = (rec, [p.grad.clone() for p in model.parameters()])  # the step's (clipped) gradient
+    (whole, g_whole), (skipped, g_skip) = out[False], out[True]
+    assert 0 < whole["zero_variance_frac"] < 1  # some groups were left out, some trained
+    for k in ("loss", "clip_fraction", "entropy_proxy"):
+        assert skipped[k] == pytest.approx(whole[k], rel=1e-5, abs=1e-8), k
+    assert skipped["tokens"] == whole["tokens"] and skipped["reward"] == whole["reward"]
+    scale = max(float(g.abs().max()) for g in g_whole)
+    for a, b in zip(g_whole, g_skip):  # the same gradient, up to float rounding
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * scale)
+
+
+def test_bench_grpo_times_the_step_against_its_floor(capsys):
+    from course_lib.experiments import bench_grpo
+
+    assert bench_grpo.main(["--seeds", "--prompts-per-step", "2", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("the step against its floor", "floor ", "before ", "after ", "of the floor", "after/before:"):
+        assert needle in out, needle
+    h = {"eval_step": [0, 10, 20], "eval_accuracy": [0.4, 0.6, 0.7], "seconds": [float(s) for s in range(1, 21)]}
+    assert bench_grpo._reached(h) == (20, 20.0) and bench_grpo._reached(h, gain=0.5) is None
 
 
 def test_time_budget_stops_the_run_and_evaluates_at_the_last_step():

@@ -253,7 +253,7 @@ def test_probes_padding_changes_only_the_unmasked_loss_and_the_clip_holds_the_po
     plain = [r for r in rows if not r["masked"]]
     assert all(r["grad_change"] < 1e-5 for r in masked) and masked[0]["loss"] == masked[1]["loss"]
     assert plain[1]["grad_change"] > 1e-3 and plain[1]["loss"] != plain[0]["loss"]
-    _, clip = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(mu=6))
-    _, free = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(mu=6, eps_low=0.999, eps_high=1e9))
+    _, clip = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(n_epochs=6))
+    _, free = grpo_probes.reuse_batch(model, batch, adv, GRPOConfig(n_epochs=6, eps_low=0.999, eps_high=1e9))
     assert len(clip["kl"]) == 6 and clip["kl"][0] < 1e-6 and free["kl"][0] < 1e-6  # before any update
     assert free["kl"][-1] > clip["kl"][-1]

@@ -152,6 +152,40 @@ def test_generation_logprobs_equal_recomputed_token_logprobs(model, tok):
         torch.testing.assert_close(seq, out.logprobs.sum(1), atol=1e-4, rtol=1e-4)
 
 
+def test_shared_prompts_sample_and_score_as_repeated_prompts(model, tok):
+    # generate(repeats=G) runs each prompt once and lets its G completions read its keys and values:
+    # the same samples as the prompt written G times; completion_logprobs trains through the same
+    # sharing and gives the log-probs and gradient of the padded full pass
+    from course_lib.lm.generate import completion_logprobs
+
+    G, prompts = 3, _prompts(tok)
+    rep = generate(model, [p for p in prompts for _ in range(G)], 5, eos_id=tok.eos_id, temperature=0.8,
+                   generator=torch.Generator().manual_seed(4))
+    out = generate(model, prompts, 5, eos_id=tok.eos_id, temperature=0.8, generator=torch.Generator().manual_seed(4),
+                   repeats=G)
+    assert torch.equal(out.tokens, rep.tokens) and torch.equal(out.mask, rep.mask)
+    torch.testing.assert_close(out.logprobs, rep.logprobs, atol=1e-5, rtol=1e-5)
+    P = out.prompt_len
+    full = token_logprobs(model, out.tokens, out.full_mask(), out.key_valid(tok.pad_id), temperature=0.8)[:, P:]
+    g_full = torch.autograd.grad(full.sum(), list(model.parameters()))
+    prompt_tokens = out.tokens[::G, :P]
+    shared = completion_logprobs(model, prompt_tokens, prompt_tokens != tok.pad_id, out.completions, out.mask,
+                                 repeats=G, temperature=0.8)
+    g_shared = torch.autograd.grad(shared.sum(), list(model.parameters()))
+    torch.testing.assert_close(shared, full, atol=1e-4, rtol=1e-4)
+    assert (shared[~out.mask] == 0).all()
+    scale = max(float(g.abs().max()) for g in g_full)  # weights scaled 8x: large gradients, float32 rounding
+    for a, b in zip(g_shared, g_full):
+        torch.testing.assert_close(a, b, atol=1e-4 * scale, rtol=1e-3)
+    with pytest.raises(ValueError, match="use_cache=True"):
+        generate(model, prompts, 3, eos_id=tok.eos_id, repeats=2, use_cache=False)
+    with pytest.raises(ValueError, match="repeats"):
+        generate(model, prompts, 3, eos_id=tok.eos_id, repeats=0)
+    with pytest.raises(ValueError, match="completions and mask must be"):
+        completion_logprobs(model, prompt_tokens, prompt_tokens != tok.pad_id, out.completions[:-1],
+                            out.mask[:-1], repeats=G)
+
+
 def test_sequence_logprob_is_sum_of_hand_computed_token_logprobs(model, tok):
     ids = tok.encode("12+34=64", bos=True, eos=True)
     tokens = torch.tensor([ids])

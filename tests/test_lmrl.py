@@ -65,6 +65,21 @@ def test_select_groups_and_concat_round_trip(sft):
         b.select_groups(torch.tensor([True]))
 
 
+def test_trimmed_drops_only_all_padding_columns_and_keeps_the_logprobs(sft):
+    model, tok = sft
+    # prompts of different lengths, two groups: trimming keeps what some row uses
+    batch = sample_rollouts(model, tok, ["1+2=", "12+34="], group_size=2, max_new_tokens=4, temperature=0.7,
+                            generator=torch.Generator().manual_seed(1), reward_fn=r1_reward,
+                            columns={"answer": [3, 46]})
+    short = batch.select_groups(torch.tensor([True, False]))
+    t = short.trimmed()
+    assert t.prompt_len == len(tok.encode("1+2=", bos=True)) and t.mask.shape[1] == int(short.lengths().max())
+    assert torch.equal(t.completions[t.mask], short.completions[short.mask])
+    with torch.no_grad():
+        assert torch.allclose(t.token_logprobs(model), short.token_logprobs(model)[:, :t.mask.shape[1]], atol=1e-5)
+    assert batch.trimmed().tokens.shape[1] <= batch.tokens.shape[1]
+
+
 def test_reward_must_return_one_finite_number_per_completion(sft):
     with pytest.raises(ValueError, match="one finite number per completion"):
         _batch(sft, reward=lambda completions, **kw: [1.0])

@@ -17,7 +17,7 @@ from course_lib.lm import load_shipped
 ROOT = Path(__file__).resolve().parents[1]
 # train.py as it was before PPO-ptx existed (commit 49f3e19's blob): a γ = 0 run must match it bit for bit
 TRAIN_BEFORE_PTX_BLOB = "db0500bb9752c7daf023ab5d00e496287c9d2c6d"
-SHORT = GRPOConfig(group_size=4, prompts_per_step=8, steps=3, mu=2, beta=0.04, eval_every=2, seed=3)
+SHORT = GRPOConfig(group_size=4, prompts_per_step=8, steps=3, n_epochs=2, beta=0.04, eval_every=2, seed=3)
 # The same run recorded with that train.py before the edit (this machine, torch on 1 thread)
 GOLDEN = {"reward": [1.25, 1.125, 1.09375], "accuracy": [0.25, 0.125, 0.125], "format_rate": [1.0, 1.0, 0.96875],
           "zero_variance_frac": [0.375, 0.5, 0.375], "groups_used": [8, 8, 8],
@@ -42,6 +42,7 @@ def _old_train_module():
                              text=True, check=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+    src = src.replace("cfg.mu", "cfg.n_epochs")  # GRPOConfig's field mu is named n_epochs today
     path = Path(__file__).parent / "__pycache__" / "_grpo_train_before_ptx.py"
     path.parent.mkdir(exist_ok=True)
     path.write_text(src)
@@ -181,7 +182,7 @@ def test_cached_runs_format_and_claims():
     assert ptx[0] > runs["runs"]["grpo"]["eval_ptx_loss"][0]
     # §3 clip-higher runs reuse batches (μ > 1), so tokens were clipped; dynamic sampling sampled more
     for name in ("clip_0.2_mu4", "clip_0.28_mu4"):
-        assert runs["runs"][name]["config"]["mu"] > 1 and sum(runs["runs"][name]["clip_fraction"]) > 0
+        assert runs["runs"][name]["config"]["n_epochs"] > 1 and sum(runs["runs"][name]["clip_fraction"]) > 0
     assert runs["runs"]["dynamic"]["completions_cum"][-1] > runs["runs"]["grpo"]["completions_cum"][-1]
 
 

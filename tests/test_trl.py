@@ -11,7 +11,7 @@ from course_lib.hf import (COURSE_REWARDS, TRL_FIELDS, TRL_FIXED, make_trl_train
 from course_lib.lm import GPT, load_shipped, token_logprobs  # noqa: E402
 
 # Every field set away from its default, so that a field mapped to the wrong place shows.
-CUSTOM = GRPOConfig(group_size=4, eps_low=0.1, eps_high=0.28, beta=0.04, lr=1e-3, mu=2, max_completion_length=5,
+CUSTOM = GRPOConfig(group_size=4, eps_low=0.1, eps_high=0.28, beta=0.04, lr=1e-3, n_epochs=2, max_completion_length=5,
                     temperature=0.9, loss_aggregation="dr_grpo", prompts_per_step=6, steps=7, max_grad_norm=0.5,
                     seed=3)
 

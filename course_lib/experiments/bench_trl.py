@@ -76,27 +76,19 @@ def training_pass_floor(cfg, tok, threads: int, repeats: int = 5) -> dict:
     """The least work any GRPO trainer does per step: one forward and backward of a step's batch.
 
     One batch is sampled as ``train_grpo`` samples it (same prompts, G, completion length); then the
-    token log-probs of its completions under the model and their gradient are timed alone, with
-    no sampling, reward, loss bookkeeping or optimiser step. ``completions_per_s`` is then a ceiling
-    for every trainer that runs this pass once per step, course_lib and TRL alike.
+    token log-probs of its completions under the model and their gradient are timed alone
+    (``bench_grpo.floor_pass``: every completion, padded, with its own copy of the prompt), with no
+    sampling, reward, loss bookkeeping or optimiser step. ``completions_per_s`` is then a ceiling
+    for every trainer that runs this pass once per step; a step that leaves part of the batch out of
+    the update (course_lib's, see ``bench grpo``) can exceed it.
     """
-    from ..grpo.train import grpo_rollout
     from ..lm import load_shipped
-    from ..rewards import r1_reward
     from ..runs import threads as torch_threads
-    from .. import tasks
+    from .bench_grpo import floor_pass
 
     model, _, _ = load_shipped("sft")
-    problems = list(tasks.train_problems())[:cfg.prompts_per_step]
     with torch_threads(threads):
-        batch = grpo_rollout(model, tok, problems, cfg, torch.Generator().manual_seed(0), r1_reward)
-        model.train()
-
-        def one_pass():
-            logp = batch.token_logprobs(model)
-            (logp * batch.mask).sum().backward()
-            model.zero_grad(set_to_none=True)
-
+        one_pass, batch = floor_pass(model, tok, cfg)
         one_pass()  # warm-up
         t = time.perf_counter()
         for _ in range(repeats):
@@ -156,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
           f"  torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
           f"{platform.machine()}, {args.threads} torch thread(s), device cpu\n"
           f"  same settings for both: G = {args.group_size}, max completion length 4, temperature 0.7, lr 5e-4, "
-          f"beta 0, mu 1, reward = accuracy + format; {args.steps} optimiser steps per run")
+          f"beta 0, n_epochs (μ) 1, reward = accuracy + format; {args.steps} optimiser steps per run")
     results = []
     for pps in args.prompts_per_step:
         cfg = GRPOConfig(steps=args.steps, prompts_per_step=pps, group_size=args.group_size,
@@ -181,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  floor: one forward + backward of the step's {floor['batch']} sequences ({floor['tokens']} token "
               f"positions) alone takes {1000 * floor['seconds']:.0f} ms, so no trainer that runs it once per step "
               f"exceeds {floor['completions_per_s']:.0f} completions/s; course_lib reaches "
-              f"{course['completions_per_s'] / floor['completions_per_s']:.0%} of that, TRL "
+              f"{course['completions_per_s'] / floor['completions_per_s']:.0%} of that (above 100 %: its update "
+              f"leaves out the groups without gradient and runs each prompt once), TRL "
               f"{trl_r['completions_per_s'] / floor['completions_per_s']:.0%}")
     if args.profile_steps:
         pps = args.prompts_per_step[-1]

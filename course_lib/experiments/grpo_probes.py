@@ -62,7 +62,7 @@ def padding_sensitivity(model, batch: RolloutBatch, adv: torch.Tensor,
 
 
 def reuse_batch(model, batch: RolloutBatch, adv: torch.Tensor, cfg: GRPOConfig):
-    """Train a copy of ``model`` for ``cfg.mu`` updates on one batch, as GRPO does with μ > 1.
+    """Train a copy of ``model`` for ``cfg.n_epochs`` updates on one batch, as GRPO does with μ > 1.
 
     Before each update it records the k3 divergence of the policy from the one that sampled the
     batch (mean per real token), the largest ratio and the clip fraction.
@@ -74,7 +74,7 @@ def reuse_batch(model, batch: RolloutBatch, adv: torch.Tensor, cfg: GRPOConfig):
     opt = torch.optim.Adam(m.parameters(), lr=cfg.lr)
     cm = batch.mask.float()
     rec = {"kl": [], "ratio_max": [], "clip_fraction": []}
-    for _ in range(cfg.mu):
+    for _ in range(cfg.n_epochs):
         logp = batch.token_logprobs(m)
         loss, stats = grpo_loss(logp, batch.logprobs, None, adv, cm, cfg)
         rec["kl"].append(float((kl_k3(logp.detach(), batch.logprobs, batch.mask)).sum() / cm.sum()))

@@ -115,7 +115,7 @@ def run_sweep(group_sizes: Sequence[int] = SWEEP_G, betas: Sequence[float] = SWE
             pool.close()
             pool.join()
     base = sweep_config(group_sizes[0], betas[0], steps, seed, completions_per_step, eval_every)
-    settings = {k: getattr(base, k) for k in ("steps", "lr", "temperature", "mu", "eps_low", "eps_high",
+    settings = {k: getattr(base, k) for k in ("steps", "lr", "temperature", "n_epochs", "eps_low", "eps_high",
                                               "loss_aggregation", "max_completion_length", "eval_every")}
     settings["completions_per_step"] = completions_per_step
     return {"schema": "course_lib.grpo.sweep/1", "G": [int(g) for g in group_sizes], "beta": [float(b) for b in betas],

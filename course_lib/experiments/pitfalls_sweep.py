@@ -62,8 +62,8 @@ def run_configs() -> dict[str, GRPOConfig]:
     for g in PTX_COEFS[1:]:
         runs[f"ptx_{g:g}"] = replace(base, ptx_coef=g)
     runs["dr_grpo"] = replace(base, loss_aggregation="dr_grpo")
-    runs["clip_0.2_mu4"] = replace(base, mu=MU_CLIP)
-    runs["clip_0.28_mu4"] = replace(base, mu=MU_CLIP, eps_high=0.28)
+    runs["clip_0.2_mu4"] = replace(base, n_epochs=MU_CLIP)
+    runs["clip_0.28_mu4"] = replace(base, n_epochs=MU_CLIP, eps_high=0.28)
     runs["dynamic"] = replace(base, dynamic_sampling=True)
     return runs
 

@@ -6,6 +6,25 @@ from dataclasses import dataclass
 from ..core import check_finite_number, check_nonnegative_int, check_positive_int
 
 LOSS_AGGREGATIONS = ("grpo", "dr_grpo", "dapo")
+# Former field names -> today's, so configs stored by earlier runs (data/pitfalls/runs.json, saved
+# histories) still read: ``mu`` became ``n_epochs``, the name PPO and RLHF-PPO give the same setting.
+FORMER_NAMES = {"mu": "n_epochs"}
+
+
+def current_names(fields: dict) -> dict:
+    """``fields`` (a stored config, or part of one) with every former field name replaced by today's.
+
+    Raises ValueError when a former name and its successor are both present (which one counts?).
+    """
+    if not isinstance(fields, dict):
+        raise ValueError(f"fields must be a dict of config fields, got {type(fields).__name__}")
+    out = {}
+    for key, value in fields.items():
+        new = FORMER_NAMES.get(key, key)
+        if new in out or (new != key and new in fields):
+            raise ValueError(f"fields holds both {key!r} and its new name {new!r}")
+        out[new] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -27,8 +46,9 @@ class GRPOConfig:
     """Weight of the k3 KL to the reference model (DeepSeekMath 0.04; DAPO and Dr. GRPO 0)."""
     lr: float = 5e-4
     """Adam learning rate of the policy (1e-3 was noisier on the course's task)."""
-    mu: int = 1
-    """Policy updates per sampled batch (μ); with μ > 1 the ratio to the old policy matters."""
+    n_epochs: int = 1
+    """μ (DeepSeekMath Alg. 1): policy updates per sampled batch, 1-4 usually; with μ > 1 the ratio to the
+    old policy matters. Named as PPO's and RLHF-PPO's passes over a batch (``n_epochs``)."""
     max_completion_length: int = 4
     """Tokens sampled per completion at most; Dr. GRPO's constant normaliser."""
     temperature: float = 0.7
@@ -68,7 +88,7 @@ class GRPOConfig:
             raise ValueError(f"eps_low must be < 1 (the lower clip 1 - eps_low must stay positive), got {self.eps_low!r}")
         put("beta", check_finite_number("beta", self.beta, low=0.0))
         put("lr", check_finite_number("lr", self.lr, low=0.0, low_open=True))
-        for name in ("mu", "max_completion_length", "prompts_per_step", "steps", "eval_every"):
+        for name in ("n_epochs", "max_completion_length", "prompts_per_step", "steps", "eval_every"):
             put(name, check_positive_int(name, getattr(self, name)))
         try:
             put("temperature", check_finite_number("temperature", self.temperature, low=0.0, low_open=True))
@@ -82,6 +102,16 @@ class GRPOConfig:
         put("seed", check_nonnegative_int("seed", self.seed))
         put("ptx_coef", check_finite_number("ptx_coef", self.ptx_coef, low=0.0))
         put("ptx_batch_size", check_positive_int("ptx_batch_size", self.ptx_batch_size))
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "GRPOConfig":
+        """The config a stored ``asdict(cfg)`` describes (a History's "config"), former names accepted."""
+        fields = current_names(fields)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise ValueError(f"fields has names GRPOConfig does not know: {unknown}")
+        return cls(**fields)
 
     @property
     def advantage_scale(self) -> str:

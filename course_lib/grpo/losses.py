@@ -113,7 +113,8 @@ def zero_variance_groups(rewards: Any, group_size: int) -> torch.Tensor:
 def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch.Tensor | None,
               adv: torch.Tensor, mask: torch.Tensor, cfg: GRPOConfig | None = None, *, eps_low: float = 0.2,
               eps_high: float | None = None, beta: float = 0.0, aggregation: str = "grpo",
-              max_completion_length: int | None = None) -> tuple[torch.Tensor, dict]:
+              max_completion_length: int | None = None,
+              whole_batch: tuple[int, int] | None = None) -> tuple[torch.Tensor, dict]:
     """The GRPO loss (the negative of DeepSeekMath's J) for one batch, and its statistics.
 
     Per token: −[ min(ρ Â, clip(ρ, 1−ε_low, 1+ε_high) Â) − β · k3 ], with ρ = exp(logp − logp_old),
@@ -135,6 +136,13 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
         aggregation: "grpo" (per sequence, DeepSeekMath), "dr_grpo" (constant normaliser) or
             "dapo" (per token); see ``aggregate_token_loss``.
         max_completion_length: the constant of "dr_grpo".
+        whole_batch: (completions, real tokens) of the whole batch when these B rows are only
+            part of it and every row left out has advantage 0 and no KL term (β = 0). Such rows
+            add exactly 0 to the sum of token losses, so the loss and its gradient are the whole
+            batch's once the sum is divided by the whole batch's normaliser (B for "grpo", the
+            token count for "dapo", B · max_completion_length for "dr_grpo"); the clip fraction
+            is counted over the whole batch's tokens too (a row with Â = 0 is never clipped).
+            None: these rows are the whole batch.
 
     Returns:
         (loss, stats): the scalar loss to minimise; stats holds floats "clip_fraction" (share of
@@ -191,11 +199,23 @@ def grpo_loss(logp: torch.Tensor, logp_old: torch.Tensor | None, logp_ref: torch
         if beta > 0:
             per_token = per_token + beta * kl
     loss = aggregate_token_loss(per_token, keep, aggregation, max_completion_length)
+    token_share = 1.0  # these rows' share of the whole batch's real tokens
+    if whole_batch is not None:
+        if beta > 0:
+            raise ValueError(f"whole_batch needs beta == 0: a row left out still has its KL term (beta={beta})")
+        if (not isinstance(whole_batch, tuple) or len(whole_batch) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in whole_batch)
+                or whole_batch[0] < B or whole_batch[1] < int(keep.sum())):
+            raise ValueError(f"whole_batch must be (completions, real tokens) of a batch holding these {B} rows and "
+                             f"{int(keep.sum())} tokens, got {whole_batch!r}")
+        token_share = int(keep.sum()) / max(whole_batch[1], 1)
+        # the same sum of token losses over the whole batch's normaliser instead of these rows'
+        loss = loss * (token_share if aggregation == "dapo" else B / whole_batch[0])
 
     with torch.no_grad():
         n_tokens = m.sum().clamp_min(1.0)
         stats = {
-            "clip_fraction": float(clipped_fraction(ratio, A, eps_low, eps_high, mask=keep)),
+            "clip_fraction": float(clipped_fraction(ratio, A, eps_low, eps_high, mask=keep)) * token_share,
             "kl": float((kl * m).sum() / n_tokens) if kl is not None else 0.0,
             "entropy_proxy": float(-(logp * m).sum() / n_tokens),
             "ratio_mean": float((ratio * m).sum() / n_tokens),

@@ -37,7 +37,7 @@ TRL_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("eps_low", "epsilon", "ratio clipped below at 1 - ε_low"),
     ("eps_high", "epsilon_high", "ratio clipped above at 1 + ε_high (DAPO's clip-higher)"),
     ("beta", "beta", "weight of the k3 KL to the reference model"),
-    ("mu", "num_iterations", "μ: policy updates per sampled batch"),
+    ("n_epochs", "num_iterations", "μ: policy updates per sampled batch"),
     ("loss_aggregation", "loss_type", "how token losses are averaged: grpo, dr_grpo, dapo"),
     ("advantage_scale", "scale_rewards", "divide advantages by the group std ('group') or not ('none')"),
     ("temperature", "temperature", "sampling temperature (log-probs use the same one)"),
@@ -102,7 +102,7 @@ def to_trl_config(cfg: GRPOConfig = GRPOConfig(), *, output_dir: str | None = No
     kwargs = dict(TRL_FIXED)
     kwargs.update(
         num_generations=cfg.group_size, epsilon=cfg.eps_low, epsilon_high=cfg.eps_high, beta=cfg.beta,
-        num_iterations=cfg.mu, loss_type=cfg.loss_aggregation, scale_rewards=cfg.advantage_scale,
+        num_iterations=cfg.n_epochs, loss_type=cfg.loss_aggregation, scale_rewards=cfg.advantage_scale,
         temperature=cfg.temperature, max_completion_length=cfg.max_completion_length, learning_rate=cfg.lr,
         max_grad_norm=cfg.max_grad_norm, max_steps=cfg.steps,
         per_device_train_batch_size=cfg.batch_size // n_proc, seed=cfg.seed,

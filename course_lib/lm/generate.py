@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import check_finite_array, check_finite_number, check_indices, check_positive_int
-from .model import GPT, KVCache
+from .model import GPT, GrowingKVCache, KVCache
 
 MIN_TEMPERATURE = 1e-6  # below this (but above 0) logits / temperature can overflow to inf, and NaN follows
 
@@ -112,7 +112,7 @@ def _next_token(logits: torch.Tensor, temperature: float, top_k: int | None,
 def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
              eos_id: int, temperature: float = 1.0, top_k: int | None = None,
              generator: torch.Generator | None = None, use_cache: bool = True,
-             stop_at_eos: bool = True, return_logits: bool = False) -> Generation:
+             stop_at_eos: bool = True, return_logits: bool = False, repeats: int = 1) -> Generation:
     """Sample completions for a batch of prompts.
 
     Args:
@@ -127,6 +127,10 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
             every step (False; the same result, slower — see ``bench lm``).
         stop_at_eos: False keeps sampling after <eos> (for timing a fixed length).
         return_logits: also return every step's logits (for tests).
+        repeats: completions per prompt: row i · repeats + j of the result is the j-th completion
+            of ``prompts[i]``. Each prompt goes through the network once and its keys and values
+            are shared by its completions (GRPO's G samples of a prompt), instead of being
+            recomputed for each; with a KV cache only.
 
     Returns:
         A Generation. ``logprobs`` are log-probabilities under the temperature-scaled
@@ -146,46 +150,59 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
     for i, p in enumerate(prompts):  # ids the embedding can look up (a float id is not truncated)
         check_indices(f"prompts[{i}]", p if torch.is_tensor(p) or isinstance(p, (str, bytes)) else list(p), V)
     was_training = model.training
-    model.eval()
+    if was_training:  # (switching walks every submodule: only when needed)
+        model.eval()
     pad_id = model.config.pad_id
     dev = model.device
+    repeats = check_positive_int("repeats", repeats)
+    if repeats > 1 and not use_cache:
+        raise ValueError("repeats > 1 shares each prompt's cached keys and values: it needs use_cache=True")
     prompt_tokens, prompt_valid = left_pad(prompts, pad_id, dev)
-    B, P = prompt_tokens.shape
+    n, P = prompt_tokens.shape
+    B = n * repeats
     if P + max_new_tokens > model.config.block_size:
         raise ValueError(f"a prompt of {P} tokens plus max_new_tokens={max_new_tokens} "
                          f"exceeds the model's block_size {model.config.block_size}")
 
-    cache = (KVCache(model.config, B, P + max_new_tokens, device=dev, dtype=next(model.parameters()).dtype)
-             if use_cache else None)
-    new_tokens, logps, masks, all_logits = [], [], [], []
-    done = torch.zeros(B, dtype=torch.bool, device=dev)
-    logits = model(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1]  # (B, V)
-    seq, seq_valid = prompt_tokens, prompt_valid
-    for step in range(max_new_tokens):
-        if return_logits:
-            all_logits.append(logits)
-        nxt, lp = _next_token(logits, temperature, top_k, generator)
-        real = ~done  # rows still writing; finished rows get padding
-        nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
-        new_tokens.append(nxt)
-        logps.append(torch.where(real, lp, torch.zeros_like(lp)))
-        masks.append(real)
-        if stop_at_eos:
-            done = done | (nxt == eos_id)
-            if bool(done.all()):
+    # inference mode: no autograd bookkeeping at all (faster per operation than no_grad alone); the
+    # results are stacked below, outside it, into ordinary tensors that training may use
+    with torch.inference_mode():
+        cache = (KVCache(model.config, n, P + max_new_tokens, device=dev, dtype=next(model.parameters()).dtype)
+                 if use_cache else None)
+        new_tokens, logps, masks, all_logits = [], [], [], []
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        logits = model(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1]  # (n, V)
+        if repeats > 1:  # each prompt's completions continue from its keys and values
+            logits, cache = logits.repeat_interleave(repeats, 0), cache.repeat_interleave(repeats)
+            prompt_tokens, prompt_valid = (prompt_tokens.repeat_interleave(repeats, 0),
+                                           prompt_valid.repeat_interleave(repeats, 0))
+        seq, seq_valid = prompt_tokens, prompt_valid
+        for step in range(max_new_tokens):
+            if return_logits:
+                all_logits.append(logits)
+            nxt, lp = _next_token(logits, temperature, top_k, generator)
+            real = ~done  # rows still writing; finished rows get padding
+            nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
+            new_tokens.append(nxt)
+            logps.append(torch.where(real, lp, torch.zeros_like(lp)))
+            masks.append(real)
+            if stop_at_eos:
+                done = done | (nxt == eos_id)
+                if bool(done.all()):
+                    break
+            if step == max_new_tokens - 1:
                 break
-        if step == max_new_tokens - 1:
-            break
-        if use_cache:  # one new token per row through the network
-            logits = model(nxt[:, None], key_valid=real[:, None], cache=cache)[:, -1]
-        else:  # recompute the whole sequence so far
-            seq = torch.cat([seq, nxt[:, None]], 1)
-            seq_valid = torch.cat([seq_valid, real[:, None]], 1)
-            logits = model(seq, key_valid=seq_valid)[:, -1]
+            if use_cache:  # one new token per row through the network
+                logits = model(nxt[:, None], key_valid=real[:, None], cache=cache)[:, -1]
+            else:  # recompute the whole sequence so far
+                seq = torch.cat([seq, nxt[:, None]], 1)
+                seq_valid = torch.cat([seq_valid, real[:, None]], 1)
+                logits = model(seq, key_valid=seq_valid)[:, -1]
     completions = torch.stack(new_tokens, 1)
     mask = torch.stack(masks, 1)
     finished = ((completions == eos_id) & mask).any(1)
-    model.train(was_training)
+    if was_training:
+        model.train()
     return Generation(
         tokens=torch.cat([prompt_tokens, completions], 1), prompt_len=P, completions=completions,
         logprobs=torch.stack(logps, 1), mask=mask, finished=finished,
@@ -257,6 +274,50 @@ def token_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,
         key_valid = tokens != model.config.pad_id
     logits = model(tokens, key_valid=key_valid)
     return _masked_token_logprobs(logits / temperature, tokens, mask)
+
+
+def completion_logprobs(model: GPT, prompt_tokens: torch.Tensor, prompt_valid: torch.Tensor,
+                        completions: torch.Tensor, mask: torch.Tensor, repeats: int = 1,
+                        temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log π_θ of completions that share prompts, with gradients: each prompt runs once.
+
+    The same values as ``token_logprobs`` on the prompts (repeated) followed by their completions,
+    computed as ``generate`` computes them: the prompt's keys and values once per prompt (the
+    ``repeats`` completions of a prompt read them; the gradient of every completion flows back
+    into them), then the completion tokens (``GrowingKVCache``). A GRPO batch of n prompts × G
+    completions then costs n prompt passes instead of n · G.
+
+    Args:
+        model: the policy.
+        prompt_tokens, prompt_valid: (n, P) the distinct prompts, left-padded, and which tokens are real.
+        completions: (n · repeats, N) completion tokens; rows i · repeats … i · repeats + repeats − 1
+            continue prompt i.
+        mask: (n · repeats, N) True on real completion tokens (a prefix of each row).
+        repeats: completions per prompt.
+        temperature: score at this sampling temperature, as ``generate``.
+
+    Returns:
+        (n · repeats, N) log-probabilities of the completion tokens; 0 on padding.
+    """
+    repeats = check_positive_int("repeats", repeats)
+    temperature = _check_temperature(temperature, allow_greedy=False)
+    n, P = prompt_tokens.shape
+    B, N = completions.shape
+    if B != n * repeats or mask.shape != completions.shape or prompt_valid.shape != prompt_tokens.shape:
+        raise ValueError(f"completions and mask must be ({n} prompts · {repeats}, N) and prompt_valid {(n, P)}; got "
+                         f"{tuple(completions.shape)}, {tuple(mask.shape)} and {tuple(prompt_valid.shape)}")
+    check_indices("prompt_tokens", prompt_tokens, model.config.vocab_size)
+    check_indices("completions", completions, model.config.vocab_size)
+    mask = mask.bool()
+    cache = GrowingKVCache(model.config, n, device=prompt_tokens.device)
+    first = model.lm_head(model.hidden(prompt_tokens, key_valid=prompt_valid, cache=cache)[:, -1])  # (n, V)
+    logits = first.repeat_interleave(repeats, 0)[:, None]  # (B, 1, V): predicts completion token 0
+    if N > 1:  # tokens 1 … N−1, each predicted from the one before it
+        cache = cache.repeat_interleave(repeats)
+        rest = model(completions[:, :-1], key_valid=mask[:, :-1], cache=cache)  # (B, N−1, V)
+        logits = torch.cat([logits, rest], 1)
+    logp = F.log_softmax(logits.float() / temperature, -1).gather(2, completions[:, :, None]).squeeze(2)
+    return torch.where(mask, logp, torch.zeros_like(logp))  # (B, N)
 
 
 def sequence_logprobs(model: GPT, tokens: torch.Tensor, mask: torch.Tensor,

@@ -68,6 +68,62 @@ class KVCache:
         self.length = 0
         self.max_len = max_len
 
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new tokens' keys and values of ``layer`` (each (B, nh, T, hs)); return all so far, (B, nh, L+T, hs)."""
+        L, T = self.length, k.shape[2]
+        self.k[layer, :, :, L:L + T] = k
+        self.v[layer, :, :, L:L + T] = v
+        return self.k[layer, :, :, :L + T], self.v[layer, :, :, :L + T]
+
+    def update_valid(self, key_valid: torch.Tensor) -> torch.Tensor:
+        """Store which new tokens are real ((B, T)); return it for every token so far, (B, L+T)."""
+        L, T = self.length, key_valid.shape[1]
+        self.key_valid[:, L:L + T] = key_valid
+        return self.key_valid[:, :L + T]
+
+    def repeat_interleave(self, repeats: int) -> "KVCache":
+        """A cache of B · repeats rows, each row ``repeats`` times in a row: G completions of one prompt
+        continue from the prompt's keys and values, computed once."""
+        out = KVCache.__new__(type(self))
+        out.k, out.v = self.k.repeat_interleave(repeats, 1), self.v.repeat_interleave(repeats, 1)
+        out.key_valid = self.key_valid.repeat_interleave(repeats, 0)
+        out.n_valid = self.n_valid.repeat_interleave(repeats, 0)
+        out.length, out.max_len = self.length, self.max_len
+        return out
+
+
+class GrowingKVCache(KVCache):
+    """A KVCache that autograd can differentiate through: each call appends by concatenation (no
+    in-place write into a buffer that an earlier step saved for the backward pass). Used to train
+    on completions that continue from keys and values of a prompt computed once for its G samples."""
+
+    def __init__(self, config: GPTConfig, batch_size: int, device=None):
+        self.k = [None] * config.n_layer
+        self.v = [None] * config.n_layer
+        self.key_valid = torch.zeros(batch_size, 0, dtype=torch.bool, device=device)
+        self.n_valid = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.length = 0
+        self.max_len = config.block_size
+
+    def update(self, layer, k, v):
+        if self.k[layer] is not None:
+            k, v = torch.cat([self.k[layer], k], 2), torch.cat([self.v[layer], v], 2)
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
+    def update_valid(self, key_valid):
+        self.key_valid = torch.cat([self.key_valid, key_valid], 1)
+        return self.key_valid
+
+    def repeat_interleave(self, repeats):
+        out = KVCache.__new__(type(self))
+        out.k = [None if x is None else x.repeat_interleave(repeats, 0) for x in self.k]
+        out.v = [None if x is None else x.repeat_interleave(repeats, 0) for x in self.v]
+        out.key_valid = self.key_valid.repeat_interleave(repeats, 0)
+        out.n_valid = self.n_valid.repeat_interleave(repeats, 0)
+        out.length, out.max_len = self.length, self.max_len
+        return out
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
@@ -84,11 +140,7 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         if cache is not None:
-            L = cache.length
-            cache.k[layer, :, :, L:L + T] = k
-            cache.v[layer, :, :, L:L + T] = v
-            k = cache.k[layer, :, :, :L + T]  # (B, nh, L+T, hs): the past and the new tokens
-            v = cache.v[layer, :, :, :L + T]
+            k, v = cache.update(layer, k, v)  # (B, nh, L+T, hs): the past and the new tokens
         # softmax(q k^T / sqrt(hs)) v, each query seeing only the keys ``mask`` allows
         if mask is None:  # training on right-padded rows: plain causal attention, fused kernel
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -205,8 +257,7 @@ class GPT(nn.Module):
             # position = number of real tokens before this one (padding does not count)
             pos = (start[:, None] + key_valid.long().cumsum(1) - 1).clamp(min=0)
             if cache is not None:
-                cache.key_valid[:, L:L + T] = key_valid
-                all_valid = cache.key_valid[:, :L + T]  # (B, L+T)
+                all_valid = cache.update_valid(key_valid)  # (B, L+T)
             else:
                 all_valid = key_valid
             q_slot = torch.arange(L, L + T, device=dev)[:, None]  # (T, 1)

@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from ..lm.generate import generate, token_logprobs
+from ..lm.generate import completion_logprobs, generate, token_logprobs
 
 RewardFn = Callable[..., list]
 
@@ -82,8 +82,17 @@ class RolloutBatch:
         """(B,) number of real completion tokens of each row."""
         return self.mask.sum(1)
 
-    def token_logprobs(self, model) -> torch.Tensor:
-        """(B, N) log π of the completion tokens under ``model`` (with gradients; 0 on padding)."""
+    def token_logprobs(self, model, share_prompts: bool = False) -> torch.Tensor:
+        """(B, N) log π of the completion tokens under ``model`` (with gradients; 0 on padding).
+
+        ``share_prompts``: run each prompt through the network once for its G completions
+        (``lm.completion_logprobs``; the same values up to float rounding, n prompt passes instead
+        of n · G) instead of the whole (B, P + N) batch at once."""
+        if share_prompts:
+            G, P = self.group_size, self.prompt_len
+            prompts = self.tokens[::G, :P]
+            return completion_logprobs(model, prompts, prompts != self.pad_id, self.completions, self.mask,
+                                       repeats=G, temperature=self.temperature)
         return token_logprobs(model, self.tokens, self.full_mask(), self.key_valid(),
                               self.temperature)[:, self.prompt_len:]
 
@@ -101,6 +110,21 @@ class RolloutBatch:
                        texts=pick(self.texts), prompts=pick(self.prompts),
                        columns={k: pick(v) for k, v in self.columns.items()},
                        scores={k: pick(v) for k, v in self.scores.items()})
+
+    def trimmed(self) -> "RolloutBatch":
+        """The same rows without columns that are padding in every row: the left-padding columns all
+        prompts share and the completion columns after the longest completion. Values and
+        log-probabilities are unchanged (positions count real tokens only); a forward pass has
+        fewer positions to compute."""
+        if len(self) == 0:
+            return self
+        prompt_valid = self.tokens[:, :self.prompt_len] != self.pad_id  # (B, P)
+        first = int(prompt_valid.any(0).long().argmax()) if bool(prompt_valid.any()) else self.prompt_len
+        n = max(1, int(self.lengths().max()))  # a completion's real tokens come first, padding after
+        if first == 0 and n == self.mask.shape[1]:
+            return self
+        return replace(self, tokens=self.tokens[:, first:self.prompt_len + n], prompt_len=self.prompt_len - first,
+                       mask=self.mask[:, :n], logprobs=self.logprobs[:, :n])
 
     @staticmethod
     def concat(parts: Sequence["RolloutBatch"]) -> "RolloutBatch":
@@ -160,7 +184,7 @@ def _check_rewards(values, n: int, name: str) -> list[float]:
 def sample_rollouts(model, tokenizer, prompts: Sequence[str], *, group_size: int = 1, max_new_tokens: int,
                     temperature: float, generator: torch.Generator | None = None, reward_fn: RewardFn,
                     columns: Mapping[str, Sequence] | None = None,
-                    metrics: Mapping[str, RewardFn] | None = None) -> RolloutBatch:
+                    metrics: Mapping[str, RewardFn] | None = None, share_prompts: bool = False) -> RolloutBatch:
     """Sample ``group_size`` completions for each prompt and score them: encode → generate → decode → reward.
 
     The reward is called in TRL's convention, ``reward_fn(completions=texts, prompts=..., finished=...,
@@ -179,6 +203,8 @@ def sample_rollouts(model, tokenizer, prompts: Sequence[str], *, group_size: int
         reward_fn: a reward in TRL's convention.
         columns: dataset columns, one value per prompt (e.g. ``{"answer": [...]}``).
         metrics: more rewards in the same convention, computed for logging into ``batch.scores``.
+        share_prompts: run each prompt through the network once for its G completions
+            (``generate(repeats=G)``) instead of once per completion.
 
     Returns:
         A RolloutBatch of n_prompts · G rows.
@@ -194,9 +220,13 @@ def sample_rollouts(model, tokenizer, prompts: Sequence[str], *, group_size: int
     for k, v in columns.items():
         if len(v) != len(prompts):
             raise ValueError(f"column {k!r} has {len(v)} values for {len(prompts)} prompts")
-    encoded = [tokenizer.encode(p, bos=True) for p in prompts for _ in range(G)]  # groups consecutive
-    out = generate(model, encoded, max_new_tokens, eos_id=tokenizer.eos_id, temperature=temperature,
-                   generator=generator)
+    if share_prompts:  # groups consecutive: the G completions of a prompt read its keys and values
+        out = generate(model, [tokenizer.encode(p, bos=True) for p in prompts], max_new_tokens,
+                       eos_id=tokenizer.eos_id, temperature=temperature, generator=generator, repeats=G)
+    else:
+        encoded = [tokenizer.encode(p, bos=True) for p in prompts for _ in range(G)]  # groups consecutive
+        out = generate(model, encoded, max_new_tokens, eos_id=tokenizer.eos_id, temperature=temperature,
+                       generator=generator)
     texts = tokenizer.decode_batch(out.completions.tolist(), stop_at_eos=True)
     finished = out.finished.tolist()
     rep_columns = {k: [x for x in v for _ in range(G)] for k, v in columns.items()}

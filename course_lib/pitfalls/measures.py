@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import verify
+from ..grpo.config import current_names
 from ..lmrl import aggregate_token_loss
 
 KS = (1, 2, 4, 8, 16, 32, 64)  # the k of every pass@k / maj@k / best-of-n curve
@@ -108,4 +109,8 @@ def load_cached(what: str) -> dict:
     if data.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"data/{FILES[what]} has format version {data.get('format_version')!r}, expected "
                          f"{FORMAT_VERSION}; rebuild it with: python -m course_lib sweep pitfalls")
+    if what == "runs":  # runs stored before a GRPOConfig field was renamed read with today's names
+        for run in data.get("runs", {}).values():
+            if isinstance(run, dict) and isinstance(run.get("config"), dict):
+                run["config"] = current_names(run["config"])
     return data

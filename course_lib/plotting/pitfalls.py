@@ -171,7 +171,7 @@ def clip_higher_figure(cache: Mapping, runs: Sequence[str] = ("clip_0.2_mu4", "c
     with house_style():
         for i, name in enumerate(runs):
             r = _run(cache, name)
-            lab = f"ε_high = {r['config']['eps_high']:g}, μ = {r['config']['mu']}"
+            lab = f"ε_high = {r['config']['eps_high']:g}, μ = {r['config']['n_epochs']}"
             axes[0].plot(r["diversity"]["step"], r["diversity"]["entropy"], marker="o", label=lab, color=PALETTE[i])
             axes[1].plot(r["step"], _smooth(r["clip_fraction"]), label=lab, color=PALETTE[i])
             axes[2].plot(r["eval_step"], r["eval_accuracy"], marker="o", label=lab, color=PALETTE[i])
