@@ -1,5 +1,7 @@
 """train_ppo and evaluate: PPO on gymnasium vector environments (notebook 04).
 
+``train_ppo(policy, env, cfg, *, run=None) -> History`` trains the caller's network in place, as every
+trainer of the course does (``course_lib.runs``); ``ActorCritic.for_env(env, cfg)`` builds it.
 One loop, three stages per iteration:
 
     1. collect   n_steps steps in n_envs environments with the current policy
