@@ -86,7 +86,7 @@ def test_reward_model_rlhf_and_dpo_train_on_the_models_device(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_cartpole_trainers_run_on_the_configured_device(device):
     from course_lib.policy_gradient import REINFORCEConfig, new_nets, reinforce
-    from course_lib.ppo import PPOConfig, train_ppo
+    from course_lib.ppo import ActorCritic, PPOConfig, train_ppo
 
     cfg = REINFORCEConfig(n_iterations=2, episodes_per_batch=2, measure_variance=False, device=device)
     policy, value = new_nets(cfg)
@@ -95,7 +95,8 @@ def test_cartpole_trainers_run_on_the_configured_device(device):
     h = reinforce(policy, cfg, value=value)
     assert len(h["batch_mean_return"]) == 2
     assert_on(policy, device)
-    agent, h = train_ppo("CartPole-v1", PPOConfig(total_steps=512, n_steps=64, n_envs=4, eval_every=0,
-                                                  device=device))
+    cfg = PPOConfig(total_steps=512, n_steps=64, n_envs=4, eval_every=0, device=device)
+    agent = ActorCritic.for_env("CartPole-v1", cfg)
+    h = train_ppo(agent, "CartPole-v1", cfg)
     assert_on(agent, device)
     assert len(h["env_steps"]) >= 1

@@ -164,7 +164,7 @@ def test_token_gae_hand_worked_and_properties():
 
 def test_run_contract_history_groups_and_options():
     from course_lib.grpo import GRPOConfig, train_grpo
-    from course_lib.ppo import PPOConfig, train_ppo
+    from course_lib.ppo import ActorCritic, PPOConfig, train_ppo
     from course_lib.runs import History, RunOptions
 
     model, tok, _ = load_shipped("sft")
@@ -177,8 +177,8 @@ def test_run_contract_history_groups_and_options():
     assert set(h.updates) >= {"step", "reward", "loss"} and set(h.evals) >= {"eval_step", "eval_accuracy",
                                                                               "eval_format_rate"}
     assert h.episodes == {} and 0 < h.train_seconds
-    _, hp = train_ppo("CartPole-v1", PPOConfig(total_steps=4096, eval_every=0, seed=1),
-                      run=RunOptions(max_seconds=1e-3))
+    pcfg = PPOConfig(total_steps=4096, eval_every=0, seed=1)
+    hp = train_ppo(ActorCritic.for_env("CartPole-v1", pcfg), "CartPole-v1", pcfg, run=RunOptions(max_seconds=1e-3))
     assert isinstance(hp, History) and len(hp["env_steps"]) == 1 and hp["seed"] == 1
     assert set(hp.episodes) == {"episode_steps", "episode_seconds", "episode_returns", "episode_lengths",
                                 "episode_terminated"}

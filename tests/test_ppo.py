@@ -343,7 +343,7 @@ def test_autoreset_steps_are_masked_out():
     # Pass a SyncVectorEnv: gymnasium's generic next-step autoreset. On CartPole the return of
     # an episode equals its length only if the reset step added neither reward nor a step.
     venv = gym.make_vec("CartPole-v1", num_envs=4, vectorization_mode="sync")
-    _, h = train_ppo(venv, _small())
+    h = train_ppo(ActorCritic.for_env(venv, _small()), venv, _small())
     assert len(h["episode_returns"]) > 20
     assert h["episode_returns"] == [float(n) for n in h["episode_lengths"]]
     # every env step is either a step of a finished/unfinished episode or an autoreset step
@@ -353,8 +353,8 @@ def test_autoreset_steps_are_masked_out():
 
 def test_training_is_seeded_and_records_history():
     cfg = _small(eval_every=1024, eval_episodes=3)
-    _, h1 = train_ppo("CartPole-v1", cfg)
-    _, h2 = train_ppo("CartPole-v1", cfg)
+    h1 = train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg)
+    h2 = train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg)
     assert h1["episode_returns"] == h2["episode_returns"]
     assert h1["approx_kl"] == h2["approx_kl"]
     n = len(h1["env_steps"])
@@ -365,7 +365,8 @@ def test_training_is_seeded_and_records_history():
     assert h1["eval_steps"] == [1024, 2048]
     assert all(k >= 0 for k in h1["approx_kl"]) and all(0 <= c <= 1 for c in h1["clip_fraction"])
     assert h1["lr"][0] < cfg.lr and h1["lr"][-1] == 0.0  # linear schedule to 0
-    _, h3 = train_ppo("CartPole-v1", cfg.replace(seed=1))
+    cfg1 = cfg.replace(seed=1)
+    h3 = train_ppo(ActorCritic.for_env("CartPole-v1", cfg1), "CartPole-v1", cfg1)
     assert h3["episode_returns"] != h1["episode_returns"]
 
 
@@ -374,8 +375,9 @@ def test_manual_and_autograd_updates_agree_on_a_first_update(minibatch_size):
     # the default (hand-derived, NumPy) path and autograd of ppo.losses.ppo_loss take the same
     # steps, with one minibatch per epoch and with shuffled minibatches standardised one by one
     cfg = PPOConfig(total_steps=256, n_epochs=3, minibatch_size=minibatch_size)
-    pol_fast, _ = train_ppo("CartPole-v1", cfg)
-    pol_auto, _ = train_ppo("CartPole-v1", cfg.replace(manual_grad=False))
+    pol_fast, pol_auto = ActorCritic.for_env("CartPole-v1", cfg), ActorCritic.for_env("CartPole-v1", cfg)
+    train_ppo(pol_fast, "CartPole-v1", cfg)
+    train_ppo(pol_auto, "CartPole-v1", cfg.replace(manual_grad=False))
     for p, q in zip(pol_fast.parameters(), pol_auto.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
@@ -396,11 +398,57 @@ def test_steps_to_solve():
     assert steps_to_solve({"eval_returns": [500], "eval_steps": [1], "eval_seconds": [1]}) is None
 
 
+def test_the_network_comes_from_the_env_and_the_config():
+    cfg = _small(hidden=(16, 8), seed=4)
+    pol = ActorCritic.for_env("CartPole-v1", cfg)
+    assert (pol.obs_dim, pol.n_actions, pol.hidden) == (4, 2, (16, 8))
+    # a vector env's spaces give the same network; the same seed draws the same weights, another seed others
+    venv = make_vector_env("CartPole-v1", 3)
+    same = ActorCritic.for_env(venv, cfg)
+    venv.close()
+    assert all(torch.equal(p, q) for p, q in zip(pol.parameters(), same.parameters()))
+    other = ActorCritic.for_env("CartPole-v1", cfg.replace(seed=5))
+    assert not torch.equal(pol.pi[0].weight, other.pi[0].weight)
+    # drawn with one thread whatever torch's setting (orthogonal init rounds differently with more)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        many = ActorCritic.for_env("CartPole-v1", _small(seed=4))
+    finally:
+        torch.set_num_threads(old)
+    assert all(torch.equal(p, q) for p, q in zip(ActorCritic.for_env("CartPole-v1", _small(seed=4)).parameters(),
+                                                 many.parameters()))
+
+
+def test_train_ppo_trains_the_callers_network_in_place():
+    cfg = _small().replace(total_steps=512)
+    pol = ActorCritic.for_env("CartPole-v1", cfg)
+    before = [p.detach().clone() for p in pol.parameters()]
+    h = train_ppo(pol, "CartPole-v1", cfg)
+    assert len(h["env_steps"]) == 2
+    assert all(not torch.equal(p, q) for p, q in zip(before, pol.parameters()) if p.dim() == 2)
+    h2 = train_ppo(pol, "CartPole-v1", cfg)  # training on continues from where it stopped
+    assert h2["env_steps"] == h["env_steps"] and h2["policy_loss"] != h["policy_loss"]
+
+
 def test_train_ppo_rejects_bad_arguments():
+    pol = ActorCritic.for_env("CartPole-v1", _small())
     with pytest.raises(ValueError, match="cfg"):
-        train_ppo("CartPole-v1", {"lr": 1})
+        train_ppo(pol, "CartPole-v1", {"lr": 1})
     with pytest.raises(ValueError, match="Discrete"):
-        train_ppo("Pendulum-v1", _small())
+        train_ppo(pol, "Pendulum-v1", _small())
+    with pytest.raises(ValueError, match="Discrete"):
+        ActorCritic.for_env("Pendulum-v1", _small())
+    with pytest.raises(ValueError, match="not a registered"):
+        ActorCritic.for_env("NoSuchEnv-v9", _small())
+    with pytest.raises(ValueError, match="cfg must be a PPOConfig"):
+        ActorCritic.for_env("CartPole-v1", {"hidden": (8,)})
+    with pytest.raises(ValueError, match=r"policy must be an ActorCritic.*train_ppo\(policy, env, cfg\)"):
+        train_ppo("CartPole-v1", _small())  # the call before the network came from the caller
+    with pytest.raises(ValueError, match="3 actions"):
+        train_ppo(ActorCritic(4, 3), "CartPole-v1", _small())
+    with pytest.raises(ValueError, match=r"cfg.hidden is \(64, 64\)"):
+        train_ppo(ActorCritic.for_env("CartPole-v1", _small(hidden=(8,))), "CartPole-v1", _small())
 
 
 # --- figures, sliders and the shipped data ------------------------------------------------------
@@ -425,7 +473,8 @@ def test_figures_draw_for_any_value():
         assert isinstance(plots.clip_sweep(sweep, eps), Figure)
     with pytest.raises(ValueError, match="eps"):
         plots.clip_sweep(sweep, 0.77)
-    _, h = train_ppo("CartPole-v1", _small(eval_every=1024, eval_episodes=2))
+    cfg = _small(eval_every=1024, eval_episodes=2)
+    h = train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg)
     assert isinstance(plots.diagnostics(h), Figure)
     assert isinstance(plots.side_by_side({"a": [h, h], "b": [h]}), Figure)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from course_lib.ppo import PPOConfig, evaluate, train_ppo
+from course_lib.ppo import ActorCritic, PPOConfig, evaluate, train_ppo
 
 SEED = 0
 
@@ -12,7 +12,8 @@ SEED = 0
 def test_train_ppo_solves_cartpole_within_100k_steps():
     # The rl-zoo settings (PPOConfig's defaults); stop once two evaluations in a row score 500.
     cfg = PPOConfig(seed=SEED, total_steps=100_000, eval_every=5_000, eval_episodes=10, stop_return=500.0)
-    policy, history = train_ppo("CartPole-v1", cfg)
+    policy = ActorCritic.for_env("CartPole-v1", cfg)
+    history = train_ppo(policy, "CartPole-v1", cfg)
     assert history["env_steps"][-1] <= 100_096  # 391 rollouts of 256 steps at most
     returns = evaluate(policy, "CartPole-v1", n_episodes=20, deterministic=True, seed=2024)
     assert returns.mean() >= 475, (returns, history["eval_returns"])

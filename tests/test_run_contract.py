@@ -16,7 +16,7 @@ from course_lib.experiments.sb3 import train_sb3
 from course_lib.grpo import GRPOConfig, train_grpo
 from course_lib.lm.train import TrainConfig, new_model, pretrain, sft
 from course_lib.policy_gradient import REINFORCEConfig, new_nets, reinforce
-from course_lib.ppo import PPOConfig, train_ppo
+from course_lib.ppo import ActorCritic, PPOConfig, train_ppo
 from course_lib.rlhf.reward_model import RewardModelConfig, train_reward_model
 from course_lib.rlhf import RLHFConfig, train_rlhf
 from course_lib.rlhf.dpo import DPOConfig, train_dpo
@@ -30,7 +30,7 @@ TRAINERS = {
     train_reward_model: (RewardModelConfig, "History"),
     pretrain: (TrainConfig, "History"),
     sft: (TrainConfig, "History"),
-    train_ppo: (PPOConfig, "tuple[ActorCritic, History]"),  # builds its network from the env: returns it too
+    train_ppo: (PPOConfig, "History"),  # trains the caller's ActorCritic.for_env(env, cfg) in place
     train_sb3: (PPOConfig, None),  # Stable-Baselines3's PPO under the same contract: (SB3 model, History)
     reinforce: (REINFORCEConfig, "History"),  # trains the caller's policy (and value net, keyword-only)
 }
@@ -73,7 +73,8 @@ def test_history_has_one_construction():
 
 def test_a_trainer_refuses_run_options_that_are_not_runoptions():
     with pytest.raises(ValueError, match="run must be a RunOptions"):
-        train_ppo("CartPole-v1", PPOConfig(total_steps=64, n_envs=2, n_steps=32), run={"threads": 1})
+        cfg = PPOConfig(total_steps=64, n_envs=2, n_steps=32)
+        train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg, run={"threads": 1})
     with pytest.raises(ValueError, match="run must be a RunOptions"):
         cfg = REINFORCEConfig(n_iterations=1, episodes_per_batch=2)
         policy, value = new_nets(cfg)
@@ -84,14 +85,17 @@ def test_train_ppo_leaves_the_callers_global_generators_alone():
     def draws():
         return random.random(), float(np.random.rand()), float(torch.rand(1))
 
+    cfg = PPOConfig(total_steps=128, n_envs=2, n_steps=64, seed=7)
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     expected = draws()
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
-    policy, h = train_ppo("CartPole-v1", PPOConfig(total_steps=128, n_envs=2, n_steps=64, seed=7))
+    policy = ActorCritic.for_env("CartPole-v1", cfg)  # the network's weights come from cfg.seed
+    h = train_ppo(policy, "CartPole-v1", cfg)
     assert draws() == expected
     # and the run does not depend on them: the same seed gives the same network
     random.seed(2), np.random.seed(2), torch.manual_seed(2)
-    again, h2 = train_ppo("CartPole-v1", PPOConfig(total_steps=128, n_envs=2, n_steps=64, seed=7))
+    again = ActorCritic.for_env("CartPole-v1", cfg)
+    h2 = train_ppo(again, "CartPole-v1", cfg)
     for p, q in zip(policy.parameters(), again.parameters()):
         assert torch.equal(p, q)
     assert h["policy_loss"] == h2["policy_loss"]

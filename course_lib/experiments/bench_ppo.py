@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..ppo.config import PPOConfig
+from ..ppo.policy import ActorCritic
 from ..ppo.train import SOLVED_RETURN, steps_to_solve, train_ppo
 
 PEERS = ("sb3", "purejaxrl")
@@ -32,7 +33,7 @@ PEERS = ("sb3", "purejaxrl")
 
 def _run(lib: str, cfg: PPOConfig) -> dict:
     if lib == "course_lib":
-        _, h = train_ppo("CartPole-v1", cfg)
+        h = train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg)
     else:
         from .sb3 import train_sb3
 

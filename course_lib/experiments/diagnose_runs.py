@@ -58,12 +58,12 @@ class TruncationAsTermination:
 def ppo_run(seed: int = 0, total_steps: int = PPO_STEPS, *, truncation_as_termination: bool = False,
             run: RunOptions | None = None, **changes) -> History:
     """PPO on CartPole-v1 with ``PPOConfig`` changed by ``changes`` (e.g. lr=1e-2)."""
-    from ..ppo import PPOConfig, train_ppo
+    from ..ppo import ActorCritic, PPOConfig, train_ppo
 
     cfg = PPOConfig(total_steps=total_steps, seed=seed, **changes)
     env = TruncationAsTermination("CartPole-v1", cfg.n_envs) if truncation_as_termination else "CartPole-v1"
     run = RunOptions() if run is None else run
-    _, hist = train_ppo(env, cfg, run=run)
+    hist = train_ppo(ActorCritic.for_env(env, cfg), env, cfg, run=run)
     hist["config"] = {"trainer": "ppo", **dataclasses.asdict(cfg)}
     return hist
 

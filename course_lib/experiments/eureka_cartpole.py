@@ -31,6 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..ppo.config import PPOConfig
+from ..ppo.policy import ActorCritic
 from ..ppo.train import make_vector_env, train_ppo
 
 CACHE_FILE = "pitfalls/eureka_cartpole.json"
@@ -101,7 +102,7 @@ def score(candidate: Candidate, steps: int = 30_000, seed: int = 0, eval_every: 
     cfg = PPOConfig(total_steps=steps, eval_every=min(eval_every, steps), seed=seed)
     venv = ShapedReward(make_vector_env(ENV_ID, cfg.n_envs), candidate)
     try:
-        _, hist = train_ppo(venv, cfg)
+        hist = train_ppo(ActorCritic.for_env(venv, cfg), venv, cfg)
     finally:
         venv.close()
     true = [round(float(r), 1) for r in hist["eval_returns"]]

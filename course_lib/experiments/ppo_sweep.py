@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data import writable_dir
 from ..ppo.config import PPOConfig
+from ..ppo.policy import ActorCritic
 from ..ppo.train import train_ppo
 from ..runs_cache import PPO_CLIP_SWEEP_FILE as SWEEP_FILE, PPO_ROLLOUT_FILE as ROLLOUT_FILE, cached, eps_label
 from ..runs_cache import recorded_rollout, rounded as _r
@@ -41,7 +42,8 @@ def run_clip_sweep(eps_values=SWEEP_EPS, seeds=SWEEP_SEEDS, total_steps: int = 6
     started = time.perf_counter()
     for eps in eps_values:
         for seed in seeds:
-            _, h = train_ppo("CartPole-v1", sweep_config(eps, seed, total_steps))
+            cfg = sweep_config(eps, seed, total_steps)
+            h = train_ppo(ActorCritic.for_env("CartPole-v1", cfg), "CartPole-v1", cfg)
             ep_steps = np.asarray(h["episode_steps"])
             ep_rets = np.asarray(h["episode_returns"])
             mean_ret, lo = [], 0
@@ -80,7 +82,9 @@ def record_rollout(steps: int = 400, train_steps: int = 12_000, seed: int = 7) -
     from ..ppo.fast import logits_and_values
     from ..ppo.train import make_vector_env
 
-    policy, _ = train_ppo("CartPole-v1", PPOConfig(total_steps=train_steps, seed=seed))
+    cfg = PPOConfig(total_steps=train_steps, seed=seed)
+    policy = ActorCritic.for_env("CartPole-v1", cfg)
+    train_ppo(policy, "CartPole-v1", cfg)
     env = make_vector_env("CartPole-v1", 1)
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)

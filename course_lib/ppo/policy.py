@@ -10,9 +10,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+
+from ..core import get_device
+from ..runs import threads
+from .config import PPOConfig
+
+
+def env_sizes(env: str | gym.Env | gym.vector.VectorEnv) -> tuple[int, int]:
+    """(observation size, number of actions) of an env PPO can train on: flat Box observations and
+    Discrete actions.
+
+    Args:
+        env: a gymnasium id (e.g. "CartPole-v1"), a gymnasium env, or a gymnasium vector env (its
+            spaces of one copy are read).
+    """
+    if isinstance(env, str):
+        try:
+            gym.spec(env)
+        except gym.error.Error as exc:
+            raise ValueError(f"env {env!r} is not a registered gymnasium environment ({exc})") from None
+        one = gym.make(env)
+        obs_space, act_space = one.observation_space, one.action_space
+        one.close()
+    elif isinstance(env, gym.vector.VectorEnv):
+        obs_space, act_space = env.single_observation_space, env.single_action_space
+    elif isinstance(env, gym.Env):
+        obs_space, act_space = env.observation_space, env.action_space
+    else:
+        raise ValueError(f"env must be a gymnasium id, env or vector env, got {type(env).__name__}")
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise ValueError(f"PPO here supports Discrete action spaces, got {act_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"PPO here needs flat Box observations, got {obs_space}")
+    return int(obs_space.shape[0]), int(act_space.n)
 
 
 def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
@@ -49,6 +83,25 @@ class ActorCritic(nn.Module):
         self.vf = _mlp([self.obs_dim, *self.hidden, 1], out_gain=1.0)
         self._np_cache: list[tuple[np.ndarray, np.ndarray]] | None = None
         self._layers: tuple[list[nn.Linear], list[nn.Linear]] | None = None
+
+    @classmethod
+    def for_env(cls, env: str | gym.Env | gym.vector.VectorEnv, cfg: PPOConfig | None = None) -> ActorCritic:
+        """The network ``train_ppo(policy, env, cfg)`` trains: its sizes from ``env``'s spaces
+        (``env_sizes``) and ``cfg.hidden``, its initial weights from ``cfg.seed``, on ``cfg.device``.
+
+        The weights are drawn inside ``torch.random.fork_rng`` from torch's CPU generator seeded with
+        ``cfg.seed``, with one torch thread (the QR decomposition of the orthogonal initialisation
+        rounds differently with more): the caller's global generators are left as they were, and the
+        same seed gives the same network on any machine.
+        """
+        cfg = PPOConfig() if cfg is None else cfg
+        if not isinstance(cfg, PPOConfig):
+            raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
+        obs_dim, n_actions = env_sizes(env)
+        with threads(1), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
+            torch.default_generator.manual_seed(cfg.seed)
+            net = cls(obs_dim, n_actions, cfg.hidden)
+        return net.to(get_device(cfg.device))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """obs (B, obs_dim) -> (logits (B, n_actions), values (B,))."""

@@ -1,5 +1,7 @@
 """train_ppo and evaluate: PPO on gymnasium vector environments (notebook 04).
 
+``train_ppo(policy, env, cfg, *, run=None) -> History`` trains the caller's network in place, as every
+trainer of the course does (``course_lib.runs``); ``ActorCritic.for_env(env, cfg)`` builds it.
 One loop, three stages per iteration:
 
     1. collect   n_steps steps in n_envs environments with the current policy
@@ -30,7 +32,7 @@ from .config import PPOConfig
 from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
 from .math import approx_kl, entropy, explained_variance, gae
-from .policy import ActorCritic
+from .policy import ActorCritic, env_sizes
 
 SOLVED_RETURN = 475.0  # CartPole-v1's reward threshold
 
@@ -60,13 +62,20 @@ def make_vector_env(env_id: str, n_envs: int) -> VectorEnv:
 def _check_env(env: VectorEnv) -> None:
     if not isinstance(env, VectorEnv):
         raise ValueError(f"env must be a gymnasium id or a gymnasium.vector.VectorEnv, got {type(env).__name__}")
-    if not isinstance(env.single_action_space, gym.spaces.Discrete):
-        raise ValueError(f"train_ppo supports Discrete action spaces, got {env.single_action_space}")
-    if not isinstance(env.single_observation_space, gym.spaces.Box) or len(env.single_observation_space.shape) != 1:
-        raise ValueError(f"train_ppo needs flat Box observations, got {env.single_observation_space}")
+    env_sizes(env)  # flat Box observations, Discrete actions
     mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
     if mode != AutoresetMode.NEXT_STEP and str(mode) != "next_step":
         raise ValueError(f"the vector env must use next-step autoreset (gymnasium's default), got {mode}")
+
+
+def _check_policy(policy: ActorCritic, venv: VectorEnv, cfg: PPOConfig) -> None:
+    obs_dim, n_actions = env_sizes(venv)
+    if (policy.obs_dim, policy.n_actions) != (obs_dim, n_actions):
+        raise ValueError(f"policy has {policy.obs_dim} inputs and {policy.n_actions} actions, the env {obs_dim} "
+                         f"and {n_actions}: build it with ActorCritic.for_env(env, cfg)")
+    if policy.hidden != cfg.hidden:
+        raise ValueError(f"policy has hidden layers {policy.hidden}, cfg.hidden is {cfg.hidden}: build the policy "
+                         "with ActorCritic.for_env(env, cfg), or set cfg.hidden to the policy's")
 
 
 def steps_to_solve(history: dict, threshold: float = SOLVED_RETURN) -> tuple[int, float] | None:
@@ -90,24 +99,30 @@ def _new_history(cfg: PPOConfig) -> History:
                    seed=cfg.seed, total_seconds=0.0, update_seconds=0.0)
 
 
-def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, *,
-              run: RunOptions | None = None) -> tuple[ActorCritic, History]:
-    """Train a PPO actor-critic.
+def train_ppo(policy: ActorCritic, env: str | VectorEnv, cfg: PPOConfig | None = None, *,
+              run: RunOptions | None = None) -> History:
+    """Train a PPO actor-critic in place.
+
+        policy = ActorCritic.for_env("CartPole-v1", cfg)
+        history = train_ppo(policy, "CartPole-v1", cfg)
 
     Args:
+        policy: the network to train (``ActorCritic.for_env(env, cfg)``: sizes from the env's spaces
+            and ``cfg.hidden``, initial weights from ``cfg.seed``); its weights change in place and it
+            is moved to ``cfg.device``.
         env: a gymnasium id (e.g. "CartPole-v1"; ``cfg.n_envs`` copies are made) or a gymnasium
             vector env with Discrete actions and next-step autoreset (gymnasium's default).
-        cfg: the hyperparameters (default ``PPOConfig()``, the rl-zoo CartPole settings).
+        cfg: the hyperparameters (default ``PPOConfig()``, the rl-zoo CartPole settings). ``cfg.seed``
+            seeds the environments, the action sampling and the minibatch order.
         run: the run contract's options (``course_lib.runs.RunOptions``): its threads replace
             ``cfg.torch_threads`` when given (without ``run``, ``cfg.torch_threads`` applies),
             progress shows a bar, eval_every (env steps) overrides the config's, training stops
             after the update that exceeds ``max_seconds``, and ``log`` receives each update's record.
 
-    The networks are initialised from ``cfg.seed`` inside ``torch.random.fork_rng``: the caller's
-    global generators (Python's, NumPy's, torch's) are left as they were.
+    The caller's global generators (Python's, NumPy's, torch's) are neither read nor changed.
 
     Returns:
-        (policy, history). ``history`` holds lists, one entry per update: env_steps,
+        The run's ``History``: lists, one entry per update: env_steps,
         train_seconds (wall-clock, evaluation excluded), lr, clip_eps, policy_loss, value_loss,
         entropy, approx_kl and clip_fraction (of the updated policy against the rollout's
         policy, on the rollout), explained_variance; one per finished episode: episode_steps,
@@ -116,6 +131,9 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, *,
         eval_seconds, eval_returns; total_seconds (wall-clock including evaluation) and
         update_seconds (the part of training spent in stage 3).
     """
+    if not isinstance(policy, ActorCritic):
+        raise ValueError("policy must be an ActorCritic, built by ActorCritic.for_env(env, cfg) and passed first: "
+                         f"train_ppo(policy, env, cfg); got {type(policy).__name__}")
     cfg = PPOConfig() if cfg is None else cfg
     if not isinstance(cfg, PPOConfig):
         raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
@@ -123,26 +141,26 @@ def train_ppo(env: str | VectorEnv, cfg: PPOConfig | None = None, *,
     cfg = run.configure(cfg)
     env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
     venv = make_vector_env(env, cfg.n_envs) if isinstance(env, str) else env
-    _check_env(venv)
-    if cfg.eval_every and env_id is None:
-        raise ValueError("eval_every > 0 needs an env id to evaluate on; pass the id or a vector env with a spec")
     try:
-        with threads(run.threads), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
-            torch.default_generator.manual_seed(cfg.seed)
-            return _train(venv, env_id, cfg, run)
+        _check_env(venv)
+        _check_policy(policy, venv, cfg)
+        if cfg.eval_every and env_id is None:
+            raise ValueError("eval_every > 0 needs an env id to evaluate on; pass the id or a vector env with a spec")
+        with threads(run.threads):
+            return _train(policy, venv, env_id, cfg, run)
     finally:
         if isinstance(env, str):
             venv.close()
 
 
-def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions):
+def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions) -> History:
     wall_start = time.perf_counter()
     device = get_device(cfg.device)
     rng = np.random.default_rng(cfg.seed)  # action sampling
     shuffle = torch.Generator().manual_seed(cfg.seed)  # minibatch order
     N, T = venv.num_envs, cfg.n_steps
-    obs_dim = venv.single_observation_space.shape[0]
-    policy = ActorCritic(obs_dim, int(venv.single_action_space.n), cfg.hidden).to(device)
+    obs_dim = policy.obs_dim
+    policy.to(device)  # in place: the caller's module
     # All parameters live in one flat buffer (and their gradients in another), so clipping
     # the gradient norm is one norm and Adam a few operations (see course_lib.ppo.fast).
     flat_param, flat_grad = flatten_parameters(policy)
@@ -297,7 +315,7 @@ def _train(venv: VectorEnv, env_id: str | None, cfg: PPOConfig, run: RunOptions)
     if bar is not None:
         bar.close()
     history["total_seconds"] = time.perf_counter() - wall_start
-    return policy, history
+    return history
 
 
 def evaluate(policy: ActorCritic | Callable[[np.ndarray], np.ndarray], env_id: str, n_episodes: int = 10,
