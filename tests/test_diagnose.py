@@ -216,7 +216,7 @@ def test_diagnose_command_reads_a_trl_shaped_history(tmp_path):
 def ppo_runs():
     from course_lib.experiments import diagnose_runs as dr
 
-    return {name: dr.train(name, 0, total_steps=30_000) for name in
+    return {name: dr.train(name, 0, total_steps=40_000) for name in
             ("ppo", "ppo_unnormalised_advantages", "ppo_truncation_as_termination", "ppo_lr_x10")}
 
 
