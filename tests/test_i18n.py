@@ -350,3 +350,86 @@ def test_course_py_lab_takes_a_language():
     with pytest.raises(SystemExit, match="--lang"):
         course.lab_language(["--lang", "fr"])
     assert (ROOT / "notebooks" / "ko" / "00_welcome.ipynb").exists()
+
+
+# --- messages: the checker, every mistake's hint, the hint ladder ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def english_messages() -> dict[str, str]:
+    return i18n.english_messages()
+
+
+def test_every_message_has_a_korean_translation_of_the_current_english(english_messages):
+    """Each message the course shows (keys from the registry and the message tables) has a Korean entry made
+    from its current English: an edited English hint fails here, naming its key, until the Korean follows."""
+    report = i18n.messages_report(LANG, english_messages)
+    assert report.complete, (f"{report.describe()}. Translate them into i18n/{LANG}/messages.json (the English and "
+                             f"en_hash: python -m course_lib translate todo --lang {LANG} --only messages)")
+
+
+def test_translated_messages_keep_fields_numbers_and_code(english_messages):
+    """A template's {fields} are the English's (else say() could not fill it), and a hint's numbers and `code`
+    are kept, as in the notebooks."""
+    import string
+
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    problems = []
+    for key, english in english_messages.items():
+        ko = table.get(key, {}).get(LANG)
+        if ko is None:
+            continue
+        if key.startswith("checker."):
+            fields = [{n for _, n, _, _ in string.Formatter().parse(t) if n} for t in (english, ko)]
+            if fields[0] != fields[1]:
+                problems.append(f"{key}: fields {sorted(fields[0])} in the English, {sorted(fields[1])} in the Korean")
+        lost = sorted(set(CODE.findall(english)) - set(CODE.findall(ko)))
+        if lost:
+            problems.append(f"{key}: the Korean lacks the English's code {lost}")
+        numbers_en, numbers_ko = (Counter(NUMBER.findall(CODE.sub(" ", t))) for t in (english, ko))
+        if numbers_en - numbers_ko:
+            problems.append(f"{key}: numbers of the English missing from the Korean: {sorted(numbers_en - numbers_ko)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_messages_use_the_glossary_terms(english_messages):
+    """No message uses a Korean form that docs/ko/glossary.md rules out."""
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    problems = []
+    for term, (korean, alternatives) in _korean_glossary().items():
+        for alt in alternatives:
+            for key, entry in table.items():
+                if re.search(rf"(?<![{HANGUL}]){re.escape(alt)}", entry[LANG]):
+                    problems.append(f"{key} uses {alt!r}, not the glossary's {korean!r} ({term})")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_korean_learner_reads_the_verdict_and_the_hint_in_korean(monkeypatch):
+    """A wrong answer that makes a registered mistake (the return summed forwards) earns that mistake's hint
+    in Korean, in a Korean verdict; the help ladder answers in Korean too. The English learner's text is
+    unchanged."""
+    import numpy as np
+
+    from course_lib.exercises import check, get_exercise, hint
+
+    def summed_forwards(rewards, gamma, dones=None):
+        out, running = np.zeros(len(rewards)), 0.0
+        for t in range(len(rewards)):  # front to back: the past, not the future
+            running = rewards[t] + gamma * running
+            out[t] = running
+            if dones is not None and dones[t]:
+                running = 0.0
+        return out
+
+    english_hint = next(m.hint for m in get_exercise("discounted_returns").mistakes if m.name == "summed_forwards")
+    korean_hint = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")[
+        "exercise.discounted_returns.mistake.summed_forwards"][LANG]
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    result = check("discounted_returns", summed_forwards)
+    assert result.mistake == "summed_forwards" and result.hint == korean_hint
+    text = result.text()
+    assert "힌트: " + korean_hint in text and "케이스가 참조 구현과 다릅니다" in text, text
+    assert re.search(rf"[{HANGUL}]", str(hint("discounted_returns", 2)).splitlines()[0])
+    monkeypatch.setenv("COURSE_LANG", "en")
+    result = check("discounted_returns", summed_forwards)
+    assert result.hint == english_hint and "Hint: " in result.text()

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import LANGS
 from . import wire
 from .registry import Case, Exercise
+from .texts import exercise_text, mistake_hint, say
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID, LIBRARY = (
     "passed", "failed", "not attempted", "error", "timeout", "invalid", "library",
@@ -292,48 +294,44 @@ def _is_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _type_problem(ex: Exercise, out: Any, expected: dict) -> str | None:
+def _type_problem(ex: Exercise, out: Any, expected: dict, lang: str | None = None) -> str | None:
     if isinstance(expected["out"], (tuple, list)) and isinstance(out, (tuple, list)):
         out = differentiable_part(out)  # e.g. (loss, stats): the loss is what must be a tensor
     if not (ex.tensor_out or ex.grad_args) or _is_tensor(out):
         return None
     what = "None" if out is None else f"a {type(out).__name__}" if not isinstance(out, wire.Opaque) else out.type_name
-    if ex.grad_args:
-        return (f"you returned {what}, but the exercise promises a torch tensor: a Python float or a numpy "
-                f"array cannot be backpropagated, so a training loop could not call .backward() on it.")
-    return f"you returned {what}, but the exercise promises a torch tensor."
+    return say("wrong_type.loss" if ex.grad_args else "wrong_type.tensor", lang, what=what)
 
 
-def judge(prep: Prepared, records: list[dict], seconds: float = 0.0) -> dict:
-    """The verdict on the learner's records (one per case, decoded): a CheckResult's fields."""
+def judge(prep: Prepared, records: list[dict], seconds: float = 0.0, lang: str | None = None) -> dict:
+    """The verdict on the learner's records (one per case, decoded): a CheckResult's fields, its sentences
+    in ``lang`` (default: the judge's ``COURSE_LANG``; see ``texts``)."""
     ex = prep.exercise
     total = len(prep.cases)
     base = {"exercise": ex.name, "cases_total": total, "seconds": float(seconds)}
     if not isinstance(records, list) or len(records) != total or not all(
             isinstance(r, dict) and {"out", "grads", "mutated"} <= set(r) for r in records):
-        return {**base, "status": ERROR, "message": "the check received an incomplete answer.",
-                "hint": "Run the check again; if it persists, restart the kernel."}
+        return {**base, "status": ERROR, "message": say("incomplete.message", lang),
+                "hint": say("incomplete.hint", lang)}
 
     for case, rec in zip(prep.cases, records):  # changed inputs come first: the fix is clear
         mutated = rec["mutated"]
         if mutated:
             arg = str(mutated[0])
             return {**base, "status": FAILED, "mistake": "modifies_input",
-                    "message": f"your function changed its input `{arg}` in place.",
-                    "details": f"case: {case.describe()}",
-                    "hint": f"The caller's `{arg}` must stay as it was: work on a copy ({arg} = {arg}.copy() "
-                            f"for an array, {arg}.clone() for a tensor) or build a new result, and return it."}
+                    "message": say("modifies_input.message", lang, arg=arg),
+                    "details": say("case", lang, case=case.describe()),
+                    "hint": say("modifies_input.hint", lang, arg=arg)}
     for case, rec, exp in zip(prep.cases, records, prep.expected):
         out = rec["out"]
         if isinstance(out, wire.Opaque) and not (ex.tensor_out or ex.grad_args):
-            return {**base, "status": INVALID, "message": "your function returned something the check cannot compare.",
-                    "details": f"case: {case.describe()}\nyou returned {out!r}",
-                    "hint": "Return numbers: a numpy array, a list of floats or a torch tensor (or a tuple of "
-                            "them where the exercise asks for several)."}
-        problem = _type_problem(ex, out, exp)
+            return {**base, "status": INVALID, "message": say("opaque.message", lang),
+                    "details": say("opaque.details", lang, case=case.describe(), value=repr(out)),
+                    "hint": say("opaque.hint", lang)}
+        problem = _type_problem(ex, out, exp, lang)
         if problem:
-            return {**base, "status": FAILED, "mistake": "wrong_type", "message": "wrong return type.",
-                    "details": f"case: {case.describe()}", "hint": problem[0].upper() + problem[1:]}
+            return {**base, "status": FAILED, "mistake": "wrong_type", "message": say("wrong_type.message", lang),
+                    "details": say("case", lang, case=case.describe()), "hint": problem}
 
     failing: list[int] = []
     first = ""
@@ -346,28 +344,26 @@ def judge(prep: Prepared, records: list[dict], seconds: float = 0.0) -> dict:
                 no_graph = True
         if diff:
             if not failing:
-                first = f"case: {case.describe()}\n{diff}"
+                first = say("case", lang, case=case.describe()) + f"\n{diff}"
             failing.append(i)
     passed = total - len(failing)
     if not failing:
         return {**base, "status": PASSED, "passed": True, "cases_passed": passed,
-                "message": f"all {total} cases match the reference."}
+                "message": say("passed.message", lang, total=total)}
     mistake, hint = None, ""
     for m, recs in prep.mistakes:
         if all(_matches(ex, records[i], recs[i]) for i in failing):
-            mistake, hint = m.name, m.hint
+            mistake, hint = m.name, mistake_hint(ex, m, lang)
             break
     if mistake is None:
         if all(records[i]["out"] is None for i in failing):
-            hint = "Your function returns None: did you forget the `return` statement?"
+            hint = say("returns_none.hint", lang)
         elif no_graph:
-            hint = ("Your values are right but your result carries no gradient: .item(), float(), numpy, "
-                    "torch.tensor(...) or .detach() on the way cut it from the inputs. Compute it with torch "
-                    "operations on the tensors you are given.")
+            hint = say("no_graph.hint", lang)
         else:
-            hint = ex.hint or "Work the failing case by hand and compare with your function, step by step."
+            hint = exercise_text(ex, "hint", lang) or say("by_hand.hint", lang)
     return {**base, "status": FAILED, "hint": hint, "mistake": mistake, "cases_passed": passed,
-            "details": first, "message": f"{len(failing)} of {total} cases differ from the reference."}
+            "details": first, "message": say("failed.message", lang, failing=len(failing), total=total)}
 
 
 # --- the judge process ----------------------------------------------------------------------------
@@ -405,13 +401,14 @@ class Judge:
                     "time_limit": float(ex.time_limit), "library": list(ex.library)}
         if kind == "judge":
             prep = self._prep(ex.name)
+            lang = head.get("lang") if head.get("lang") in ("en", *LANGS) else None  # the kernel's language now
             try:
                 frames = wire.unpack_frames(bytearray(blob))
                 records = [wire.decode(b) for _, b in frames]
             except (wire.WireError, ValueError) as exc:
                 return {"ok": True, "verdict": {"exercise": ex.name, "status": INVALID, "cases_total": len(prep.cases),
-                                                "message": f"the answer could not be read ({exc})."}}
+                                                "message": say("unreadable.message", lang, error=exc)}}
             seconds = head.get("seconds", 0.0)
             seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
-            return {"ok": True, "verdict": judge(prep, records, seconds)}
+            return {"ok": True, "verdict": judge(prep, records, seconds, lang)}
         return {"ok": False, "error": f"unknown request {kind!r}"}
