@@ -213,6 +213,8 @@ def message(key: str, english: str, lang: str | None = None) -> str:
 # owner's prefix (checker., exercise., diagnose., doctor., widgets.).
 MESSAGE_SOURCES = (
     ("course_lib.exercises.texts", "english_messages"),  # check verdicts, every mistake's hint, the hint ladder
+    ("course_lib.diagnose.findings", "english_messages"),  # the run doctor's findings: title, evidence, why, try
+    ("course_lib.doctor", "english_messages"),  # the environment check and its advice
 )
 
 

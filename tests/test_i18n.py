@@ -369,8 +369,8 @@ def test_every_message_has_a_korean_translation_of_the_current_english(english_m
 
 
 def test_translated_messages_keep_fields_numbers_and_code(english_messages):
-    """A template's {fields} are the English's (else say() could not fill it), and a hint's numbers and `code`
-    are kept, as in the notebooks."""
+    """A message's {fields} are the English's (else a template could not be filled; in a hint they are the
+    formulas' subscripts), and its numbers and `code` are kept, as in the notebooks."""
     import string
 
     table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
@@ -379,10 +379,12 @@ def test_translated_messages_keep_fields_numbers_and_code(english_messages):
         ko = table.get(key, {}).get(LANG)
         if ko is None:
             continue
-        if key.startswith("checker."):
+        try:
             fields = [{n for _, n, _, _ in string.Formatter().parse(t) if n} for t in (english, ko)]
-            if fields[0] != fields[1]:
-                problems.append(f"{key}: fields {sorted(fields[0])} in the English, {sorted(fields[1])} in the Korean")
+        except ValueError:  # not a template (a lone brace): its formulas are compared as text below
+            fields = [set(re.findall(r"\{[^{}]*\}", t)) for t in (english, ko)]
+        if fields[0] != fields[1]:
+            problems.append(f"{key}: fields {sorted(fields[0])} in the English, {sorted(fields[1])} in the Korean")
         lost = sorted(set(CODE.findall(english)) - set(CODE.findall(ko)))
         if lost:
             problems.append(f"{key}: the Korean lacks the English's code {lost}")
@@ -433,3 +435,21 @@ def test_a_korean_learner_reads_the_verdict_and_the_hint_in_korean(monkeypatch):
     monkeypatch.setenv("COURSE_LANG", "en")
     result = check("discounted_returns", summed_forwards)
     assert result.hint == english_hint and "Hint: " in result.text()
+
+
+def test_the_run_doctor_speaks_korean(monkeypatch):
+    """The run doctor's finding (title, why, what to try, evidence) and its text panel read in Korean for a Korean
+    learner, with the numbers of the run; the English learner's text is unchanged."""
+    from course_lib.diagnose import diagnose, format_findings
+
+    history = {"loss": [0.5, 0.4, float("nan"), 0.3]}
+    english = diagnose(history)
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    (finding,) = [f for f in diagnose(history) if f.name == "loss_not_finite"]
+    for text in (finding.title, finding.explanation, finding.what_to_try, finding.evidence["detail"]):
+        assert re.search(rf"[{HANGUL}]", text), text
+    assert "loss" in finding.title and " 3" in finding.title  # the series and the step, filled into the Korean
+    assert "    근거: " in format_findings([finding])
+    monkeypatch.setenv("COURSE_LANG", "en")
+    assert [f.title for f in diagnose(history)] == [f.title for f in english]
+    assert "is not finite from step 3" in english[0].title
