@@ -216,6 +216,7 @@ MESSAGE_SOURCES = (
     ("course_lib.diagnose.findings", "english_messages"),  # the run doctor's findings: title, evidence, why, try
     ("course_lib.doctor", "english_messages"),  # the environment check and its advice
     ("course_lib.widgets", "english_messages"),  # the words on the sliders and the run doctor's panel
+    ("course_lib.grading.report", "english_messages"),  # gradebook headings and feedback (grade --lang ko)
 )
 
 

@@ -453,3 +453,28 @@ def test_the_run_doctor_speaks_korean(monkeypatch):
     monkeypatch.setenv("COURSE_LANG", "en")
     assert [f.title for f in diagnose(history)] == [f.title for f in english]
     assert "is not finite from step 3" in english[0].title
+
+
+def test_grade_lang_ko_writes_the_gradebook_headings_and_the_feedback_in_korean(tmp_path, monkeypatch):
+    """``grade --lang ko`` sets the report's language; the gradebook's headings and a learner's feedback (with
+    the check's hint, recorded in English by the learner's kernel) come out in Korean."""
+    from course_lib.exercises import get_exercise
+    from course_lib.grading import grade as grade_mod
+    from course_lib.grading import report
+
+    monkeypatch.setenv("COURSE_LANG", "en")
+    assert grade_mod.main([str(tmp_path / "missing"), "--out", str(tmp_path / "book"), "--lang", LANG]) == 2
+    assert i18n.current_lang() == LANG  # set by --lang before anything is graded
+    hint = next(m.hint for m in get_exercise("discounted_returns").mistakes if m.name == "summed_forwards")
+    entry = {"points": 0, "status": "failed", "mistake": "summed_forwards", "hint": hint, "reason": "", "flag": ""}
+    results = [{"learner": "kim", "notebook": "00_welcome", "file": "kim__00_welcome.ipynb", "forged": [],
+                "exercises": {"discounted_returns": entry}, "execution": {"finished": True, "seconds": 1.0},
+                "wall_seconds": 2.0}]
+    summary = {"seconds": 2.0, "mode": "fast", "jobs": 1, "library_policy": "zero", "ignored": []}
+    report.write_all(results, summary, tmp_path)
+    feedback = (tmp_path / "feedback" / "kim.md").read_text(encoding="utf-8")
+    korean_hint = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")[
+        "exercise.discounted_returns.mistake.summed_forwards"][LANG]
+    assert feedback.startswith("# kim님을 위한 피드백") and "힌트: " + korean_hint in feedback, feedback
+    gradebook = (tmp_path / "gradebook.md").read_text(encoding="utf-8")
+    assert gradebook.startswith("# 성적부") and "## 다시 가르칠 것" in gradebook
