@@ -13,7 +13,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .i18n import message
+from .i18n import message_format
 
 # (distribution name, import name, needed?) — needed packages make doctor fail when missing.
 PACKAGES = [
@@ -94,11 +94,7 @@ TEXTS: dict[str, str] = {
 
 
 def _say(key: str, **fields) -> str:
-    english = TEXTS[key]
-    try:
-        return message(f"doctor.{key}", english).format(**fields)
-    except (KeyError, IndexError, ValueError):
-        return english.format(**fields)
+    return message_format(f"doctor.{key}", TEXTS[key], **fields)
 
 
 def english_messages() -> dict[str, str]:

@@ -241,6 +241,19 @@ def messages_report(lang: str, english: dict[str, str] | None = None, root: Path
     return compare("messages", english, load_translation(path) if path.exists() else {})
 
 
+def message_format(key: str, english: str, lang: str | None = None, **fields) -> str:
+    """``message(key, english, lang)`` used as a ``str.format`` template and filled with ``fields``.
+
+    The tables of the checker, the run doctor, doctor, the widgets and the gradebook hold templates such as
+    "{failing} of {total} cases differ"; a translation that cannot be filled (a field missing or misspelt)
+    is never shown broken: the English is, filled.
+    """
+    try:
+        return message(key, english, lang).format(**fields)
+    except (KeyError, IndexError, ValueError):
+        return english.format(**fields)
+
+
 # --- building -------------------------------------------------------------------------------------
 
 

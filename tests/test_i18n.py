@@ -431,6 +431,7 @@ def test_a_korean_learner_reads_the_verdict_and_the_hint_in_korean(monkeypatch):
     assert result.mistake == "summed_forwards" and result.hint == korean_hint
     text = result.text()
     assert "힌트: " + korean_hint in text and "케이스가 참조 구현과 다릅니다" in text, text
+    assert "케이스: " in text and "기대한 값 " in text, text  # the failing case and what differs
     assert re.search(rf"[{HANGUL}]", str(hint("discounted_returns", 2)).splitlines()[0])
     monkeypatch.setenv("COURSE_LANG", "en")
     result = check("discounted_returns", summed_forwards)
@@ -478,3 +479,28 @@ def test_grade_lang_ko_writes_the_gradebook_headings_and_the_feedback_in_korean(
     assert feedback.startswith("# kim님을 위한 피드백") and "힌트: " + korean_hint in feedback, feedback
     gradebook = (tmp_path / "gradebook.md").read_text(encoding="utf-8")
     assert gradebook.startswith("# 성적부") and "## 다시 가르칠 것" in gradebook
+
+
+def _code_tokens(source: str) -> list[str]:
+    """The tokens of a Python source without its comments and docstrings (what a translation may not change)."""
+    import io
+    import tokenize
+
+    skip = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in skip and not (t.type == tokenize.STRING and t.string.startswith('"""'))]
+
+
+def test_korean_solutions_change_only_comments_and_docstrings(english_messages, monkeypatch):
+    """solution() shows the Korean learner the same code, its comments and docstring in Korean."""
+    from course_lib.exercises import solution
+
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    keys = [k for k in english_messages if k.endswith(".solution")]
+    assert keys
+    for key in keys:
+        assert _code_tokens(table[key][LANG]) == _code_tokens(english_messages[key]), f"{key}: the code differs"
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    shown = solution("discounted_returns")
+    assert str(shown) == table["exercise.discounted_returns.solution"][LANG] and "에피소드" in str(shown)
+    assert "학습용 풀이" in shown._repr_markdown_()

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..i18n import message
+from ..i18n import message, message_format
 from ..runs import History, history_of
 from ..stats import compare_accuracies, compare_seeds
 
@@ -212,11 +212,7 @@ TEXTS: dict[str, str] = {
 
 def _say(key: str, **fields) -> str:
     """``TEXTS[key]`` in the learner's language, its fields filled (the English if a translation cannot fill)."""
-    english = TEXTS[key]
-    try:
-        return message(f"diagnose.{key}", english).format(**fields)
-    except (KeyError, IndexError, ValueError):
-        return english.format(**fields)
+    return message_format(f"diagnose.{key}", TEXTS[key], **fields)
 
 
 def english_messages() -> dict[str, str]:

@@ -53,8 +53,8 @@ from typing import Any, Callable
 from . import judge as _judge
 from . import runner as _runner
 from .judge import compare_outputs  # noqa: F401 - part of the public API
-from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr
-from .texts import exercise_text, mistake_hint, say
+from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr, teaching_source  # noqa: F401
+from .texts import exercise_text, mistake_hint, say, solution_text
 from ..i18n import current_lang
 
 # The MIME type under which every check result is stored in a notebook's outputs, so that
@@ -636,20 +636,10 @@ class Solution:
         return f"{say('solution.header', exercise=self.exercise)}\n\n```python\n{self.source}```"
 
 
-def teaching_source(ex: Exercise) -> str:
-    """The source of the exercise's teaching solution, its function named after the exercise."""
-    fn = ex.teaching or ex.reference
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        return f"# source not available; the reference is {fn!r}\n"
-    return re.sub(r"^def \w+\(", f"def {ex.name}(", source, count=1, flags=re.M)
-
-
 def solution(name: str) -> Solution:
     """A short, self-contained teaching solution of exercise ``name``, for display."""
     ex = get_exercise(name)
-    return Solution(ex.name, teaching_source(ex))
+    return Solution(ex.name, solution_text(ex))
 
 
 # --- bound at import ---------------------------------------------------------------------------------

@@ -202,48 +202,49 @@ def _to_array(x: Any) -> Any:
     return x
 
 
-def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
-    """None if ``got`` equals ``expected`` (numerically, within tolerance), else what differs."""
+def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, *,
+                    lang: str | None = None) -> str | None:
+    """None if ``got`` equals ``expected`` (numerically, within tolerance), else what differs (in ``lang``)."""
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a tuple of {len(expected)} values, got {short_repr(got)}"
+            return say("diff.tuple", lang, n=len(expected), got=short_repr(got))
         for i, (g, e) in enumerate(zip(got, expected)):
-            diff = compare_outputs(g, e, rtol, atol)
+            diff = compare_outputs(g, e, rtol, atol, lang=lang)
             if diff:
-                return f"item {i} of the returned tuple: {diff}"
+                return say("diff.tuple_item", lang, i=i, diff=diff)
         return None
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
-            return f"expected a dict with keys {sorted(expected)}, got {short_repr(got)}"
+            return say("diff.dict", lang, keys=sorted(expected), got=short_repr(got))
         for key in sorted(expected):
-            diff = compare_outputs(got[key], expected[key], rtol, atol)
+            diff = compare_outputs(got[key], expected[key], rtol, atol, lang=lang)
             if diff:
-                return f"item {key!r} of the returned dict: {diff}"
+                return say("diff.dict_item", lang, key=repr(key), diff=diff)
         return None
     if got is None:
-        return "your function returned None"
+        return say("diff.none", lang)
     if isinstance(got, wire.Opaque):
-        return f"expected numbers, got {got!r}"
+        return say("diff.numbers", lang, got=repr(got))
     g, e = _to_array(got), _to_array(expected)
     try:
         g_arr = np.asarray(g, dtype=float)
     except (TypeError, ValueError, OverflowError):
-        return f"expected numbers, got {short_repr(got)}"
+        return say("diff.numbers", lang, got=short_repr(got))
     e_arr = np.asarray(e, dtype=float)
     if g_arr.shape != e_arr.shape:
-        return f"expected shape {e_arr.shape}, got shape {g_arr.shape}"
+        return say("diff.shape", lang, expected=e_arr.shape, got=g_arr.shape)
     if not np.allclose(g_arr, e_arr, rtol=rtol, atol=atol, equal_nan=True):
-        return f"expected {short_repr(e_arr)}, got {short_repr(g_arr)}"
+        return say("diff.values", lang, expected=short_repr(e_arr), got=short_repr(g_arr))
     return None
 
 
-def _value_diff(ex: Exercise, got: Any, expected: Any) -> str | None:
+def _value_diff(ex: Exercise, got: Any, expected: Any, lang: str | None = None) -> str | None:
     try:
         if ex.compare is not None:
             return ex.compare(got, expected)
-        return compare_outputs(got, expected, ex.rtol, ex.atol)
+        return compare_outputs(got, expected, ex.rtol, ex.atol, lang=lang)
     except Exception as exc:  # noqa: BLE001 - a comparison never escapes the judge
-        return f"your output could not be compared ({type(exc).__name__})"
+        return say("diff.uncomparable", lang, error=type(exc).__name__)
 
 
 def _grads_close(got: dict | None, expected: dict | None, equal_nan: bool) -> bool:
@@ -261,24 +262,24 @@ def _grads_close(got: dict | None, expected: dict | None, equal_nan: bool) -> bo
     return True
 
 
-def _grad_diff(got: dict | None, expected: dict | None) -> str | None:
+def _grad_diff(got: dict | None, expected: dict | None, lang: str | None = None) -> str | None:
     if expected is None or _grads_close(got, expected, equal_nan=False):
         return None
     if got is None:
-        return "your result carries no gradient"
+        return say("grad.none", lang)
     for k in expected:
         g, e = np.asarray(_to_array(got.get(k)), float), np.asarray(_to_array(expected[k]), float)
         if g.shape != e.shape or np.allclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False):
             continue
         if e.size <= 12:
-            return f"the gradient with respect to {k} differs: expected {short_repr(e)}, got {short_repr(g)}"
+            return say("grad.small", lang, name=k, expected=short_repr(e), got=short_repr(g))
         bad = ~np.isclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False)
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         nan = int(np.isnan(g[bad]).sum())
-        return (f"the gradient with respect to {k} differs at {int(bad.sum())} of {e.size} positions"
-                + (f" ({nan} of them NaN)" if nan else "")
-                + f"; e.g. at {list(where)}: expected {e[where]:.4g}, got {g[where]:.4g}")
-    return "the gradients differ from the reference's"
+        return (say("grad.large", lang, name=k, bad=int(bad.sum()), total=e.size)
+                + (say("grad.nan", lang, nan=nan) if nan else "")
+                + say("grad.example", lang, where=list(where), expected=e[where], got=g[where]))
+    return say("grad.generic", lang)
 
 
 def _matches(ex: Exercise, got: dict, other: dict | None) -> bool:
@@ -337,9 +338,9 @@ def judge(prep: Prepared, records: list[dict], seconds: float = 0.0, lang: str |
     first = ""
     no_graph = False
     for i, (case, rec, exp) in enumerate(zip(prep.cases, records, prep.expected)):
-        diff = _value_diff(ex, rec["out"], exp["out"])
+        diff = _value_diff(ex, rec["out"], exp["out"], lang)
         if diff is None:
-            diff = _grad_diff(rec["grads"], exp["grads"])
+            diff = _grad_diff(rec["grads"], exp["grads"], lang)
             if diff is not None and rec["grads"] is None:
                 no_graph = True
         if diff:

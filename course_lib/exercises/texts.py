@@ -8,7 +8,9 @@ otherwise. The keys:
 
 - ``checker.<key>``: a template of ``CHECKER`` (its ``{fields}`` are kept in the translation);
 - ``exercise.<exercise>.hint`` / ``.formula`` / ``.code_hint``: the three rungs of the help ladder;
-- ``exercise.<exercise>.mistake.<mistake>``: the hint a recognised common mistake earns.
+- ``exercise.<exercise>.mistake.<mistake>``: the hint a recognised common mistake earns;
+- ``exercise.<exercise>.solution``: the teaching solution's source that ``solution()`` shows, its comments and
+  docstring translated and its code unchanged (tests/test_i18n.py compares the code token by token).
 
 ``english_messages()`` lists them all with their current English (what ``translate status`` compares the
 translations with). The English texts themselves stay where they were written (the catalogue modules, the
@@ -16,10 +18,8 @@ table below).
 """
 from __future__ import annotations
 
-import string
-
-from ..i18n import message
-from .registry import Exercise, Mistake, get_exercise, list_exercises
+from ..i18n import message, message_format
+from .registry import Exercise, Mistake, get_exercise, list_exercises, teaching_source
 
 # key -> English template. Fields in braces are filled by say(); a translation keeps every field.
 CHECKER: dict[str, str] = {
@@ -43,6 +43,8 @@ CHECKER: dict[str, str] = {
     "memory.hint": "Look for an array or list that grows without bound, or a shape that is far larger than the "
                    "inputs' (an outer product where an elementwise one was meant).",
     "error.message": "your function raised an error on case {case} of {total}.",
+    "error.where": "at line {line} of your function {function}",
+    "error.came_from": " (the error itself came from {file})",
     "error.hint": "Fix the line shown above; run your function by hand on the case shown to see it fail.",
     "interrupted.message": "the check was interrupted.",
     "too_large.message": "your function returned far more data than the exercise asks for.",
@@ -92,6 +94,22 @@ CHECKER: dict[str, str] = {
                      "operations on the tensors you are given.",
     "by_hand.hint": "Work the failing case by hand and compare with your function, step by step.",
     "unreadable.message": "the answer could not be read ({error}).",
+    # what differs (judge.compare_outputs and the gradients' comparison; the details line under a verdict)
+    "diff.tuple": "expected a tuple of {n} values, got {got}",
+    "diff.tuple_item": "item {i} of the returned tuple: {diff}",
+    "diff.dict": "expected a dict with keys {keys}, got {got}",
+    "diff.dict_item": "item {key} of the returned dict: {diff}",
+    "diff.none": "your function returned None",
+    "diff.numbers": "expected numbers, got {got}",
+    "diff.shape": "expected shape {expected}, got shape {got}",
+    "diff.values": "expected {expected}, got {got}",
+    "diff.uncomparable": "your output could not be compared ({error})",
+    "grad.none": "your result carries no gradient",
+    "grad.small": "the gradient with respect to {name} differs: expected {expected}, got {got}",
+    "grad.large": "the gradient with respect to {name} differs at {bad} of {total} positions",
+    "grad.nan": " ({nan} of them NaN)",
+    "grad.example": "; e.g. at {where}: expected {expected:.4g}, got {got:.4g}",
+    "grad.generic": "the gradients differ from the reference's",
     # the help ladder and the teaching solution (checker.hint, Hint, Solution)
     "ladder.1": "a nudge",
     "ladder.2": "the formula",
@@ -111,11 +129,6 @@ CHECKER: dict[str, str] = {
 LADDER_FIELDS = ("hint", "formula", "code_hint")  # the help ladder's rungs 1, 2, 3 (Exercise fields)
 
 
-def fields_of(template: str) -> set[str]:
-    """The names of the ``{fields}`` of a template ("{limit:g} s" -> {"limit"})."""
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
 def say(key: str, lang: str | None = None, **fields) -> str:
     """The checker's sentence ``key`` (a key of ``CHECKER``) in the learner's language, its fields filled.
 
@@ -123,12 +136,7 @@ def say(key: str, lang: str | None = None, **fields) -> str:
     """
     if key not in CHECKER:
         raise ValueError(f"key must be one of the checker's message keys; got {key!r}")
-    english = CHECKER[key]
-    text = message(f"checker.{key}", english, lang)
-    try:
-        return text.format(**fields)
-    except (KeyError, IndexError, ValueError):
-        return english.format(**fields)
+    return message_format(f"checker.{key}", CHECKER[key], lang, **fields)
 
 
 def exercise_key(exercise: str, field: str) -> str:
@@ -152,6 +160,11 @@ def mistake_hint(ex: Exercise, mistake: Mistake, lang: str | None = None) -> str
     return message(mistake_key(ex.name, mistake.name), mistake.hint, lang)
 
 
+def solution_text(ex: Exercise, lang: str | None = None) -> str:
+    """The source of the exercise's teaching solution, its comments in the learner's language."""
+    return message(exercise_key(ex.name, "solution"), teaching_source(ex), lang)
+
+
 def english_messages() -> dict[str, str]:
     """Every message key of the checker and the registry, with its current English."""
     out = {f"checker.{key}": english for key, english in CHECKER.items()}
@@ -162,4 +175,5 @@ def english_messages() -> dict[str, str]:
                 out[exercise_key(name, field)] = getattr(ex, field)
         for m in ex.mistakes:
             out[mistake_key(name, m.name)] = m.hint
+        out[exercise_key(name, "solution")] = teaching_source(ex)
     return out

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from ..i18n import message
+from ..i18n import message, message_format
 
 # The headings of gradebook.md and the words of the feedback files, by message key "grading." + key, in the
 # language of COURSE_LANG (``grade --lang ko`` sets it): course_lib.i18n.message.
@@ -40,11 +40,7 @@ TEXTS: dict[str, str] = {
 
 
 def _t(key: str, **fields) -> str:
-    english = TEXTS[key]
-    try:
-        return message(f"grading.{key}", english).format(**fields)
-    except (KeyError, IndexError, ValueError):
-        return english.format(**fields)
+    return message_format(f"grading.{key}", TEXTS[key], **fields)
 
 
 def _hint(exercise: str, entry: dict) -> str:

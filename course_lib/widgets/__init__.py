@@ -11,7 +11,7 @@ import base64
 import io
 from typing import Any, Callable
 
-from ..i18n import message
+from ..i18n import message_format
 
 # The words on the sliders and panels (symbols such as γ, ε, β and code names such as w_fmt stay as they are),
 # by message key "widgets." + key, shown in the learner's language (course_lib.i18n.message).
@@ -25,11 +25,7 @@ LABELS: dict[str, str] = {
 
 def label(key: str, **fields) -> str:
     """``LABELS[key]`` in the learner's language, its fields filled."""
-    english = LABELS[key]
-    try:
-        return message(f"widgets.{key}", english).format(**fields)
-    except (KeyError, IndexError, ValueError):
-        return english.format(**fields)
+    return message_format(f"widgets.{key}", LABELS[key], **fields)
 
 
 def english_messages() -> dict[str, str]:
