@@ -504,3 +504,17 @@ def test_korean_solutions_change_only_comments_and_docstrings(english_messages, 
     shown = solution("discounted_returns")
     assert str(shown) == table["exercise.discounted_returns.solution"][LANG] and "에피소드" in str(shown)
     assert "학습용 풀이" in shown._repr_markdown_()
+
+
+def test_an_edited_english_message_is_reported_stale_by_key_and_shown_in_english(english_messages, capsys):
+    """Editing a hint's English makes its translation stale: translate status/todo name the key, and the learner
+    reads the new English (never a Korean made from the old one) until the translation follows."""
+    key = "exercise.discounted_returns.mistake.summed_forwards"
+    edited = dict(english_messages, **{key: english_messages[key] + " (edited)"})
+    report = i18n.messages_report(LANG, edited)
+    assert report.stale == (key,) and not report.missing
+    assert i18n.message(key, edited[key], lang=LANG) == edited[key]
+    assert i18n.main(["status", "--lang", LANG]) == 0
+    assert "messages: complete and up to date" in capsys.readouterr().out
+    assert i18n.main(["todo", "--lang", LANG, "--only", "messages"]) == 0
+    assert capsys.readouterr().out == ""  # nothing left to translate
