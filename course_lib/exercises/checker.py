@@ -54,7 +54,7 @@ from . import judge as _judge
 from . import runner as _runner
 from .judge import compare_outputs  # noqa: F401 - part of the public API
 from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr, teaching_source  # noqa: F401
-from .texts import exercise_text, mistake_hint, say, solution_text
+from .texts import case_label, exercise_text, mistake_hint, say, solution_text
 from ..i18n import current_lang
 
 # The MIME type under which every check result is stored in a notebook's outputs, so that
@@ -391,7 +391,7 @@ def _outcome_result(name: str, outcome, labels: list[str], time_limit: float) ->
     """A CheckResult for every way the child can end other than with all its answers (else None)."""
     total = len(labels)
     case = outcome.case
-    where = say("where", case=case + 1, label=labels[case]) if 0 <= case < total else ""
+    where = say("where", case=case + 1, label=case_label(name, case, labels[case])) if 0 <= case < total else ""
     common = dict(cases_total=total, seconds=outcome.seconds, output=_shown_output(outcome))
     if outcome.status == "ok":
         return None

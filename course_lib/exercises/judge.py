@@ -22,7 +22,7 @@ import numpy as np
 from ..i18n import LANGS
 from . import wire
 from .registry import Case, Exercise
-from .texts import exercise_text, mistake_hint, say
+from .texts import case_label, exercise_text, mistake_hint, say
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID, LIBRARY = (
     "passed", "failed", "not attempted", "error", "timeout", "invalid", "library",
@@ -315,29 +315,30 @@ def judge(prep: Prepared, records: list[dict], seconds: float = 0.0, lang: str |
         return {**base, "status": ERROR, "message": say("incomplete.message", lang),
                 "hint": say("incomplete.hint", lang)}
 
-    for case, rec in zip(prep.cases, records):  # changed inputs come first: the fix is clear
+    labels = [case_label(ex.name, i, case.describe(), lang) for i, case in enumerate(prep.cases)]
+    for label, rec in zip(labels, records):  # changed inputs come first: the fix is clear
         mutated = rec["mutated"]
         if mutated:
             arg = str(mutated[0])
             return {**base, "status": FAILED, "mistake": "modifies_input",
                     "message": say("modifies_input.message", lang, arg=arg),
-                    "details": say("case", lang, case=case.describe()),
+                    "details": say("case", lang, case=label),
                     "hint": say("modifies_input.hint", lang, arg=arg)}
-    for case, rec, exp in zip(prep.cases, records, prep.expected):
+    for label, rec, exp in zip(labels, records, prep.expected):
         out = rec["out"]
         if isinstance(out, wire.Opaque) and not (ex.tensor_out or ex.grad_args):
             return {**base, "status": INVALID, "message": say("opaque.message", lang),
-                    "details": say("opaque.details", lang, case=case.describe(), value=repr(out)),
+                    "details": say("opaque.details", lang, case=label, value=repr(out)),
                     "hint": say("opaque.hint", lang)}
         problem = _type_problem(ex, out, exp, lang)
         if problem:
             return {**base, "status": FAILED, "mistake": "wrong_type", "message": say("wrong_type.message", lang),
-                    "details": say("case", lang, case=case.describe()), "hint": problem}
+                    "details": say("case", lang, case=label), "hint": problem}
 
     failing: list[int] = []
     first = ""
     no_graph = False
-    for i, (case, rec, exp) in enumerate(zip(prep.cases, records, prep.expected)):
+    for i, (label, rec, exp) in enumerate(zip(labels, records, prep.expected)):
         diff = _value_diff(ex, rec["out"], exp["out"], lang)
         if diff is None:
             diff = _grad_diff(rec["grads"], exp["grads"], lang)
@@ -345,7 +346,7 @@ def judge(prep: Prepared, records: list[dict], seconds: float = 0.0, lang: str |
                 no_graph = True
         if diff:
             if not failing:
-                first = say("case", lang, case=case.describe()) + f"\n{diff}"
+                first = say("case", lang, case=label) + f"\n{diff}"
             failing.append(i)
     passed = total - len(failing)
     if not failing:

@@ -9,6 +9,7 @@ otherwise. The keys:
 - ``checker.<key>``: a template of ``CHECKER`` (its ``{fields}`` are kept in the translation);
 - ``exercise.<exercise>.hint`` / ``.formula`` / ``.code_hint``: the three rungs of the help ladder;
 - ``exercise.<exercise>.mistake.<mistake>``: the hint a recognised common mistake earns;
+- ``exercise.<exercise>.case.<i>``: the description of seeded case ``i`` where it has words beyond ``name=value``;
 - ``exercise.<exercise>.solution``: the teaching solution's source that ``solution()`` shows, its comments and
   docstring translated and its code unchanged (tests/test_i18n.py compares the code token by token).
 
@@ -17,6 +18,8 @@ translations with). The English texts themselves stay where they were written (t
 table below).
 """
 from __future__ import annotations
+
+import re
 
 from ..i18n import message, message_format
 from .registry import Exercise, Mistake, get_exercise, list_exercises, teaching_source
@@ -160,6 +163,21 @@ def mistake_hint(ex: Exercise, mistake: Mistake, lang: str | None = None) -> str
     return message(mistake_key(ex.name, mistake.name), mistake.hint, lang)
 
 
+def case_key(exercise: str, index: int) -> str:
+    return f"exercise.{exercise}.case.{index}"
+
+
+def has_prose(label: str) -> bool:
+    """Whether a case's label has words to translate beyond ``name=value`` pairs and numbers."""
+    return re.search(r"[A-Za-z]{3,}", re.sub(r"\b\w+\s*=\s*(\[[^\]]*\]+|\S+)", " ", label)) is not None
+
+
+def case_label(exercise: str, index: int, english: str, lang: str | None = None) -> str:
+    """The description of an exercise's seeded case ``index`` in the learner's language (cases described
+    only by their arguments have no message: they read the same in every language)."""
+    return message(case_key(exercise, index), english, lang)
+
+
 def solution_text(ex: Exercise, lang: str | None = None) -> str:
     """The source of the exercise's teaching solution, its comments in the learner's language."""
     return message(exercise_key(ex.name, "solution"), teaching_source(ex), lang)
@@ -176,4 +194,7 @@ def english_messages() -> dict[str, str]:
         for m in ex.mistakes:
             out[mistake_key(name, m.name)] = m.hint
         out[exercise_key(name, "solution")] = teaching_source(ex)
+        for i, case in enumerate(ex.cases()):
+            if case.label and has_prose(case.label):
+                out[case_key(name, i)] = case.label
     return out
