@@ -13,6 +13,8 @@ import platform
 import sys
 from pathlib import Path
 
+from .i18n import message_format
+
 # (distribution name, import name, needed?) — needed packages make doctor fail when missing.
 PACKAGES = [
     ("torch", "torch", True),
@@ -26,7 +28,6 @@ PACKAGES = [
     ("pytest", "pytest", False),
     ("nbval", "nbval", False),
 ]
-DATA_PROBLEM = "data file"  # problems that start with this are fixed by restoring data/, not by setup
 LOCK = Path(__file__).resolve().parent.parent / "requirements" / "lock.txt"
 
 
@@ -48,106 +49,157 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def run_checks() -> tuple[list[str], list[str]]:
-    """Print the report; return (problems, warnings)."""
+# Every sentence doctor prints, by key (message key "doctor." + key), so that a learner with COURSE_LANG=ko
+# reads it in Korean (course_lib.i18n.message); package names, versions, paths and commands are filled in.
+TEXTS: dict[str, str] = {
+    "title": "course_lib doctor",
+    "python": "  Python      {version} ({executable})",
+    "python.old": "Python 3.10 or newer is needed",
+    "platform": "  Platform    {platform}, {cores} CPU cores",
+    "packages": "Packages (installed / tested pin)",
+    "package.missing": "  {dist:<18} MISSING",
+    "package.optional": " (only needed to run the tests)",
+    "package.not_installed": "{dist} is not installed",
+    "package.tested_with": "  (tested with {pin})",
+    "package.not_pinned": "{dist} {version} is not the tested version {pin}",
+    "package.broken": "{dist} is installed but does not import: {error}",
+    "compute": "Compute",
+    "compute.threads": "  torch threads {threads}; CUDA available: {cuda}",
+    "compute.gpu": "  GPU         {name} (the course will use it)",
+    "compute.no_gpu": "  GPU         none: everything runs on the CPU, as the course is designed to",
+    "compute.cuda_unused": "CUDA packages are installed but no GPU is visible (gigabytes for nothing)",
+    "compute.broken": "torch does not work: {error}",
+    "widgets": "Widgets",
+    "widgets.ok": "  sliders will render in JupyterLab (ipywidgets {ipywidgets}, jupyterlab_widgets {lab})",
+    "widgets.missing": "  sliders will NOT render: ipywidgets and jupyterlab_widgets are both needed",
+    "widgets.problem": "widgets will not render (install the pinned ipywidgets)",
+    "data": "Data files",
+    "data.folder": "  folder      {folder}",
+    "data.none": "  (no data files are shipped yet)",
+    "data.approve": "approve it with `python -m course_lib manifest` if you built it, or delete it",
+    "data.problem": "data file {name}: {status}. Fix: {advice}",
+    "data.unchecked": "data files could not be checked: {error}. Fix: restore the data folder with "
+                      "`git checkout -- data/` from the course folder",
+    "exercises": "Exercises",
+    "exercises.registered": "  {count} registered: {names}",
+    "exercises.broken": "the exercise catalogue does not load: {error}",
+    "warning": "warning: {text}",
+    "problem": "PROBLEM: {text}",
+    "fix.setup": "Fix: run `python3 course.py setup --force` from the course folder, or see the README.",
+    "fix.data": "Fix for the data files: reinstalling packages does not restore them; run `git checkout -- data/` "
+                "from the course folder (or the rebuild command named above), then `python -m course_lib doctor` "
+                "again.",
+    "all_good": "All good: the course is ready.",
+}
+
+
+def _say(key: str, **fields) -> str:
+    return message_format(f"doctor.{key}", TEXTS[key], **fields)
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of doctor with its current English (see ``course_lib.i18n``)."""
+    return {f"doctor.{key}": text for key, text in TEXTS.items()}
+
+
+def run_checks() -> tuple[list[str], list[str], list[str]]:
+    """Print the report; return (problems, warnings, data problems): the data problems are fixed by
+    restoring data/, not by the set-up, and are not among the problems."""
     problems: list[str] = []
     warnings: list[str] = []
+    data_problems: list[str] = []
     pins = _pins()
 
-    print("course_lib doctor")
-    print(f"  Python      {platform.python_version()} ({sys.executable})")
+    print(_say("title"))
+    print(_say("python", version=platform.python_version(), executable=sys.executable))
     if sys.version_info < (3, 10):
-        problems.append("Python 3.10 or newer is needed")
-    print(f"  Platform    {platform.platform()}, {os.cpu_count()} CPU cores")
+        problems.append(_say("python.old"))
+    print(_say("platform", platform=platform.platform(), cores=os.cpu_count()))
 
-    print("Packages (installed / tested pin)")
+    print(_say("packages"))
     for dist, module, needed in PACKAGES:
         version = _version(dist)
         pin = pins.get(dist.lower())
         if version is None:
-            print(f"  {dist:<18} MISSING" + ("" if needed else " (only needed to run the tests)"))
-            (problems if needed else warnings).append(f"{dist} is not installed")
+            print(_say("package.missing", dist=dist) + ("" if needed else _say("package.optional")))
+            (problems if needed else warnings).append(_say("package.not_installed", dist=dist))
             continue
         note = ""
         if pin and version.split("+")[0] != pin:
-            note = f"  (tested with {pin})"
-            warnings.append(f"{dist} {version} is not the tested version {pin}")
+            note = _say("package.tested_with", pin=pin)
+            warnings.append(_say("package.not_pinned", dist=dist, version=version, pin=pin))
         print(f"  {dist:<18} {version}{note}")
         try:
             importlib.import_module(module)
         except Exception as exc:  # a broken install must be reported, not crash the doctor
-            problems.append(f"{dist} is installed but does not import: {exc!r}")
+            problems.append(_say("package.broken", dist=dist, error=repr(exc)))
 
-    print("Compute")
+    print(_say("compute"))
     try:
         import torch
 
         cuda = torch.cuda.is_available()
-        print(f"  torch threads {torch.get_num_threads()}; CUDA available: {cuda}")
+        print(_say("compute.threads", threads=torch.get_num_threads(), cuda=cuda))
         if cuda:
-            print(f"  GPU         {torch.cuda.get_device_name(0)} (the course will use it)")
+            print(_say("compute.gpu", name=torch.cuda.get_device_name(0)))
         else:
-            print("  GPU         none: everything runs on the CPU, as the course is designed to")
+            print(_say("compute.no_gpu"))
         if any(d.metadata["Name"].lower().startswith("nvidia-") for d in md.distributions()) and not cuda:
-            warnings.append("CUDA packages are installed but no GPU is visible (gigabytes for nothing)")
+            warnings.append(_say("compute.cuda_unused"))
     except Exception as exc:
-        problems.append(f"torch does not work: {exc!r}")
+        problems.append(_say("compute.broken", error=repr(exc)))
 
-    print("Widgets")
+    print(_say("widgets"))
     lab_widgets = _version("jupyterlab_widgets")
     if _version("ipywidgets") and lab_widgets:
-        print(f"  sliders will render in JupyterLab (ipywidgets {_version('ipywidgets')}, "
-              f"jupyterlab_widgets {lab_widgets})")
+        print(_say("widgets.ok", ipywidgets=_version("ipywidgets"), lab=lab_widgets))
     else:
-        print("  sliders will NOT render: ipywidgets and jupyterlab_widgets are both needed")
-        problems.append("widgets will not render (install the pinned ipywidgets)")
+        print(_say("widgets.missing"))
+        problems.append(_say("widgets.problem"))
 
-    print("Data files")
+    print(_say("data"))
     try:
         from .data import data_dir, restore_advice, validate_data
 
         report = validate_data()
-        print(f"  folder      {data_dir()}")
+        print(_say("data.folder", folder=data_dir()))
         if not report:
-            print("  (no data files are shipped yet)")
+            print(_say("data.none"))
         for name, status in report:
             print(f"  {name:<40} {status}")
             if status == "ok":
                 continue
             if status.startswith("not listed"):
-                advice = "approve it with `python -m course_lib manifest` if you built it, or delete it"
+                advice = _say("data.approve")
             else:
                 advice = restore_advice(name)
-            problems.append(f"{DATA_PROBLEM} {name}: {status}. Fix: {advice}")
+            data_problems.append(_say("data.problem", name=name, status=status, advice=advice))
     except Exception as exc:
-        problems.append(f"{DATA_PROBLEM}s could not be checked: {exc!r}. Fix: restore the data folder "
-                        "with `git checkout -- data/` from the course folder")
+        data_problems.append(_say("data.unchecked", error=repr(exc)))
 
-    print("Exercises")
+    print(_say("exercises"))
     try:
         from .exercises import list_exercises
 
         names = list_exercises()
-        print(f"  {len(names)} registered: {', '.join(names)}")
+        print(_say("exercises.registered", count=len(names), names=", ".join(names)))
     except Exception as exc:
-        problems.append(f"the exercise catalogue does not load: {exc!r}")
-    return problems, warnings
+        problems.append(_say("exercises.broken", error=repr(exc)))
+    return problems, warnings, data_problems
 
 
 def main(argv: list[str] | None = None) -> int:
-    problems, warnings = run_checks()
+    problems, warnings, data_problems = run_checks()
     print()
     for w in warnings:
-        print(f"warning: {w}")
-    if problems:
-        for p in problems:
-            print(f"PROBLEM: {p}")
-        if any(not p.startswith(DATA_PROBLEM) for p in problems):
-            print("Fix: run `python3 course.py setup --force` from the course folder, or see the README.")
-        if any(p.startswith(DATA_PROBLEM) for p in problems):
-            print("Fix for the data files: reinstalling packages does not restore them; run "
-                  "`git checkout -- data/` from the course folder (or the rebuild command named above), "
-                  "then `python -m course_lib doctor` again.")
+        print(_say("warning", text=w))
+    if problems or data_problems:
+        for p in problems + data_problems:
+            print(_say("problem", text=p))
+        if problems:
+            print(_say("fix.setup"))
+        if data_problems:
+            print(_say("fix.data"))
         return 1
-    print("All good: the course is ready.")
+    print(_say("all_good"))
     return 0

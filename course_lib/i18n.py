@@ -2,6 +2,7 @@
 
 ``python -m course_lib translate status --lang ko``   which cells are translated, missing or stale
 ``python -m course_lib translate todo --lang ko --only 04``   the English, id and hash of each cell to translate
+``python -m course_lib translate todo --lang ko --only messages``   the same for each message to translate
 ``python -m course_lib translate build --lang ko``    write ``notebooks/ko/NN_....ipynb`` for every notebook
                                                      whose translation is complete and up to date
 
@@ -13,6 +14,12 @@ language in ``i18n/<lang>/``:
 - ``messages.json``: ``{"language": "ko", "messages": {<message key>: {"en_hash": <english_hash of the
   English message>, "ko": <the translated message>}}}`` for text that is not in a notebook (the
   checker's verdicts and hints, figure labels, the doctor's advice).
+
+A message is shown through ``message(key, english)``, at the one place where its module formats its
+text. Which messages exist, and their current English, is asked of the modules that own them:
+``MESSAGE_SOURCES`` names each one's ``english_messages()`` function (key -> English), imported only when
+``translate status``/``todo`` or a test asks (the same lazy routing as ``__main__``'s command table: the
+modules above this one use it, it does not use them).
 
 An entry is *stale* when the English it was made from has changed (its ``en_hash`` no longer equals the
 hash of the current English) and *missing* when the English has no entry. A built notebook takes every
@@ -141,7 +148,7 @@ class Report:
         if self.complete:
             return f"{self.name}: complete and up to date"
         if len(self.missing) == self.total and not self.extra:
-            return f"{self.name}: not translated yet ({self.total} markdown cells)"
+            return f"{self.name}: not translated yet ({self.total} {'messages' if self.name == 'messages' else 'markdown cells'})"
         parts = []
         for word, ids in (("missing", self.missing), ("stale (the English changed)", self.stale),
                           ("no longer in the English", self.extra)):
@@ -200,6 +207,51 @@ def message(key: str, english: str, lang: str | None = None) -> str:
         _MESSAGES[lang] = load_translation(path) if path.exists() else {}
     entry = _MESSAGES[lang].get(key)
     return entry[lang] if entry is not None and entry["en_hash"] == english_hash(english) else english
+
+
+# Who owns which messages: (module, function returning {message key: current English}). Keys begin with the
+# owner's prefix (checker., exercise., diagnose., doctor., widgets.).
+MESSAGE_SOURCES = (
+    ("course_lib.exercises.texts", "english_messages"),  # check verdicts, every mistake's hint, the hint ladder
+    ("course_lib.diagnose.findings", "english_messages"),  # the run doctor's findings: title, evidence, why, try
+    ("course_lib.doctor", "english_messages"),  # the environment check and its advice
+    ("course_lib.widgets", "english_messages"),  # the words on the sliders and the run doctor's panel
+    ("course_lib.grading.report", "english_messages"),  # gradebook headings and feedback (grade --lang ko)
+)
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of the course with its current English, from the modules of ``MESSAGE_SOURCES``."""
+    import importlib
+
+    out: dict[str, str] = {}
+    for module, function in MESSAGE_SOURCES:
+        table = getattr(importlib.import_module(module), function)()
+        clash = sorted(set(out) & set(table))
+        if clash:
+            raise ValueError(f"{module}.{function} repeats message keys of another source: {clash[:5]}")
+        out.update(table)
+    return out
+
+
+def messages_report(lang: str, english: dict[str, str] | None = None, root: Path = ROOT) -> Report:
+    """The state of ``i18n/<lang>/messages.json`` against the current English of every message."""
+    english = english_messages() if english is None else english
+    path = i18n_dir(lang, root) / "messages.json"
+    return compare("messages", english, load_translation(path) if path.exists() else {})
+
+
+def message_format(key: str, english: str, lang: str | None = None, **fields) -> str:
+    """``message(key, english, lang)`` used as a ``str.format`` template and filled with ``fields``.
+
+    The tables of the checker, the run doctor, doctor, the widgets and the gradebook hold templates such as
+    "{failing} of {total} cases differ"; a translation that cannot be filled (a field missing or misspelt)
+    is never shown broken: the English is, filled.
+    """
+    try:
+        return message(key, english, lang).format(**fields)
+    except (KeyError, IndexError, ValueError):
+        return english.format(**fields)
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -263,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Check and build the translated notebooks.")
     parser.add_argument("action", choices=("status", "todo", "build"))
     parser.add_argument("--lang", default="ko", choices=LANGS)
-    parser.add_argument("--only", nargs="*", default=None, metavar="NN", help="todo: these notebooks (e.g. 04 05)")
+    parser.add_argument("--only", nargs="*", default=None, metavar="NN",
+                        help="todo: these notebooks (e.g. 04 05), or 'messages' (or a key prefix: messages:checker.)")
     args = parser.parse_args(argv)
     if args.action == "todo":  # what a translator needs: each missing or stale cell's id, hash and English
         for english in english_notebooks():
@@ -274,13 +327,28 @@ def main(argv: list[str] | None = None) -> int:
             for cell_id in (*report.missing, *report.stale):
                 print(f"=== {english.stem} {cell_id} en_hash={english_hash(cells[cell_id])}"
                       f"{' (stale)' if cell_id in report.stale else ''}\n{cells[cell_id]}\n")
+        wanted = [o for o in args.only or ["messages"] if o.split(":")[0] == "messages"]
+        if wanted:
+            prefixes = tuple(o.partition(":")[2] for o in wanted)
+            texts = english_messages()
+            report = messages_report(args.lang, texts)
+            for key in (*report.missing, *report.stale):
+                if key.startswith(prefixes):
+                    print(f"=== messages {key} en_hash={english_hash(texts[key])}"
+                          f"{' (stale)' if key in report.stale else ''}\n{texts[key]}\n")
         return 0
     if args.action == "status":
         for english in english_notebooks():
             print(notebook_report(english, args.lang).describe())
-        path = i18n_dir(args.lang) / "messages.json"
-        if path.exists():
-            print(f"messages: {len(load_translation(path))} translated")
+        report = messages_report(args.lang)
+        if report.complete or len(report.missing) == report.total:
+            print(report.describe())
+        else:  # counts, and the first keys of each kind (todo --only messages lists them all)
+            done = report.total - len(report.missing) - len(report.stale)
+            parts = [f"{len(ids)} {word} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})" for word, ids in
+                     (("missing", report.missing), ("stale", report.stale), ("no longer in the English", report.extra))
+                     if ids]
+            print(f"messages: {done} of {report.total} translated and current; " + "; ".join(parts))
         return 0
     written, skipped = build(args.lang)
     for path in written:

@@ -363,3 +363,171 @@ def test_course_py_lab_takes_a_language():
     with pytest.raises(SystemExit, match="--lang"):
         course.lab_language(["--lang", "fr"])
     assert (ROOT / "notebooks" / "ko" / "00_welcome.ipynb").exists()
+
+
+# --- messages: the checker, every mistake's hint, the hint ladder ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def english_messages() -> dict[str, str]:
+    return i18n.english_messages()
+
+
+def test_every_message_has_a_korean_translation_of_the_current_english(english_messages):
+    """Each message the course shows (keys from the registry and the message tables) has a Korean entry made
+    from its current English: an edited English hint fails here, naming its key, until the Korean follows."""
+    report = i18n.messages_report(LANG, english_messages)
+    assert report.complete, (f"{report.describe()}. Translate them into i18n/{LANG}/messages.json (the English and "
+                             f"en_hash: python -m course_lib translate todo --lang {LANG} --only messages)")
+
+
+def test_translated_messages_keep_fields_numbers_and_code(english_messages):
+    """A message's {fields} are the English's (else a template could not be filled; in a hint they are the
+    formulas' subscripts), and its numbers and `code` are kept, as in the notebooks."""
+    import string
+
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    problems = []
+    for key, english in english_messages.items():
+        ko = table.get(key, {}).get(LANG)
+        if ko is None:
+            continue
+        try:
+            fields = [{n for _, n, _, _ in string.Formatter().parse(t) if n} for t in (english, ko)]
+        except ValueError:  # not a template (a lone brace): its formulas are compared as text below
+            fields = [set(re.findall(r"\{[^{}]*\}", t)) for t in (english, ko)]
+        if fields[0] != fields[1]:
+            problems.append(f"{key}: fields {sorted(fields[0])} in the English, {sorted(fields[1])} in the Korean")
+        lost = sorted(set(CODE.findall(english)) - set(CODE.findall(ko)))
+        if lost:
+            problems.append(f"{key}: the Korean lacks the English's code {lost}")
+        numbers_en, numbers_ko = (Counter(NUMBER.findall(CODE.sub(" ", t))) for t in (english, ko))
+        if numbers_en - numbers_ko:
+            problems.append(f"{key}: numbers of the English missing from the Korean: {sorted(numbers_en - numbers_ko)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_messages_use_the_glossary_terms(english_messages):
+    """No message uses a Korean form that docs/ko/glossary.md rules out."""
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    problems = []
+    for term, (korean, alternatives) in _korean_glossary().items():
+        for alt in alternatives:
+            for key, entry in table.items():
+                if re.search(rf"(?<![{HANGUL}]){re.escape(alt)}", entry[LANG]):
+                    problems.append(f"{key} uses {alt!r}, not the glossary's {korean!r} ({term})")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_korean_learner_reads_the_verdict_and_the_hint_in_korean(monkeypatch):
+    """A wrong answer that makes a registered mistake (the return summed forwards) earns that mistake's hint
+    in Korean, in a Korean verdict; the help ladder answers in Korean too. The English learner's text is
+    unchanged."""
+    import numpy as np
+
+    from course_lib.exercises import check, get_exercise, hint
+
+    def summed_forwards(rewards, gamma, dones=None):
+        out, running = np.zeros(len(rewards)), 0.0
+        for t in range(len(rewards)):  # front to back: the past, not the future
+            running = rewards[t] + gamma * running
+            out[t] = running
+            if dones is not None and dones[t]:
+                running = 0.0
+        return out
+
+    english_hint = next(m.hint for m in get_exercise("discounted_returns").mistakes if m.name == "summed_forwards")
+    korean_hint = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")[
+        "exercise.discounted_returns.mistake.summed_forwards"][LANG]
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    result = check("discounted_returns", summed_forwards)
+    assert result.mistake == "summed_forwards" and result.hint == korean_hint
+    text = result.text()
+    assert "힌트: " + korean_hint in text and "케이스가 참조 구현과 다릅니다" in text, text
+    assert "케이스: " in text and "기대한 값 " in text, text  # the failing case and what differs
+    assert re.search(rf"[{HANGUL}]", str(hint("discounted_returns", 2)).splitlines()[0])
+    monkeypatch.setenv("COURSE_LANG", "en")
+    result = check("discounted_returns", summed_forwards)
+    assert result.hint == english_hint and "Hint: " in result.text()
+
+
+def test_the_run_doctor_speaks_korean(monkeypatch):
+    """The run doctor's finding (title, why, what to try, evidence) and its text panel read in Korean for a Korean
+    learner, with the numbers of the run; the English learner's text is unchanged."""
+    from course_lib.diagnose import diagnose, format_findings
+
+    history = {"loss": [0.5, 0.4, float("nan"), 0.3]}
+    english = diagnose(history)
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    (finding,) = [f for f in diagnose(history) if f.name == "loss_not_finite"]
+    for text in (finding.title, finding.explanation, finding.what_to_try, finding.evidence["detail"]):
+        assert re.search(rf"[{HANGUL}]", text), text
+    assert "loss" in finding.title and " 3" in finding.title  # the series and the step, filled into the Korean
+    assert "    근거: " in format_findings([finding])
+    monkeypatch.setenv("COURSE_LANG", "en")
+    assert [f.title for f in diagnose(history)] == [f.title for f in english]
+    assert "is not finite from step 3" in english[0].title
+
+
+def test_grade_lang_ko_writes_the_gradebook_headings_and_the_feedback_in_korean(tmp_path, monkeypatch):
+    """``grade --lang ko`` sets the report's language; the gradebook's headings and a learner's feedback (with
+    the check's hint, recorded in English by the learner's kernel) come out in Korean."""
+    from course_lib.exercises import get_exercise
+    from course_lib.grading import grade as grade_mod
+    from course_lib.grading import report
+
+    monkeypatch.setenv("COURSE_LANG", "en")
+    assert grade_mod.main([str(tmp_path / "missing"), "--out", str(tmp_path / "book"), "--lang", LANG]) == 2
+    assert i18n.current_lang() == LANG  # set by --lang before anything is graded
+    hint = next(m.hint for m in get_exercise("discounted_returns").mistakes if m.name == "summed_forwards")
+    entry = {"points": 0, "status": "failed", "mistake": "summed_forwards", "hint": hint, "reason": "", "flag": ""}
+    results = [{"learner": "kim", "notebook": "00_welcome", "file": "kim__00_welcome.ipynb", "forged": [],
+                "exercises": {"discounted_returns": entry}, "execution": {"finished": True, "seconds": 1.0},
+                "wall_seconds": 2.0}]
+    summary = {"seconds": 2.0, "mode": "fast", "jobs": 1, "library_policy": "zero", "ignored": []}
+    report.write_all(results, summary, tmp_path)
+    feedback = (tmp_path / "feedback" / "kim.md").read_text(encoding="utf-8")
+    korean_hint = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")[
+        "exercise.discounted_returns.mistake.summed_forwards"][LANG]
+    assert feedback.startswith("# kim님을 위한 피드백") and "힌트: " + korean_hint in feedback, feedback
+    gradebook = (tmp_path / "gradebook.md").read_text(encoding="utf-8")
+    assert gradebook.startswith("# 성적부") and "## 다시 가르칠 것" in gradebook
+
+
+def _code_tokens(source: str) -> list[str]:
+    """The tokens of a Python source without its comments and docstrings (what a translation may not change)."""
+    import io
+    import tokenize
+
+    skip = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type not in skip and not (t.type == tokenize.STRING and t.string.startswith('"""'))]
+
+
+def test_korean_solutions_change_only_comments_and_docstrings(english_messages, monkeypatch):
+    """solution() shows the Korean learner the same code, its comments and docstring in Korean."""
+    from course_lib.exercises import solution
+
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    keys = [k for k in english_messages if k.endswith(".solution")]
+    assert keys
+    for key in keys:
+        assert _code_tokens(table[key][LANG]) == _code_tokens(english_messages[key]), f"{key}: the code differs"
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    shown = solution("discounted_returns")
+    assert str(shown) == table["exercise.discounted_returns.solution"][LANG] and "에피소드" in str(shown)
+    assert "학습용 풀이" in shown._repr_markdown_()
+
+
+def test_an_edited_english_message_is_reported_stale_by_key_and_shown_in_english(english_messages, capsys):
+    """Editing a hint's English makes its translation stale: translate status/todo name the key, and the learner
+    reads the new English (never a Korean made from the old one) until the translation follows."""
+    key = "exercise.discounted_returns.mistake.summed_forwards"
+    edited = dict(english_messages, **{key: english_messages[key] + " (edited)"})
+    report = i18n.messages_report(LANG, edited)
+    assert report.stale == (key,) and not report.missing
+    assert i18n.message(key, edited[key], lang=LANG) == edited[key]
+    assert i18n.main(["status", "--lang", LANG]) == 0
+    assert "messages: complete and up to date" in capsys.readouterr().out
+    assert i18n.main(["todo", "--lang", LANG, "--only", "messages"]) == 0
+    assert capsys.readouterr().out == ""  # nothing left to translate

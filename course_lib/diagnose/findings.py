@@ -19,11 +19,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..i18n import message, message_format
 from ..runs import History, history_of
 from ..stats import compare_accuracies, compare_seeds
 
 __all__ = ["Finding", "FINDINGS", "CHECKS", "diagnose", "run_kind", "history_until", "first_firing",
-           "format_findings", "SEVERITIES"]
+           "format_findings", "SEVERITIES", "TEXTS", "english_messages"]
 
 SEVERITIES = ("info", "warning", "error")  # info: an explanation, not an alarm (healthy runs may show it)
 
@@ -103,10 +104,131 @@ def _finding(name: str, kinds: Sequence[str], series: Sequence[str], teaches: st
     return register
 
 
+# What a finding says, by key (its message key is "diagnose." + the key): templates filled by _say. The
+# finding's ``teaches`` and ``what_to_try`` are read from FINDINGS under "diagnose.<name>.teaches" and
+# "diagnose.<name>.what_to_try"; all of them are shown in the learner's language (course_lib.i18n.message).
+TEXTS: dict[str, str] = {
+    "label.none": "no findings: nothing in these series looks wrong",
+    "label.evidence": "evidence",
+    "label.why": "why",
+    "label.try": "try",
+    "axis.env_steps": "env steps",
+    "axis.step": "step",
+    "detail.first_last_steps": "means of the first and last {window} steps",
+    "detail.first_last_updates": "means of the first and last {window} updates",
+    "zero_variance_groups.title": "{share:.0%} of the groups had all rewards equal over the last {window} steps: they "
+                                  "carry no gradient",
+    "zero_variance_groups.cause.all_wrong": "the samples are almost all wrong, so most groups score all-wrong alike",
+    "zero_variance_groups.cause.all_right": "the samples are almost all right: the prompts are too easy for a gradient",
+    "zero_variance_groups.cause.alike": "the sampled tokens' entropy was {entropy:.2f} nats from the first steps: the G "
+                                        "samples of a prompt are nearly the same answer (temperature too low?)",
+    "zero_variance_groups.cause.coarse": "the reward gives the answers of a group the same score (too coarse, or it "
+                                         "ignores correctness)",
+    "zero_variance_groups.why": "A group whose G rewards are equal has advantages (r − mean)/std = 0: only "
+                                "{moving:.0%} of the batch moves the policy; {cause}",
+    "loss_is_zero.title": "the loss is ≈ 0 at every step (median |loss| {median:.1e}): that is expected",
+    "loss_is_zero.detail": "GRPO's loss value, not its gradient",
+    "loss_is_zero.why": "With one update per batch (μ = 1) the ratio is exactly 1 and the advantages of each group sum "
+                        "to zero, so the loss's value is 0 (minus a tiny KL term) while its gradient Σ A·∇log π is not",
+    "reward_at_format_level.title": "the reward sits at the format-only level: correct answers earn nothing more",
+    "reward_at_format_level.detail.no_accuracy": "gold accuracy of the samples {accuracy:.1%} while {formatted:.0%} are "
+                                                 "well formatted: all the reward earned is the format's",
+    "reward_at_format_level.detail.uncorrelated": "the reward does not move with the gold accuracy (correlation "
+                                                  "{corr:+.2f} over {n} steps; a reward that pays correct answers "
+                                                  "correlates above 0.9)",
+    "reward_at_format_level.why": "Once every answer is well formatted the format reward is the same for the whole "
+                                  "group and teaches nothing: only a reward that pays correct answers can move the "
+                                  "accuracy",
+    "reward_collapse.title.gold": "held-out gold accuracy collapsed from {first:.1%} to {last:.1%}",
+    "reward_collapse.why.gold": "RL should not unlearn what the model could do; losing more than half of it means the "
+                                "updates overshoot (a step too large for the model) or drift while most groups carry "
+                                "no gradient",
+    "reward_collapse.title.reward": "the training reward fell from {first:.3f} to {last:.3f} (outside the noise)",
+    "reward_collapse.detail.reward": "Welch over {window}-step windows: {verdict}",
+    "reward_collapse.why.reward": "RL should raise the reward it is trained on; a fall means the updates overshoot (a "
+                                  "step too large for the model), or that the model drifts while most groups carry "
+                                  "no gradient",
+    "entropy_collapse.title": "the sampled tokens' entropy fell from {first:.2f} to {last:.2f} nats ({share:.0%} of "
+                              "its start)",
+    "entropy_collapse.why": "The policy puts nearly all its probability on one answer per prompt: samples stop "
+                            "differing, groups turn zero-variance and exploration ends",
+    "kl_runaway.title": "the KL to the reference reached {last:.2f} nats per completion and is still rising",
+    "kl_runaway.detail": "threshold {limit} nats",
+    "kl_runaway.why": "Far from the reference the reward (or reward model) is scored on answers it never saw; with "
+                      "β = 0 nothing pulls the policy back",
+    "step_too_large.what.approx_kl": "approximate KL between successive policies",
+    "step_too_large.what.clip_fraction": "share of tokens whose ratio was clipped",
+    "step_too_large.title": "the {what} reached {value:.3f} (mean of {window} updates; above {limit})",
+    "step_too_large.detail": "highest {window}-update mean, at {axis} {step:.0f}",
+    "step_too_large.why": "Each update moves the policy further than the clipped objective's trust region (ε) allows: "
+                          "the clip then discards the gradient of many samples and the policy can jump",
+    "value_not_learning.title": "the value model's explained variance fell to {value:.2f}",
+    "value_not_learning.detail.lost": "it had learned (explained variance above 0.5) and then lost it: its updates "
+                                      "overshoot",
+    "value_not_learning.detail.never": "it never predicted the returns",
+    "value_not_learning.why": "Explained variance 1 − Var(R − V)/Var(R) below 0 means V predicts the returns worse "
+                              "than their mean; {detail}. Advantages R − V are then mostly the value model's error",
+    "value_loss_exploding.title": "the value loss grew {growth:.0f}-fold ({first:.3g} -> {last:.3g})",
+    "value_loss_exploding.why": "The value targets moved faster than the value net can follow, or its steps diverge; "
+                                "its error then floods the advantages",
+    "reward_hacking.detail": "held-out greedy gold accuracy {first:.1%} -> {last:.1%} ({verdict})",
+    "reward_hacking.detail.lengths": "; answers {first:.2f} -> {last:.2f} characters",
+    "reward_hacking.title": "the reward rose while the gold accuracy fell: the reward is being gamed",
+    "reward_hacking.why": "The optimised reward is a proxy: the policy found what it pays for (a reward model's length "
+                          "bias, a format-only rule) that the true verifier does not",
+    "answers_narrowing.title": "the {G} completions of a prompt hold only {distinct:.1f} distinct answers on average",
+    "answers_narrowing.detail": "{groups} groups of the last batch",
+    "answers_narrowing.why": "The policy samples the same answer again and again: pass@k falls towards pass@1 and "
+                             "groups turn zero-variance",
+    "loss_not_finite.title": "{series} is not finite from {axis} {step:.0f}",
+    "loss_not_finite.detail": "{bad} of {total} updates",
+    "loss_not_finite.why": "A NaN or infinity in the loss poisons every parameter it reaches: the run is lost from there",
+    "loss_spike.title": "{series} spiked to {value:.3g} at {axis} {step:.0f} (3× anything before, median {median:.3g})",
+    "loss_spike.detail": "threshold: median + {factor:g} MAD and 3× the previous maximum",
+    "loss_spike.why": "One update's loss far above every earlier one: an outlier batch or a step that overshot",
+    "no_improvement.title": "after {done:.0f} env steps the last 20 episodes' return ({last:.0f}) is no better than "
+                            "the first 20's ({first:.0f})",
+    "no_improvement.why": "A working policy gradient on CartPole improves within the first 20k steps",
+    "entropy_gone_early.title": "the policy's entropy fell to {entropy:.3f} (start {start:.2f}) before the returns got "
+                                "good",
+    "entropy_gone_early.detail": "threshold {factor:g} × the starting entropy",
+    "entropy_gone_early.why": "A deterministic policy stops exploring: it can only improve through actions it still "
+                              "samples",
+    "advantages_unnormalised.title": "|policy loss| averages {value:.2f} over {window} updates: the advantages are in "
+                                     "raw return units",
+    "advantages_unnormalised.detail": "with standardised advantages it stays below {limit:g}",
+    "advantages_unnormalised.why": "The clipped surrogate is a mean of ratio × advantage; standardised advantages have "
+                                   "mean 0 and scale 1, raw GAE advantages are tens of reward units, so the step size "
+                                   "follows the reward's scale",
+    "truncation_as_termination.title": "{episodes} episodes stopped at the same length {limit:.0f} and every one was "
+                                       "recorded as terminated; none was ever truncated",
+    "truncation_as_termination.detail": "natural terminations do not all happen at one exact length: that is a time "
+                                        "limit",
+    "truncation_as_termination.why": "A time-limit cut is not the end of the MDP: treating it as termination drops "
+                                     "γ·V(s_{{t+1}}) from the target, so the value of a good state is taught to be one "
+                                     "reward",
+}
+
+
+def _say(key: str, **fields) -> str:
+    """``TEXTS[key]`` in the learner's language, its fields filled (the English if a translation cannot fill)."""
+    return message_format(f"diagnose.{key}", TEXTS[key], **fields)
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of the run doctor with its current English (see ``course_lib.i18n``)."""
+    out = {f"diagnose.{key}": text for key, text in TEXTS.items()}
+    for name, doc in FINDINGS.items():
+        out[f"diagnose.{name}.teaches"] = doc.teaches
+        out[f"diagnose.{name}.what_to_try"] = doc.what_to_try
+    return out
+
+
 def _make(name: str, title: str, evidence: dict, why: str, step=None, severity: str | None = None) -> Finding:
     doc = FINDINGS[name]
-    return Finding(name, severity or doc.severity, title, evidence, f"{why} ({doc.teaches})", doc.what_to_try,
-                   None if step is None else float(step))
+    teaches = message(f"diagnose.{name}.teaches", doc.teaches)
+    return Finding(name, severity or doc.severity, title, evidence, f"{why} ({teaches})",
+                   message(f"diagnose.{name}.what_to_try", doc.what_to_try), None if step is None else float(step))
 
 
 # ---- reading a history -----------------------------------------------------------------------------
@@ -151,7 +273,7 @@ def _steps(history: dict, n: int) -> np.ndarray:
 
 
 def _axis_name(history: dict) -> str:
-    return "env steps" if "env_steps" in history else "step"
+    return _say("axis.env_steps") if "env_steps" in history else _say("axis.step")
 
 
 def _w(history: dict) -> int:
@@ -189,21 +311,18 @@ def check_zero_variance_groups(history: dict, batch=None) -> Finding | None:
     a = float(np.nanmean(acc[-LM_WINDOW:])) if acc is not None else float("nan")
     e0 = float(np.nanmean(ent[:LM_WINDOW])) if ent is not None else float("nan")
     if np.isfinite(a) and a < STUCK_ACCURACY:
-        cause = "the samples are almost all wrong, so most groups score all-wrong alike"
+        cause = _say("zero_variance_groups.cause.all_wrong")
     elif np.isfinite(a) and a > 1 - STUCK_ACCURACY:
-        cause = "the samples are almost all right: the prompts are too easy for a gradient"
+        cause = _say("zero_variance_groups.cause.all_right")
     elif np.isfinite(e0) and e0 < 0.25:
-        cause = (f"the sampled tokens' entropy was {e0:.2f} nats from the first steps: the G samples of a prompt are "
-                 f"nearly the same answer (temperature too low?)")
+        cause = _say("zero_variance_groups.cause.alike", entropy=e0)
     else:
-        cause = "the reward gives the answers of a group the same score (too coarse, or it ignores correctness)"
-    return _make("zero_variance_groups", f"{last:.0%} of the groups had all rewards equal over the last "
-                 f"{LM_WINDOW} steps: they carry no gradient",
+        cause = _say("zero_variance_groups.cause.coarse")
+    return _make("zero_variance_groups", _say("zero_variance_groups.title", share=last, window=LM_WINDOW),
                  {"series": ["zero_variance_frac"], "steps": [steps[-LM_WINDOW], steps[-1]],
                   "values": {"zero_variance_frac": _r(last), "accuracy": _r(a), "entropy_start": _r(e0)},
                   "detail": cause},
-                 f"A group whose G rewards are equal has advantages (r − mean)/std = 0: only "
-                 f"{1 - last:.0%} of the batch moves the policy; {cause}", steps[-1])
+                 _say("zero_variance_groups.why", moving=1 - last, cause=cause), steps[-1])
 
 
 @_finding("loss_is_zero", ("grpo", "trl"), ("loss",),
@@ -218,11 +337,10 @@ def check_loss_is_zero(history: dict, batch=None) -> Finding | None:
     if m >= LOSS_ZERO:
         return None
     steps = _steps(history, len(loss))
-    return _make("loss_is_zero", f"the loss is ≈ 0 at every step (median |loss| {m:.1e}): that is expected",
+    return _make("loss_is_zero", _say("loss_is_zero.title", median=m),
                  {"series": ["loss"], "steps": [steps[0], steps[-1]], "values": {"median_abs_loss": _r(m)},
-                  "detail": "GRPO's loss value, not its gradient"},
-                 "With one update per batch (μ = 1) the ratio is exactly 1 and the advantages of each group sum to "
-                 "zero, so the loss's value is 0 (minus a tiny KL term) while its gradient Σ A·∇log π is not", steps[-1])
+                  "detail": _say("loss_is_zero.detail")},
+                 _say("loss_is_zero.why"), steps[-1])
 
 
 @_finding("reward_at_format_level", ("grpo", "rlhf", "trl"), ("reward", "accuracy", "format_rate"),
@@ -243,19 +361,16 @@ def check_reward_at_format_level(history: dict, batch=None) -> Finding | None:
         else float("nan")
     steps = _steps(history, n)
     if a_last < STUCK_ACCURACY:
-        detail = (f"gold accuracy of the samples {a_last:.1%} while {f_last:.0%} are well formatted: all the reward "
-                  f"earned is the format's")
+        detail = _say("reward_at_format_level.detail.no_accuracy", accuracy=a_last, formatted=f_last)
     elif np.isfinite(corr) and corr < REWARD_GOLD_CORR:
-        detail = (f"the reward does not move with the gold accuracy (correlation {corr:+.2f} over {n} steps; a reward "
-                  f"that pays correct answers correlates above 0.9)")
+        detail = _say("reward_at_format_level.detail.uncorrelated", corr=corr, n=n)
     else:
         return None
-    return _make("reward_at_format_level", "the reward sits at the format-only level: correct answers earn nothing more",
+    return _make("reward_at_format_level", _say("reward_at_format_level.title"),
                  {"series": ["reward", "accuracy", "format_rate"], "steps": [steps[0], steps[-1]],
                   "values": {"format_rate": _r(f_last), "accuracy": _r(a_last), "corr_reward_accuracy": _r(corr)},
                   "detail": detail},
-                 "Once every answer is well formatted the format reward is the same for the whole group and teaches "
-                 "nothing: only a reward that pays correct answers can move the accuracy", steps[-1])
+                 _say("reward_at_format_level.why"), steps[-1])
 
 
 @_finding("reward_collapse", ("grpo", "rlhf", "trl"), ("reward", "eval_accuracy"),
@@ -269,13 +384,11 @@ def check_reward_collapse(history: dict, batch=None) -> Finding | None:
         n = int(history.get("eval_size", EVAL_SIZE))
         d = compare_accuracies(round(gold[0] * n), n, round(gold[-1] * n), n)
         if d.outside_noise and gold[-1] < GOLD_COLLAPSE * gold[0]:
-            return _make("reward_collapse", f"held-out gold accuracy collapsed from {gold[0]:.1%} to {gold[-1]:.1%}",
+            return _make("reward_collapse", _say("reward_collapse.title.gold", first=gold[0], last=gold[-1]),
                          {"series": ["eval_accuracy", "reward"], "steps": [float(gstep[0]), float(gstep[-1])],
                           "values": {"gold_first": _r(float(gold[0])), "gold_last": _r(float(gold[-1]))},
                           "detail": d.verdict()},
-                         "RL should not unlearn what the model could do; losing more than half of it means the updates "
-                         "overshoot (a step too large for the model) or drift while most groups carry no gradient",
-                         float(gstep[-1]))
+                         _say("reward_collapse.why.gold"), float(gstep[-1]))
     if rew is None:
         return None
     ws = _windows(rew, LM_WINDOW)
@@ -285,12 +398,11 @@ def check_reward_collapse(history: dict, batch=None) -> Finding | None:
     first, last = float(np.mean(ws[0])), float(np.mean(ws[1]))
     if not (d.outside_noise and d.diff < 0):
         return None
-    return _make("reward_collapse", f"the training reward fell from {first:.3f} to {last:.3f} (outside the noise)",
+    return _make("reward_collapse", _say("reward_collapse.title.reward", first=first, last=last),
                  {"series": ["reward"], "steps": [steps[0], steps[-1]],
                   "values": {"reward_first": _r(first), "reward_last": _r(last)},
-                  "detail": f"Welch over {LM_WINDOW}-step windows: {d.verdict(unit='', scale=1.0)}"},
-                 "RL should raise the reward it is trained on; a fall means the updates overshoot (a step too large "
-                 "for the model), or that the model drifts while most groups carry no gradient", steps[-1])
+                  "detail": _say("reward_collapse.detail.reward", window=LM_WINDOW, verdict=d.verdict(unit='', scale=1.0))},
+                 _say("reward_collapse.why.reward"), steps[-1])
 
 
 @_finding("entropy_collapse", ("grpo", "rlhf"), ("entropy_proxy", "entropy"),
@@ -308,12 +420,10 @@ def check_entropy_collapse(history: dict, batch=None) -> Finding | None:
     if first <= 0 or last >= ENTROPY_FALL * first:
         return None
     steps = _steps(history, len(ent))
-    return _make("entropy_collapse", f"the sampled tokens' entropy fell from {first:.2f} to {last:.2f} nats "
-                 f"({last / first:.0%} of its start)",
+    return _make("entropy_collapse", _say("entropy_collapse.title", first=first, last=last, share=last / first),
                  {"series": [name], "steps": [steps[0], steps[-1]], "values": {"first": _r(first), "last": _r(last)},
-                  "detail": f"means of the first and last {LM_WINDOW} steps"},
-                 "The policy puts nearly all its probability on one answer per prompt: samples stop differing, groups "
-                 "turn zero-variance and exploration ends", steps[-1])
+                  "detail": _say("detail.first_last_steps", window=LM_WINDOW)},
+                 _say("entropy_collapse.why"), steps[-1])
 
 
 @_finding("kl_runaway", ("grpo", "rlhf"), ("kl",),
@@ -331,12 +441,11 @@ def check_kl_runaway(history: dict, batch=None) -> Finding | None:
     if last < KL_RUNAWAY or not (d.outside_noise and d.diff > 0):
         return None
     steps = _steps(history, len(kl))
-    return _make("kl_runaway", f"the KL to the reference reached {last:.2f} nats per completion and is still rising",
+    return _make("kl_runaway", _say("kl_runaway.title", last=last),
                  {"series": ["kl"], "steps": [steps[0], steps[-1]],
                   "values": {"kl_first": _r(float(np.mean(ws[0]))), "kl_last": _r(last)},
-                  "detail": f"threshold {KL_RUNAWAY} nats"},
-                 "Far from the reference the reward (or reward model) is scored on answers it never saw; with β = 0 "
-                 "nothing pulls the policy back", steps[-1])
+                  "detail": _say("kl_runaway.detail", limit=KL_RUNAWAY)},
+                 _say("kl_runaway.why"), steps[-1])
 
 
 @_finding("step_too_large", ("grpo", "rlhf", "cartpole"), ("clip_fraction", "approx_kl"),
@@ -357,12 +466,11 @@ def check_step_too_large(history: dict, batch=None) -> Finding | None:
     if roll[i] <= limit:
         return None
     steps = _steps(history, len(x))
-    what = "approximate KL between successive policies" if name == "approx_kl" else "share of tokens whose ratio was clipped"
-    return _make("step_too_large", f"the {what} reached {roll[i]:.3f} (mean of {w} updates; above {limit})",
+    return _make("step_too_large", _say("step_too_large.title", what=_say(f"step_too_large.what.{name}"),
+                                        value=roll[i], window=w, limit=limit),
                  {"series": [name], "steps": [steps[i], steps[i + w - 1]], "values": {name: _r(float(roll[i]))},
-                  "detail": f"highest {w}-update mean, at {_axis_name(history)} {steps[i + w - 1]:.0f}"},
-                 "Each update moves the policy further than the clipped objective's trust region (ε) allows: the clip "
-                 "then discards the gradient of many samples and the policy can jump", steps[i + w - 1])
+                  "detail": _say("step_too_large.detail", window=w, axis=_axis_name(history), step=steps[i + w - 1])},
+                 _say("step_too_large.why"), steps[i + w - 1])
 
 
 @_finding("value_not_learning", ("rlhf", "cartpole"), ("explained_variance",),
@@ -383,13 +491,11 @@ def check_value_not_learning(history: dict, batch=None) -> Finding | None:
         return None
     steps = _steps(history, len(ev))
     had = bool(np.max(roll[: i + 1]) > VALUE_EV_GOOD)
-    detail = ("it had learned (explained variance above 0.5) and then lost it: its updates overshoot"
-              if had else "it never predicted the returns")
-    return _make("value_not_learning", f"the value model's explained variance fell to {roll[i]:.2f}",
+    detail = _say("value_not_learning.detail.lost") if had else _say("value_not_learning.detail.never")
+    return _make("value_not_learning", _say("value_not_learning.title", value=roll[i]),
                  {"series": ["explained_variance"], "steps": [steps[i], steps[i + w - 1]],
                   "values": {"explained_variance": _r(float(roll[i])), "had_learned": had}, "detail": detail},
-                 f"Explained variance 1 − Var(R − V)/Var(R) below 0 means V predicts the returns worse than their mean; "
-                 f"{detail}. Advantages R − V are then mostly the value model's error", steps[i + w - 1])
+                 _say("value_not_learning.why", detail=detail), steps[i + w - 1])
 
 
 @_finding("value_loss_exploding", ("cartpole", "rlhf"), ("value_loss",),
@@ -407,11 +513,11 @@ def check_value_loss_exploding(history: dict, batch=None) -> Finding | None:
     if not (last > VALUE_LOSS_GROWTH * max(first, 1e-8)):
         return None
     steps = _steps(history, len(vl))
-    return _make("value_loss_exploding", f"the value loss grew {last / max(first, 1e-8):.0f}-fold ({first:.3g} -> {last:.3g})",
+    return _make("value_loss_exploding", _say("value_loss_exploding.title", growth=last / max(first, 1e-8), first=first,
+                                              last=last),
                  {"series": ["value_loss"], "steps": [steps[0], steps[-1]], "values": {"first": _r(first), "last": _r(last)},
-                  "detail": f"means of the first and last {w} updates"},
-                 "The value targets moved faster than the value net can follow, or its steps diverge; its error then "
-                 "floods the advantages", steps[-1])
+                  "detail": _say("detail.first_last_updates", window=w)},
+                 _say("value_loss_exploding.why"), steps[-1])
 
 
 @_finding("reward_hacking", ("rlhf", "grpo", "trl"), ("reward", "eval_reward", "eval_accuracy", "eval_answer_len"),
@@ -438,16 +544,15 @@ def check_reward_hacking(history: dict, batch=None) -> Finding | None:
     longer = lens is not None and len(lens) >= 2 and lens[-1] > lens[0] * 1.2
     if not ((down.outside_noise and down.diff < 0) or (longer and not (down.outside_noise and down.diff > 0))):
         return None
-    detail = f"held-out greedy gold accuracy {g0:.1%} -> {g1:.1%} ({down.verdict()})"
+    detail = _say("reward_hacking.detail", first=g0, last=g1, verdict=down.verdict())
     if lens is not None and len(lens) >= 2:
-        detail += f"; answers {lens[0]:.2f} -> {lens[-1]:.2f} characters"
-    return _make("reward_hacking", "the reward rose while the gold accuracy fell: the reward is being gamed",
+        detail += _say("reward_hacking.detail.lengths", first=lens[0], last=lens[-1])
+    return _make("reward_hacking", _say("reward_hacking.title"),
                  {"series": ["reward", "eval_accuracy"] + (["eval_answer_len"] if lens is not None else []),
                   "steps": [float(gstep[0]), float(gstep[-1])],
                   "values": {"reward_first": _r(float(np.mean(ws[0]))), "reward_last": _r(float(np.mean(ws[1]))),
                              "gold_first": _r(g0), "gold_last": _r(g1)}, "detail": detail},
-                 "The optimised reward is a proxy: the policy found what it pays for (a reward model's length bias, a "
-                 "format-only rule) that the true verifier does not", float(gstep[-1]))
+                 _say("reward_hacking.why"), float(gstep[-1]))
 
 
 @_finding("answers_narrowing", ("grpo", "rlhf", "trl"), ("batch",),
@@ -463,11 +568,10 @@ def check_answers_narrowing(history: dict, batch=None) -> Finding | None:
     distinct = float(np.mean([len(set(g)) for g in groups])) / G
     if distinct >= NARROW_DISTINCT:
         return None
-    return _make("answers_narrowing", f"the {G} completions of a prompt hold only {distinct * G:.1f} distinct answers on average",
+    return _make("answers_narrowing", _say("answers_narrowing.title", G=G, distinct=distinct * G),
                  {"series": ["batch"], "steps": [], "values": {"distinct_share": _r(distinct)},
-                  "detail": f"{len(groups)} groups of the last batch"},
-                 "The policy samples the same answer again and again: pass@k falls towards pass@1 and groups turn "
-                 "zero-variance")
+                  "detail": _say("answers_narrowing.detail", groups=len(groups))},
+                 _say("answers_narrowing.why"))
 
 
 LOSS_SERIES = ("loss", "policy_loss", "value_loss", "kl", "approx_kl")
@@ -490,10 +594,11 @@ def check_loss_not_finite(history: dict, batch=None) -> Finding | None:
         if not len(bad):
             continue
         steps = _steps(history, len(x))
-        return _make("loss_not_finite", f"{name} is not finite from {_axis_name(history)} {steps[bad[0]]:.0f}",
+        return _make("loss_not_finite", _say("loss_not_finite.title", series=name, axis=_axis_name(history),
+                                             step=steps[bad[0]]),
                      {"series": [name], "steps": [steps[bad[0]]], "values": {name: str(x[bad[0]])},
-                      "detail": f"{len(bad)} of {len(x)} updates"},
-                     "A NaN or infinity in the loss poisons every parameter it reaches: the run is lost from there",
+                      "detail": _say("loss_not_finite.detail", bad=len(bad), total=len(x))},
+                     _say("loss_not_finite.why"),
                      steps[bad[0]])
     return None
 
@@ -517,11 +622,11 @@ def check_loss_spike(history: dict, batch=None) -> Finding | None:
             mad = np.median(np.abs(prev - med))
             if x[i] > med + SPIKE_FACTOR * max(mad, 1e-8) and x[i] > 3 * np.max(prev):
                 steps = _steps(history, len(x))
-                return _make("loss_spike", f"{name} spiked to {x[i]:.3g} at {_axis_name(history)} {steps[i]:.0f} "
-                             f"(3× anything before, median {med:.3g})",
+                return _make("loss_spike", _say("loss_spike.title", series=name, value=x[i], axis=_axis_name(history),
+                                                step=steps[i], median=med),
                              {"series": [name], "steps": [steps[i]], "values": {name: _r(float(x[i])), "median": _r(float(med))},
-                              "detail": f"threshold: median + {SPIKE_FACTOR:g} MAD and 3× the previous maximum"},
-                             "One update's loss far above every earlier one: an outlier batch or a step that overshot",
+                              "detail": _say("loss_spike.detail", factor=SPIKE_FACTOR)},
+                             _say("loss_spike.why"),
                              steps[i])
     return None
 
@@ -554,12 +659,11 @@ def check_no_improvement(history: dict, batch=None) -> Finding | None:
     d = compare_seeds(first, last)
     if d.outside_noise and d.diff > 0:
         return None
-    return _make("no_improvement", f"after {done:.0f} env steps the last 20 episodes' return ({np.mean(last):.0f}) is no "
-                 f"better than the first 20's ({np.mean(first):.0f})",
+    return _make("no_improvement", _say("no_improvement.title", done=done, last=np.mean(last), first=np.mean(first)),
                  {"series": ["episode_returns"], "steps": [done], "values": {"first": _r(float(np.mean(first))),
                                                                             "last": _r(float(np.mean(last)))},
                   "detail": d.verdict(unit="", scale=1.0)},
-                 "A working policy gradient on CartPole improves within the first 20k steps", done)
+                 _say("no_improvement.why"), done)
 
 
 @_finding("entropy_gone_early", ("cartpole",), ("entropy", "episode_returns"),
@@ -579,12 +683,11 @@ def check_entropy_gone_early(history: dict, batch=None) -> Finding | None:
     if recent >= 0.9 * best and best > 2 * np.mean(r[:20]):
         return None  # entropy went after the policy had got good: that is convergence, not collapse
     steps = _steps(history, len(ent))
-    return _make("entropy_gone_early", f"the policy's entropy fell to {ent[low[0]]:.3f} (start {start:.2f}) before the "
-                 f"returns got good",
+    return _make("entropy_gone_early", _say("entropy_gone_early.title", entropy=ent[low[0]], start=start),
                  {"series": ["entropy", "episode_returns"], "steps": [steps[low[0]]],
                   "values": {"entropy": _r(float(ent[low[0]])), "recent_return": _r(recent), "best_return": _r(best)},
-                  "detail": f"threshold {ENTROPY_EARLY:g} × the starting entropy"},
-                 "A deterministic policy stops exploring: it can only improve through actions it still samples",
+                  "detail": _say("entropy_gone_early.detail", factor=ENTROPY_EARLY)},
+                 _say("entropy_gone_early.why"),
                  steps[low[0]])
 
 
@@ -600,12 +703,10 @@ def check_advantages_unnormalised(history: dict, batch=None) -> Finding | None:
     if roll[i] <= RAW_ADVANTAGE_LOSS:
         return None
     steps = _steps(history, len(pl))
-    return _make("advantages_unnormalised", f"|policy loss| averages {roll[i]:.2f} over {WINDOW} updates: the advantages "
-                 f"are in raw return units",
+    return _make("advantages_unnormalised", _say("advantages_unnormalised.title", value=roll[i], window=WINDOW),
                  {"series": ["policy_loss"], "steps": [steps[i], steps[i + WINDOW - 1]], "values": {"abs_policy_loss": _r(float(roll[i]))},
-                  "detail": f"with standardised advantages it stays below {RAW_ADVANTAGE_LOSS / 10:g}"},
-                 "The clipped surrogate is a mean of ratio × advantage; standardised advantages have mean 0 and scale 1, "
-                 "raw GAE advantages are tens of reward units, so the step size follows the reward's scale",
+                  "detail": _say("advantages_unnormalised.detail", limit=RAW_ADVANTAGE_LOSS / 10)},
+                 _say("advantages_unnormalised.why"),
                  steps[i + WINDOW - 1])
 
 
@@ -628,13 +729,12 @@ def check_truncation_as_termination(history: dict, batch=None) -> Finding | None
         return None
     st = _arr(history, "episode_steps")
     where = float(st[:n][at_limit][TIME_LIMIT_MIN_EPISODES - 1]) if st is not None else None
-    return _make("truncation_as_termination", f"{int(at_limit.sum())} episodes stopped at the same length {limit:.0f} and "
-                 f"every one was recorded as terminated; none was ever truncated",
+    return _make("truncation_as_termination", _say("truncation_as_termination.title", episodes=int(at_limit.sum()),
+                                                   limit=limit),
                  {"series": ["episode_lengths", "episode_terminated"], "steps": [] if where is None else [where],
                   "values": {"episodes_at_limit": int(at_limit.sum()), "terminated_share": _r(share)},
-                  "detail": "natural terminations do not all happen at one exact length: that is a time limit"},
-                 "A time-limit cut is not the end of the MDP: treating it as termination drops γ·V(s_{t+1}) from the "
-                 "target, so the value of a good state is taught to be one reward", where)
+                  "detail": _say("truncation_as_termination.detail")},
+                 _say("truncation_as_termination.why"), where)
 
 
 # ---- running them all ------------------------------------------------------------------------------
@@ -715,15 +815,15 @@ def format_findings(findings: Sequence[Finding], *, title: str | None = None) ->
     """The findings as text: what the headless panel prints and ``python -m course_lib diagnose`` shows."""
     lines = [title] if title else []
     if not findings:
-        lines.append("no findings: nothing in these series looks wrong")
+        lines.append(_say("label.none"))
     for f in findings:
         lines.append(f"[{f.severity}] {f.name}: {f.title}")
         ev = f.evidence
         where = ", ".join(ev.get("series", []))
         steps = ev.get("steps") or []
         span = f" at {'-'.join(f'{s:g}' for s in steps)}" if steps else ""
-        lines.append(f"    evidence: {where}{span}: {ev.get('detail', '')}")
-        lines.append(f"    why: {f.explanation}")
-        lines.append(f"    try: {f.what_to_try}")
+        lines.append(f"    {_say('label.evidence')}: {where}{span}: {ev.get('detail', '')}")
+        lines.append(f"    {_say('label.why')}: {f.explanation}")
+        lines.append(f"    {_say('label.try')}: {f.what_to_try}")
     return "\n".join(lines)
 

@@ -53,7 +53,9 @@ from typing import Any, Callable
 from . import judge as _judge
 from . import runner as _runner
 from .judge import compare_outputs  # noqa: F401 - part of the public API
-from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr
+from .registry import Exercise, load_catalog, get_exercise, list_exercises, short_repr, teaching_source  # noqa: F401
+from .texts import case_label, exercise_text, mistake_hint, say, solution_text
+from ..i18n import current_lang
 
 # The MIME type under which every check result is stored in a notebook's outputs, so that
 # grading can read executed notebooks (see ``results_from_notebook``).
@@ -122,18 +124,16 @@ class CheckResult:
     def _more_help(self) -> str:
         if self.status not in (FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, LIBRARY):
             return ""
-        n = repr(self.exercise)
-        return (f"More help, one step at a time: hint({n}) for a nudge, hint({n}, 2) for the formula, "
-                f"hint({n}, 3) for code-level help.")
+        return say("more_help", n=repr(self.exercise))
 
     def text(self) -> str:
         lines = [f"{_ICON.get(self.status, '?')} {self.exercise}: {self.message}"]
         if self.details:
             lines.append(textwrap.indent(self.details, "   "))
         if self.output:
-            lines.append("   Your function printed:\n" + textwrap.indent(self.output.rstrip("\n"), "   | "))
+            lines.append(f"   {say('label.printed')}\n" + textwrap.indent(self.output.rstrip("\n"), "   | "))
         if self.hint:
-            lines.append(f"   Hint: {self.hint}")
+            lines.append(f"   {say('label.hint')} {self.hint}")
         more = self._more_help()
         if more:
             lines.append(f"   {more}")
@@ -153,9 +153,9 @@ class CheckResult:
         if self.details:
             parts.append(f'<pre style="margin:4px 0">{html.escape(self.details)}</pre>')
         if self.output:
-            parts.append(f'<div>Your function printed:</div><pre style="margin:4px 0">{html.escape(self.output)}</pre>')
+            parts.append(f'<div>{html.escape(say("label.printed"))}</div><pre style="margin:4px 0">{html.escape(self.output)}</pre>')
         if self.hint:
-            parts.append(f"<div><b>Hint:</b> {html.escape(self.hint)}</div>")
+            parts.append(f"<div><b>{html.escape(say('label.hint'))}</b> {html.escape(self.hint)}</div>")
         more = self._more_help()
         if more:
             parts.append(f'<div style="color:#6e7781">{html.escape(more)}</div>')
@@ -313,8 +313,7 @@ class JudgeClient:
                         return reply
             except (OSError, EOFError, struct.error, pickle.UnpicklingError) as exc:
                 return {"ok": False, "internal": True,
-                        "error": f"the checker's judge process is not answering ({type(exc).__name__}). "
-                                 f"Restart the kernel (Kernel → Restart) and run the notebook's cells again."}
+                        "error": say("judge_silent.message", error=type(exc).__name__)}
 
     def _recv_exactly(self, n: int) -> bytes:
         parts, left = [], n
@@ -362,8 +361,8 @@ def _signature_problem(fn: Callable, signature: str, args: tuple, kwargs: dict) 
     try:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
-        return (f"your function has the signature {getattr(fn, '__name__', 'fn')}{sig}, but the "
-                f"exercise calls it as {signature} ({exc}).")
+        return say("signature.details", function=getattr(fn, '__name__', 'fn'), signature=sig, expected=signature,
+                   error=exc)
     return None
 
 
@@ -385,24 +384,20 @@ def _is_library_code(fn: Any, library: list) -> bool:
 def _library_result(name: str, total: int) -> CheckResult:
     return CheckResult(
         name, LIBRARY, False, cases_total=total,
-        message="that is the library's implementation — write your own.",
-        hint="The check needs a function you wrote. Calling course_lib's version (directly or inside "
-             "your function) proves nothing about your understanding; the notebook uses the library's "
-             "version after this exercise anyway. Start from the stub again.")
+        message=say("library.message"), hint=say("library.hint"))
 
 
 def _outcome_result(name: str, outcome, labels: list[str], time_limit: float) -> CheckResult | None:
     """A CheckResult for every way the child can end other than with all its answers (else None)."""
     total = len(labels)
     case = outcome.case
-    where = f"case {case + 1}: {labels[case]}" if 0 <= case < total else ""
+    where = say("where", case=case + 1, label=case_label(name, case, labels[case])) if 0 <= case < total else ""
     common = dict(cases_total=total, seconds=outcome.seconds, output=_shown_output(outcome))
     if outcome.status == "ok":
         return None
     if outcome.status == "not_attempted":
-        return CheckResult(name, NOT_ATTEMPTED, False, message="not attempted yet.",
-                           hint="Replace `raise NotImplementedError` with your code, run that "
-                                "cell, then run this check again.", **common)
+        return CheckResult(name, NOT_ATTEMPTED, False, message=say("not_attempted.message"),
+                           hint=say("not_attempted.hint"), **common)
     if outcome.status == "library":
         result = _library_result(name, total)
         result.output = common["output"]
@@ -410,57 +405,40 @@ def _outcome_result(name: str, outcome, labels: list[str], time_limit: float) ->
     if outcome.status == "timeout":
         return CheckResult(
             name, TIMEOUT, False,
-            message=f"stopped after {time_limit:g} s without finishing (on case {case + 1} of {total}).",
-            details=where,
-            hint="Look for a loop that never ends: a while-condition that never becomes false, "
-                 "or an index that is never updated.", **common)
+            message=say("timeout.message", limit=time_limit, case=case + 1, total=total),
+            details=where, hint=say("timeout.hint"), **common)
     if outcome.status == "output":
         return CheckResult(
-            name, ERROR, False, message=f"your function printed more than {_runner.OUTPUT_LIMIT // 2**20} MB "
-                                        f"and was stopped (on case {case + 1} of {total}).",
-            details=where, hint="Remove the print inside your loop, or print only a few values.", **common)
+            name, ERROR, False,
+            message=say("output.message", mb=_runner.OUTPUT_LIMIT // 2**20, case=case + 1, total=total),
+            details=where, hint=say("output.hint"), **common)
     if outcome.status == "error":
         if outcome.memory:
             return CheckResult(
                 name, ERROR, False,
-                message=f"your function ran out of memory on case {case + 1} of {total} "
-                        f"(the check allows {_runner.MEMORY_LIMIT // 2**30} GB).",
-                details=f"{where}\n{outcome.error}",
-                hint="Look for an array or list that grows without bound, or a shape that is far "
-                     "larger than the inputs' (an outer product where an elementwise one was meant).",
-                **common)
-        known = next((m for m in get_exercise(name).mistakes
-                      if m.error and re.search(m.error, outcome.error or "")), None)
+                message=say("memory.message", case=case + 1, total=total, gb=_runner.MEMORY_LIMIT // 2**30),
+                details=f"{where}\n{outcome.error}", hint=say("memory.hint"), **common)
+        ex = get_exercise(name)
+        known = next((m for m in ex.mistakes if m.error and re.search(m.error, outcome.error or "")), None)
         return CheckResult(
-            name, ERROR, False, message=f"your function raised an error on case {case + 1} of {total}.",
+            name, ERROR, False, message=say("error.message", case=case + 1, total=total),
             details=f"{where}\n{outcome.error}", mistake=known.name if known else None,
-            hint=known.hint if known else "Fix the line shown above; run your function by hand on the "
-                                          "case shown to see it fail.",
-            **common)
+            hint=mistake_hint(ex, known) if known else say("error.hint"), **common)
     if outcome.status == "interrupted":
-        return CheckResult(name, ERROR, False, message="the check was interrupted.", **common)
+        return CheckResult(name, ERROR, False, message=say("interrupted.message"), **common)
     if outcome.status == "too_large":
-        return CheckResult(name, INVALID, False, message="your function returned far more data than the "
-                           "exercise asks for.", details=where,
-                           hint=f"The exercise returns {_signature_returns(labels)}; check its shape.", **common)
+        return CheckResult(name, INVALID, False, message=say("too_large.message"), details=where,
+                           hint=say("too_large.hint"), **common)
     code = outcome.exit_code
     if code is not None and code < 0:
         try:
-            what = f"was killed by {signal.Signals(-code).name}"
+            what = say("killed.signal", signal=signal.Signals(-code).name)
         except ValueError:
-            what = f"was killed by signal {-code}"
+            what = say("killed.signal_number", number=-code)
     else:
-        what = f"ended its process (exit code {code})"
-    return CheckResult(
-        name, ERROR, False, message=f"your function {what} on case {case + 1} of {total}, "
-                                    f"before returning an answer.",
-        details=where,
-        hint="Something in your function stops the whole program (os._exit, os.kill, a crash in "
-             "C code). A function should return its answer; remove that call.", **common)
-
-
-def _signature_returns(labels: list[str]) -> str:
-    return "what its signature says"
+        what = say("killed.exit", code=code)
+    return CheckResult(name, ERROR, False, message=say("killed.message", what=what, case=case + 1, total=total),
+                       details=where, hint=say("killed.hint"), **common)
 
 
 def _shown_output(outcome) -> str:
@@ -469,7 +447,7 @@ def _shown_output(outcome) -> str:
         return ""
     shown = text[: _runner.OUTPUT_SHOWN]
     if outcome.printed_bytes > len(shown.encode("utf-8", errors="replace")):
-        shown += f"\n... ({outcome.printed_bytes} bytes printed in all; the first {_runner.OUTPUT_SHOWN} characters are shown)"
+        shown += "\n" + say("printed_more", total=outcome.printed_bytes, shown=_runner.OUTPUT_SHOWN)
     return shown
 
 
@@ -494,22 +472,20 @@ def _make_check(client: JudgeClient, library: dict, run_in_child, run_case, enco
         if not reply.get("ok"):
             if reply.get("internal"):
                 return _CheckResult(label, ERROR, False, message=reply["error"])
-            return _CheckResult(label, INVALID, False, message=reply["error"],
-                                hint="Check the spelling of the exercise name in the check cell.")
+            return _CheckResult(label, INVALID, False, message=reply["error"], hint=say("unknown_exercise.hint"))
         ex_name = reply["name"]
         labels = reply["labels"]
         total = len(labels)
         if not callable(fn):
             return _CheckResult(
                 ex_name, INVALID, False, cases_total=total,
-                message=f"check needs your function itself, but got {type(fn).__name__} {short_repr(fn)}.",
-                hint=f"Pass the function without calling it: check({ex_name!r}, my_function), "
-                     f"not check({ex_name!r}, my_function(...)).")
+                message=say("not_callable.message", type=type(fn).__name__, value=short_repr(fn)),
+                hint=say("not_callable.hint", name=repr(ex_name)))
         calls = _pickle_loads(reply["calls"])
         problem = _signature_problem_(fn, reply["signature"], calls[0][0], calls[0][1])
         if problem:
-            return _CheckResult(ex_name, INVALID, False, message="wrong signature.", details=problem,
-                                hint=f"Define it as {reply['signature']}.", cases_total=total)
+            return _CheckResult(ex_name, INVALID, False, message=say("signature.message"), details=problem,
+                                hint=say("signature.hint", signature=reply["signature"]), cases_total=total)
         lib = library.get(ex_name, [])
         if _is_library_code_(fn, lib):
             return _library_result_(ex_name, total)
@@ -523,9 +499,10 @@ def _make_check(client: JudgeClient, library: dict, run_in_child, run_case, enco
         if early is not None:
             return early
         blob = b"".join(pack_frame("case", {}, b) for b in outcome.blobs)
-        answer = client.request({"kind": "judge", "name": ex_name, "seconds": outcome.seconds}, blob)
+        answer = client.request({"kind": "judge", "name": ex_name, "seconds": outcome.seconds,
+                                 "lang": current_lang()}, blob)
         if not answer.get("ok"):
-            return _CheckResult(ex_name, ERROR, False, message=answer.get("error", "the judge failed."))
+            return _CheckResult(ex_name, ERROR, False, message=answer.get("error", say("judge_failed.message")))
         v = answer["verdict"]
         return _CheckResult(
             v["exercise"], v["status"], bool(v.get("passed", False)), hint=v.get("hint", "") or "",
@@ -560,8 +537,7 @@ def _make_check(client: JudgeClient, library: dict, run_in_child, run_case, enco
         except BaseException as exc:  # noqa: BLE001 - check() never raises into the notebook
             label = name if isinstance(name, str) else repr(name)
             result = _CheckResult(label, ERROR, False,
-                                  message=f"the check itself failed ({type(exc).__name__}: {exc}); "
-                                          f"please report this.")
+                                  message=say("check_failed.message", error=f"{type(exc).__name__}: {exc}"))
         _show_(result)
         if strict and not result.passed:
             raise ExerciseFailed(result)
@@ -612,17 +588,18 @@ class Hint:
     text: str
     next: str = ""  # how to ask for the next rung
 
+    def _title(self) -> str:
+        return say(f"ladder.{self.level}") if self.level in (1, 2, 3) else "help"
+
     def __str__(self) -> str:
-        title = {1: "a nudge", 2: "the formula", 3: "code-level help"}.get(self.level, "help")
-        out = f"Hint {self.level} of 3 for {self.exercise} ({title}):\n{self.text}"
+        out = say("ladder.title", level=self.level, exercise=self.exercise, title=self._title()) + f"\n{self.text}"
         return out + (f"\n{self.next}" if self.next else "")
 
     __repr__ = __str__
 
     def _repr_markdown_(self) -> str:
-        title = {1: "a nudge", 2: "the formula", 3: "code-level help"}.get(self.level, "help")
-        body = self.text if self.level != 3 else self.text
-        out = f"**Hint {self.level} of 3 for `{self.exercise}`** ({title})\n\n{body}"
+        out = say("ladder.title_markdown", level=self.level, exercise=self.exercise, title=self._title())
+        out += f"\n\n{self.text}"
         return out + (f"\n\n*{self.next}*" if self.next else "")
 
 
@@ -636,9 +613,9 @@ def hint(name: str, level: int = 1) -> Hint:
     ex = get_exercise(name)
     if isinstance(level, bool) or not isinstance(level, int) or level not in (1, 2, 3):
         raise ValueError(f"level must be 1 (a nudge), 2 (the formula) or 3 (code-level help), got {level!r}")
-    text = {1: ex.hint, 2: ex.formula, 3: ex.code_hint}[level] or "(no hint at this level for this exercise)"
-    nxt = (f"Still stuck? hint({ex.name!r}, {level + 1})." if level < 3
-           else f"That is all the help there is; solution({ex.name!r}) shows a worked answer.")
+    text = exercise_text(ex, ("hint", "formula", "code_hint")[level - 1]) or say("ladder.none")
+    nxt = (say("ladder.next", name=repr(ex.name), level=level + 1) if level < 3
+           else say("ladder.last", name=repr(ex.name)))
     return Hint(ex.name, level, text, nxt)
 
 
@@ -656,24 +633,13 @@ class Solution:
         return self.source
 
     def _repr_markdown_(self) -> str:
-        return (f"A teaching solution for **{self.exercise}** (short and readable; `course_lib`'s own "
-                f"version adds input checks):\n\n```python\n{self.source}```")
-
-
-def teaching_source(ex: Exercise) -> str:
-    """The source of the exercise's teaching solution, its function named after the exercise."""
-    fn = ex.teaching or ex.reference
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        return f"# source not available; the reference is {fn!r}\n"
-    return re.sub(r"^def \w+\(", f"def {ex.name}(", source, count=1, flags=re.M)
+        return f"{say('solution.header', exercise=self.exercise)}\n\n```python\n{self.source}```"
 
 
 def solution(name: str) -> Solution:
     """A short, self-contained teaching solution of exercise ``name``, for display."""
     ex = get_exercise(name)
-    return Solution(ex.name, teaching_source(ex))
+    return Solution(ex.name, solution_text(ex))
 
 
 # --- bound at import ---------------------------------------------------------------------------------
@@ -695,7 +661,7 @@ def use_if_passed(result: CheckResult, yours: Callable, library: Callable) -> Ca
     """
     name = getattr(result, "exercise", "the exercise")
     if isinstance(result, CheckResult) and result.passed and callable(yours):
-        print(f"Using your {getattr(yours, '__name__', 'function')} from here on (its check passed).")
+        print(say("use.yours", function=getattr(yours, '__name__', 'function')))
         return yours
-    print(f"Your {name} has not passed its check yet: using course_lib's version from here on.")
+    print(say("use.library", exercise=name))
     return library

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import LANGS
 from . import wire
 from .registry import Case, Exercise
+from .texts import case_label, exercise_text, mistake_hint, say
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR, TIMEOUT, INVALID, LIBRARY = (
     "passed", "failed", "not attempted", "error", "timeout", "invalid", "library",
@@ -200,48 +202,49 @@ def _to_array(x: Any) -> Any:
     return x
 
 
-def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
-    """None if ``got`` equals ``expected`` (numerically, within tolerance), else what differs."""
+def compare_outputs(got: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6, *,
+                    lang: str | None = None) -> str | None:
+    """None if ``got`` equals ``expected`` (numerically, within tolerance), else what differs (in ``lang``)."""
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected a tuple of {len(expected)} values, got {short_repr(got)}"
+            return say("diff.tuple", lang, n=len(expected), got=short_repr(got))
         for i, (g, e) in enumerate(zip(got, expected)):
-            diff = compare_outputs(g, e, rtol, atol)
+            diff = compare_outputs(g, e, rtol, atol, lang=lang)
             if diff:
-                return f"item {i} of the returned tuple: {diff}"
+                return say("diff.tuple_item", lang, i=i, diff=diff)
         return None
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
-            return f"expected a dict with keys {sorted(expected)}, got {short_repr(got)}"
+            return say("diff.dict", lang, keys=sorted(expected), got=short_repr(got))
         for key in sorted(expected):
-            diff = compare_outputs(got[key], expected[key], rtol, atol)
+            diff = compare_outputs(got[key], expected[key], rtol, atol, lang=lang)
             if diff:
-                return f"item {key!r} of the returned dict: {diff}"
+                return say("diff.dict_item", lang, key=repr(key), diff=diff)
         return None
     if got is None:
-        return "your function returned None"
+        return say("diff.none", lang)
     if isinstance(got, wire.Opaque):
-        return f"expected numbers, got {got!r}"
+        return say("diff.numbers", lang, got=repr(got))
     g, e = _to_array(got), _to_array(expected)
     try:
         g_arr = np.asarray(g, dtype=float)
     except (TypeError, ValueError, OverflowError):
-        return f"expected numbers, got {short_repr(got)}"
+        return say("diff.numbers", lang, got=short_repr(got))
     e_arr = np.asarray(e, dtype=float)
     if g_arr.shape != e_arr.shape:
-        return f"expected shape {e_arr.shape}, got shape {g_arr.shape}"
+        return say("diff.shape", lang, expected=e_arr.shape, got=g_arr.shape)
     if not np.allclose(g_arr, e_arr, rtol=rtol, atol=atol, equal_nan=True):
-        return f"expected {short_repr(e_arr)}, got {short_repr(g_arr)}"
+        return say("diff.values", lang, expected=short_repr(e_arr), got=short_repr(g_arr))
     return None
 
 
-def _value_diff(ex: Exercise, got: Any, expected: Any) -> str | None:
+def _value_diff(ex: Exercise, got: Any, expected: Any, lang: str | None = None) -> str | None:
     try:
         if ex.compare is not None:
             return ex.compare(got, expected)
-        return compare_outputs(got, expected, ex.rtol, ex.atol)
+        return compare_outputs(got, expected, ex.rtol, ex.atol, lang=lang)
     except Exception as exc:  # noqa: BLE001 - a comparison never escapes the judge
-        return f"your output could not be compared ({type(exc).__name__})"
+        return say("diff.uncomparable", lang, error=type(exc).__name__)
 
 
 def _grads_close(got: dict | None, expected: dict | None, equal_nan: bool) -> bool:
@@ -259,24 +262,24 @@ def _grads_close(got: dict | None, expected: dict | None, equal_nan: bool) -> bo
     return True
 
 
-def _grad_diff(got: dict | None, expected: dict | None) -> str | None:
+def _grad_diff(got: dict | None, expected: dict | None, lang: str | None = None) -> str | None:
     if expected is None or _grads_close(got, expected, equal_nan=False):
         return None
     if got is None:
-        return "your result carries no gradient"
+        return say("grad.none", lang)
     for k in expected:
         g, e = np.asarray(_to_array(got.get(k)), float), np.asarray(_to_array(expected[k]), float)
         if g.shape != e.shape or np.allclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False):
             continue
         if e.size <= 12:
-            return f"the gradient with respect to {k} differs: expected {short_repr(e)}, got {short_repr(g)}"
+            return say("grad.small", lang, name=k, expected=short_repr(e), got=short_repr(g))
         bad = ~np.isclose(g, e, rtol=GRAD_RTOL, atol=GRAD_ATOL, equal_nan=False)
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         nan = int(np.isnan(g[bad]).sum())
-        return (f"the gradient with respect to {k} differs at {int(bad.sum())} of {e.size} positions"
-                + (f" ({nan} of them NaN)" if nan else "")
-                + f"; e.g. at {list(where)}: expected {e[where]:.4g}, got {g[where]:.4g}")
-    return "the gradients differ from the reference's"
+        return (say("grad.large", lang, name=k, bad=int(bad.sum()), total=e.size)
+                + (say("grad.nan", lang, nan=nan) if nan else "")
+                + say("grad.example", lang, where=list(where), expected=e[where], got=g[where]))
+    return say("grad.generic", lang)
 
 
 def _matches(ex: Exercise, got: dict, other: dict | None) -> bool:
@@ -292,82 +295,77 @@ def _is_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _type_problem(ex: Exercise, out: Any, expected: dict) -> str | None:
+def _type_problem(ex: Exercise, out: Any, expected: dict, lang: str | None = None) -> str | None:
     if isinstance(expected["out"], (tuple, list)) and isinstance(out, (tuple, list)):
         out = differentiable_part(out)  # e.g. (loss, stats): the loss is what must be a tensor
     if not (ex.tensor_out or ex.grad_args) or _is_tensor(out):
         return None
     what = "None" if out is None else f"a {type(out).__name__}" if not isinstance(out, wire.Opaque) else out.type_name
-    if ex.grad_args:
-        return (f"you returned {what}, but the exercise promises a torch tensor: a Python float or a numpy "
-                f"array cannot be backpropagated, so a training loop could not call .backward() on it.")
-    return f"you returned {what}, but the exercise promises a torch tensor."
+    return say("wrong_type.loss" if ex.grad_args else "wrong_type.tensor", lang, what=what)
 
 
-def judge(prep: Prepared, records: list[dict], seconds: float = 0.0) -> dict:
-    """The verdict on the learner's records (one per case, decoded): a CheckResult's fields."""
+def judge(prep: Prepared, records: list[dict], seconds: float = 0.0, lang: str | None = None) -> dict:
+    """The verdict on the learner's records (one per case, decoded): a CheckResult's fields, its sentences
+    in ``lang`` (default: the judge's ``COURSE_LANG``; see ``texts``)."""
     ex = prep.exercise
     total = len(prep.cases)
     base = {"exercise": ex.name, "cases_total": total, "seconds": float(seconds)}
     if not isinstance(records, list) or len(records) != total or not all(
             isinstance(r, dict) and {"out", "grads", "mutated"} <= set(r) for r in records):
-        return {**base, "status": ERROR, "message": "the check received an incomplete answer.",
-                "hint": "Run the check again; if it persists, restart the kernel."}
+        return {**base, "status": ERROR, "message": say("incomplete.message", lang),
+                "hint": say("incomplete.hint", lang)}
 
-    for case, rec in zip(prep.cases, records):  # changed inputs come first: the fix is clear
+    labels = [case_label(ex.name, i, case.describe(), lang) for i, case in enumerate(prep.cases)]
+    for label, rec in zip(labels, records):  # changed inputs come first: the fix is clear
         mutated = rec["mutated"]
         if mutated:
             arg = str(mutated[0])
             return {**base, "status": FAILED, "mistake": "modifies_input",
-                    "message": f"your function changed its input `{arg}` in place.",
-                    "details": f"case: {case.describe()}",
-                    "hint": f"The caller's `{arg}` must stay as it was: work on a copy ({arg} = {arg}.copy() "
-                            f"for an array, {arg}.clone() for a tensor) or build a new result, and return it."}
-    for case, rec, exp in zip(prep.cases, records, prep.expected):
+                    "message": say("modifies_input.message", lang, arg=arg),
+                    "details": say("case", lang, case=label),
+                    "hint": say("modifies_input.hint", lang, arg=arg)}
+    for label, rec, exp in zip(labels, records, prep.expected):
         out = rec["out"]
         if isinstance(out, wire.Opaque) and not (ex.tensor_out or ex.grad_args):
-            return {**base, "status": INVALID, "message": "your function returned something the check cannot compare.",
-                    "details": f"case: {case.describe()}\nyou returned {out!r}",
-                    "hint": "Return numbers: a numpy array, a list of floats or a torch tensor (or a tuple of "
-                            "them where the exercise asks for several)."}
-        problem = _type_problem(ex, out, exp)
+            return {**base, "status": INVALID, "message": say("opaque.message", lang),
+                    "details": say("opaque.details", lang, case=label, value=repr(out)),
+                    "hint": say("opaque.hint", lang)}
+        problem = _type_problem(ex, out, exp, lang)
         if problem:
-            return {**base, "status": FAILED, "mistake": "wrong_type", "message": "wrong return type.",
-                    "details": f"case: {case.describe()}", "hint": problem[0].upper() + problem[1:]}
+            return {**base, "status": FAILED, "mistake": "wrong_type", "message": say("wrong_type.message", lang),
+                    "details": say("case", lang, case=label), "hint": problem}
 
     failing: list[int] = []
     first = ""
     no_graph = False
-    for i, (case, rec, exp) in enumerate(zip(prep.cases, records, prep.expected)):
-        diff = _value_diff(ex, rec["out"], exp["out"])
+    for i, (label, rec, exp) in enumerate(zip(labels, records, prep.expected)):
+        diff = _value_diff(ex, rec["out"], exp["out"], lang)
         if diff is None:
-            diff = _grad_diff(rec["grads"], exp["grads"])
+            diff = _grad_diff(rec["grads"], exp["grads"], lang)
             if diff is not None and rec["grads"] is None:
                 no_graph = True
         if diff:
             if not failing:
-                first = f"case: {case.describe()}\n{diff}"
+                first = say("case", lang, case=label) + f"\n{diff}"
             failing.append(i)
     passed = total - len(failing)
     if not failing:
         return {**base, "status": PASSED, "passed": True, "cases_passed": passed,
-                "message": f"all {total} cases match the reference."}
+                "message": say("passed.message", lang, total=total)}
     mistake, hint = None, ""
     for m, recs in prep.mistakes:
         if all(_matches(ex, records[i], recs[i]) for i in failing):
-            mistake, hint = m.name, m.hint
+            mistake, hint = m.name, mistake_hint(ex, m, lang)
             break
     if mistake is None:
         if all(records[i]["out"] is None for i in failing):
-            hint = "Your function returns None: did you forget the `return` statement?"
+            hint = say("returns_none.hint", lang)
         elif no_graph:
-            hint = ("Your values are right but your result carries no gradient: .item(), float(), numpy, "
-                    "torch.tensor(...) or .detach() on the way cut it from the inputs. Compute it with torch "
-                    "operations on the tensors you are given.")
+            hint = say("no_graph.hint", lang)
         else:
-            hint = ex.hint or "Work the failing case by hand and compare with your function, step by step."
+            hint = exercise_text(ex, "hint", lang) or say("by_hand.hint", lang)
     return {**base, "status": FAILED, "hint": hint, "mistake": mistake, "cases_passed": passed,
-            "details": first, "message": f"{len(failing)} of {total} cases differ from the reference."}
+            "details": first, "message": say("failed.message", lang, failing=len(failing), total=total)}
 
 
 # --- the judge process ----------------------------------------------------------------------------
@@ -405,13 +403,14 @@ class Judge:
                     "time_limit": float(ex.time_limit), "library": list(ex.library)}
         if kind == "judge":
             prep = self._prep(ex.name)
+            lang = head.get("lang") if head.get("lang") in ("en", *LANGS) else None  # the kernel's language now
             try:
                 frames = wire.unpack_frames(bytearray(blob))
                 records = [wire.decode(b) for _, b in frames]
             except (wire.WireError, ValueError) as exc:
                 return {"ok": True, "verdict": {"exercise": ex.name, "status": INVALID, "cases_total": len(prep.cases),
-                                                "message": f"the answer could not be read ({exc})."}}
+                                                "message": say("unreadable.message", lang, error=exc)}}
             seconds = head.get("seconds", 0.0)
             seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
-            return {"ok": True, "verdict": judge(prep, records, seconds)}
+            return {"ok": True, "verdict": judge(prep, records, seconds, lang)}
         return {"ok": False, "error": f"unknown request {kind!r}"}

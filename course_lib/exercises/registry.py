@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
+import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -133,6 +136,16 @@ def get_exercise(name: str) -> Exercise:
         known = ", ".join(repr(n) for n in sorted(_REGISTRY))
         raise KeyError(f"there is no exercise named {name!r}.{maybe} Known exercises: {known}.")
     return _REGISTRY[name]
+
+
+def teaching_source(ex: Exercise) -> str:
+    """The source of the exercise's teaching solution, its function named after the exercise."""
+    fn = ex.teaching or ex.reference
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return f"# source not available; the reference is {fn!r}\n"
+    return re.sub(r"^def \w+\(", f"def {ex.name}(", source, count=1, flags=re.M)
 
 
 def short_repr(x: Any, limit: int = 80) -> str:

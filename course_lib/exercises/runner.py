@@ -99,10 +99,12 @@ def describe_learner_error(exc: BaseException) -> str:
         return what
     frame = learner[-1]
     line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
-    where = f"line {frame.lineno} of your function {frame.name}"
+    from .texts import say  # the learner's language (the child inherits the kernel's COURSE_LANG)
+
+    where = say("error.where", line=frame.lineno, function=frame.name)
     if frame is not frames[-1]:
-        where += f" (the error itself came from {os.path.basename(frames[-1].filename)})"
-    return f"{what}\n  at {where}:\n    {line}" if line else f"{what}\n  at {where}"
+        where += say("error.came_from", file=os.path.basename(frames[-1].filename))
+    return f"{what}\n  {where}:\n    {line}" if line else f"{what}\n  {where}"
 
 
 class Stopwatch:

@@ -215,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run learner code without the kernel's isolation (only where the kernel refuses "
                              "namespaces, e.g. macOS, and only for a class whose code you trust: a submission "
                              "can then change other learners' files and marks)")
+    parser.add_argument("--lang", choices=("en", "ko"), default=None,
+                        help="language of gradebook.md's headings and the feedback files (default: COURSE_LANG, else en)")
     args = parser.parse_args(argv)
+    if args.lang:  # read by the report's messages; the learners' kernels never see COURSE_* variables
+        os.environ["COURSE_LANG"] = args.lang
     if not args.submissions.exists():
         print(f"grade: SUBMISSIONS folder not found: {args.submissions}", file=sys.stderr)
         return 2

@@ -12,6 +12,49 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ..i18n import message, message_format
+
+# The headings of gradebook.md and the words of the feedback files, by message key "grading." + key, in the
+# language of COURSE_LANG (``grade --lang ko`` sets it): course_lib.i18n.message.
+TEXTS: dict[str, str] = {
+    "gradebook": "# Gradebook",
+    "pass_rate": "## Pass rate per exercise",
+    "pass_rate.columns": "| exercise | passed | pass rate | most frequent mistake (learners) |",
+    "mistakes": "## Most frequent mistakes, by their hints",
+    "reteach": "## What to re-teach",
+    "forged": "## Forged outputs and flagged answers",
+    "unfinished": "## Notebooks that did not run to the end",
+    "left_out": "## Files left out",
+    "times": "## Grading time per notebook",
+    "times.columns": "| learner | notebook | execution s | grading s in all |",
+    "feedback": "# Feedback for {learner}",
+    "score": "Score: {total} of {max}.",
+    "not_submitted": "- **{exercise}** (notebook {notebook}): 0, notebook not submitted.",
+    "exercise": "- **{exercise}** (notebook {notebook}): {points} ({mark})",
+    "passed": "passed",
+    "hint": "Hint:",
+    "note": "Note:",
+    "forged.line": "- Your submitted file shows a result that re-running it did not give: {what}.",
+    "unfinished.line": "- {notebook} did not run to the end when re-executed: {reason}.",
+}
+
+
+def _t(key: str, **fields) -> str:
+    return message_format(f"grading.{key}", TEXTS[key], **fields)
+
+
+def _hint(exercise: str, entry: dict) -> str:
+    """The hint a check gave, in the report's language (looked up by the exercise's and mistake's keys)."""
+    from ..exercises.texts import exercise_key, mistake_key  # lazily, as the rest of grading imports exercises
+
+    key = mistake_key(exercise, entry["mistake"]) if entry.get("mistake") else exercise_key(exercise, "hint")
+    return message(key, entry["hint"])
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of the gradebook with its current English (see ``course_lib.i18n``)."""
+    return {f"grading.{key}": text for key, text in TEXTS.items()}
+
 
 def _column(notebook: str, exercise: str) -> str:
     return f"{notebook[:2]}:{exercise}"
@@ -102,12 +145,12 @@ def _csv(learners, by_learner, cols) -> str:
 
 
 def _md(learners, by_learner, cols, results, summary) -> str:
-    lines = ["# Gradebook", "",
+    lines = [_t("gradebook"), "",
              f"{len(learners)} learner(s), {len(results)} notebook(s) graded in {summary['seconds']} s "
              f"({summary['mode']} mode, {summary['jobs']} job(s); a library answer counts "
              f"{'zero' if summary['library_policy'] == 'zero' else 'with a flag'}). Every notebook was "
              f"re-executed; the outputs stored in the submissions were not used for marks.", "",
-             "## Pass rate per exercise", "", "| exercise | passed | pass rate | most frequent mistake (learners) |",
+             _t("pass_rate"), "", _t("pass_rate.columns"),
              "|---|---|---|---|"]
     reteach = []
     for nb, ex in cols:
@@ -119,7 +162,7 @@ def _md(learners, by_learner, cols, results, summary) -> str:
         lines.append(f"| {_column(nb, ex)} | {passed}/{len(learners)} | {rate:.0%} | {common} |")
         if rate < 0.6:
             reteach.append((rate, nb, ex, mistakes))
-    lines += ["", "## Most frequent mistakes, by their hints", ""]
+    lines += ["", _t("mistakes"), ""]
     hints = Counter()
     for r in results:
         for ex, e in r["exercises"].items():
@@ -130,7 +173,7 @@ def _md(learners, by_learner, cols, results, summary) -> str:
             lines.append(f"- **{ex} / {mistake}** ({n} learner(s)): {hint}")
     else:
         lines.append("- No registered mistake was made.")
-    lines += ["", "## What to re-teach", ""]
+    lines += ["", _t("reteach"), ""]
     if reteach:
         for rate, nb, ex, mistakes in sorted(reteach):
             top = mistakes.most_common(1)
@@ -140,7 +183,7 @@ def _md(learners, by_learner, cols, results, summary) -> str:
         lines.append("- Every exercise was passed by at least 60% of the class.")
     forged = [(r["learner"], f) for r in results for f in r["forged"]]
     flagged = [(r["learner"], ex, e["flag"]) for r in results for ex, e in r["exercises"].items() if e.get("flag")]
-    lines += ["", "## Forged outputs and flagged answers", ""]
+    lines += ["", _t("forged"), ""]
     if not forged and not flagged:
         lines.append("- None.")
     for learner, f in forged:
@@ -149,11 +192,11 @@ def _md(learners, by_learner, cols, results, summary) -> str:
         lines.append(f"- flagged ({learner}, {ex}): {flag}")
     problems = [(r["learner"], r["file"], r["execution"].get("reason", "")) for r in results
                 if r.get("execution") and not r["execution"].get("finished")]
-    lines += ["", "## Notebooks that did not run to the end", ""]
+    lines += ["", _t("unfinished"), ""]
     lines += [f"- {l} ({f}): {why}" for l, f, why in problems] or ["- None."]
     if summary.get("ignored"):
-        lines += ["", "## Files left out", ""] + [f"- {x}" for x in summary["ignored"]]
-    lines += ["", "## Grading time per notebook", "", "| learner | notebook | execution s | grading s in all |",
+        lines += ["", _t("left_out"), ""] + [f"- {x}" for x in summary["ignored"]]
+    lines += ["", _t("times"), "", _t("times.columns"),
               "|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r["learner"], r["notebook"])):
         lines.append(f"| {r['learner']} | {r['notebook']} | {r.get('execution', {}).get('seconds', '—')} | "
@@ -163,26 +206,26 @@ def _md(learners, by_learner, cols, results, summary) -> str:
 
 def _feedback(learner: str, mine: dict[str, dict], cols) -> str:
     total = sum((_entry(mine, nb, ex) or {"points": 0})["points"] for nb, ex in cols)
-    lines = [f"# Feedback for {learner}", "", f"Score: {total} of {len(cols)}.", ""]
+    lines = [_t("feedback", learner=learner), "", _t("score", total=total, max=len(cols)), ""]
     for nb, ex in cols:
         e = _entry(mine, nb, ex)
         if e is None:
-            lines.append(f"- **{ex}** (notebook {nb}): 0, notebook not submitted.")
+            lines.append(_t("not_submitted", exercise=ex, notebook=nb))
             continue
-        mark = "passed" if e["points"] else e["status"]
-        text = f"- **{ex}** (notebook {nb}): {e['points']} ({mark})"
+        mark = _t("passed") if e["points"] else e["status"]
+        text = _t("exercise", exercise=ex, notebook=nb, points=e["points"], mark=mark)
         if e.get("reason") and not e["points"]:
             text += f". {e['reason']}"
         if e.get("hint") and not e["points"]:
-            text += f" Hint: {e['hint']}"
+            text += f" {_t('hint')} {_hint(ex, e)}"
         if e.get("flag"):
-            text += f" Note: {e['flag']}."
+            text += f" {_t('note')} {e['flag']}."
         lines.append(text)
     for r in mine.values():
         for f in r["forged"]:
-            lines.append(f"- Your submitted file shows a result that re-running it did not give: {f}.")
+            lines.append(_t("forged.line", what=f))
         if r.get("execution") and not r["execution"].get("finished"):
-            lines.append(f"- {r['notebook']} did not run to the end when re-executed: {r['execution'].get('reason')}.")
+            lines.append(_t("unfinished.line", notebook=r["notebook"], reason=r["execution"].get("reason")))
     return "\n".join(lines) + "\n"
 
 
@@ -197,9 +240,9 @@ def gradescope(mine: dict[str, dict], cols) -> dict:
             continue
         out = e.get("reason", "")
         if e.get("hint") and not e["points"]:
-            out += f"\nHint: {e['hint']}"
+            out += f"\n{_t('hint')} {_hint(ex, e)}"
         if e.get("flag"):
-            out += f"\nNote: {e['flag']}"
+            out += f"\n{_t('note')} {e['flag']}"
         tests.append({"name": _column(nb, ex), "score": e["points"], "max_score": 1,
                       "status": "passed" if e["points"] else "failed", "output": out.strip()})
     forged = [f for r in mine.values() for f in r["forged"]]

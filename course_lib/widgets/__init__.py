@@ -11,6 +11,27 @@ import base64
 import io
 from typing import Any, Callable
 
+from ..i18n import message_format
+
+# The words on the sliders and panels (symbols such as γ, ε, β and code names such as w_fmt stay as they are),
+# by message key "widgets." + key, shown in the learner's language (course_lib.i18n.message).
+LABELS: dict[str, str] = {
+    "temperature": "temperature",
+    "slip": "slip",
+    "tokens": "tokens T",
+    "doctor_after": "run doctor after {n} updates:",
+}
+
+
+def label(key: str, **fields) -> str:
+    """``LABELS[key]`` in the learner's language, its fields filled."""
+    return message_format(f"widgets.{key}", LABELS[key], **fields)
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of the widgets with its current English (see ``course_lib.i18n``)."""
+    return {f"widgets.{key}": text for key, text in LABELS.items()}
+
 
 def figure_bundle(fig) -> dict:
     """The figure's display data, rendered once: what IPython shows, reused as the static fallback."""

@@ -21,6 +21,7 @@ import time
 from ..core import check_finite_number, check_positive_int
 from ..diagnose import diagnose, format_findings, run_kind
 from ..runs import History
+from . import label
 
 
 FIRST_DRAW_GUESS = 1.0  # seconds one redraw is assumed to cost before the first is measured (0.7-0.9 s at load 7)
@@ -116,7 +117,7 @@ class DiagnosePanel:
             names = tuple(f.name for f in self.findings)
             if names != self._printed:
                 n = max((len(hist[k]) for k in getattr(hist, "kinds", {"updates": ()})["updates"]), default=self.n)
-                print(format_findings(self.findings, title=f"run doctor after {n} updates:"))
+                print(format_findings(self.findings, title=label("doctor_after", n=n)))
                 self._printed = names
         self.redraws += 1
         self._last_draw = time.perf_counter()

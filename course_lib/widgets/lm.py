@@ -5,7 +5,7 @@ import torch
 
 from ..core import check_finite_number, check_nonnegative_int, check_positive_int
 from ..plotting.lm import next_token_distribution
-from . import interactive_figure
+from . import interactive_figure, label
 
 
 def _labels(tokenizer) -> list[str]:
@@ -37,7 +37,7 @@ def temperature_slider(model, tokenizer, prompt: str = "47+38=", correct: str | 
     import ipywidgets as widgets
 
     temperature = check_finite_number("temperature", temperature, low=0.1, high=3.0)
-    control = widgets.FloatSlider(value=temperature, min=0.1, max=3.0, step=0.1, description="temperature",
+    control = widgets.FloatSlider(value=temperature, min=0.1, max=3.0, step=0.1, description=label("temperature"),
                                   continuous_update=False, readout_format=".1f")
     return interactive_figure(
         lambda temperature: temperature_view(model, tokenizer, prompt, temperature, n_samples, seed, correct),
