@@ -85,30 +85,40 @@ def _serve_lab(tmp_path_factory, folder: Path, names: tuple[str, ...], lang: str
                 proc.kill()
                 pytest.fail(f"JupyterLab did not start: {(home / 'lab.log').read_text()[-2000:]}")
             time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium for every lab of the module (Playwright's sync API allows one at a time)."""
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
-            yield url, browser
+            yield browser
         finally:
             browser.close()
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-            log.close()
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    yield from _serve_lab(tmp_path_factory, ROOT / "notebooks",
-                          ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo", "11_why_isnt_it_learning"), "en")
+def lab(tmp_path_factory, chromium):
+    for url in _serve_lab(tmp_path_factory, ROOT / "notebooks",
+                          ("01_mdp_and_discounted_return", "04_ppo_cartpole", "08_grpo", "11_why_isnt_it_learning"), "en"):
+        yield url, chromium
 
 
 @pytest.fixture(scope="module")
-def lab_ko(tmp_path_factory):
+def lab_ko(tmp_path_factory, chromium):
     """The Korean edition as `course.py lab --lang ko` opens it: notebooks/ko, COURSE_LANG=ko."""
-    yield from _serve_lab(tmp_path_factory, ROOT / "notebooks" / "ko", ("01_mdp_and_discounted_return",), "ko")
+    for url in _serve_lab(tmp_path_factory, ROOT / "notebooks" / "ko", ("01_mdp_and_discounted_return",), "ko"):
+        yield url, chromium
 
 
 class Lab:
