@@ -24,7 +24,7 @@ COMMANDS = {
     "train-lm": ("course_lib.tasks.recipe", "main"),
     "train-rm": ("course_lib.rlhf.reward_model", "main"),
     "grade": ("course_lib.grading.grade", "main"),
-    "run": ("course_lib.grading.runner", "main"),
+    "run": ("course_lib.grading.headless", "main"),
     "translate": ("course_lib.i18n", "main"),
 }
 BENCHES = {

@@ -7,8 +7,8 @@ import nbformat
 import pytest
 
 from course_lib import stats
-from course_lib.grading import runner
-from course_lib.grading.runner import Claim
+from course_lib.grading import headless
+from course_lib.grading.headless import Claim
 
 
 def _nb(cell_id: str, text: str):
@@ -20,7 +20,7 @@ def _nb(cell_id: str, text: str):
     return nb
 
 
-@pytest.mark.parametrize("claim", runner.CLAIMS, ids=lambda c: f"{c.notebook}:{c.what[:30]}")
+@pytest.mark.parametrize("claim", headless.CLAIMS, ids=lambda c: f"{c.notebook}:{c.what[:30]}")
 def test_every_claim_says_where_its_tolerance_comes_from(claim):
     assert claim.noise, (f"{claim.what!r} does not say where its tolerance comes from: build it with "
                          "Claim.accuracy or Claim.over_seeds, or give a threshold its noise=")
@@ -46,11 +46,11 @@ def test_a_claim_just_inside_passes_and_just_outside_fails():
 
 def test_the_summary_prints_the_tolerance_and_its_source(monkeypatch):
     c = Claim.accuracy("08", "acc", "a1", r"acc ([\d.]+)%", 43.2, 500, "r")
-    monkeypatch.setattr(runner, "CLAIMS", (c,))
+    monkeypatch.setattr(headless, "CLAIMS", (c,))
     inside = f"acc {43.2 + c.tolerance - 0.1:.1f}%\n"
     outside = f"acc {43.2 + c.tolerance + 0.1:.1f}%\n"
-    ok = runner.read_claims(_nb("a1", inside), "08", "full")[0]
-    bad = runner.read_claims(_nb("a1", outside), "08", "full")[0]
+    ok = headless.read_claims(_nb("a1", inside), "08", "full")[0]
+    bad = headless.read_claims(_nb("a1", outside), "08", "full")[0]
     assert ok["verdict"].startswith("ok (43.2 ± ") and "Wilson interval on 500 problems" in ok["verdict"]
     assert bad["verdict"].startswith("FAILED: ") and "outside 43.2 ± " in bad["verdict"]
     assert ok["noise"] == c.noise

@@ -282,7 +282,7 @@ def test_message_falls_back_to_the_english_when_stale_or_missing(tmp_path, monke
 
 
 def test_korean_readme_has_the_english_times_and_the_translated_notebooks():
-    from course_lib.grading.runner import readme_times
+    from course_lib.grading.headless import readme_times
 
     en = (ROOT / "README.md").read_text(encoding="utf-8")
     ko = (ROOT / "README.ko.md").read_text(encoding="utf-8")
@@ -295,7 +295,7 @@ def test_korean_readme_has_the_english_times_and_the_translated_notebooks():
 
 
 def test_record_writes_the_korean_readme_and_rebuilds_the_korean_notebooks(tmp_path):
-    from course_lib.grading import runner
+    from course_lib.grading import headless
 
     for name in ("README.md", "README.ko.md"):
         shutil.copy(ROOT / name, tmp_path / name)
@@ -305,10 +305,10 @@ def test_record_writes_the_korean_readme_and_rebuilds_the_korean_notebooks(tmp_p
     for stem in TRANSLATED:
         shutil.copy(english_path(stem), tmp_path / "notebooks")
     stem = TRANSLATED[1]
-    runner.record_times([{"notebook": stem, "seconds": 450.0, "error": ""}], "full", readme=tmp_path / "README.md",
+    headless.record_times([{"notebook": stem, "seconds": 450.0, "error": ""}], "full", readme=tmp_path / "README.md",
                         notebooks_dir=tmp_path / "notebooks", load=0.5)
     ko = (tmp_path / "README.ko.md").read_text(encoding="utf-8")
-    assert runner.readme_times(ko.replace("분", " min").replace("초", " s"))[stem[:2]]["full"] == 450
+    assert headless.readme_times(ko.replace("분", " min").replace("초", " s"))[stem[:2]]["full"] == 450
     assert "load average 0.5" in ko
     header = "".join(read(tmp_path / "notebooks" / LANG / f"{stem}.ipynb")["cells"][0]["source"])
     assert "전체 모드 7.5분" in header

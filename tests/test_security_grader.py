@@ -243,7 +243,7 @@ def test_a_cell_timeout_says_whether_the_kernel_was_idle_or_busy(tmp_path):
 
 def test_every_wait_is_bounded_by_the_notebooks_expected_time():
     from course_lib.grading.grade import notebook_limit
-    from course_lib.grading.runner import cell_limit
+    from course_lib.grading.headless import cell_limit
 
     assert cell_limit(None, 1800) == 1800
     assert cell_limit(13, 1800) == 180  # a fast notebook of 13 s: 3 minutes per cell, not 30

@@ -152,10 +152,10 @@ def grade_one(pool, sub: Submission, limit: float) -> dict:
 
 def notebook_limit(notebook: str, fast: bool, timeout: float | None) -> float:
     """Seconds a cell of ``notebook`` may run when graded: ``timeout`` when given, else five times the
-    README's run time for the mode (at least 180 s, at most 600 s; ``runner.cell_limit``)."""
+    README's run time for the mode (at least 180 s, at most 600 s; ``headless.cell_limit``)."""
     if timeout is not None:
         return timeout
-    from .runner import cell_limit, readme_times
+    from .headless import cell_limit, readme_times
 
     readme = Path(repo_root()) / "README.md"
     stated = readme_times(readme.read_text(encoding="utf-8")) if readme.exists() else {}
