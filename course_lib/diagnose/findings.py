@@ -46,7 +46,7 @@ VALUE_LOSS_GROWTH = 100.0  # value loss grew this many times over its first wind
 RAW_ADVANTAGE_LOSS = 0.3  # |PPO policy loss| with standardised advantages stays ≤ 0.03 (measured); raw GAE ~ 3
 ENTROPY_EARLY = 0.1  # CartPole entropy below this share of its start while returns are still far from their best
 NO_IMPROVEMENT_AFTER = 20_000  # CartPole env steps before "no improvement" may speak (healthy PPO: 25 → 100+ by then)
-TIME_LIMIT_MIN_EPISODES = 5  # episodes at the time limit needed before judging how they ended
+TIME_LIMIT_MIN_EPISODES = 3  # episodes ending at the one longest length, all "terminated": 3 natural ends at one exact length are rare (measured: seed 1 of the planted fault reaches the 500 limit only 4 times in 50k steps)
 SPIKE_FACTOR = 10.0  # a loss above median + this many × its median absolute deviation (and 3× its previous max)
 NARROW_DISTINCT = 0.25  # distinct completions per group / G (from the batch); the SFT model at T = 0.7: ~0.5
 GOLD_COLLAPSE = 0.5  # gold accuracy below half its start: notebook 08's early dip (down to −13 points) is not this
