@@ -37,6 +37,50 @@ def budget(full: T, fast: T) -> T:
 
 
 FAST_NOTE_PREFIX = "fast mode: "
+FAST_NOTE_KEY = "fast_note.{notebook}.{cell}"  # the message key of the sentence a notebook's cell passes
+
+
+def fast_note_messages() -> dict[str, str]:
+    """The message keys of ``fast_note``'s words with their current English: the prefix, and each sentence
+    an English notebook's code passes to it (one string literal per call, as tests/test_fast_notes.py
+    checks), keyed by notebook and cell id (see ``course_lib.i18n.MESSAGE_SOURCES``)."""
+    import ast
+    import json
+
+    from .i18n import english_notebooks
+
+    out = {"fast_note.prefix": FAST_NOTE_PREFIX}
+    for path in english_notebooks():
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:  # an IPython magic: no fast_note call in such a cell
+                continue
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "fast_note"
+                        and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                    out[FAST_NOTE_KEY.format(notebook=path.stem[:2], cell=cell["id"])] = node.args[0].value.strip()
+    return out
+
+
+_FAST_NOTE_KEYS: dict[str, str] = {}  # English sentence -> its key, filled on the first translated note
+
+
+def _fast_note_text(sentence: str) -> str:
+    """``FAST_NOTE_PREFIX + sentence`` in the learner's language (``course_lib.i18n``): a sentence that no
+    English notebook passes, or whose translation is missing or stale, is shown in English."""
+    from .i18n import current_lang, message
+
+    if current_lang() == "en":
+        return FAST_NOTE_PREFIX + sentence
+    if not _FAST_NOTE_KEYS:
+        _FAST_NOTE_KEYS.update({english: key for key, english in fast_note_messages().items()
+                                if key != "fast_note.prefix"})
+    key = _FAST_NOTE_KEYS.get(sentence)
+    return message("fast_note.prefix", FAST_NOTE_PREFIX) + (message(key, sentence) if key else sentence)
 
 
 def fast_note(what_differs: str) -> None:
@@ -50,7 +94,7 @@ def fast_note(what_differs: str) -> None:
     if not isinstance(what_differs, str) or not what_differs.strip():
         raise ValueError(f"what_differs must be a non-empty sentence, got {what_differs!r}")
     if fast_mode():
-        print(FAST_NOTE_PREFIX + what_differs.strip())
+        print(_fast_note_text(what_differs.strip()))
 
 
 def set_seed(seed: int, env: Any = None) -> np.random.Generator:

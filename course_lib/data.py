@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .i18n import message_format
+
 MANIFEST_NAME = "MANIFEST.json"
 
 # The command that rebuilds each folder of data/ (the first matching prefix wins).
@@ -29,6 +31,51 @@ REBUILD = {
     "pitfalls/": "python -m course_lib sweep pitfalls",
     "rlhf/": "python -m course_lib sweep rlhf",
 }
+
+
+# The words of every status and error this module reports (key -> English template), shown in the learner's
+# language by ``course_lib.i18n.message_format`` and listed by ``english_messages`` for ``translate status``.
+_TEXTS = {
+    "data.restore": "restore the shipped copy with `git checkout -- data/` (from the course folder)",
+    "data.restore.rebuild": ", or rebuild it with `{command}` and then `python -m course_lib manifest --force`",
+    "data.file_missing": "the course data file {name} is missing from {folder}; {advice}. "
+                         "`python -m course_lib doctor` shows what else is missing",
+    "data.manifest.missing": "{path} is missing, so the data files cannot be verified; "
+                             "restore it with `git checkout -- data/`",
+    "data.manifest.not_json": "{path} is not valid JSON (line {line}, column {column}: {msg}); "
+                              "restore it with `git checkout -- data/`",
+    "data.manifest.unreadable": "{path} is unreadable ({error}); restore it with `git checkout -- data/`",
+    "data.problem.not_utf8": "is not UTF-8 text (byte {byte})",
+    "data.problem.not_json": "is not valid JSON at line {line}, column {column} ({msg})",
+    "data.problem.suffix": "; it {problem}",
+    "data.unlisted": "data/{name} is not listed in data/{manifest}, so it cannot be verified; if you built it "
+                     "yourself, approve it with `python -m course_lib manifest`, otherwise {advice}",
+    "data.damaged": "data/{name} is damaged or was changed ({what}); {advice}",
+    "data.damaged.size": "its size is {size} bytes, the manifest says {expected}",
+    "data.damaged.sha": "its SHA-256 differs from the manifest's",
+    "data.not_json": "data/{name} is not valid JSON at line {line}, column {column} ({msg}); {advice}",
+    "data.status.missing": "missing",
+    "data.status.unreadable": "unreadable: {error}",
+    "data.status.wrong_size": "wrong size ({size} bytes, expected {expected})",
+    "data.status.checksum": "checksum mismatch (damaged or changed)",
+    "data.status.problem": "it {problem}",
+    "data.status.unlisted": "not listed in the manifest (run `python -m course_lib manifest`)",
+}
+STATUS_OK = "ok"  # the status of a good file, in every language (``validate_data``)
+
+
+def english_messages() -> dict[str, str]:
+    """The message keys of this module with their current English (see ``course_lib.i18n.MESSAGE_SOURCES``)."""
+    return dict(_TEXTS)
+
+
+def _say(key: str, **fields) -> str:
+    return message_format(key, _TEXTS[key], **fields)
+
+
+def unlisted_status() -> str:
+    """The status ``validate_data`` gives a file the manifest does not list (in the learner's language)."""
+    return _say("data.status.unlisted")
 
 
 class DataError(ValueError):
@@ -55,10 +102,10 @@ def rebuild_command(name: str) -> str | None:
 
 def restore_advice(name: str) -> str:
     """How to get a good copy of ``name`` back: from git, or by rebuilding it."""
-    advice = f"restore the shipped copy with `git checkout -- data/` (from the course folder)"
+    advice = _say("data.restore")
     command = rebuild_command(name)
     if command:
-        advice += f", or rebuild it with `{command}` and then `python -m course_lib manifest --force`"
+        advice += _say("data.restore.rebuild", command=command)
     return advice
 
 
@@ -67,9 +114,8 @@ def data_path(name: str) -> Path:
     ``verified_path``)."""
     path = data_dir() / name
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the course data file {name!r} is missing from {data_dir()}; {restore_advice(name)}. "
-            "`python -m course_lib doctor` shows what else is missing")
+        raise FileNotFoundError(_say("data.file_missing", name=repr(name), folder=data_dir(),
+                                     advice=restore_advice(name)))
     return path
 
 
@@ -105,8 +151,7 @@ def read_manifest(root: Path | None = None) -> dict:
     root = Path(root) if root is not None else data_dir()
     mpath = root / MANIFEST_NAME
     if not mpath.is_file():
-        raise DataError(f"{mpath} is missing, so the data files cannot be verified; "
-                        "restore it with `git checkout -- data/`")
+        raise DataError(_say("data.manifest.missing", path=mpath))
     try:
         files = json.loads(mpath.read_text(encoding="utf-8"))["files"]
         if not isinstance(files, dict):
@@ -116,10 +161,10 @@ def read_manifest(root: Path | None = None) -> dict:
                     and isinstance(entry.get("sha256"), str)):
                 raise TypeError(f"the entry of {name!r} is not {{'bytes': int, 'sha256': str}}: {str(entry)[:80]}")
     except json.JSONDecodeError as exc:
-        raise DataError(f"{mpath} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                        "restore it with `git checkout -- data/`") from None
+        raise DataError(_say("data.manifest.not_json", path=mpath, line=exc.lineno, column=exc.colno,
+                             msg=exc.msg)) from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{mpath} is unreadable ({exc!r}); restore it with `git checkout -- data/`") from None
+        raise DataError(_say("data.manifest.unreadable", path=mpath, error=repr(exc))) from None
     return files
 
 
@@ -130,19 +175,19 @@ def _parse_problem(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        return f"is not UTF-8 text (byte {exc.start})"
+        return _say("data.problem.not_utf8", byte=exc.start)
     if path.suffix == ".json":
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
-            return f"is not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+            return _say("data.problem.not_json", line=exc.lineno, column=exc.colno, msg=exc.msg)
     elif path.suffix == ".jsonl":
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     json.loads(line)
                 except json.JSONDecodeError as exc:
-                    return f"is not valid JSON at line {n}, column {exc.colno} ({exc.msg})"
+                    return _say("data.problem.not_json", line=n, column=exc.colno, msg=exc.msg)
     return None
 
 
@@ -159,17 +204,15 @@ def verified_path(name: str) -> Path:
     path = data_path(name)
     entry = read_manifest().get(name)
     if not isinstance(entry, dict):
-        raise DataError(f"data/{name} is not listed in data/{MANIFEST_NAME}, so it cannot be verified; "
-                        f"if you built it yourself, approve it with `python -m course_lib manifest`, "
-                        f"otherwise {restore_advice(name)}")
+        raise DataError(_say("data.unlisted", name=name, manifest=MANIFEST_NAME, advice=restore_advice(name)))
     size = path.stat().st_size
     if size != entry.get("bytes") or sha256(path) != entry.get("sha256"):
-        what = (f"its size is {size} bytes, the manifest says {entry.get('bytes')}" if size != entry.get("bytes")
-                else "its SHA-256 differs from the manifest's")
+        what = (_say("data.damaged.size", size=size, expected=entry.get("bytes")) if size != entry.get("bytes")
+                else _say("data.damaged.sha"))
         problem = _parse_problem(path)
         if problem:
-            what += f"; it {problem}"
-        raise DataError(f"data/{name} is damaged or was changed ({what}); {restore_advice(name)}")
+            what += _say("data.problem.suffix", problem=problem)
+        raise DataError(_say("data.damaged", name=name, what=what, advice=restore_advice(name)))
     return path
 
 
@@ -179,8 +222,8 @@ def load_json(name: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:  # only if a broken file was approved into the manifest
-        raise DataError(f"data/{name} is not valid JSON at line {exc.lineno}, column {exc.colno} "
-                        f"({exc.msg}); {restore_advice(name)}") from None
+        raise DataError(_say("data.not_json", name=name, line=exc.lineno, column=exc.colno, msg=exc.msg,
+                             advice=restore_advice(name))) from None
 
 
 def load_jsonl(name: str) -> list:
@@ -192,8 +235,8 @@ def load_jsonl(name: str) -> list:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise DataError(f"data/{name} is not valid JSON at line {n}, column {exc.colno} ({exc.msg}); "
-                                f"{restore_advice(name)}") from None
+                raise DataError(_say("data.not_json", name=name, line=n, column=exc.colno, msg=exc.msg,
+                                     advice=restore_advice(name))) from None
     return rows
 
 
@@ -237,30 +280,31 @@ def validate_data(root: Path | None = None) -> list[tuple[str, str]]:
     """
     root = Path(root) if root is not None else data_dir()
     if not (root / MANIFEST_NAME).is_file():
-        return [(MANIFEST_NAME, "missing")]
+        return [(MANIFEST_NAME, _say("data.status.missing"))]
     try:
         listed = read_manifest(root)
     except DataError as exc:
-        return [(MANIFEST_NAME, f"unreadable: {exc}")]
+        return [(MANIFEST_NAME, _say("data.status.unreadable", error=exc))]
     report = []
     for name, entry in sorted(listed.items()):
         path = root / name
         if not path.is_file():
-            report.append((name, "missing"))
+            report.append((name, _say("data.status.missing")))
         elif path.stat().st_size != entry.get("bytes"):
             problem = _parse_problem(path)
-            report.append((name, f"wrong size ({path.stat().st_size} bytes, expected {entry.get('bytes')})"
-                           + (f"; it {problem}" if problem else "")))
+            report.append((name, _say("data.status.wrong_size", size=path.stat().st_size, expected=entry.get("bytes"))
+                           + (_say("data.problem.suffix", problem=problem) if problem else "")))
         elif sha256(path) != entry.get("sha256"):
             problem = _parse_problem(path)
-            report.append((name, "checksum mismatch (damaged or changed)" + (f"; it {problem}" if problem else "")))
+            report.append((name, _say("data.status.checksum")
+                           + (_say("data.problem.suffix", problem=problem) if problem else "")))
         else:
             problem = _parse_problem(path)
-            report.append((name, f"it {problem}" if problem else "ok"))
+            report.append((name, _say("data.status.problem", problem=problem) if problem else STATUS_OK))
     for path in _shipped_files(root):
         name = path.relative_to(root).as_posix()
         if name not in listed:
-            report.append((name, "not listed in the manifest (run `python -m course_lib manifest`)"))
+            report.append((name, unlisted_status()))
     return report
 
 

@@ -159,7 +159,7 @@ def run_checks() -> tuple[list[str], list[str], list[str]]:
 
     print(_say("data"))
     try:
-        from .data import data_dir, restore_advice, validate_data
+        from .data import data_dir, restore_advice, unlisted_status, validate_data
 
         report = validate_data()
         print(_say("data.folder", folder=data_dir()))
@@ -169,7 +169,7 @@ def run_checks() -> tuple[list[str], list[str], list[str]]:
             print(f"  {name:<40} {status}")
             if status == "ok":
                 continue
-            if status.startswith("not listed"):
+            if status == unlisted_status():
                 advice = _say("data.approve")
             else:
                 advice = restore_advice(name)

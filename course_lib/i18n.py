@@ -210,13 +210,17 @@ def message(key: str, english: str, lang: str | None = None) -> str:
 
 
 # Who owns which messages: (module, function returning {message key: current English}). Keys begin with the
-# owner's prefix (checker., exercise., diagnose., doctor., widgets.).
+# owner's prefix (checker., exercise., diagnose., doctor., widgets., grading., stats., registry., data., fast_note.).
 MESSAGE_SOURCES = (
     ("course_lib.exercises.texts", "english_messages"),  # check verdicts, every mistake's hint, the hint ladder
     ("course_lib.diagnose.findings", "english_messages"),  # the run doctor's findings: title, evidence, why, try
     ("course_lib.doctor", "english_messages"),  # the environment check and its advice
     ("course_lib.widgets", "english_messages"),  # the words on the sliders and the run doctor's panel
     ("course_lib.grading.report", "english_messages"),  # gradebook headings and feedback (grade --lang ko)
+    ("course_lib.stats", "english_messages"),  # intervals, spreads and the verdict of every comparison
+    ("course_lib.exercises.registry", "english_messages"),  # the unknown-exercise error
+    ("course_lib.data", "english_messages"),  # the data files' statuses, errors and restore advice
+    ("course_lib.core", "fast_note_messages"),  # fast_note's prefix and every notebook's fast-mode sentence
 )
 
 

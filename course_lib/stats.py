@@ -27,9 +27,34 @@ from typing import Sequence
 import numpy as np
 
 from .core import check_finite_array, check_finite_number, check_nonnegative_int, check_positive_int
+from .i18n import message_format
 
 __all__ = ["Interval", "Spread", "Difference", "standard_error", "accuracy_interval", "seed_spread",
            "compare_accuracies", "compare_paired", "compare_seeds", "t_quantile"]
+
+
+# The words of every line this module prints (key -> English template; ``message_format`` shows the learner's
+# language, see course_lib.i18n). The numbers are formatted before they are filled in, so a translation
+# carries the very same figures.
+_TEXTS = {
+    "stats.interval": "{estimate} % (95 % CI {low}–{high}, n = {n})",
+    "stats.interval.level": "{estimate} % ({level} % CI {low}–{high}, n = {n})",
+    "stats.spread": "{mean} ± {std} (range {min}–{max}, {n} seeds)",
+    "stats.verdict.outside": "{gap}{unit} ({level} % CI {low} to {high}): outside the noise",
+    "stats.verdict.within": "{gap}{unit} ({level} % CI {low} to {high}): within the noise",
+}
+# The units the course passes to ``Difference.verdict`` (English unit -> key); any other unit is shown as given.
+_UNITS = {" points": "stats.unit.points", " steps": "stats.unit.steps", " steps/s": "stats.unit.steps_per_s",
+          " thousandths of a nat": "stats.unit.millinats"}
+
+
+def english_messages() -> dict[str, str]:
+    """Every message key of this module with its current English (see ``course_lib.i18n.MESSAGE_SOURCES``)."""
+    return {**_TEXTS, **{key: unit for unit, key in _UNITS.items()}}
+
+
+def _say(key: str, **fields) -> str:
+    return message_format(key, _TEXTS[key], **fields)
 
 
 def _z(level: float) -> float:
@@ -71,10 +96,9 @@ class Interval:
     level: float = 0.95
 
     def __str__(self) -> str:
-        return (f"{100 * self.estimate:.1f} % (95 % CI {100 * self.low:.1f}–{100 * self.high:.1f}, n = {self.n})"
-                if self.level == 0.95 else
-                f"{100 * self.estimate:.1f} % ({100 * self.level:g} % CI {100 * self.low:.1f}–{100 * self.high:.1f},"
-                f" n = {self.n})")
+        return _say("stats.interval" if self.level == 0.95 else "stats.interval.level",
+                    estimate=f"{100 * self.estimate:.1f}", level=f"{100 * self.level:g}",
+                    low=f"{100 * self.low:.1f}", high=f"{100 * self.high:.1f}", n=self.n)
 
     @property
     def half_width(self) -> float:
@@ -93,7 +117,8 @@ class Spread:
     high: float
 
     def __str__(self) -> str:
-        return f"{self.mean:.3g} ± {self.std:.2g} (range {self.min:.3g}–{self.max:.3g}, {self.n} seeds)"
+        return _say("stats.spread", mean=f"{self.mean:.3g}", std=f"{self.std:.2g}", min=f"{self.min:.3g}",
+                    max=f"{self.max:.3g}", n=self.n)
 
 
 @dataclass(frozen=True)
@@ -111,8 +136,10 @@ class Difference:
 
     def verdict(self, unit: str = " points", scale: float = 100.0) -> str:
         """One line a notebook can print: the gap, its interval, and whether it is outside the noise."""
-        gap = f"{scale * self.diff:+.1f}{unit} ({100 * self.level:g} % CI {scale * self.low:+.1f} to {scale * self.high:+.1f})"
-        return gap + (": outside the noise" if self.outside_noise else ": within the noise")
+        shown = message_format(_UNITS[unit], unit) if unit in _UNITS else unit
+        return _say("stats.verdict.outside" if self.outside_noise else "stats.verdict.within",
+                    gap=f"{scale * self.diff:+.1f}", unit=shown, level=f"{100 * self.level:g}",
+                    low=f"{scale * self.low:+.1f}", high=f"{scale * self.high:+.1f}")
 
 
 def standard_error(p: float, n: int) -> float:

@@ -531,3 +531,109 @@ def test_an_edited_english_message_is_reported_stale_by_key_and_shown_in_english
     assert "messages: complete and up to date" in capsys.readouterr().out
     assert i18n.main(["todo", "--lang", LANG, "--only", "messages"]) == 0
     assert capsys.readouterr().out == ""  # nothing left to translate
+
+
+# --- the last English a Korean learner read: stats verdicts, fast notes, data advice, the exercise lookup ---------
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"[+-]?\d+(?:\.\d+)?", text)
+
+
+def test_a_korean_verdict_keeps_the_english_numbers(monkeypatch):
+    """Every comparison the notebooks print reads in Korean, with the very numbers (signs and digits) of the English:
+    the gap, the interval, its level and the unit's words; within / outside the noise as the notebooks write it."""
+    from course_lib import stats
+
+    lines = []
+    for diff in (stats.compare_accuracies(40, 100, 55, 100), stats.compare_seeds([1.0, 2.0, 3.0], [1.5, 2.5, 2.9]),
+                 stats.compare_paired([1, 0, 1, 0], [1, 1, 1, 0], level=0.9)):
+        for kw in ({}, {"unit": " steps", "scale": 1.0}, {"unit": " steps/s", "scale": 1.0}, {"unit": "", "scale": 1.0},
+                   {"unit": " thousandths of a nat", "scale": 1000.0}, {"unit": " widgets", "scale": 1.0}):
+            lines.append((diff, kw))
+    others = [lambda: str(stats.accuracy_interval(43, 100)), lambda: str(stats.accuracy_interval(43, 100, 0.9)),
+              lambda: str(stats.seed_spread([1.0, 2.0, 3.5]))]
+    monkeypatch.setenv("COURSE_LANG", "en")
+    english = [d.verdict(**kw) for d, kw in lines] + [f() for f in others]
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    korean = [d.verdict(**kw) for d, kw in lines] + [f() for f in others]
+    for en, ko in zip(english, korean):
+        assert _numbers(en) == _numbers(ko), f"{en!r} -> {ko!r}"
+        assert re.search(f"[{HANGUL}]", ko) and "noise" not in ko and "CI" not in ko, ko
+    for (diff, _), ko in zip(lines, korean):
+        assert ko.endswith("잡음 밖" if diff.outside_noise else "잡음 안"), ko
+    assert {d.outside_noise for d, _ in lines} == {True, False}  # both verdicts were read
+    assert korean[0] == "+15.0포인트 (95 % 구간 +1.2 ~ +28.0): 잡음 밖"
+    assert "widgets" in korean[5]  # a unit the course does not use is shown as given
+
+
+def test_fast_notes_read_in_korean(monkeypatch, capsys):
+    """fast_note's prefix and each sentence a notebook passes it are shown in Korean; a sentence no notebook passes
+    is shown in English after the Korean prefix, and the English edition is unchanged."""
+    from course_lib import fast_note
+    from course_lib.core import fast_note_messages
+
+    sentences = {k: v for k, v in fast_note_messages().items() if k != "fast_note.prefix"}
+    assert len(sentences) >= 15 and all(re.fullmatch(r"fast_note\.\d\d\.[\w-]+", k) for k in sentences)
+    key, sentence = next(iter(sentences.items()))
+    monkeypatch.setenv("COURSE_FAST", "1")
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    fast_note(sentence)
+    fast_note("not a notebook's sentence")
+    table = i18n.load_translation(ROOT / "i18n" / LANG / "messages.json")
+    assert capsys.readouterr().out == f"빠른 모드: {table[key][LANG]}\n빠른 모드: not a notebook's sentence\n"
+    monkeypatch.setenv("COURSE_LANG", "en")
+    fast_note(sentence)
+    assert capsys.readouterr().out == f"fast mode: {sentence}\n"
+
+
+def test_data_statuses_and_restore_advice_read_in_korean(tmp_path, monkeypatch):
+    """What doctor and a refused load print about the data files is Korean, and doctor still tells an unlisted
+    file (approve it) from a damaged one (restore it) in Korean."""
+    from course_lib import data
+
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "a.json").write_text('{"x": 1}')
+    data.write_manifest(tmp_path)
+    (tmp_path / "lm" / "a.json").write_text('{"x": 1')
+    (tmp_path / "new.txt").write_text("mine")
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    report = dict(data.validate_data(tmp_path))
+    assert report["new.txt"] == data.unlisted_status() and "매니페스트" in report["new.txt"]
+    assert report["lm/a.json"].startswith("크기가 다름(7바이트, 예상 8바이트)"), report
+    with pytest.raises(data.DataError, match="손상되었거나 바뀌었습니다.*train-lm"):
+        data.verified_path("lm/a.json")
+    with pytest.raises(FileNotFoundError, match="코스 데이터 파일 'gone.json'"):
+        data.data_path("gone.json")
+    monkeypatch.setenv("COURSE_LANG", "en")
+    assert dict(data.validate_data(tmp_path))["new.txt"].startswith("not listed in the manifest")
+
+
+def test_an_unknown_exercise_is_named_in_korean(monkeypatch):
+    from course_lib.exercises.registry import get_exercise
+
+    monkeypatch.setenv("COURSE_LANG", LANG)
+    with pytest.raises(KeyError, match="'gaee'\\(이\\)라는 연습 문제는 없습니다. 'gae'을\\(를\\) 말한 것인가요"):
+        get_exercise("gaee")
+
+
+def test_korean_notebooks_are_tested_with_korean_messages(monkeypatch):
+    """notebooks/conftest.py: nbval starts a notebook's kernel while its first item is set up, inheriting
+    os.environ; COURSE_LANG is ko then for notebooks/ko items, unset for English ones, and put back after."""
+    import importlib.util
+    import os
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("notebooks_conftest", ROOT / "notebooks" / "conftest.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    monkeypatch.setenv("COURSE_LANG", "en")
+    for path, during in ((ROOT / "notebooks" / "ko" / "01_mdp_and_discounted_return.ipynb", "ko"),
+                         (ROOT / "notebooks" / "01_mdp_and_discounted_return.ipynb", None)):
+        setup = hooks.pytest_runtest_setup(SimpleNamespace(path=path))
+        next(setup)
+        assert os.environ.get("COURSE_LANG") == during, path
+        with pytest.raises(StopIteration):
+            next(setup)
+        assert os.environ["COURSE_LANG"] == "en"

@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..i18n import message_format
+
 
 @dataclass(frozen=True)
 class Case:
@@ -125,16 +127,34 @@ def list_exercises() -> list[str]:
     return sorted(_REGISTRY)
 
 
+# The words of the lookup's errors (key -> English template), shown in the learner's language by
+# ``course_lib.i18n.message_format`` and listed by ``english_messages`` for ``translate status``.
+_TEXTS = {
+    "registry.name_not_str": "the exercise name must be a string, got {type}",
+    "registry.unknown": "there is no exercise named {name}.{maybe} Known exercises: {known}.",
+    "registry.did_you_mean": " Did you mean {close}?",
+}
+
+
+def english_messages() -> dict[str, str]:
+    """The message keys of the registry's own errors with their current English (see ``course_lib.i18n``)."""
+    return dict(_TEXTS)
+
+
+def _say(key: str, **fields) -> str:
+    return message_format(key, _TEXTS[key], **fields)
+
+
 def get_exercise(name: str) -> Exercise:
     """Look an exercise up by name; an unknown name is a KeyError that suggests close names."""
     load_catalog()
     if not isinstance(name, str):
-        raise KeyError(f"the exercise name must be a string, got {type(name).__name__}")
+        raise KeyError(_say("registry.name_not_str", type=type(name).__name__))
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        maybe = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        maybe = _say("registry.did_you_mean", close=", ".join(repr(c) for c in close)) if close else ""
         known = ", ".join(repr(n) for n in sorted(_REGISTRY))
-        raise KeyError(f"there is no exercise named {name!r}.{maybe} Known exercises: {known}.")
+        raise KeyError(_say("registry.unknown", name=repr(name), maybe=maybe, known=known))
     return _REGISTRY[name]
 
 
