@@ -68,7 +68,10 @@ def korean_font() -> str | None:
 # The Korean edition (COURSE_LANG=ko, set by `course.py lab --lang ko`): Hangul from NanumGothic, and any
 # glyph it lacks (Greek, the minus sign) from matplotlib's own DejaVu Sans.
 if _current_lang() == "ko" and korean_font() is not None:
-    STYLE["font.family"] = ["NanumGothic", "DejaVu Sans"]
+    # DejaVu Sans first: mathtext (the tick labels of log axes, $\mathdefault{10^{-2}}$) draws in the first
+    # family alone, and NanumGothic has no U+2212 MINUS SIGN; plain text falls back glyph by glyph, so
+    # Hangul comes from NanumGothic and everything else looks as in the English edition.
+    STYLE["font.family"] = ["DejaVu Sans", "NanumGothic"]
 # ... and every figure's text translated when it is rendered (or recorded, with COURSE_FIGURES_RECORD=<file>).
 if _current_lang() == "ko" or os.environ.get("COURSE_FIGURES_RECORD", "").strip():
     from .translate import install as _install_translation
