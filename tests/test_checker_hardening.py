@@ -3,6 +3,7 @@
 Every attack runs from this (the kernel's) process or from inside the learner's function; the
 expectations live in the judge process forked at import, the learner's function runs in a child.
 """
+import inspect
 import os
 import subprocess
 import sys
@@ -415,15 +416,7 @@ _SIGNAL_AND_LEAVE_SCRIPT = """
 import os, signal, sys, numpy as np
 from course_lib.exercises import check
 
-def correct(rewards, gamma, dones=None):
-    out, g = np.zeros(len(rewards)), 0.0
-    for t in reversed(range(len(rewards))):
-        if dones is not None and dones[t]:
-            g = 0.0
-        g = rewards[t] + gamma * g
-        out[t] = g
-    return out
-
+""" + inspect.getsource(correct) + """
 def kills_the_kernel(rewards, gamma, dones=None):
     os.kill(os.getppid(), signal.SIGTERM)
     return correct(rewards, gamma, dones)

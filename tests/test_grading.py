@@ -13,19 +13,9 @@ import pytest
 
 from course_lib.grading import grade as grade_mod
 from course_lib.grading import regrade, synthetic
+from tests.learner_code import CHECK, NB
+from tests.learner_code import CORRECT as OWN_CORRECT
 
-NB = "00_welcome"
-
-OWN_CORRECT = '''\
-def my_returns(rewards, gamma, dones=None):
-    out, g = [0.0] * len(rewards), 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        if dones is not None and dones[t]:
-            g = 0.0
-        g = rewards[t] + gamma * g
-        out[t] = g
-    return out
-'''
 FORWARDS = '''\
 def my_returns(rewards, gamma, dones=None):
     out, g = [], 0.0
@@ -37,7 +27,6 @@ def my_returns(rewards, gamma, dones=None):
     return out
 '''
 STUB = "def my_returns(rewards, gamma, dones=None):\n    raise NotImplementedError\n"
-CHECK = 'from course_lib.exercises import check\ncheck("discounted_returns", my_returns)'
 REBIND = "from course_lib.mdp import discounted_returns as my_returns"
 
 

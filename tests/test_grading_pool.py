@@ -8,21 +8,10 @@ import nbformat
 import pytest
 
 from course_lib.grading import pool
+from tests.learner_code import CHECK, CORRECT, NB
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux only: the kernel's isolation")
 
-NB = "00_welcome"
-CORRECT = '''\
-def my_returns(rewards, gamma, dones=None):
-    out, g = [0.0] * len(rewards), 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        if dones is not None and dones[t]:
-            g = 0.0
-        g = rewards[t] + gamma * g
-        out[t] = g
-    return out
-'''
-CHECK = 'from course_lib.exercises import check\ncheck("discounted_returns", my_returns)'
 # a first submission leaves state behind in every way a process can; the next one looks for it
 LEAVE = "import builtins, course_lib\nbuiltins.LEFT_BEHIND = 1\ncourse_lib.LEFT_BEHIND = 1"
 LOOK = ("import builtins, os, course_lib\n"

@@ -19,23 +19,12 @@ import nbformat
 import pytest
 
 from course_lib.grading import grade as grade_mod
+from tests.learner_code import CHECK, CORRECT, NB
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="Linux only: the kernel's isolation")
 
-NB = "00_welcome"
 MARKER = f"course-security-leftover-{uuid.uuid4().hex}"
 
-CORRECT = '''\
-def my_returns(rewards, gamma, dones=None):
-    out, g = [0.0] * len(rewards), 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        if dones is not None and dones[t]:
-            g = 0.0
-        g = rewards[t] + gamma * g
-        out[t] = g
-    return out
-'''
-CHECK = 'from course_lib.exercises import check\ncheck("discounted_returns", my_returns)'
 
 # Learner code: remount "/" read-write (the exact call of the report), then every mount point, then
 # write where the learner must not. Prints what happened; returns the list of paths it wrote.
