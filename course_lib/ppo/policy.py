@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import get_device
+from ..core import get_device, seeded
 from ..runs import threads
 from .config import PPOConfig
 
@@ -89,17 +89,16 @@ class ActorCritic(nn.Module):
         """The network ``train_ppo(policy, env, cfg)`` trains: its sizes from ``env``'s spaces
         (``env_sizes``) and ``cfg.hidden``, its initial weights from ``cfg.seed``, on ``cfg.device``.
 
-        The weights are drawn inside ``torch.random.fork_rng`` from torch's CPU generator seeded with
-        ``cfg.seed``, with one torch thread (the QR decomposition of the orthogonal initialisation
-        rounds differently with more): the caller's global generators are left as they were, and the
-        same seed gives the same network on any machine.
+        The weights are drawn inside ``core.seeded(cfg.seed)`` (torch's CPU generator forked and seeded)
+        with one torch thread (the QR decomposition of the orthogonal initialisation rounds differently
+        with more): the caller's global generators are left as they were, and the same seed gives the
+        same network on any machine.
         """
         cfg = PPOConfig() if cfg is None else cfg
         if not isinstance(cfg, PPOConfig):
             raise ValueError(f"cfg must be a PPOConfig, got {type(cfg).__name__}")
         obs_dim, n_actions = env_sizes(env)
-        with threads(1), torch.random.fork_rng(devices=[]):  # seed the CPU generator here only
-            torch.default_generator.manual_seed(cfg.seed)
+        with threads(1), seeded(cfg.seed):  # built on the CPU, then moved
             net = cls(obs_dim, n_actions, cfg.hidden)
         return net.to(get_device(cfg.device))
 
