@@ -62,10 +62,10 @@ def has_nvidia_gpu() -> bool:
 
 
 def locked_version(name: str) -> str:
-    for line in LOCK.read_text().splitlines():
-        if line.lower().startswith(name.lower() + "=="):
-            return line.split("==", 1)[1].strip()
-    raise SystemExit(f"requirements/lock.txt has no pin for {name}")
+    version = lock_pins().get(normalise(name))
+    if version is None:
+        raise SystemExit(f"requirements/lock.txt has no pin for {name}")
+    return version
 
 
 def platform_tag() -> str:
