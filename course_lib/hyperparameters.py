@@ -109,7 +109,7 @@ _ROWS = [
     ("RewardModelConfig", "min_lr_frac", "lr_scheduler_kwargs.min_lr_rate", NONE, NONE,
      "the cosine decay ends at lr · min_lr_frac"),
     ("RewardModelConfig", "weight_decay", "weight_decay", NONE, NONE, "AdamW's weight decay"),
-    ("RewardModelConfig", "grad_clip", "max_grad_norm", NONE, NONE, "global gradient-norm clip"),
+    ("RewardModelConfig", "max_grad_norm", "max_grad_norm", NONE, NONE, "global gradient-norm clip"),
     ("RewardModelConfig", "eval_every", "eval_steps", NONE, NONE, "steps between validation measurements"),
     ("RewardModelConfig", "seed", "seed", NONE, NONE, "seed of the run"),
     # pretraining and SFT (notebook 05)
@@ -120,7 +120,7 @@ _ROWS = [
     ("TrainConfig", "min_lr_frac", "lr_scheduler_kwargs.min_lr_rate", NONE, NONE,
      "the cosine decay ends at lr · min_lr_frac"),
     ("TrainConfig", "weight_decay", "weight_decay", NONE, NONE, "AdamW's weight decay"),
-    ("TrainConfig", "grad_clip", "max_grad_norm", NONE, NONE, "global gradient-norm clip"),
+    ("TrainConfig", "max_grad_norm", "max_grad_norm", NONE, NONE, "global gradient-norm clip"),
     ("TrainConfig", "seed", "seed", NONE, NONE, "seed of the run"),
     # REINFORCE (notebook 03)
     ("REINFORCEConfig", "env_id", NONE, "env", "env_id", "the gymnasium environment"),

@@ -42,7 +42,7 @@ class TrainConfig:
     """The cosine decay ends at lr · min_lr_frac, in [0, 1] (Chinchilla-style decay to 10%)."""
     weight_decay: float = 0.01
     """AdamW's decoupled weight decay (0–0.1)."""
-    grad_clip: float = 1.0
+    max_grad_norm: float = 1.0
     """Clip the global gradient norm to this; stabilises the first steps (0.5–1)."""
     seed: int = 0
     """Seeds the batch order and torch's generator during the stage (any non-negative integer); the caller's
@@ -55,7 +55,7 @@ class TrainConfig:
 def check_schedule(cfg, counts: tuple[str, ...]) -> None:
     """Check a frozen config with an AdamW warm-up/cosine schedule (``TrainConfig``, the reward
     model's ``RewardModelConfig``): the positive integers ``counts``, lr, warmup, min_lr_frac,
-    weight_decay, grad_clip and seed, keeping what ``core``'s checks return."""
+    weight_decay, max_grad_norm and seed, keeping what ``core``'s checks return."""
     put = lambda name, value: object.__setattr__(cfg, name, value)  # noqa: E731  (frozen)
     for name in counts:
         put(name, check_positive_int(name, getattr(cfg, name)))
@@ -63,7 +63,7 @@ def check_schedule(cfg, counts: tuple[str, ...]) -> None:
     put("warmup", check_nonnegative_int("warmup", cfg.warmup))
     put("min_lr_frac", check_probability("min_lr_frac", cfg.min_lr_frac))
     put("weight_decay", check_finite_number("weight_decay", cfg.weight_decay, low=0.0))
-    put("grad_clip", check_finite_number("grad_clip", cfg.grad_clip, low=0.0, low_open=True))
+    put("max_grad_norm", check_finite_number("max_grad_norm", cfg.max_grad_norm, low=0.0, low_open=True))
     put("seed", check_nonnegative_int("seed", cfg.seed))
 
 
@@ -159,7 +159,7 @@ def _train(model: GPT, cfg: TrainConfig, next_batch: Callable[[int], tuple[torch
             loss = lm_loss(model, tokens.to(dev), mask.to(dev))  # 3. next-token loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             opt.step()  # 4. update
             rec = {"step": step + 1, "loss": float(loss.detach()), "lr": lr,
                    "train_seconds": time.perf_counter() - start}

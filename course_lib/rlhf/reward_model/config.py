@@ -22,7 +22,7 @@ class RewardModelConfig:
     """The cosine decay ends at lr · min_lr_frac, in [0, 1]."""
     weight_decay: float = 0.0
     """AdamW's decoupled weight decay (0–0.1; 0: none, the trunk starts from the SFT model)."""
-    grad_clip: float = 1.0
+    max_grad_norm: float = 1.0
     """Clip the global gradient norm to this (0.5–1)."""
     eval_every: int = 50
     """Steps between measurements on the validation pairs (≥ 1)."""

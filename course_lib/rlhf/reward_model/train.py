@@ -97,7 +97,7 @@ def train_reward_model(model: RewardModel, train_pairs: Sequence[PreferencePair]
                 group["lr"] = lr_at(step, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             opt.step()
             rec = {"step": step + 1, "loss": float(loss.detach()),
                    "accuracy": pair_accuracy(r_chosen.detach(), r_rejected.detach())}
