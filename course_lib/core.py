@@ -389,3 +389,33 @@ def check_indices(name: str, x: Any, size: int) -> Any:
         bad = int(arr.min()) if int(arr.min()) < 0 else int(arr.max())
         raise ValueError(f"{name} must hold indices in 0..{size - 1}, got {bad}")
     return arr
+
+
+def current_names(fields: Any, former_names: dict[str, str]) -> dict:
+    """``fields`` (a stored config, or part of one) with every former field name replaced by today's.
+
+    A config saved before a field was renamed (a checkpoint's metadata, a cached run) still reads:
+    each config class keeps its ``FORMER_NAMES`` (old name -> new name) and passes it here.
+    Raises ValueError when a former name and its successor are both present (which one counts?).
+    """
+    if not isinstance(fields, dict):
+        raise ValueError(f"fields must be a dict of config fields, got {type(fields).__name__}")
+    out = {}
+    for key, value in fields.items():
+        new = former_names.get(key, key)
+        if new in out or (new != key and new in fields):
+            raise ValueError(f"fields holds both {key!r} and its new name {new!r}")
+        out[new] = value
+    return out
+
+
+def config_from_dict(cls: type[T], fields: Any, former_names: dict[str, str] | None = None) -> T:
+    """The dataclass config ``cls`` that a stored ``asdict(cfg)`` describes, former names accepted.
+
+    Raises ValueError naming any field ``cls`` does not know (rather than a TypeError from ``cls(**fields)``).
+    """
+    fields = current_names(fields, former_names or {})
+    unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"fields has names {cls.__name__} does not know: {unknown}")
+    return cls(**fields)

@@ -139,6 +139,15 @@ _ROWS = [
 ]
 NAMES: tuple[Name, ...] = tuple(Name(*row) for row in _ROWS)
 
+# Names a field had before, as each config's ``FORMER_NAMES`` maps them (``from_dict`` reads configs stored
+# under them: checkpoints' metadata, cached runs): (config, former name, today's name).
+# ``tests/test_configs.py`` checks that these are exactly the configs' own maps.
+FORMER: tuple[tuple[str, str, str], ...] = (
+    ("GRPOConfig", "mu", "n_epochs"),
+    ("RewardModelConfig", "grad_clip", "max_grad_norm"),
+    ("TrainConfig", "grad_clip", "max_grad_norm"),
+)
+
 
 def markdown() -> str:
     """The table as docs/hyperparameters.md holds it."""
@@ -155,6 +164,10 @@ def markdown() -> str:
                       "|---|---|---|---|---|"]
         cell = lambda s: NONE if s == NONE else f"`{s}`"  # noqa: E731
         lines.append(f"| `{n.field}` | {cell(n.trl)} | {cell(n.sb3)} | {cell(n.cleanrl)} | {n.meaning} |")
+    lines += ["", "## Former names", "",
+              "Configs stored under a former name (a checkpoint's metadata, a cached run) still read: each config's",
+              "`from_dict` maps the name to today's.", "", "| config | former name | today's name |", "|---|---|---|"]
+    lines += [f"| `{config}` | `{old}` | `{new}` |" for config, old, new in FORMER]
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import inspect
 import math
+import sys
 import textwrap
 
 import numpy as np
@@ -124,6 +125,41 @@ def test_the_names_table_agrees_with_trl_fields():
     for course, trl, _ in TRL_FIELDS:
         if course in fields:  # advantage_scale is a property derived from loss_aggregation
             assert grpo[course] == trl, course
+
+
+def test_former_names_are_the_configs_own_and_stored_configs_still_read():
+    from course_lib.core import config_from_dict, current_names
+    from course_lib.hyperparameters import FORMER
+
+    table = {(config, old, new) for config, old, new in FORMER}
+    own = {(cls.__name__, old, new) for cls in CONFIGS if hasattr(cls, "from_dict")
+           for old, new in getattr(sys.modules[cls.__module__], "FORMER_NAMES", {}).items()}
+    assert table == own
+    for config, old, new in FORMER:
+        cls = next(c for c in CONFIGS if c.__name__ == config)
+        assert old not in {f.name for f in dataclasses.fields(cls)} and new in {f.name for f in dataclasses.fields(cls)}
+    assert current_names({"a": 1, "b": 2}, {"a": "c"}) == {"c": 1, "b": 2}
+    with pytest.raises(ValueError, match="both 'a' and its new name 'c'"):
+        current_names({"a": 1, "c": 2}, {"a": "c"})
+    with pytest.raises(ValueError, match="fields must be a dict"):
+        current_names([("a", 1)], {})
+    with pytest.raises(ValueError, match="RewardModelConfig does not know: \\['clip'\\]"):
+        config_from_dict(RewardModelConfig, {"clip": 1.0})
+
+
+def test_the_shipped_checkpoints_training_configs_read():
+    from course_lib.lm import load_checkpoint
+    from course_lib.lm.train import TrainConfig
+    from course_lib.data import data_dir
+    from course_lib.rlhf.reward_model import load_shipped_reward_model
+    from course_lib.tasks import recipe
+
+    _, meta = load_shipped_reward_model()
+    assert RewardModelConfig.from_dict(meta["train"]) == RewardModelConfig()  # the defaults built it
+    _, _, meta = load_checkpoint(data_dir() / "lm" / "sft.pt")
+    assert TrainConfig.from_dict(meta["train"]) == recipe.SFT
+    stored = {("grad_clip" if k == "max_grad_norm" else k): v for k, v in dataclasses.asdict(recipe.SFT).items()}
+    assert TrainConfig.from_dict(stored) == recipe.SFT
 
 
 def test_docs_hyperparameters_md_is_the_table():

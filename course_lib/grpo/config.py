@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import core
 from ..core import check_finite_number, check_nonnegative_int, check_positive_int
 
 LOSS_AGGREGATIONS = ("grpo", "dr_grpo", "dapo")
@@ -12,19 +13,8 @@ FORMER_NAMES = {"mu": "n_epochs"}
 
 
 def current_names(fields: dict) -> dict:
-    """``fields`` (a stored config, or part of one) with every former field name replaced by today's.
-
-    Raises ValueError when a former name and its successor are both present (which one counts?).
-    """
-    if not isinstance(fields, dict):
-        raise ValueError(f"fields must be a dict of config fields, got {type(fields).__name__}")
-    out = {}
-    for key, value in fields.items():
-        new = FORMER_NAMES.get(key, key)
-        if new in out or (new != key and new in fields):
-            raise ValueError(f"fields holds both {key!r} and its new name {new!r}")
-        out[new] = value
-    return out
+    """``fields`` (a stored GRPO config, or part of one) with every former name replaced by today's."""
+    return core.current_names(fields, FORMER_NAMES)
 
 
 @dataclass(frozen=True)
@@ -106,12 +96,7 @@ class GRPOConfig:
     @classmethod
     def from_dict(cls, fields: dict) -> "GRPOConfig":
         """The config a stored ``asdict(cfg)`` describes (a History's "config"), former names accepted."""
-        fields = current_names(fields)
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise ValueError(f"fields has names GRPOConfig does not know: {unknown}")
-        return cls(**fields)
+        return core.config_from_dict(cls, fields, FORMER_NAMES)
 
     @property
     def advantage_scale(self) -> str:

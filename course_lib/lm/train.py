@@ -20,10 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import check_finite_number, check_nonnegative_int, check_positive_int, check_probability, seeded
+from ..core import (check_finite_number, check_nonnegative_int, check_positive_int, check_probability,
+                    config_from_dict, seeded)
 from ..runs import History, RunOptions, threads
 from .model import GPT, GPTConfig
 from .tokenizer import CharTokenizer
+
+# Former field names -> today's, so configs stored in checkpoints written before a rename (the
+# metadata's meta["train"] of a learner's own older checkpoint) still read: ``grad_clip`` became
+# ``max_grad_norm``, the name PPO, GRPO, RLHF-PPO, DPO and TRL give the gradient-norm clip.
+FORMER_NAMES = {"grad_clip": "max_grad_norm"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,11 @@ class TrainConfig:
 
     def __post_init__(self):
         check_schedule(self, ("steps", "batch_size"))
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "TrainConfig":
+        """The config a stored ``asdict(cfg)`` describes (a checkpoint's ``meta["train"]``), former names accepted."""
+        return config_from_dict(cls, fields, FORMER_NAMES)
 
 
 def check_schedule(cfg, counts: tuple[str, ...]) -> None:

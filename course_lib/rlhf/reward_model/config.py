@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...lm.train import check_schedule
+from ...core import config_from_dict
+from ...lm.train import FORMER_NAMES, check_schedule
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class RewardModelConfig:
 
     def __post_init__(self):
         check_schedule(self, ("steps", "batch_size", "eval_every"))  # the schedule of lm.train's TrainConfig
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> "RewardModelConfig":
+        """The config a stored ``asdict(cfg)`` describes (the shipped reward model's ``meta["train"]``),
+        former names (``grad_clip``, as ``TrainConfig``'s) accepted."""
+        return config_from_dict(cls, fields, FORMER_NAMES)
 
 
 
