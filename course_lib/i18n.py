@@ -217,6 +217,7 @@ MESSAGE_SOURCES = (
     ("course_lib.doctor", "english_messages"),  # the environment check and its advice
     ("course_lib.widgets", "english_messages"),  # the words on the sliders and the run doctor's panel
     ("course_lib.grading.report", "english_messages"),  # gradebook headings and feedback (grade --lang ko)
+    ("course_lib.grading.headless", "english_messages"),  # README.ko.md's line saying when the times were measured
     ("course_lib.stats", "english_messages"),  # intervals, spreads and the verdict of every comparison
     ("course_lib.exercises.registry", "english_messages"),  # the unknown-exercise error
     ("course_lib.data", "english_messages"),  # the data files' statuses, errors and restore advice

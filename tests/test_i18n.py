@@ -309,10 +309,16 @@ def test_record_writes_the_korean_readme_and_rebuilds_the_korean_notebooks(tmp_p
                         notebooks_dir=tmp_path / "notebooks", load=0.5)
     ko = (tmp_path / "README.ko.md").read_text(encoding="utf-8")
     assert headless.readme_times(ko.replace("분", " min").replace("초", " s"))[stem[:2]]["full"] == 450
-    assert "load average 0.5" in ko
+    assert "끝날 때 부하 평균 0.5.*" in ko and "*전체 모드 시간: " in ko and "Full-mode times" not in ko
+    assert "load average 0.5 at the end.*" in (tmp_path / "README.md").read_text(encoding="utf-8")
     header = "".join(read(tmp_path / "notebooks" / LANG / f"{stem}.ipynb")["cells"][0]["source"])
     assert "전체 모드 7.5분" in header
     assert i18n.notebook_report(tmp_path / "notebooks" / f"{stem}.ipynb", LANG, root=tmp_path).complete
+    # a second measurement finds the Korean line again and replaces it (one line, not two)
+    headless.record_times([{"notebook": stem, "seconds": 60.0, "error": ""}], "full", readme=tmp_path / "README.md",
+                        notebooks_dir=tmp_path / "notebooks", load=None)
+    ko = (tmp_path / "README.ko.md").read_text(encoding="utf-8")
+    assert ko.count("*전체 모드 시간: ") == 1 and "부하 평균 0.5" not in ko
 
 
 # --- figures in Korean ----------------------------------------------------------------------------

@@ -213,7 +213,39 @@ def readme_times(readme: str) -> dict[str, dict[str, float | None]]:
 # agrees with the README's syllabus; ``run --record`` rewrites both from one measurement).
 HEADER_TIMES = re.compile(r"(\*\*Run time\*\* on 2 CPU cores: )(?P<full>[^,]+?)( in full mode, )(?P<fast>[^,]+?)"
                           r"( in fast mode)")
-RECORD_NOTE = {"full": "*Full-mode times:", "fast": "*Fast-mode times:"}  # README lines that say when and how
+# The README line under the syllabus that says when, with which command and at what load each column was
+# measured (one per mode); README.ko.md has the same line in Korean (``i18n/ko/messages.json``).
+RECORD_NOTE = {
+    "full": "*Full-mode times: `python -m course_lib run --full --record` on {date}{load}.*",
+    "fast": "*Fast-mode times: `python -m course_lib run --record` on {date}{load}.*",
+}
+RECORD_LOAD = ", load average {load} at the end"
+
+
+def english_messages() -> dict[str, str]:
+    """The README's record lines with their current English (see ``course_lib.i18n``)."""
+    return {**{f"grading.record.{mode}": text for mode, text in RECORD_NOTE.items()},
+            "grading.record.load": RECORD_LOAD}
+
+
+def record_note(mode: str, lang: str, load: float | None, when: time.struct_time | None = None) -> str:
+    """The README's line saying when and how the ``mode`` column was measured, in ``lang``."""
+    from .. import i18n
+
+    when = time.localtime() if when is None else when
+    date = (f"{when.tm_year}년 {when.tm_mon}월 {when.tm_mday}일" if lang == "ko"
+            else time.strftime("%d %b %Y", when))
+    clause = "" if load is None else i18n.message_format("grading.record.load", RECORD_LOAD, lang, load=f"{load:.1f}")
+    return i18n.message_format(f"grading.record.{mode}", RECORD_NOTE[mode], lang, date=date, load=clause)
+
+
+def _is_record_note(line: str, mode: str, lang: str) -> bool:
+    """Whether ``line`` is the record line of ``mode``: it begins with the template's words up to its first
+    colon ("*Full-mode times:"), in English or in ``lang`` (a README translated before the line was)."""
+    from .. import i18n
+
+    templates = (RECORD_NOTE[mode], i18n.message(f"grading.record.{mode}", RECORD_NOTE[mode], lang))
+    return any(line.startswith(t.split(":")[0] + ":") for t in templates)
 
 
 def _seconds(text: str) -> float | None:
@@ -273,15 +305,13 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
         first["source"] = src.splitlines(keepends=True)
         nbformat.validate(nbformat.from_dict(raw))
         path.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    flag = " --full" if mode == "full" else ""
-    note = (f"{RECORD_NOTE[mode]} `python -m course_lib run{flag} --record` on {time.strftime('%d %b %Y')}"
-            f"{'' if load is None else f', load average {load:.1f} at the end'}.*")
+    note = record_note(mode, "en", load)
     lines = text.split("\n")
-    at = [i for i, line in enumerate(lines) if line.startswith(RECORD_NOTE[mode])]
+    at = [i for i, line in enumerate(lines) if _is_record_note(line, mode, "en")]
     if at:
         lines[at[0]] = note
     else:
-        raise ValueError(f"the README has no line starting {RECORD_NOTE[mode]!r} to record the date into")
+        raise ValueError(f"the README has no line starting {RECORD_NOTE[mode].split(':')[0] + ':'!r} to record the date into")
     readme.write_text("\n".join(lines), encoding="utf-8")
     # The Korean edition shows the same measurement: README.ko.md's syllabus and note, and notebooks/ko rebuilt
     # (their opening cells take the times from the English headers just written).
@@ -292,7 +322,8 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
         ko = korean.read_text(encoding="utf-8")
         for row in (r for r in rows if not r["error"]):
             ko = _replace_readme_time(ko, row["notebook"][:2], mode, i18n.duration_ko(_fmt(row["seconds"])))
-        korean.write_text("\n".join(note if line.startswith(RECORD_NOTE[mode]) else line
+        note_ko = record_note(mode, "ko", load)
+        korean.write_text("\n".join(note_ko if _is_record_note(line, mode, "ko") else line
                                     for line in ko.split("\n")), encoding="utf-8")
     if (notebooks_dir / "ko").is_dir():
         i18n.build("ko", notebooks_dir.parent)
