@@ -117,45 +117,45 @@ class _Nets:
         widths = [w.shape[1] for w in self.w]
         self.max_batch = max_batch
         flat = lambda k: np.empty(2 * max_batch * k, dtype=np.float32)  # noqa: E731
-        self.acts, self.dh, self.dtanh = ([flat(k) for k in widths] for _ in range(3))
-        self.out = [np.empty(len(w) * max_batch, dtype=np.float32) for w in self.w_out]
+        self._bufs = [[flat(k) for k in widths] for _ in range(3)]  # activations, dL/dh, tanh'
+        self._out = [np.empty(len(w) * max_batch, dtype=np.float32) for w in self.w_out]
+        self._views: dict[int, tuple] = {}
 
-    def _view(self, buf: np.ndarray, n: int, width: int) -> np.ndarray:
-        return buf[: 2 * n * width].reshape(2, n, width)  # contiguous for any n
+    def views(self, n: int) -> tuple:
+        """(acts, dh, dtanh, outs): the buffers' first n rows, each contiguous (cached per n)."""
+        if n not in self._views:
+            self._views[n] = (*([b[: 2 * n * k].reshape(2, n, k) for b, k in zip(bufs, (w.shape[1] for w in self.w))]
+                                for bufs in self._bufs),
+                              [b[: len(w) * n].reshape(len(w), n) for b, w in zip(self._out, self.w_out)])
+        return self._views[n]
 
     def forward(self, x: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """(hidden activations [h1, ..., h_L] each (2, n, width), logits^T (A, n), values (n,)) of
         the first n rows of x: h = tanh(h_prev W^T + b); out^T = W h_L^T + b."""
-        acts, h = [], x
-        for w, b, buf in zip(self.w, self.b, self.acts):
-            z = self._view(buf, n, w.shape[1])
+        acts, _, _, outs = self.views(n)
+        h = x
+        for w, b, z in zip(self.w, self.b, acts):
             np.matmul(h, w.transpose(0, 2, 1), out=z)
             z += b
             np.tanh(z, out=z)
-            acts.append(z)
             h = z
-        outs = []
-        for k, (w, b, buf) in enumerate(zip(self.w_out, self.b_out, self.out)):
-            o = buf[: len(w) * n].reshape(len(w), n)
+        for k, (w, b, o) in enumerate(zip(self.w_out, self.b_out, outs)):
             np.dot(w, h[k].T, out=o)
             o += b
-            outs.append(o)
         return acts, outs[0], outs[1][0]
 
     def backward(self, x: np.ndarray, acts: list[np.ndarray], d_logits_t: np.ndarray, d_v: np.ndarray,
                  ones: np.ndarray) -> None:
         """Write dL/dW and dL/db of every layer of both nets into the gradient buffer, given
         dL/d(logits) transposed (A, n) and dL/dV (n,)."""
-        n = d_v.shape[0]
-        h_last = acts[-1]
-        dz = self._view(self.dh[-1], n, h_last.shape[2])
+        _, dhs, dtanhs, _ = self.views(d_v.shape[0])
+        h_last, dz = acts[-1], dhs[-1]
         for k, d_out_t in enumerate((d_logits_t, d_v[None, :])):
             np.dot(d_out_t, h_last[k], out=self.gw_out[k])  # dW = dz^T h_in
             np.dot(d_out_t, ones, out=self.gb_out[k])  # db = sum over the batch of dz
             np.dot(d_out_t.T, self.w_out[k], out=dz[k])  # dL/dh_L
-        for i in reversed(range(len(self.w))):
-            h = acts[i]
-            dtanh = self._view(self.dtanh[i], n, h.shape[2])
+        for i in range(len(self.w) - 1, -1, -1):
+            h, dtanh = acts[i], dtanhs[i]
             np.multiply(h, h, out=dtanh)
             np.subtract(1.0, dtanh, out=dtanh)  # through tanh: tanh' = 1 - tanh^2
             dz *= dtanh  # now dL/dz at this layer's pre-activation
@@ -163,9 +163,8 @@ class _Nets:
             np.matmul(dz.transpose(0, 2, 1), h_in, out=self.gw[i])
             np.matmul(ones, dz, out=self.gb[i])
             if i > 0:
-                dh = self._view(self.dh[i - 1], n, h_in.shape[2])
-                np.matmul(dz, self.w[i], out=dh)  # dL/dh_in
-                dz = dh
+                np.matmul(dz, self.w[i], out=dhs[i - 1])  # dL/dh_in
+                dz = dhs[i - 1]
 
 
 class PPOGradient:
@@ -195,8 +194,16 @@ class PPOGradient:
         self.ones = np.ones(max_batch, dtype=np.float32)
         self.actions = np.arange(policy.n_actions)[:, None]
         a = policy.n_actions * max_batch
-        self.logp_all, self.probs, self.d_logits, self.onehot = (np.empty(a, dtype=np.float32) for _ in range(4))
-        self.vec = [np.empty(max_batch, dtype=np.float32) for _ in range(5)]
+        self._mat = [np.empty(a, dtype=np.float32) for _ in range(4)]  # log pi, pi, dL/dlogits, one-hot: (A, n)
+        self._vec = [np.empty(max_batch, dtype=np.float32) for _ in range(6)] + [np.empty(max_batch, dtype=bool)]
+        self._views: dict[int, tuple] = {}
+
+    def _buffers(self, n: int) -> tuple[np.ndarray, ...]:
+        """The scratch buffers' views for a minibatch of n rows, each contiguous (cached per n)."""
+        if n not in self._views:
+            a = len(self.actions)
+            self._views[n] = (*(m[: a * n].reshape(a, n) for m in self._mat), *(v[:n] for v in self._vec))
+        return self._views[n]
 
     def __call__(self, obs: np.ndarray, act: np.ndarray, logp_old: np.ndarray, adv: np.ndarray,
                  ret: np.ndarray, eps: float, vf_coef: float, ent_coef: float = 0.0) -> tuple[float, float]:
@@ -206,32 +213,32 @@ class PPOGradient:
         if n > self.max_batch:
             raise ValueError(f"obs has {n} rows, more than max_batch={self.max_batch}")
         acts, logits, v = self.nets.forward(obs, n)  # logits transposed: (A, n)
-        shape = logits.shape
+        logp_all, probs, d_logits, onehot, logp, ratio, surr1, surr2, d_logp, tmp, smaller = self._buffers(n)
+        # (ufuncs and their .reduce called directly: ndarray.max/.sum/.mean and np.clip add Python-level
+        # wrappers that cost as much as the arithmetic on arrays this small; the results are the same)
 
         # log-softmax over the actions (axis 0): logp = logits - max - log(sum(exp(logits - max)))
-        logp_all, probs = self.logp_all[: logits.size].reshape(shape), self.probs[: logits.size].reshape(shape)
-        np.subtract(logits, logits.max(axis=0), out=logp_all)
+        np.subtract(logits, np.maximum.reduce(logits, axis=0, out=tmp), out=logp_all)
         np.exp(logp_all, out=probs)
-        logp_all -= np.log(probs.sum(axis=0))
+        logp_all -= np.log(np.add.reduce(probs, axis=0, out=tmp), out=tmp)
         np.exp(logp_all, out=probs)  # pi(.|s)
-        onehot = self.onehot[: logits.size].reshape(shape)
         np.equal(self.actions, act, out=onehot)  # onehot[a, i] = 1 where a is the action taken
 
         # Policy: L_pg = -mean(min(rho A, clip(rho) A)). Where the unclipped term is the smaller
         # (or equal) one, dL/drho = -A/n; where the clipped term is smaller it is constant: 0.
-        logp, ratio, surr1, surr2, d_logp = (x[:n] for x in self.vec)
-        np.multiply(logp_all, onehot, out=self.d_logits[: logits.size].reshape(shape))
-        self.d_logits[: logits.size].reshape(shape).sum(axis=0, out=logp)  # log pi(a|s) of the actions taken
+        np.multiply(logp_all, onehot, out=d_logits)
+        np.add.reduce(d_logits, axis=0, out=logp)  # log pi(a|s) of the actions taken
         np.subtract(logp, logp_old, out=ratio)
         np.exp(ratio, out=ratio)
         np.multiply(ratio, adv, out=surr1)
-        np.clip(ratio, 1.0 - eps, 1.0 + eps, out=surr2)
+        np.maximum(ratio, 1.0 - eps, out=surr2)  # clip(rho, 1 - eps, 1 + eps)
+        np.minimum(surr2, 1.0 + eps, out=surr2)
         surr2 *= adv
-        pg_loss = -float(np.minimum(surr1, surr2).mean())
-        np.multiply(surr1, surr1 <= surr2, out=d_logp)  # dL/dlogp = dL/drho * rho
+        pg_loss = -float(np.add.reduce(np.minimum(surr1, surr2, out=tmp)) / n)
+        np.less_equal(surr1, surr2, out=smaller)
+        np.multiply(surr1, smaller, out=d_logp)  # dL/dlogp = dL/drho * rho
         d_logp *= -1.0 / n
         # d logp(a)/d logits = onehot(a) - pi
-        d_logits = self.d_logits[: logits.size].reshape(shape)
         np.subtract(onehot, probs, out=d_logits)
         d_logits *= d_logp
         if ent_coef:
@@ -266,11 +273,12 @@ def ppo_grads(policy: ActorCritic, obs: torch.Tensor, act: torch.Tensor, logp_ol
                 eps, vf_coef, ent_coef)
 
 
-def clip_grad_norm(flat_grad: torch.Tensor, max_norm: float) -> float:
+def clip_grad_norm(flat_grad: torch.Tensor | np.ndarray, max_norm: float) -> float:
     """Scale the flat gradient so its norm is at most ``max_norm`` (as torch's clip_grad_norm_);
-    returns the norm before clipping. On the CPU in NumPy (one dot product and one scaling)."""
-    if flat_grad.device.type == "cpu":
-        g = flat_grad.numpy()
+    returns the norm before clipping. On the CPU in NumPy (one dot product and one scaling); a
+    NumPy array (the CPU buffer's ``.numpy()`` view) is scaled in place too."""
+    if isinstance(flat_grad, np.ndarray) or flat_grad.device.type == "cpu":
+        g = flat_grad if isinstance(flat_grad, np.ndarray) else flat_grad.numpy()
         norm = float(np.sqrt(np.dot(g, g)))
         scale = max_norm / (norm + 1e-6)
         if scale < 1.0:
@@ -301,15 +309,21 @@ class FlatAdam:
         self._cpu = param.device.type == "cpu"
         if self._cpu:
             self._np = (param.detach().numpy(), self.m.numpy(), self.v.numpy(), np.empty(param.shape, np.float32))
+            self._grad: tuple[torch.Tensor | None, np.ndarray | None] = (None, None)  # the last grad and its NumPy view
 
-    @torch.no_grad()
-    def step(self, grad: torch.Tensor) -> None:
+    def step(self, grad: torch.Tensor | np.ndarray) -> None:
+        """One Adam step with gradient ``grad`` (a tensor like the parameter; on the CPU also its NumPy view)."""
         b1, b2 = self.betas
         self.t += 1
         bias1, bias2 = 1 - b1 ** self.t, 1 - b2 ** self.t
         if self._cpu:
             p, m, v, tmp = self._np
-            g = grad.numpy()
+            if isinstance(grad, np.ndarray):
+                g = grad
+            else:  # .numpy() costs a few microseconds: keep the view of the buffer passed every step
+                if grad is not self._grad[0]:
+                    self._grad = (grad, grad.detach().numpy())
+                g = self._grad[1]
             np.multiply(g, 1 - b1, out=tmp)
             m *= b1
             m += tmp  # m <- b1 m + (1 - b1) g
@@ -324,6 +338,10 @@ class FlatAdam:
             tmp *= -self.lr / bias1
             p += tmp  # theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
             return
+        with torch.no_grad():
+            self._step_torch(grad, b1, b2, bias1, bias2)
+
+    def _step_torch(self, grad: torch.Tensor, b1: float, b2: float, bias1: float, bias2: float) -> None:
         self.m.mul_(b1).add_(grad, alpha=1 - b1)  # m ← β1·m + (1 − β1)·g
         self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)  # v ← β2·v + (1 − β2)·g²
         denom = (self.v.sqrt() / math.sqrt(bias2)).add_(self.eps)  # √(v̂) + ε

@@ -168,6 +168,7 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
     # The hand-derived gradient (NumPy, course_lib.ppo.fast) on the CPU; autograd elsewhere.
     manual = cfg.manual_grad and device.type == "cpu"
     ppo_grad = PPOGradient(policy, min(cfg.minibatch_size, N * T)) if manual else None
+    grad_buf = flat_grad.numpy() if manual else flat_grad  # what clipping and Adam read (the same memory)
     history = _new_history(cfg)
 
     # Rollout buffers, allocated once. obs_buf has T+1 rows: row T is the observation after
@@ -199,12 +200,12 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         policy.sync_numpy()
         for t in range(T):
             obs_buf[t] = obs
-            valid_buf[t] = ~prev_done  # an autoreset step is not a transition of the MDP
+            valid = np.logical_not(prev_done, out=valid_buf[t])  # an autoreset step is not a transition of the MDP
             action = policy.act_numpy(obs, rng)
             obs, reward, terminated, truncated, _ = venv.step(action)
             act_buf[t], rew_buf[t], term_buf[t], trunc_buf[t] = action, reward, terminated, truncated
             ep_return += reward
-            ep_length += ~prev_done
+            ep_length += valid
             prev_done = terminated | truncated
             if prev_done.any():
                 for i in np.flatnonzero(prev_done):
@@ -274,8 +275,8 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
                     flat_grad.zero_()
                     loss.backward()
                 if cfg.max_grad_norm:
-                    clip_grad_norm(flat_grad, cfg.max_grad_norm)
-                optimizer.step(flat_grad)
+                    clip_grad_norm(grad_buf, cfg.max_grad_norm)
+                optimizer.step(grad_buf)
 
         history["update_seconds"] += time.perf_counter() - update_clock
 
