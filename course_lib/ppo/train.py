@@ -238,8 +238,6 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         b_obs = all_obs[keep_t]
         b_act = torch.from_numpy(act_buf.reshape(-1)[keep]).to(device)
         b_logp_old = logp_all[keep_t].gather(1, b_act[:, None]).squeeze(1)
-        b_adv = torch.as_tensor(adv.reshape(-1)[keep], dtype=torch.float32, device=device)
-        b_ret = torch.as_tensor(returns.reshape(-1)[keep], dtype=torch.float32, device=device)
         n = len(keep)
         if n == 0:  # only autoreset steps (possible with n_steps = 1): nothing to learn from
             train_seconds += time.perf_counter() - clock
@@ -249,9 +247,9 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         update_clock = time.perf_counter()
         one_batch = cfg.minibatch_size >= n
         # The hand-derived gradient works on NumPy views of the same minibatch (no copies per step).
-        batch = ((all_obs.numpy()[keep], act_buf.reshape(-1)[keep], b_logp_old.numpy(),
-                  adv.reshape(-1)[keep].astype(np.float32), returns.reshape(-1)[keep].astype(np.float32))
-                 if manual else (b_obs, b_act, b_logp_old, b_adv, b_ret))
+        b_adv, b_ret = (x.reshape(-1)[keep].astype(np.float32) for x in (adv, returns))
+        batch = ((b_obs.numpy(), act_buf.reshape(-1)[keep], b_logp_old.numpy(), b_adv, b_ret) if manual else
+                 (b_obs, b_act, b_logp_old, *(torch.from_numpy(x).to(device) for x in (b_adv, b_ret))))
         if one_batch and cfg.normalize_advantages:  # the same for every epoch: standardised once
             batch = (*batch[:3], standardize_advantages(batch[3]), batch[4])
         for _epoch in range(cfg.n_epochs):
