@@ -29,7 +29,7 @@ from ..core import get_device
 from ..runs import History, RunOptions, threads
 from .cartpole import CartPoleVec
 from .config import PPOConfig
-from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
+from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, forward, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
 from .math import approx_kl, entropy, explained_variance, gae
 from .policy import ActorCritic, env_sizes
@@ -280,7 +280,7 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
 
         # Diagnostics of the updated policy against the rollout's policy, on the rollout.
         with torch.no_grad():
-            logits_new, _ = logits_and_values(policy, b_obs)
+            logits_new = forward(policy.linear_layers()[0], b_obs)[-1]  # the policy net only
             logp_new = torch.log_softmax(logits_new, dim=-1).gather(1, b_act[:, None]).squeeze(1)
             ratio_new = torch.exp(logp_new - b_logp_old)
             stats = torch.stack([approx_kl(logp_new, b_logp_old), outside_clip_fraction(ratio_new, eps),
