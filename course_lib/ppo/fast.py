@@ -11,7 +11,8 @@ without changing the math:
   on one array (NumPy on the tensor's own memory on the CPU, torch on a GPU).
 * ``PPOGradient`` computes the gradient of ``ppo.losses.ppo_loss`` (clipped surrogate + vf_coef ·
   value loss − ent_coef · entropy, on advantages already standardised) by the chain rule written
-  out in NumPy, straight into that buffer, with every activation in a buffer allocated once;
+  out in NumPy, straight into that buffer, with every activation in a buffer allocated once and
+  the two nets' hidden layers stacked into one batched product per layer (``_Nets``);
   ``ppo_grads`` is the same for one call on torch tensors.
 
 ``tests/test_ppo.py`` checks that it equals autograd of ``ppo_loss`` (values and gradients) on
