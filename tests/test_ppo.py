@@ -307,6 +307,22 @@ def test_fast_gradient_needs_the_flat_buffer():
         PPOGradient(pol, 8)
 
 
+def test_fast_gradient_without_the_losses_writes_the_same_gradient():
+    torch.manual_seed(0)
+    pol = ActorCritic(4, 2)
+    _, flat_grad = flatten_parameters(pol)
+    grad = PPOGradient(pol, 32)
+    rng = np.random.default_rng(0)
+    obs, act = rng.normal(size=(32, 4)).astype(np.float32), rng.integers(0, 2, 32)
+    logp_old, adv, ret = (rng.normal(size=32).astype(np.float32) for _ in range(3))
+    pg, vl = grad(obs, act, logp_old - 1.0, adv, ret, 0.2, 0.5)
+    first = flat_grad.clone()
+    assert np.isfinite(pg) and vl > 0
+    pg, vl = grad(obs, act, logp_old - 1.0, adv, ret, 0.2, 0.5, losses=False)
+    assert np.isnan(pg) and np.isnan(vl)
+    assert torch.equal(flat_grad, first)
+
+
 def test_flat_adam_and_clip_match_torch():
     torch.manual_seed(0)
     a, b = ActorCritic(4, 2), None

@@ -207,9 +207,12 @@ class PPOGradient:
         return self._views[n]
 
     def __call__(self, obs: np.ndarray, act: np.ndarray, logp_old: np.ndarray, adv: np.ndarray,
-                 ret: np.ndarray, eps: float, vf_coef: float, ent_coef: float = 0.0) -> tuple[float, float]:
+                 ret: np.ndarray, eps: float, vf_coef: float, ent_coef: float = 0.0,
+                 losses: bool = True) -> tuple[float, float]:
         """One minibatch: obs (n, obs_dim) float32, act (n,) int, logp_old, adv (standardised if
-        wanted), ret (n,) float32. Writes the gradient; returns (policy loss, value loss)."""
+        wanted), ret (n,) float32. Writes the gradient; returns (policy loss, value loss), or two
+        NaNs with ``losses=False`` (the gradient does not need them; ``train_ppo`` records only the
+        last step's)."""
         n = obs.shape[0]
         if n > self.max_batch:
             raise ValueError(f"obs has {n} rows, more than max_batch={self.max_batch}")
@@ -235,7 +238,7 @@ class PPOGradient:
         np.maximum(ratio, 1.0 - eps, out=surr2)  # clip(rho, 1 - eps, 1 + eps)
         np.minimum(surr2, 1.0 + eps, out=surr2)
         surr2 *= adv
-        pg_loss = -float(np.add.reduce(np.minimum(surr1, surr2, out=tmp)) / n)
+        pg_loss = -float(np.add.reduce(np.minimum(surr1, surr2, out=tmp)) / n) if losses else math.nan
         np.less_equal(surr1, surr2, out=smaller)
         np.multiply(surr1, smaller, out=d_logp)  # dL/dlogp = dL/drho * rho
         d_logp *= -1.0 / n
@@ -250,7 +253,7 @@ class PPOGradient:
         # Value: L_v = vf_coef * mean((V - R)^2), dL/dV = 2 vf_coef (V - R) / n.
         diff = surr1  # reuse the buffer: surr1 is no longer needed
         np.subtract(v, ret, out=diff)
-        v_loss = float(np.dot(diff, diff)) / n
+        v_loss = float(np.dot(diff, diff)) / n if losses else math.nan
         diff *= 2.0 * vf_coef / n
         self.nets.backward(obs, acts, d_logits, diff, self.ones[:n])
         return pg_loss, v_loss

@@ -252,7 +252,7 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
                  (b_obs, b_act, b_logp_old, *(torch.from_numpy(x).to(device) for x in (b_adv, b_ret))))
         if one_batch and cfg.normalize_advantages:  # the same for every epoch: standardised once
             batch = (*batch[:3], standardize_advantages(batch[3]), batch[4])
-        for _epoch in range(cfg.n_epochs):
+        for epoch in range(cfg.n_epochs):
             order = None if one_batch else torch.randperm(n, generator=shuffle)
             for mb in [None] if one_batch else order.split(cfg.minibatch_size):
                 if mb is None:
@@ -263,7 +263,8 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
                     if cfg.normalize_advantages:
                         ad = standardize_advantages(ad)
                 if manual:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
-                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
+                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef,
+                                               losses=epoch == cfg.n_epochs - 1)  # only the last is recorded
                 else:
                     logits, v = policy(o)
                     logp = torch.log_softmax(logits, dim=-1).gather(1, a[:, None]).squeeze(1)
