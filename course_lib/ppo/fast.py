@@ -116,7 +116,6 @@ class _Nets:
         self.gw_out = [pi_layers[-1].weight.grad.numpy(), vf_layers[-1].weight.grad.numpy()]
         self.gb_out = [pi_layers[-1].bias.grad.numpy(), vf_layers[-1].bias.grad.numpy()]
         widths = [w.shape[1] for w in self.w]
-        self.max_batch = max_batch
         flat = lambda k: np.empty(2 * max_batch * k, dtype=np.float32)  # noqa: E731
         self._bufs = [[flat(k) for k in widths] for _ in range(3)]  # activations, dL/dh, tanh'
         self._out = [np.empty(len(w) * max_batch, dtype=np.float32) for w in self.w_out]
