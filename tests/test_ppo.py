@@ -13,7 +13,8 @@ from course_lib.ppo import (ActorCritic, PPOConfig, approx_kl, clipped_surrogate
                             explained_variance, gae, load_policy, make_vector_env, save_policy, steps_to_solve,
                             train_ppo, value_loss)
 from course_lib.ppo.losses import ppo_loss, standardize_advantages
-from course_lib.ppo.fast import FlatAdam, clip_grad_norm, flatten_parameters, logits_and_values, ppo_grads
+from course_lib.ppo.fast import (FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values,
+                                 ppo_grads)
 
 
 # --- gae -------------------------------------------------------------------------------------
@@ -265,10 +266,12 @@ def test_numpy_policy_matches_torch_and_samples_its_probabilities():
     assert (pol.act_numpy(obs, deterministic=True) == probs.argmax(1)).all()
 
 
-@pytest.mark.parametrize("ent_coef,seed", [(0.0, 0), (0.01, 0), (0.0, 1), (0.01, 2)])
-def test_manual_gradients_equal_autograd(ent_coef, seed):
+@pytest.mark.parametrize("ent_coef,seed,hidden", [(0.0, 0, (64, 64)), (0.01, 0, (64, 64)), (0.0, 1, (64, 64)),
+                                                   (0.01, 2, (64, 64)), (0.0, 3, (32,)), (0.01, 4, (16, 8, 24))])
+def test_manual_gradients_equal_autograd(ent_coef, seed, hidden):
+    # the fast path stacks the two nets' hidden layers: any depth and widths, as autograd
     torch.manual_seed(seed)
-    pol = ActorCritic(4, 3)
+    pol = ActorCritic(4, 3, hidden)
     fast = copy.deepcopy(pol)
     flatten_parameters(fast)
     B = 64
@@ -293,6 +296,31 @@ def test_manual_gradients_equal_autograd(ent_coef, seed):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
     lv_fast = logits_and_values(fast, obs)
     torch.testing.assert_close(lv_fast[0], logits.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_fast_gradient_needs_the_flat_buffer():
+    pol = ActorCritic(4, 2)
+    with pytest.raises(ValueError, match="flatten_parameters"):
+        PPOGradient(pol, 8)  # no gradient buffers yet
+    sum(p.sum() for p in pol.parameters()).backward()  # autograd's own gradient tensors, one per parameter
+    with pytest.raises(ValueError, match="one flat buffer"):
+        PPOGradient(pol, 8)
+
+
+def test_fast_gradient_without_the_losses_writes_the_same_gradient():
+    torch.manual_seed(0)
+    pol = ActorCritic(4, 2)
+    _, flat_grad = flatten_parameters(pol)
+    grad = PPOGradient(pol, 32)
+    rng = np.random.default_rng(0)
+    obs, act = rng.normal(size=(32, 4)).astype(np.float32), rng.integers(0, 2, 32)
+    logp_old, adv, ret = (rng.normal(size=32).astype(np.float32) for _ in range(3))
+    pg, vl = grad(obs, act, logp_old - 1.0, adv, ret, 0.2, 0.5)
+    first = flat_grad.clone()
+    assert np.isfinite(pg) and vl > 0
+    pg, vl = grad(obs, act, logp_old - 1.0, adv, ret, 0.2, 0.5, losses=False)
+    assert np.isnan(pg) and np.isnan(vl)
+    assert torch.equal(flat_grad, first)
 
 
 def test_flat_adam_and_clip_match_torch():

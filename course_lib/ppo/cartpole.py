@@ -31,6 +31,10 @@ class CartPoleVec(CartPoleVectorEnv):
         n = self.num_envs
         self._tmp = np.empty((4, n))  # scratch rows: force, cos θ, sin θ, temp
         self._acc = np.empty((2, n))  # θ̈, ẍ
+        self._scratch = np.empty(n)
+        self._states = np.empty((2, 4, n))  # the new state is written into the one the old is not in
+        self._which = 0
+        self._reward = np.ones(n, dtype=np.float32)
 
     def step(self, action):
         action = np.asarray(action)
@@ -51,13 +55,16 @@ class CartPoleVec(CartPoleVectorEnv):
                   self.length * (4.0 / 3.0 - self.masspole * np.square(cos) / self.total_mass), out=theta_acc)
         np.subtract(temp, self.polemass_length * theta_acc * cos / self.total_mass, out=x_acc)
         # Euler: positions move with the old velocities, velocities with the new accelerations
-        new = np.stack((x + self.tau * x_dot, x_dot + self.tau * x_acc,
-                        theta + self.tau * theta_dot, theta_dot + self.tau * theta_acc))
+        self._which ^= 1
+        new, scratch = self._states[self._which], self._scratch
+        for row, (value, rate) in enumerate(((x, x_dot), (x_dot, x_acc), (theta, theta_dot), (theta_dot, theta_acc))):
+            np.add(value, np.multiply(self.tau, rate, out=scratch), out=new[row])
         x, theta = new[0], new[2]
-        terminated = (np.abs(x) > self.x_threshold) | (np.abs(theta) > self.theta_threshold_radians)
+        terminated = np.greater(np.abs(x, out=scratch), self.x_threshold)
+        terminated |= np.abs(theta, out=scratch) > self.theta_threshold_radians
         self.steps += 1
         truncated = self.steps >= self.max_episode_steps
-        reward = np.ones(self.num_envs, dtype=np.float32)
+        reward = self._reward.copy()
         done_before = self.prev_done
         if done_before.any():  # the autoreset step: a fresh start, no reward, no episode end
             new[:, done_before] = self.np_random.uniform(low=self.low, high=self.high, size=(4, int(done_before.sum())))

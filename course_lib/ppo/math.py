@@ -67,12 +67,15 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, lam: 
 
     not_terminal = 1.0 - term  # bootstrap unless the episode really ended
     not_done = 1.0 - (term | trunc)  # the recursion continues only inside an episode
+    delta = r + gamma * nv * not_terminal - v  # every step's TD error at once
+    decay = gamma * lam * not_done  # γλ inside an episode, 0 at its end
     adv = np.zeros_like(r)
-    next_adv = np.zeros_like(r[0])  # A_{t+1}; zero beyond the last step
-    for t in reversed(range(len(r))):
-        delta = r[t] + gamma * nv[t] * not_terminal[t] - v[t]
-        next_adv = delta + gamma * lam * not_done[t] * next_adv
-        adv[t] = next_adv
+    rows = (len(r), -1)  # (T, N) views, also of (T,) inputs, so that each step's row can be written in place
+    delta, decay, adv_rows = delta.reshape(rows), decay.reshape(rows), adv.reshape(rows)
+    next_adv = np.zeros_like(adv_rows[0])  # A_{t+1}; zero beyond the last step
+    for t in range(len(r) - 1, -1, -1):  # A_t = δ_t + γλ(1 − done_t)·A_{t+1}, the same arithmetic written in place
+        np.add(delta[t], np.multiply(decay[t], next_adv, out=next_adv), out=adv_rows[t])
+        next_adv[...] = adv_rows[t]
     returns = adv + v
     if isinstance(rewards, torch.Tensor):
         as_t = lambda a: torch.as_tensor(a, dtype=rewards.dtype, device=rewards.device)  # noqa: E731

@@ -135,9 +135,10 @@ class ActorCritic(nn.Module):
         x = obs
         last = len(self._np_cache) - 1
         for i, (w_t, b) in enumerate(self._np_cache):
-            x = x @ w_t + b
+            x = x @ w_t
+            x += b
             if i < last:
-                x = np.tanh(x)
+                np.tanh(x, out=x)
         return x
 
     def act_numpy(self, obs: np.ndarray, rng: np.random.Generator | None = None,
@@ -152,10 +153,12 @@ class ActorCritic(nn.Module):
             return logits.argmax(axis=1)
         if rng is None:
             raise ValueError("rng must be a numpy Generator when deterministic=False")
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        cdf = np.cumsum(z, axis=1)
-        u = rng.random(len(z)) * cdf[:, -1]  # scale u instead of normalising the probabilities
-        return np.minimum((cdf <= u[:, None]).sum(axis=1), self.n_actions - 1)
+        # (ufuncs called directly, in place: a rollout calls this once per vector step, on a few rows)
+        logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
+        cdf = np.cumsum(np.exp(logits, out=logits), axis=1, out=logits)
+        u = rng.random(len(cdf))
+        u *= cdf[:, -1]  # scale u instead of normalising the probabilities
+        return np.minimum(np.add.reduce(np.less_equal(cdf, u[:, None]), axis=1), self.n_actions - 1)
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .double() make new tensors
         self._np_cache = None

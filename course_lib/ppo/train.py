@@ -29,7 +29,7 @@ from ..core import get_device
 from ..runs import History, RunOptions, threads
 from .cartpole import CartPoleVec
 from .config import PPOConfig
-from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, logits_and_values
+from .fast import FlatAdam, PPOGradient, clip_grad_norm, flatten_parameters, forward, logits_and_values
 from .losses import outside_clip_fraction, ppo_loss, standardize_advantages
 from .math import approx_kl, entropy, explained_variance, gae
 from .policy import ActorCritic, env_sizes
@@ -168,6 +168,7 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
     # The hand-derived gradient (NumPy, course_lib.ppo.fast) on the CPU; autograd elsewhere.
     manual = cfg.manual_grad and device.type == "cpu"
     ppo_grad = PPOGradient(policy, min(cfg.minibatch_size, N * T)) if manual else None
+    grad_buf = flat_grad.numpy() if manual else flat_grad  # what clipping and Adam read (the same memory)
     history = _new_history(cfg)
 
     # Rollout buffers, allocated once. obs_buf has T+1 rows: row T is the observation after
@@ -199,12 +200,12 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         policy.sync_numpy()
         for t in range(T):
             obs_buf[t] = obs
-            valid_buf[t] = ~prev_done  # an autoreset step is not a transition of the MDP
+            valid = np.logical_not(prev_done, out=valid_buf[t])  # an autoreset step is not a transition of the MDP
             action = policy.act_numpy(obs, rng)
             obs, reward, terminated, truncated, _ = venv.step(action)
             act_buf[t], rew_buf[t], term_buf[t], trunc_buf[t] = action, reward, terminated, truncated
             ep_return += reward
-            ep_length += ~prev_done
+            ep_length += valid
             prev_done = terminated | truncated
             if prev_done.any():
                 for i in np.flatnonzero(prev_done):
@@ -237,8 +238,6 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         b_obs = all_obs[keep_t]
         b_act = torch.from_numpy(act_buf.reshape(-1)[keep]).to(device)
         b_logp_old = logp_all[keep_t].gather(1, b_act[:, None]).squeeze(1)
-        b_adv = torch.as_tensor(adv.reshape(-1)[keep], dtype=torch.float32, device=device)
-        b_ret = torch.as_tensor(returns.reshape(-1)[keep], dtype=torch.float32, device=device)
         n = len(keep)
         if n == 0:  # only autoreset steps (possible with n_steps = 1): nothing to learn from
             train_seconds += time.perf_counter() - clock
@@ -248,12 +247,12 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
         update_clock = time.perf_counter()
         one_batch = cfg.minibatch_size >= n
         # The hand-derived gradient works on NumPy views of the same minibatch (no copies per step).
-        batch = ((all_obs.numpy()[keep], act_buf.reshape(-1)[keep], b_logp_old.numpy(),
-                  adv.reshape(-1)[keep].astype(np.float32), returns.reshape(-1)[keep].astype(np.float32))
-                 if manual else (b_obs, b_act, b_logp_old, b_adv, b_ret))
+        b_adv, b_ret = (x.reshape(-1)[keep].astype(np.float32) for x in (adv, returns))
+        batch = ((b_obs.numpy(), act_buf.reshape(-1)[keep], b_logp_old.numpy(), b_adv, b_ret) if manual else
+                 (b_obs, b_act, b_logp_old, *(torch.from_numpy(x).to(device) for x in (b_adv, b_ret))))
         if one_batch and cfg.normalize_advantages:  # the same for every epoch: standardised once
             batch = (*batch[:3], standardize_advantages(batch[3]), batch[4])
-        for _epoch in range(cfg.n_epochs):
+        for epoch in range(cfg.n_epochs):
             order = None if one_batch else torch.randperm(n, generator=shuffle)
             for mb in [None] if one_batch else order.split(cfg.minibatch_size):
                 if mb is None:
@@ -264,7 +263,8 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
                     if cfg.normalize_advantages:
                         ad = standardize_advantages(ad)
                 if manual:  # the gradient of ppo_loss, derived by hand (course_lib.ppo.fast)
-                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef)
+                    pg_loss, v_loss = ppo_grad(o, a, lp_old, ad, ret, eps, cfg.vf_coef, cfg.ent_coef,
+                                               losses=epoch == cfg.n_epochs - 1)  # only the last is recorded
                 else:
                     logits, v = policy(o)
                     logp = torch.log_softmax(logits, dim=-1).gather(1, a[:, None]).squeeze(1)
@@ -274,14 +274,14 @@ def _train(policy: ActorCritic, venv: VectorEnv, env_id: str | None, cfg: PPOCon
                     flat_grad.zero_()
                     loss.backward()
                 if cfg.max_grad_norm:
-                    clip_grad_norm(flat_grad, cfg.max_grad_norm)
-                optimizer.step(flat_grad)
+                    clip_grad_norm(grad_buf, cfg.max_grad_norm)
+                optimizer.step(grad_buf)
 
         history["update_seconds"] += time.perf_counter() - update_clock
 
         # Diagnostics of the updated policy against the rollout's policy, on the rollout.
         with torch.no_grad():
-            logits_new, _ = logits_and_values(policy, b_obs)
+            logits_new = forward(policy.linear_layers()[0], b_obs)[-1]  # the policy net only
             logp_new = torch.log_softmax(logits_new, dim=-1).gather(1, b_act[:, None]).squeeze(1)
             ratio_new = torch.exp(logp_new - b_logp_old)
             stats = torch.stack([approx_kl(logp_new, b_logp_old), outside_clip_fraction(ratio_new, eps),
