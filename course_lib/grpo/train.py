@@ -39,6 +39,7 @@ from ..runs import History, RunOptions, threads
 from ..timing import PhaseTimer
 from .config import GRPOConfig
 from .losses import group_advantages, grpo_loss, zero_variance_groups
+from .optim import FlatAdam
 
 MAX_DYNAMIC_TRIES = 4  # dynamic sampling draws at most this many batches to fill one step
 METRICS = {"accuracy": accuracy_reward, "format": format_reward}  # logged for every sampled batch
@@ -79,7 +80,7 @@ class GRPOState:
     reward_fn: Callable
     cfg: GRPOConfig
     tokenizer: object
-    opt: torch.optim.Optimizer
+    opt: FlatAdam  # torch.optim.Adam and the gradient clip on one flat buffer (the same numbers)
     ptx_rng: np.random.Generator | None  # PPO-ptx's pretraining batches: a generator of their own
     # The step's shortcuts, on by default; switched off, a step does what it did without them (the
     # "before" of ``bench grpo``): the update then runs every completion of the batch, padded, each
@@ -109,8 +110,9 @@ class GRPOState:
         ptx_rng = np.random.default_rng([cfg.seed, 1]) if cfg.ptx_coef > 0 else None
         return cls(policy=policy, ref_model=ref_model, reward_fn=reward_fn, cfg=cfg,
                    tokenizer=tokenizer or tasks.make_tokenizer(),
-                   # foreach: one kernel per operation for all parameters (the same numbers, 8x faster here)
-                   opt=torch.optim.Adam(policy.parameters(), lr=cfg.lr, foreach=True),
+                   # the parameters become views into one flat buffer: Adam and the clip in a few
+                   # whole-buffer operations, the same numbers as torch.optim.Adam on each tensor
+                   opt=FlatAdam(policy, lr=cfg.lr),
                    ptx_rng=ptx_rng)
 
     def step(self, problems: Sequence[tasks.Problem], gen: torch.Generator, rng: np.random.Generator,
@@ -182,9 +184,9 @@ class GRPOState:
                                                                      model.config.block_size))
                         loss = loss + cfg.ptx_coef * ptx
                         ptx_losses.append(float(ptx.detach()))
-                    self.opt.zero_grad(set_to_none=True)
+                    self.opt.zero_grad()
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    self.opt.clip_grad_norm_(cfg.max_grad_norm)
                     self.opt.step()
                     losses.append(float(loss.detach()))
                     tokens += int(batch.mask.sum())
