@@ -39,14 +39,21 @@ TARGET_GAIN = 0.25  # notebook 08's goal: held-out accuracy 25 points above the 
 
 def floor_pass(model, tok, cfg: GRPOConfig, seed: int = 0):
     """The floor of a GRPO step: a function that runs one forward and backward pass over a batch
-    sampled as a step samples it (the first ``prompts_per_step`` training prompts, G completions
-    each), every completion padded to the batch's width with its own copy of the prompt, and
-    nothing else (no reward, loss bookkeeping or optimiser step). Returns (the function, the batch)."""
+    sampled as a step samples it (the batch of the first step of a run with this seed:
+    ``prompts_per_step`` training prompts drawn at random, G completions each), every completion
+    padded to the batch's width with its own copy of the prompt, and nothing else (no reward, loss
+    bookkeeping or optimiser step). Returns (the function, the batch).
+
+    The prompts are drawn as ``GRPOState.step`` draws them, not taken from the top of the list: the
+    first training problems are the shortest ("0+0=", one-digit answers), so a batch of them is
+    about a fifth smaller than the batches a step trains on."""
     from .. import tasks
     from ..rewards import r1_reward
 
-    problems = list(tasks.train_problems())[:cfg.prompts_per_step]
-    batch = grpo_rollout(model, tok, problems, cfg, torch.Generator().manual_seed(seed), r1_reward)
+    problems = list(tasks.train_problems())
+    drawn = np.random.default_rng(seed).integers(0, len(problems), size=cfg.prompts_per_step)
+    batch = grpo_rollout(model, tok, [problems[i] for i in drawn], cfg, torch.Generator().manual_seed(seed),
+                         r1_reward)
 
     model.train()
 
