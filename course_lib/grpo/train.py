@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -87,6 +87,7 @@ class GRPOState:
     # with its own copy of the prompt.
     skip_zero_advantage: bool = True  # no KL term: leave groups with all-zero advantages out of the update
     share_prompts: bool = True  # run each prompt once for its G completions, sampling and (no KL term) update
+    _plain_modules: list | None = field(default=None, repr=False)  # for _train_mode
 
     @classmethod
     def create(cls, policy: GPT, cfg: GRPOConfig | None = None, *, tokenizer=None, reward_fn: Callable = r1_reward,
@@ -114,6 +115,19 @@ class GRPOState:
                    # whole-buffer operations, the same numbers as torch.optim.Adam on each tensor
                    opt=FlatAdam(policy, lr=cfg.lr),
                    ptx_rng=ptx_rng)
+
+    def _train_mode(self, mode: bool) -> None:
+        """``policy.train(mode)``. nn.Module.train sets each submodule's ``training`` flag through
+        nn.Module.__setattr__ (about 2 µs a module, 0.2 ms a step here); where no submodule overrides
+        ``train``, the flags are set directly, which is all nn.Module.train does."""
+        if self._plain_modules is None:  # the policy's modules, read once (empty: one of them overrides train)
+            mods = list(self.policy.modules())
+            self._plain_modules = mods if all(type(m).train is torch.nn.Module.train for m in mods) else []
+        if not self._plain_modules:
+            self.policy.train(mode)
+            return
+        for m in self._plain_modules:
+            m.__dict__["training"] = mode
 
     def step(self, problems: Sequence[tasks.Problem], gen: torch.Generator, rng: np.random.Generator,
              timer: PhaseTimer | None = None) -> dict:
@@ -175,7 +189,7 @@ class GRPOState:
 
             # 4. μ updates against the policy that sampled the batch
             with timer.phase("update"):
-                model.train()
+                self._train_mode(True)
                 for _ in range(cfg.n_epochs):
                     logp = train.token_logprobs(model, share_prompts=share)
                     loss, stats = grpo_loss(logp, logp_old, logp_ref, train_adv, train.mask, cfg, whole_batch=whole)
@@ -190,7 +204,7 @@ class GRPOState:
                     self.opt.step()
                     losses.append(float(loss.detach()))
                     tokens += int(batch.mask.sum())
-                model.eval()
+                self._train_mode(False)
             if whole is not None:  # −mean log π over every sampled token: the rows left out at π_old
                 left_out = float((train.logprobs * train.mask).sum() - (batch.logprobs * batch.mask).sum())
                 stats["entropy_proxy"] = (stats["entropy_proxy"] * int(train.mask.sum()) + left_out) / whole[1]
