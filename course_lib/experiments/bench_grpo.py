@@ -6,8 +6,9 @@
    line times): the least work a trainer that runs that pass once per step does. Timed in one loop,
    taking turns so that both see the same machine load: ``GRPOState.step`` as ``train_grpo`` takes
    it ("after"), the same step with its shortcuts switched off ("before": the whole batch in the
-   update, each completion with its own prompt; sampling in inference mode and Adam's ``foreach``
-   serve both), and the floor pass. Printed: median milliseconds
+   update, each completion with its own prompt; sampling in inference mode and Adam and the clip on
+   one flat buffer, ``grpo.optim.FlatAdam``, serve both), and the floor pass, which runs on the batch
+   of a run's first step (prompts drawn as the step draws them). Printed: median milliseconds
    per step, completions per second, the step's share of the floor (floor time / step time; above
    100 % the step costs less than the one standard pass, because it leaves out the groups without
    gradient and runs each prompt once) and after/before.
