@@ -152,3 +152,27 @@ def test_grpo_raises_heldout_accuracy_of_the_shipped_sft_model():
     assert 0.2 <= start <= 0.6  # the shipped SFT model is mediocre
     assert final >= start + 0.10, f"held-out accuracy {start:.3f} -> {final:.3f}"
     assert hist["eval_format_rate"][-1] >= 0.95  # the format is kept
+
+
+def test_the_floor_times_the_batch_a_step_samples():
+    # bench grpo's floor pass runs on the batch of a run's first step (prompts drawn as the step
+    # draws them), not on the first training problems, which are the shortest ones
+    import numpy as np
+
+    from course_lib.experiments.bench_grpo import floor_pass
+    from course_lib.grpo.train import GRPOState
+    from course_lib.lm import load_shipped
+
+    sft, tok, _ = load_shipped("sft")
+    cfg = GRPOConfig(prompts_per_step=4, seed=3)
+    seen = []
+
+    def reward(completions, prompts, **kw):
+        seen.append((list(prompts), list(completions)))
+        return [0.0] * len(completions)
+
+    state = GRPOState.create(sft, cfg, tokenizer=tok, reward_fn=reward)
+    state.step(list(tasks.train_problems()), torch.Generator().manual_seed(3), np.random.default_rng(3))
+    _, batch = floor_pass(sft, tok, cfg, seed=3)  # (the step above did not update: every reward was 0)
+    assert (batch.prompts, batch.texts) == seen[0]
+    assert batch.prompts[::cfg.group_size] != [p.prompt for p in tasks.train_problems()[:4]]

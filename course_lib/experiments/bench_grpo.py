@@ -6,8 +6,9 @@
    line times): the least work a trainer that runs that pass once per step does. Timed in one loop,
    taking turns so that both see the same machine load: ``GRPOState.step`` as ``train_grpo`` takes
    it ("after"), the same step with its shortcuts switched off ("before": the whole batch in the
-   update, each completion with its own prompt; sampling in inference mode and Adam's ``foreach``
-   serve both), and the floor pass. Printed: median milliseconds
+   update, each completion with its own prompt; sampling in inference mode and Adam and the clip on
+   one flat buffer, ``grpo.optim.FlatAdam``, serve both), and the floor pass, which runs on the batch
+   of a run's first step (prompts drawn as the step draws them). Printed: median milliseconds
    per step, completions per second, the step's share of the floor (floor time / step time; above
    100 % the step costs less than the one standard pass, because it leaves out the groups without
    gradient and runs each prompt once) and after/before.
@@ -39,14 +40,21 @@ TARGET_GAIN = 0.25  # notebook 08's goal: held-out accuracy 25 points above the 
 
 def floor_pass(model, tok, cfg: GRPOConfig, seed: int = 0):
     """The floor of a GRPO step: a function that runs one forward and backward pass over a batch
-    sampled as a step samples it (the first ``prompts_per_step`` training prompts, G completions
-    each), every completion padded to the batch's width with its own copy of the prompt, and
-    nothing else (no reward, loss bookkeeping or optimiser step). Returns (the function, the batch)."""
+    sampled as a step samples it (the batch of the first step of a run with this seed:
+    ``prompts_per_step`` training prompts drawn at random, G completions each), every completion
+    padded to the batch's width with its own copy of the prompt, and nothing else (no reward, loss
+    bookkeeping or optimiser step). Returns (the function, the batch).
+
+    The prompts are drawn as ``GRPOState.step`` draws them, not taken from the top of the list: the
+    first training problems are the shortest ("0+0=", one-digit answers), so a batch of them is
+    about a fifth smaller than the batches a step trains on."""
     from .. import tasks
     from ..rewards import r1_reward
 
-    problems = list(tasks.train_problems())[:cfg.prompts_per_step]
-    batch = grpo_rollout(model, tok, problems, cfg, torch.Generator().manual_seed(seed), r1_reward)
+    problems = list(tasks.train_problems())
+    drawn = np.random.default_rng(seed).integers(0, len(problems), size=cfg.prompts_per_step)
+    batch = grpo_rollout(model, tok, [problems[i] for i in drawn], cfg, torch.Generator().manual_seed(seed),
+                         r1_reward)
 
     model.train()
 

@@ -80,11 +80,10 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device=None) -> tupl
     if min(lengths) == 0:
         raise ValueError("every prompt needs at least one token (usually <bos>)")
     P = max(lengths)
-    tokens = torch.full((len(prompts), P), pad_id, dtype=torch.long)
-    valid = torch.zeros(len(prompts), P, dtype=torch.bool)
-    for i, p in enumerate(prompts):
-        tokens[i, P - len(p):] = torch.as_tensor(list(p), dtype=torch.long)
-        valid[i, P - len(p):] = True
+    # the padded rows built as lists and turned into one tensor (a write per row costs more)
+    rows = [[pad_id] * (P - len(p)) + (p.tolist() if torch.is_tensor(p) else list(p)) for p in prompts]
+    tokens = torch.tensor(rows, dtype=torch.long)
+    valid = torch.arange(P)[None, :] >= torch.tensor([P - n for n in lengths])[:, None]
     return tokens.to(device), valid.to(device)
 
 
@@ -182,9 +181,9 @@ def generate(model: GPT, prompts: Sequence[Sequence[int]], max_new_tokens: int, 
                 all_logits.append(logits)
             nxt, lp = _next_token(logits, temperature, top_k, generator)
             real = ~done  # rows still writing; finished rows get padding
-            nxt = torch.where(real, nxt, torch.full_like(nxt, pad_id))
+            nxt = nxt.masked_fill(done, pad_id)
             new_tokens.append(nxt)
-            logps.append(torch.where(real, lp, torch.zeros_like(lp)))
+            logps.append(lp.masked_fill(done, 0.0))
             masks.append(real)
             if stop_at_eos:
                 done = done | (nxt == eos_id)

@@ -146,7 +146,7 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:  # written out: for one query per row (generation) this beats the fused kernel on CPU
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))  # (B, nh, T, L+T)
-            att = att.masked_fill(~mask, float("-inf"))
+            att = torch.where(mask, att, float("-inf"))  # (one operation; masked_fill would need ~mask first)
             y = F.softmax(att, dim=-1) @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
@@ -265,7 +265,9 @@ class GPT(nn.Module):
             allowed = (k_slot <= q_slot)[None] & all_valid[:, None, :]  # causal and real: (B, T, L+T)
             allowed = allowed | (k_slot == q_slot)[None]  # a padding query sees itself (no empty rows)
             mask = allowed[:, None]  # (B, 1, T, L+T), broadcast over heads
-        if int(pos.max()) >= self.config.block_size:
+        # with a cache no position exceeds its length (checked above): only a cache longer than the
+        # model's positions needs the check (it costs a synchronising read of pos)
+        if (cache is None or cache.max_len > self.config.block_size) and int(pos.max()) >= self.config.block_size:
             raise ValueError(f"sequence too long: position {int(pos.max())} but block_size is "
                              f"{self.config.block_size}")
         x = self.wte(idx) + self.wpe(pos)  # (B, T, C)

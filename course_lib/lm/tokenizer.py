@@ -6,6 +6,7 @@ Every character of the vocabulary is one token; ``<pad>``, ``<bos>`` and ``<eos>
 """
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Iterable, Sequence
 
@@ -35,6 +36,11 @@ class CharTokenizer:
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(chars, start=len(SPECIALS))}
         self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
 
+    @functools.cached_property
+    def _text_of(self) -> list[str]:
+        """What ``decode`` writes for each id when special tokens are skipped."""
+        return ["" for _ in SPECIALS] + list(self.chars)
+
     @property
     def vocab_size(self) -> int:
         return len(self.itos)
@@ -63,8 +69,17 @@ class CharTokenizer:
             skip_special: drop ``<pad>``, ``<bos>``, ``<eos>`` instead of spelling them out.
             stop_at_eos: end the text at the first ``<eos>``.
         """
+        ids = ids.tolist() if hasattr(ids, "tolist") else ids
+        if isinstance(ids, list) and all(type(t) is int for t in ids):  # the common case, checked at once
+            if stop_at_eos and self.eos_id in ids:
+                ids = ids[:ids.index(self.eos_id)]
+            if ids and not 0 <= min(ids) <= max(ids) < self.vocab_size:
+                bad = next(i for i in ids if not 0 <= i < self.vocab_size)
+                raise ValueError(f"token id {bad} is outside the vocabulary (0..{self.vocab_size - 1})")
+            table = self._text_of if skip_special else self.itos
+            return "".join([table[i] for i in ids])
         out = []
-        for t in (ids.tolist() if hasattr(ids, "tolist") else ids):
+        for t in ids:
             if isinstance(t, bool) or not isinstance(t, numbers.Integral):
                 raise ValueError(f"token ids must be integers, got {t!r}")
             i = int(t)
