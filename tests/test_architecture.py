@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "course_lib"
 # names its layer, and a sub-module is named only where its package spans layers (grpo.config below grpo.train).
 LAYERS = [
     ("foundations", ["course_lib", "course_lib.core", "course_lib.stats", "course_lib.data", "course_lib.runs",
-                     "course_lib.runs_cache", "course_lib.timing", "course_lib.hyperparameters", "course_lib.sandbox",
+                     "course_lib.runs_cache", "course_lib.timing", "course_lib.hyperparameters", "course_lib.flat", "course_lib.sandbox",
                      "course_lib.isolation", "course_lib.i18n"]),
     ("algorithms", ["course_lib.mdp", "course_lib.tabular", "course_lib.ppo", "course_lib.lm", "course_lib.tasks",
                     "course_lib.rewards", "course_lib.grpo.config", "course_lib.rlhf.config"]),

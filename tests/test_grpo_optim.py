@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from course_lib import tasks
-from course_lib.grpo.optim import FlatAdam, flat_views
+from course_lib.flat import flat_views
+from course_lib.grpo.optim import FlatAdam
 from course_lib.lm.train import new_model
 
 TOK = tasks.make_tokenizer()

@@ -4,7 +4,7 @@ A GRPO step on the course's model updates 52 parameter tensors (about 0.2M numbe
 tensors one by one, ``torch.optim.Adam`` and ``torch.nn.utils.clip_grad_norm_`` spend most of their
 time in per-tensor bookkeeping (about 1.5 ms of a 23 ms step at 8 prompts × G 8, measured on the
 course's 2-core CPU). ``FlatAdam`` first makes every parameter, and its gradient, a view into one
-contiguous buffer (``flat_views``), then runs
+contiguous buffer (``course_lib.flat.flat_views``), then runs
 
 * ``torch.optim.Adam`` on that one buffer: Adam is elementwise with one step count shared by all
   tensors, so each number is updated by the same float operations as on its own tensor (tested bit
@@ -24,37 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def flat_views(model: nn.Module) -> tuple[nn.Parameter, list[torch.Tensor]]:
-    """Re-home ``model``'s parameters (weight-tied ones once) and their gradients in two flat buffers.
-
-    Returns:
-        (flat, grads): ``flat`` is a Parameter holding every parameter's values, ``flat.grad`` every
-        gradient (zeros); each parameter's ``.data`` and ``.grad`` become views into them, so the
-        network reads the values an optimiser over ``[flat]`` writes, and a backward pass adds into
-        ``flat.grad``. ``grads`` lists the per-parameter gradient views, in ``model.parameters()``
-        order.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("model has no trainable parameters to flatten")
-    first = params[0]
-    if any(p.dtype != first.dtype or p.device != first.device for p in params):
-        raise ValueError("every trainable parameter must share one dtype and one device to be flattened")
-    total = sum(p.numel() for p in params)
-    data = torch.empty(total, dtype=first.dtype, device=first.device)
-    grad = torch.zeros(total, dtype=first.dtype, device=first.device)
-    grads, offset = [], 0
-    for p in params:
-        k = p.numel()
-        data[offset:offset + k].copy_(p.data.reshape(-1))
-        p.data = data[offset:offset + k].view_as(p)
-        p.grad = grad[offset:offset + k].view_as(p)
-        grads.append(p.grad)
-        offset += k
-    flat = nn.Parameter(data)
-    flat.grad = grad
-    return flat, grads
+from ..flat import flat_views
 
 
 class FlatAdam:
@@ -92,4 +62,4 @@ class FlatAdam:
         self.adam.step()
 
 
-__all__ = ["FlatAdam", "flat_views"]
+__all__ = ["FlatAdam"]

@@ -27,33 +27,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..flat import flat_views
 from .policy import ActorCritic
 
 
 def flatten_parameters(policy: ActorCritic) -> tuple[nn.Parameter, torch.Tensor]:
-    """Re-home all of ``policy``'s parameters and gradients in two flat buffers.
+    """Re-home all of ``policy``'s parameters and gradients in two flat buffers (``course_lib.flat``).
 
     Returns:
         (flat_param, flat_grad). Each parameter's ``.data`` and ``.grad`` become views into
         them, so an optimizer over ``[flat_param]`` updates the network in place, and autograd
         accumulates into ``flat_grad`` (zero it before each backward pass).
     """
-    params = list(policy.parameters())
-    total = sum(p.numel() for p in params)
-    first = params[0]
-    data = torch.empty(total, dtype=first.dtype, device=first.device)
-    grad = torch.zeros(total, dtype=first.dtype, device=first.device)
-    offset = 0
-    for p in params:
-        k = p.numel()
-        data[offset:offset + k].copy_(p.data.reshape(-1))
-        p.data = data[offset:offset + k].view_as(p)
-        p.grad = grad[offset:offset + k].view_as(p)
-        offset += k
-    flat = nn.Parameter(data)
-    flat.grad = grad
+    flat, _ = flat_views(policy)
     policy._np_cache = None  # the NumPy mirror must point at the new storage
-    return flat, grad
+    return flat, flat.grad
 
 
 def tanh_(z: torch.Tensor) -> torch.Tensor:
