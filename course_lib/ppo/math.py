@@ -70,12 +70,9 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float, lam: 
     delta = r + gamma * nv * not_terminal - v  # every step's TD error at once
     decay = gamma * lam * not_done  # γλ inside an episode, 0 at its end
     adv = np.zeros_like(r)
-    rows = (len(r), -1)  # (T, N) views, also of (T,) inputs, so that each step's row can be written in place
-    delta, decay, adv_rows = delta.reshape(rows), decay.reshape(rows), adv.reshape(rows)
-    next_adv = np.zeros_like(adv_rows[0])  # A_{t+1}; zero beyond the last step
-    for t in range(len(r) - 1, -1, -1):  # A_t = δ_t + γλ(1 − done_t)·A_{t+1}, the same arithmetic written in place
-        np.add(delta[t], np.multiply(decay[t], next_adv, out=next_adv), out=adv_rows[t])
-        next_adv[...] = adv_rows[t]
+    next_adv = np.zeros_like(r[0])  # A_{t+1}; zero beyond the last step
+    for t in reversed(range(len(r))):  # the recursion, backwards in time
+        adv[t] = next_adv = delta[t] + decay[t] * next_adv
     returns = adv + v
     if isinstance(rewards, torch.Tensor):
         as_t = lambda a: torch.as_tensor(a, dtype=rewards.dtype, device=rewards.device)  # noqa: E731
