@@ -313,7 +313,7 @@ def test_configs_stored_under_former_field_names_still_read():
         current_names({"mu": 2, "n_epochs": 2})
     with pytest.raises(ValueError, match="does not know"):
         GRPOConfig.from_dict({"group_size": 4, "epochs": 2})
-    # the shipped runs of notebook 09 were stored with "mu": they read with today's names
+    # the shipped runs of notebook 09 read as GRPOConfigs with today's names
     for name, run in pitfalls.load_cached("runs")["runs"].items():
         assert not set(run["config"]) & set(FORMER_NAMES), name
         GRPOConfig.from_dict(run["config"])
