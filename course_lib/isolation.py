@@ -319,20 +319,12 @@ def _leave_like(pid: int, status_pipe: int | None = None) -> None:
 
     got = b""
     if status_pipe is not None:
-        while len(got) < 4:
-            try:
-                chunk = os.read(status_pipe, 4 - len(got))
-            except InterruptedError:
-                continue
+        while len(got) < 4:  # (os.read and os.waitpid retry by themselves when a signal interrupts them, PEP 475)
+            chunk = os.read(status_pipe, 4 - len(got))
             if not chunk:
                 break
             got += chunk
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    _, status = os.waitpid(pid, 0)
     if status_pipe is not None:
         status = int.from_bytes(got, "little") if len(got) == 4 else signal.SIGKILL
     if os.WIFSIGNALED(status):
@@ -381,12 +373,7 @@ def contain() -> bool:
             lib.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
             return True
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        while True:
-            try:
-                _, status = os.waitpid(worker, 0)
-                break
-            except InterruptedError:
-                continue
+        _, status = os.waitpid(worker, 0)
         os.write(w, status.to_bytes(4, "little"))
         os._exit(0)  # the namespace ends here: the kernel kills whatever the worker left
     os.close(w)

@@ -239,13 +239,13 @@ def record_note(mode: str, lang: str, load: float | None, when: time.struct_time
     return i18n.message_format(f"grading.record.{mode}", RECORD_NOTE[mode], lang, date=date, load=clause)
 
 
-def _is_record_note(line: str, mode: str, lang: str) -> bool:
-    """Whether ``line`` is the record line of ``mode``: it begins with the template's words up to its first
-    colon ("*Full-mode times:"), in English or in ``lang`` (a README translated before the line was)."""
+def _record_note_starts(mode: str, lang: str) -> tuple[str, ...]:
+    """How the record line of ``mode`` begins: the template's words up to its first colon ("*Full-mode
+    times:"), in English and in ``lang`` (a README translated before the line was)."""
     from .. import i18n
 
     templates = (RECORD_NOTE[mode], i18n.message(f"grading.record.{mode}", RECORD_NOTE[mode], lang))
-    return any(line.startswith(t.split(":")[0] + ":") for t in templates)
+    return tuple(t.split(":")[0] + ":" for t in templates)
 
 
 def _seconds(text: str) -> float | None:
@@ -307,7 +307,8 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
         path.write_text(json.dumps(raw, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     note = record_note(mode, "en", load)
     lines = text.split("\n")
-    at = [i for i, line in enumerate(lines) if _is_record_note(line, mode, "en")]
+    starts = _record_note_starts(mode, "en")
+    at = [i for i, line in enumerate(lines) if line.startswith(starts)]
     if at:
         lines[at[0]] = note
     else:
@@ -323,7 +324,8 @@ def record_times(rows: list[dict], mode: str, *, readme: Path, notebooks_dir: Pa
         for row in (r for r in rows if not r["error"]):
             ko = _replace_readme_time(ko, row["notebook"][:2], mode, i18n.duration_ko(_fmt(row["seconds"])))
         note_ko = record_note(mode, "ko", load)
-        korean.write_text("\n".join(note_ko if _is_record_note(line, mode, "ko") else line
+        starts = _record_note_starts(mode, "ko")
+        korean.write_text("\n".join(note_ko if line.startswith(starts) else line
                                     for line in ko.split("\n")), encoding="utf-8")
     if (notebooks_dir / "ko").is_dir():
         i18n.build("ko", notebooks_dir.parent)

@@ -8,15 +8,7 @@ loaded before the hook is in place, and every import costs start-up time (it wri
 only this small module and ``course_lib.isolation`` (the kernel layers it shares with the grader),
 compiled once by the parent and handed in as the global ``isolation``.
 
-Processes::
-
-    caller (run_program)                  reads output and results, enforces the wall clock
-      └─ supervisor  (new session)        unshares network, pid and mount namespaces; subreaper
-           └─ init   (pid 1 inside)       private /proc; a root holding only the interpreter, its
-                │                         libraries and the work dir, read-only but the work dir;
-                │                         nobody (when root), no capability, no_new_privs
-                └─ harness + candidate    a fresh interpreter (exec): rlimits, audit hook, then
-                                          the program and the calls
+It is the supervisor, init and harness of the process tree drawn in ``parent.py``'s docstring.
 """
 from __future__ import annotations
 
