@@ -196,11 +196,12 @@ class Step:
     def __init__(self, policy: ActorCritic, n: int):
         pi, vf = policy.linear_layers()
         stack = lambda f: [np.stack([f(p), f(q)]).astype(np.float32) for p, q in zip(pi[:-1], vf[:-1])]  # noqa: E731
-        self.w = stack(lambda l: l.weight.detach().numpy())
-        self.b = [b[:, None, :] for b in stack(lambda l: l.bias.detach().numpy())]
+        self.w = stack(lambda layer: layer.weight.detach().numpy())
+        self.b = [b[:, None, :] for b in stack(lambda layer: layer.bias.detach().numpy())]
         self.gw = [np.empty_like(w) for w in self.w]
         self.gb = [np.empty((2, w.shape[1]), np.float32) for w in self.w]
-        self.out = [(l.weight.detach().numpy().copy(), l.bias.detach().numpy().copy()) for l in (pi[-1], vf[-1])]
+        self.out = [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy())
+                    for layer in (pi[-1], vf[-1])]
         self.gout = [(np.empty_like(w), np.empty_like(b)) for w, b in self.out]
         H = self.w[0].shape[1]
         self.z1, self.z2, self.dz2, self.dh1 = (np.empty((2, n, H), np.float32) for _ in range(4))
